@@ -1,0 +1,129 @@
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mnist-cl: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+mcl_status cli_set_error(mcl_error *err, mcl_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = status;
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+int cli_fail(const mcl_error *err) {
+    cli_error("%s", err->message);
+    return err->status == MCL_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+}
+
+bool cli_parse(const char *command, int argc, char **argv, const cli_option *opts, size_t nopts,
+               const char **values) {
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            cli_error("unexpected argument '%s' for '%s'; see 'mnist-cl %s --help'", arg,
+                      command, command);
+            return false;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        size_t k = 0;
+        while (k < nopts && !(strlen(opts[k].name) == name_len &&
+                              strncmp(opts[k].name, arg, name_len) == 0))
+            k++;
+        if (k == nopts) {
+            cli_error("unknown option '%.*s' for '%s'; see 'mnist-cl %s --help'", (int)name_len,
+                      arg, command, command);
+            return false;
+        }
+        if (opts[k].metavar == NULL) {
+            if (eq != NULL) {
+                cli_error("option '%s' takes no value", opts[k].name);
+                return false;
+            }
+            values[k] = "1";
+        } else if (eq != NULL) {
+            values[k] = eq + 1;
+        } else if (i + 1 < argc) {
+            values[k] = argv[++i];
+        } else {
+            cli_error("option '%s' needs a value (%s)", opts[k].name, opts[k].metavar);
+            return false;
+        }
+    }
+    return true;
+}
+
+void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts) {
+    printf("usage: %s\n\n%s\n\noptions:\n", usage, summary);
+    for (size_t i = 0; i < nopts; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
+                 opts[i].metavar ? opts[i].metavar : "");
+        printf("  %-26s %s\n", left, opts[i].help);
+    }
+    printf("\nexit codes: 0 success, 1 runtime failure (data, device, OpenCL, divergence), "
+           "2 usage error\n");
+}
+
+bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < min || v > max) {
+        cli_error("%s: expected an integer from %u to %u, got '%s'", option, min, max, text);
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool cli_u64(const char *option, const char *text, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-') {
+        cli_error("%s: expected a non-negative integer, got '%s'", option, text);
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool cli_float(const char *option, const char *text, double min, double max, bool max_inclusive,
+               float *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    bool in_range = v >= min && (max_inclusive ? v <= max : v < max);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) || !in_range) {
+        cli_error("%s: expected a number in [%g, %g%c, got '%s'", option, min, max,
+                  max_inclusive ? ']' : ')', text);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err) {
+    struct stat sb;
+    if (strchr(name_or_path, '/') != NULL || strchr(name_or_path, '.') != NULL ||
+        stat(name_or_path, &sb) == 0)
+        return mcl_model_load_file(name_or_path, out, err);
+    return mcl_model_builtin(name_or_path, out, err);
+}

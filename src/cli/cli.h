@@ -1,0 +1,64 @@
+/* The mnist-cl command line: a thin client of the public API. Only here does an error become a
+ * message on stderr and an exit code. */
+#ifndef MCL_CLI_CLI_H
+#define MCL_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mnistcl/mnistcl.h"
+
+/* Exit codes, documented in --help and the README. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1, /* runtime failure: data, device, OpenCL, divergence */
+    CLI_EXIT_USAGE = 2,   /* bad command line: unknown option, bad value */
+};
+
+typedef struct cli_option {
+    const char *name;    /* "--epochs" */
+    const char *metavar; /* "N"; NULL for a flag without value */
+    const char *help;
+} cli_option;
+
+/* Options every command accepts, before or after the command name. */
+typedef struct cli_global {
+    int platform, device; /* -1 = default */
+} cli_global;
+
+/* Parses argv against `opts`. values[i] receives the option's string (a flag gets "1"), or stays
+ * NULL. Positional arguments are rejected. Returns false after printing a one-line error. */
+bool cli_parse(const char *command, int argc, char **argv, const cli_option *opts, size_t nopts,
+               const char **values);
+void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts);
+
+/* Value parsers: print "mnist-cl: error: --epochs: ..." and return false on a bad value. */
+bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out);
+bool cli_u64(const char *option, const char *text, uint64_t *out);
+bool cli_float(const char *option, const char *text, double min, double max, bool max_inclusive,
+               float *out);
+
+/* Fills *err like the library does, for errors the CLI itself detects. Returns status. */
+mcl_status cli_set_error(mcl_error *err, mcl_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Prints "mnist-cl: error: <message>" and returns the exit code for the status. */
+int cli_fail(const mcl_error *err);
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+int cmd_devices(const cli_global *g, int argc, char **argv);
+int cmd_models(const cli_global *g, int argc, char **argv);
+int cmd_summary(const cli_global *g, int argc, char **argv);
+int cmd_train(const cli_global *g, int argc, char **argv);
+
+/* Shared by commands that take --model: a built-in name or a model file path. */
+mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);
+
+#endif

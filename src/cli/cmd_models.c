@@ -1,0 +1,84 @@
+/* mnist-cl models / mnist-cl summary */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+
+static const cli_option models_options[] = {
+    {"--source", NULL, "also print each model's description in the model language"},
+    {"--help", NULL, "show this help"},
+};
+
+static void print_recipe(const mcl_recipe *r) {
+    printf("epochs %u, batch %u, %s lr %g", r->epochs, r->batch_size,
+           r->optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd", (double)r->learning_rate);
+    if (r->optimizer == MCL_OPTIMIZER_SGD) printf(" momentum %g", (double)r->momentum);
+    if (r->validation_split > 0.0f) printf(", validation split %g", (double)r->validation_split);
+}
+
+int cmd_models(const cli_global *g, int argc, char **argv) {
+    (void)g;
+    const char *values[2] = {0};
+    if (!cli_parse("models", argc, argv, models_options, 2, values)) return CLI_EXIT_USAGE;
+    if (values[1]) {
+        cli_print_help("mnist-cl models [--source]",
+                       "List the built-in models with their default training recipe. Any of "
+                       "them can be given to 'train --model NAME'.",
+                       models_options, 2);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < mcl_model_builtin_count(); i++) {
+        mcl_model *m = NULL;
+        mcl_error err = {0};
+        if (mcl_model_builtin(mcl_model_builtin_name(i), &m, &err) != MCL_OK) return cli_fail(&err);
+        printf("%-8s %s\n         recipe: ", mcl_model_builtin_name(i),
+               mcl_model_builtin_description(i));
+        print_recipe(mcl_model_recipe(m));
+        printf("\n");
+        if (values[0]) printf("\n%s\n", mcl_model_builtin_source(i));
+        mcl_model_free(m);
+    }
+    return CLI_EXIT_OK;
+}
+
+static const cli_option summary_options[] = {
+    {"--model", "NAME|FILE", "built-in model name or model file (default: mlp)"},
+    {"--input", "HxW", "input image size (default: 28x28)"},
+    {"--classes", "K", "number of classes (default: 10)"},
+    {"--help", NULL, "show this help"},
+};
+enum { S_MODEL, S_INPUT, S_CLASSES, S_HELP, S_COUNT };
+
+int cmd_summary(const cli_global *g, int argc, char **argv) {
+    (void)g;
+    const char *values[S_COUNT] = {0};
+    if (!cli_parse("summary", argc, argv, summary_options, S_COUNT, values)) return CLI_EXIT_USAGE;
+    if (values[S_HELP]) {
+        cli_print_help("mnist-cl summary [--model NAME|FILE] [--input HxW] [--classes K]",
+                       "Print the model's layers, output shapes and parameter counts, as Keras's "
+                       "model.summary() does.",
+                       summary_options, S_COUNT);
+        return CLI_EXIT_OK;
+    }
+    uint32_t rows = 28, cols = 28, classes = 10;
+    if (values[S_INPUT] != NULL &&
+        (sscanf(values[S_INPUT], "%ux%u", &rows, &cols) != 2 || rows == 0 || cols == 0 ||
+         rows > 4096 || cols > 4096)) {
+        cli_error("--input: expected HxW such as 28x28, got '%s'", values[S_INPUT]);
+        return CLI_EXIT_USAGE;
+    }
+    if (values[S_CLASSES] != NULL && !cli_u32("--classes", values[S_CLASSES], 2, 256, &classes))
+        return CLI_EXIT_USAGE;
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    if (cli_load_model(values[S_MODEL] ? values[S_MODEL] : "mlp", &m, &err) != MCL_OK)
+        return cli_fail(&err);
+    size_t size = 64 * 1024;
+    char *buf = malloc(size);
+    mcl_status st = buf != NULL ? mcl_model_summary(m, rows, cols, classes, buf, size, &err)
+                                : MCL_ERR_HOST_MEMORY;
+    if (st == MCL_OK) fputs(buf, stdout);
+    free(buf);
+    mcl_model_free(m);
+    return st == MCL_OK ? CLI_EXIT_OK : cli_fail(&err);
+}

@@ -1,0 +1,258 @@
+/* mnist-cl train: Keras-like training with per-epoch lines and a live progress bar on a TTY. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const cli_option options[] = {
+    {"--model", "NAME|FILE", "built-in model (see 'mnist-cl models') or model file; default mlp"},
+    {"--epochs", "N", "number of epochs (default: the model's recipe)"},
+    {"--batch-size", "N", "mini-batch size (default: the model's recipe)"},
+    {"--lr", "F", "learning rate (default: the model's recipe, 0.001 for Adam)"},
+    {"--optimizer", "adam|sgd", "optimizer: Adam (Keras defaults) or SGD with --momentum"},
+    {"--momentum", "F", "SGD momentum in [0, 1) (default 0, as Keras)"},
+    {"--validation-split", "F", "validate on the last fraction F of the training set, as Keras"},
+    {"--seed", "N", "random seed for init, shuffling and dropout (default 42)"},
+    {"--data", "DIR", "folder with the IDX files, raw or .gz (default $MNIST_CL_DATA or "
+                      "data/mnist)"},
+    {"--limit", "N", "train on the first N training images only"},
+    {"--verbose", "0|1|2", "0 silent, 1 progress bar (on a terminal), 2 one line per epoch"},
+    {"--help", NULL, "show this help"},
+};
+enum {
+    OPT_MODEL,
+    OPT_EPOCHS,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_OPTIMIZER,
+    OPT_MOMENTUM,
+    OPT_VALSPLIT,
+    OPT_SEED,
+    OPT_DATA,
+    OPT_LIMIT,
+    OPT_VERBOSE,
+    OPT_HELP,
+    OPT_COUNT
+};
+
+typedef struct train_ui {
+    int verbose;
+    bool tty;
+    bool bar_shown;
+} train_ui;
+
+static void print_bar(uint32_t step, uint32_t steps) {
+    enum { WIDTH = 30 };
+    uint32_t filled = steps ? (uint32_t)((uint64_t)step * WIDTH / steps) : WIDTH;
+    char bar[WIDTH + 1];
+    for (uint32_t i = 0; i < WIDTH; i++)
+        bar[i] = i < filled ? '=' : (i == filled && step < steps ? '>' : '.');
+    bar[WIDTH] = '\0';
+    int digits = snprintf(NULL, 0, "%u", steps);
+    printf("%*u/%u [%s]", digits, step, steps, bar);
+}
+
+static bool on_progress(const mcl_progress *p, void *user) {
+    train_ui *ui = user;
+    double eta = p->step > 0 ? p->seconds / p->step * (p->steps - p->step) : 0.0;
+    printf("\r");
+    print_bar(p->step, p->steps);
+    printf(" - ETA: %.0fs - loss: %.4f - accuracy: %.4f\033[K", eta, p->loss, p->accuracy);
+    fflush(stdout);
+    ui->bar_shown = true;
+    return true;
+}
+
+static bool on_epoch(const mcl_epoch_result *r, void *user) {
+    train_ui *ui = user;
+    if (ui->verbose == 0) return true;
+    if (ui->verbose == 1) {
+        if (ui->tty) printf("\r");
+        print_bar(r->steps, r->steps);
+        printf(" - %.0fs %.0fms/step", r->seconds, 1000.0 * r->train_seconds / r->steps);
+    } else {
+        printf("%u/%u - %.0fs - %.0fms/step", r->steps, r->steps, r->seconds,
+               1000.0 * r->train_seconds / r->steps);
+    }
+    printf(" - loss: %.4f - accuracy: %.4f", r->loss, r->accuracy);
+    if (r->has_validation) printf(" - val_loss: %.4f - val_accuracy: %.4f", r->val_loss,
+                                  r->val_accuracy);
+    printf("%s\n", ui->tty ? "\033[K" : "");
+    if (r->epoch < r->epochs) printf("Epoch %u/%u\n", r->epoch + 1, r->epochs);
+    fflush(stdout);
+    return true;
+}
+
+static void with_commas(uint64_t v, char *out, size_t size) {
+    char digits[32];
+    snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t n = strlen(digits), k = 0;
+    for (size_t i = 0; i < n && k + 2 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0) out[k++] = ',';
+        out[k++] = digits[i];
+    }
+    out[k] = '\0';
+}
+
+/* Applies command-line overrides to the model's recipe. */
+static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_t *limit,
+                          int *verbose) {
+    uint32_t u = 0;
+    if (v[OPT_EPOCHS] && !cli_u32("--epochs", v[OPT_EPOCHS], 1, 100000, &r->epochs)) return false;
+    if (v[OPT_BATCH] && !cli_u32("--batch-size", v[OPT_BATCH], 1, 1u << 24, &r->batch_size))
+        return false;
+    if (v[OPT_LR] && !cli_float("--lr", v[OPT_LR], 1e-12, 1e12, true, &r->learning_rate))
+        return false;
+    if (v[OPT_MOMENTUM] && !cli_float("--momentum", v[OPT_MOMENTUM], 0.0, 1.0, false, &r->momentum))
+        return false;
+    if (v[OPT_VALSPLIT] &&
+        !cli_float("--validation-split", v[OPT_VALSPLIT], 0.0, 1.0, false, &r->validation_split))
+        return false;
+    if (v[OPT_OPTIMIZER]) {
+        if (strcmp(v[OPT_OPTIMIZER], "adam") == 0) {
+            r->optimizer = MCL_OPTIMIZER_ADAM;
+        } else if (strcmp(v[OPT_OPTIMIZER], "sgd") == 0) {
+            r->optimizer = MCL_OPTIMIZER_SGD;
+            if (!v[OPT_LR]) r->learning_rate = 0.01f; /* Keras SGD default */
+        } else {
+            cli_error("--optimizer: expected 'adam' or 'sgd', got '%s'", v[OPT_OPTIMIZER]);
+            return false;
+        }
+    }
+    if (v[OPT_SEED] && !cli_u64("--seed", v[OPT_SEED], seed)) return false;
+    if (v[OPT_LIMIT] && !cli_u32("--limit", v[OPT_LIMIT], 1, UINT32_MAX, limit)) return false;
+    if (v[OPT_VERBOSE]) {
+        if (!cli_u32("--verbose", v[OPT_VERBOSE], 0, 2, &u)) return false;
+        *verbose = (int)u;
+    }
+    return true;
+}
+
+typedef struct train_run {
+    mcl_model *model;
+    mcl_dataset *all, *limited, *train, *val, *test;
+    mcl_context *ctx;
+    mcl_trainer *trainer;
+} train_run;
+
+static void train_run_free(train_run *r) {
+    mcl_trainer_free(r->trainer);
+    mcl_context_free(r->ctx);
+    mcl_dataset_free(r->test);
+    mcl_dataset_free(r->val);
+    mcl_dataset_free(r->train);
+    mcl_dataset_free(r->limited);
+    mcl_dataset_free(r->all);
+    mcl_model_free(r->model);
+}
+
+/* Loads the data and splits off the validation set (the last fraction, as Keras). */
+static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float split,
+                            mcl_error *err) {
+    mcl_status st = mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &r->all, err);
+    if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r->test, err);
+    if (st != MCL_OK) return st;
+    const mcl_dataset *source = r->all;
+    uint32_t count = mcl_dataset_count(r->all);
+    if (limit > 0 && limit < count) {
+        st = mcl_dataset_subset(r->all, 0, limit, &r->limited, err);
+        if (st != MCL_OK) return st;
+        source = r->limited;
+        count = limit;
+    }
+    uint32_t split_at = (uint32_t)((double)count * (1.0 - (double)split));
+    if (split_at == 0)
+        return cli_set_error(err, MCL_ERR_USAGE,
+                        "--validation-split %g leaves no training images out of %u",
+                        (double)split, count);
+    st = mcl_dataset_subset(source, 0, split_at, &r->train, err);
+    if (st == MCL_OK && split_at < count)
+        st = mcl_dataset_subset(source, split_at, count - split_at, &r->val, err);
+    return st;
+}
+
+int cmd_train(const cli_global *g, int argc, char **argv) {
+    const char *v[OPT_COUNT] = {0};
+    if (!cli_parse("train", argc, argv, options, OPT_COUNT, v)) return CLI_EXIT_USAGE;
+    if (v[OPT_HELP]) {
+        cli_print_help("mnist-cl [--platform P] [--device D] train [options]",
+                       "Train a model on IDX data (MNIST by default), print Keras-style "
+                       "per-epoch loss/accuracy/val lines, then evaluate on the test set.\n"
+                       "The same seed on the same device gives the same result.",
+                       options, OPT_COUNT);
+        return CLI_EXIT_OK;
+    }
+    train_run run = {0};
+    mcl_error err = {0};
+    if (cli_load_model(v[OPT_MODEL] ? v[OPT_MODEL] : "mlp", &run.model, &err) != MCL_OK)
+        return cli_fail(&err);
+    mcl_recipe recipe = *mcl_model_recipe(run.model);
+    uint64_t seed = 42;
+    uint32_t limit = 0;
+    int verbose = 1;
+    if (!apply_options(v, &recipe, &seed, &limit, &verbose)) {
+        train_run_free(&run);
+        return CLI_EXIT_USAGE;
+    }
+    const char *dir = v[OPT_DATA] ? v[OPT_DATA] : getenv("MNIST_CL_DATA");
+    if (dir == NULL || dir[0] == '\0') dir = "data/mnist";
+
+    mcl_status st = load_data(&run, dir, limit, recipe.validation_split, &err);
+    mcl_context_options copt = {.platform = g->platform, .device = g->device};
+    if (st == MCL_OK) st = mcl_context_create(&copt, &run.ctx, &err);
+    uint32_t classes = st == MCL_OK ? mcl_dataset_num_classes(run.all) : 0;
+    if (st == MCL_OK)
+        st = mcl_trainer_create(run.ctx, run.model, mcl_dataset_rows(run.all),
+                                mcl_dataset_cols(run.all), classes, recipe.batch_size, seed,
+                                &run.trainer, &err);
+    if (st != MCL_OK) {
+        train_run_free(&run);
+        return cli_fail(&err);
+    }
+    const mcl_device_info *dev = mcl_context_device(run.ctx);
+    train_ui ui = {.verbose = verbose, .tty = isatty(STDOUT_FILENO) == 1};
+    if (verbose > 0) {
+        char params[32];
+        with_commas(mcl_trainer_param_count(run.trainer), params, sizeof params);
+        printf("Device: %s (%s, %s) [platform %u, device %u]\n", dev->name,
+               mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
+               dev->device_index);
+        printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes\n", dir,
+               mcl_dataset_count(run.train), run.val ? mcl_dataset_count(run.val) : 0,
+               mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
+               classes);
+        printf("Model: %s, %s parameters; %s lr %g, batch %u, %u epochs, seed %llu\n",
+               mcl_model_name(run.model), params,
+               recipe.optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd",
+               (double)recipe.learning_rate, recipe.batch_size, recipe.epochs,
+               (unsigned long long)seed);
+        printf("Epoch 1/%u\n", recipe.epochs);
+        fflush(stdout);
+    }
+    mcl_fit_options fit = {.recipe = recipe,
+                           .seed = seed,
+                           .on_progress = verbose == 1 && ui.tty ? on_progress : NULL,
+                           .progress_interval_s = 0.25,
+                           .on_epoch = on_epoch,
+                           .user = &ui};
+    st = mcl_trainer_fit(run.trainer, run.train, run.val, &fit, &err);
+    if (st != MCL_OK) {
+        if (ui.bar_shown) printf("\n");
+        train_run_free(&run);
+        return cli_fail(&err);
+    }
+    mcl_eval_result test = {0};
+    st = mcl_trainer_evaluate(run.trainer, run.test, recipe.batch_size, &test, &err);
+    if (st == MCL_OK && verbose > 0) {
+        printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n", test.loss, test.accuracy,
+               test.count);
+        printf("Trained on %s (%s, platform %u, device %u)\n", dev->name,
+               mcl_device_type_str(dev->type), dev->platform_index, dev->device_index);
+    }
+    train_run_free(&run);
+    return st == MCL_OK ? CLI_EXIT_OK : cli_fail(&err);
+}

@@ -1,0 +1,94 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void print_usage(void) {
+    printf("usage: mnist-cl [--platform P] [--device D] COMMAND [options]\n"
+           "\n"
+           "Train neural networks on MNIST-class IDX data on any OpenCL device.\n"
+           "\n"
+           "commands:\n"
+           "  devices    list OpenCL platforms and devices (--json, --check)\n"
+           "  models     list the built-in models and their default recipes\n"
+           "  summary    print a model's layers, output shapes and parameter counts\n"
+           "  train      train a model, validate each epoch, evaluate on the test set\n"
+           "  help       show this help\n"
+           "\n"
+           "global options (before or after the command):\n"
+           "  --platform P   OpenCL platform index (see 'mnist-cl devices')\n"
+           "  --device D     device index within the platform\n"
+           "  --version      print the version\n"
+           "\n"
+           "Default device: the first GPU of any platform, else the first device.\n"
+           "'mnist-cl COMMAND --help' describes each command.\n"
+           "\n"
+           "exit codes: 0 success, 1 runtime failure (data, device, OpenCL, divergence), "
+           "2 usage error\n");
+}
+
+/* Removes --platform/--device (anywhere) from argv into g. Returns false on a bad value. */
+static bool take_globals(int *argc, char **argv, cli_global *g) {
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        int *target = NULL;
+        const char *name = NULL, *value = NULL;
+        if (strcmp(a, "--platform") == 0 || strncmp(a, "--platform=", 11) == 0) {
+            target = &g->platform, name = "--platform";
+        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
+            target = &g->device, name = "--device";
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < *argc) {
+            value = argv[++i];
+        } else {
+            cli_error("option '%s' needs a value (an index from 'mnist-cl devices')", name);
+            return false;
+        }
+        uint32_t v = 0;
+        if (!cli_u32(name, value, 0, 1023, &v)) return false;
+        *target = (int)v;
+    }
+    *argc = out;
+    return true;
+}
+
+int main(int argc, char **argv) {
+    cli_global g = {.platform = -1, .device = -1};
+    int n = argc - 1;
+    char **args = argv + 1;
+    if (!take_globals(&n, args, &g)) return CLI_EXIT_USAGE;
+    if (n == 0) {
+        print_usage();
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = args[0];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        print_usage();
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("mnist-cl %s\n", MCL_VERSION);
+        return CLI_EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(const cli_global *, int, char **);
+    } commands[] = {
+        {"devices", cmd_devices},
+        {"models", cmd_models},
+        {"summary", cmd_summary},
+        {"train", cmd_train},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(&g, n - 1, args + 1);
+    cli_error("unknown command '%s'; run 'mnist-cl help' for the list", cmd);
+    return CLI_EXIT_USAGE;
+}

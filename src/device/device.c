@@ -1,0 +1,352 @@
+/* Platform/device discovery, the context (device, queue, program), and small OpenCL helpers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/device.h"
+
+const char *mcl_device_type_str(mcl_device_type type) {
+    switch (type) {
+    case MCL_DEVICE_CPU:
+        return "CPU";
+    case MCL_DEVICE_GPU:
+        return "GPU";
+    case MCL_DEVICE_ACCELERATOR:
+        return "accelerator";
+    default:
+        return "other";
+    }
+}
+
+static mcl_status platform_ids(cl_platform_id **out, cl_uint *count, mcl_error *err) {
+    cl_uint n = 0;
+    cl_int rc = clGetPlatformIDs(0, NULL, &n);
+    /* The ICD loader reports "no platform" as CL_PLATFORM_NOT_FOUND_KHR (-1001). */
+    if (rc == -1001 || (rc == CL_SUCCESS && n == 0))
+        return mcl_fail(err, MCL_ERR_NO_PLATFORM,
+                        "no OpenCL platform is installed; install a driver, e.g. "
+                        "'sudo apt-get install pocl-opencl-icd' for the CPU (or run tools/setup)");
+    MCL_CL_TRY(rc, err, "listing OpenCL platforms");
+    cl_platform_id *ids = calloc(n, sizeof *ids);
+    if (ids == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status st = MCL_CL_CHECK(clGetPlatformIDs(n, ids, NULL), err, "listing OpenCL platforms");
+    if (st != MCL_OK) {
+        free(ids);
+        return st;
+    }
+    *out = ids;
+    *count = n;
+    return MCL_OK;
+}
+
+/* Devices of one platform; a platform without devices yields count 0 (not an error). */
+static mcl_status device_ids(cl_platform_id platform, cl_device_id **out, cl_uint *count,
+                             mcl_error *err) {
+    cl_uint n = 0;
+    cl_int rc = clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 0, NULL, &n);
+    *out = NULL;
+    *count = 0;
+    if (rc == CL_DEVICE_NOT_FOUND) return MCL_OK;
+    MCL_CL_TRY(rc, err, "listing OpenCL devices");
+    cl_device_id *ids = calloc(n, sizeof *ids);
+    if (ids == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status st = MCL_CL_CHECK(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, n, ids, NULL), err,
+                                 "listing OpenCL devices");
+    if (st != MCL_OK) {
+        free(ids);
+        return st;
+    }
+    *out = ids;
+    *count = n;
+    return MCL_OK;
+}
+
+static void trim(char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n')) s[--n] = '\0';
+}
+
+#define DEVICE_INFO(param, var, what)                                                          \
+    MCL_CL_TRY(clGetDeviceInfo(device, param, sizeof(var), &(var), NULL), err, what)
+#define DEVICE_STRING(param, buf, what)                                                        \
+    do {                                                                                       \
+        MCL_CL_TRY(clGetDeviceInfo(device, param, sizeof(buf) - 1, buf, NULL), err, what);     \
+        trim(buf);                                                                             \
+    } while (0)
+
+static mcl_status device_info(cl_platform_id platform, cl_device_id device, uint32_t pi,
+                              uint32_t di, mcl_device_info *info, mcl_error *err) {
+    memset(info, 0, sizeof *info);
+    info->platform_index = pi;
+    info->device_index = di;
+    MCL_CL_TRY(clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform_name - 1,
+                                 info->platform_name, NULL),
+               err, "querying the platform name");
+    MCL_CL_TRY(clGetPlatformInfo(platform, CL_PLATFORM_VERSION, sizeof info->platform_version - 1,
+                                 info->platform_version, NULL),
+               err, "querying the platform version");
+    trim(info->platform_name);
+    trim(info->platform_version);
+    DEVICE_STRING(CL_DEVICE_NAME, info->name, "querying the device name");
+    DEVICE_STRING(CL_DEVICE_VENDOR, info->vendor, "querying the device vendor");
+    DEVICE_STRING(CL_DRIVER_VERSION, info->driver_version, "querying the driver version");
+    DEVICE_STRING(CL_DEVICE_VERSION, info->device_version, "querying the device version");
+    DEVICE_STRING(CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
+                  "querying the OpenCL C version");
+    cl_device_type type;
+    DEVICE_INFO(CL_DEVICE_TYPE, type, "querying the device type");
+    info->type = (type & CL_DEVICE_TYPE_GPU)           ? MCL_DEVICE_GPU
+                 : (type & CL_DEVICE_TYPE_CPU)         ? MCL_DEVICE_CPU
+                 : (type & CL_DEVICE_TYPE_ACCELERATOR) ? MCL_DEVICE_ACCELERATOR
+                                                       : MCL_DEVICE_OTHER;
+    cl_uint u;
+    DEVICE_INFO(CL_DEVICE_MAX_COMPUTE_UNITS, u, "querying compute units");
+    info->compute_units = u;
+    DEVICE_INFO(CL_DEVICE_MAX_CLOCK_FREQUENCY, u, "querying the clock");
+    info->clock_mhz = u;
+    cl_ulong l;
+    DEVICE_INFO(CL_DEVICE_GLOBAL_MEM_SIZE, l, "querying global memory");
+    info->global_mem_bytes = l;
+    DEVICE_INFO(CL_DEVICE_LOCAL_MEM_SIZE, l, "querying local memory");
+    info->local_mem_bytes = l;
+    DEVICE_INFO(CL_DEVICE_MAX_MEM_ALLOC_SIZE, l, "querying the largest allocation");
+    info->max_alloc_bytes = l;
+    size_t wg;
+    DEVICE_INFO(CL_DEVICE_MAX_WORK_GROUP_SIZE, wg, "querying the work-group size");
+    info->max_work_group_size = wg;
+    size_t ext_size = 0;
+    MCL_CL_TRY(clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_size), err,
+               "querying device extensions");
+    char *ext = calloc(ext_size + 1, 1);
+    if (ext == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status st = MCL_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, ext_size, ext, NULL),
+                                 err, "querying device extensions");
+    info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+    info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    free(ext);
+    return st;
+}
+
+mcl_status mcl_device_list(mcl_device_info **out, size_t *count, mcl_error *err) {
+    *out = NULL;
+    *count = 0;
+    cl_platform_id *platforms = NULL;
+    cl_uint nplat = 0;
+    mcl_status st = platform_ids(&platforms, &nplat, err);
+    if (st != MCL_OK) return st;
+    mcl_device_info *list = NULL;
+    size_t n = 0;
+    for (cl_uint p = 0; p < nplat && st == MCL_OK; p++) {
+        cl_device_id *devices = NULL;
+        cl_uint ndev = 0;
+        st = device_ids(platforms[p], &devices, &ndev, err);
+        if (st == MCL_OK && ndev > 0) {
+            mcl_device_info *grown = realloc(list, (n + ndev) * sizeof *list);
+            if (grown == NULL) {
+                st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+            } else {
+                list = grown;
+                for (cl_uint d = 0; d < ndev && st == MCL_OK; d++)
+                    st = device_info(platforms[p], devices[d], p, d, &list[n++], err);
+            }
+        }
+        free(devices);
+    }
+    free(platforms);
+    if (st != MCL_OK) {
+        free(list);
+        return st;
+    }
+    *out = list;
+    *count = n;
+    return MCL_OK;
+}
+
+void mcl_device_list_free(mcl_device_info *list) {
+    free(list);
+}
+
+/* Picks (platform, device) following mcl_context_create's documented default. */
+static mcl_status choose_device(const mcl_context_options *opt, cl_platform_id *platform_out,
+                                cl_device_id *device_out, uint32_t *pi_out, uint32_t *di_out,
+                                mcl_error *err) {
+    cl_platform_id *platforms = NULL;
+    cl_uint nplat = 0;
+    mcl_status st = platform_ids(&platforms, &nplat, err);
+    if (st != MCL_OK) return st;
+    if (opt->platform >= 0 && (cl_uint)opt->platform >= nplat) {
+        free(platforms);
+        return mcl_fail(err, MCL_ERR_NO_DEVICE,
+                        "platform %d does not exist: this machine has %u OpenCL platform%s "
+                        "(0..%u); run 'mnist-cl devices' to list them",
+                        opt->platform, nplat, nplat == 1 ? "" : "s", nplat - 1);
+    }
+    /* Two passes over the candidate platforms: first look for a GPU, then take any device. */
+    bool found = false;
+    for (int pass = 0; pass < 2 && !found && st == MCL_OK; pass++) {
+        for (cl_uint p = 0; p < nplat && !found && st == MCL_OK; p++) {
+            if (opt->platform >= 0 && p != (cl_uint)opt->platform) continue;
+            cl_device_id *devices = NULL;
+            cl_uint ndev = 0;
+            st = device_ids(platforms[p], &devices, &ndev, err);
+            if (st == MCL_OK && opt->device >= 0) {
+                if ((cl_uint)opt->device >= ndev) {
+                    st = mcl_fail(err, MCL_ERR_NO_DEVICE,
+                                  "device %d does not exist on platform %u, which has %u "
+                                  "device%s; run 'mnist-cl devices' to list them",
+                                  opt->device, p, ndev, ndev == 1 ? "" : "s");
+                } else {
+                    *platform_out = platforms[p];
+                    *device_out = devices[opt->device];
+                    *pi_out = p;
+                    *di_out = (uint32_t)opt->device;
+                    found = true;
+                }
+            }
+            for (cl_uint d = 0; st == MCL_OK && !found && opt->device < 0 && d < ndev; d++) {
+                cl_device_type type = 0;
+                st = MCL_CL_CHECK(clGetDeviceInfo(devices[d], CL_DEVICE_TYPE, sizeof type, &type,
+                                                  NULL),
+                                  err, "querying the device type");
+                if (st == MCL_OK && (pass == 1 || (type & CL_DEVICE_TYPE_GPU))) {
+                    *platform_out = platforms[p];
+                    *device_out = devices[d];
+                    *pi_out = p;
+                    *di_out = d;
+                    found = true;
+                }
+            }
+            free(devices);
+        }
+    }
+    free(platforms);
+    if (st == MCL_OK && !found)
+        st = mcl_fail(err, MCL_ERR_NO_DEVICE,
+                      "no OpenCL device found%s; run 'mnist-cl devices' to list them",
+                      opt->platform >= 0 ? " on that platform" : "");
+    return st;
+}
+
+static void default_log(mcl_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level >= MCL_LOG_INFO) fprintf(stderr, "%s\n", message);
+}
+
+void mcl_log(const mcl_context *ctx, mcl_log_level level, const char *fmt, ...) {
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (ctx != NULL && ctx->log != NULL)
+        ctx->log(level, buf, ctx->log_user);
+    else
+        default_log(level, buf, NULL);
+}
+
+mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **out,
+                              mcl_error *err) {
+    *out = NULL;
+    mcl_context_options defaults = {.platform = -1, .device = -1};
+    const mcl_context_options *opt = options != NULL ? options : &defaults;
+    mcl_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    ctx->log = opt->log;
+    ctx->log_user = opt->log_user;
+    uint32_t pi = 0, di = 0;
+    mcl_status st = choose_device(opt, &ctx->platform, &ctx->device, &pi, &di, err);
+    if (st == MCL_OK) st = device_info(ctx->platform, ctx->device, pi, di, &ctx->info, err);
+    if (st == MCL_OK) {
+        cl_int rc = CL_SUCCESS;
+        cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                         (cl_context_properties)ctx->platform, 0};
+        ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &rc);
+        st = MCL_CL_CHECK(rc, err, "creating the OpenCL context");
+    }
+    if (st == MCL_OK) {
+        cl_int rc = CL_SUCCESS;
+        ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, 0, &rc);
+        st = MCL_CL_CHECK(rc, err, "creating the command queue");
+    }
+    if (st == MCL_OK) st = mcl_program_build(ctx, NULL, &ctx->program, err);
+    if (st != MCL_OK) {
+        mcl_context_free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return MCL_OK;
+}
+
+const mcl_device_info *mcl_context_device(const mcl_context *ctx) {
+    return &ctx->info;
+}
+
+void mcl_context_free(mcl_context *ctx) {
+    if (ctx == NULL) return;
+    if (ctx->queue != NULL) {
+        clFinish(ctx->queue);
+        clReleaseCommandQueue(ctx->queue);
+    }
+    if (ctx->program != NULL) clReleaseProgram(ctx->program);
+    if (ctx->context != NULL) clReleaseContext(ctx->context);
+    free(ctx);
+}
+
+mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out, mcl_error *err) {
+    cl_int rc = CL_SUCCESS;
+    *out = clCreateKernel(ctx->program, name, &rc);
+    if (rc != CL_SUCCESS) {
+        char what[160];
+        snprintf(what, sizeof what, "creating kernel '%s'", name);
+        *out = NULL;
+        return MCL_CL_CHECK(rc, err, what);
+    }
+    return MCL_OK;
+}
+
+mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, unsigned count,
+                               mcl_error *err) {
+    for (unsigned i = 0; i < count; i++) {
+        cl_int rc = clSetKernelArg(kernel, i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS) {
+            char name[96] = "?", what[160];
+            clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
+            snprintf(what, sizeof what, "setting argument %u of kernel '%s'", i, name);
+            return MCL_CL_CHECK(rc, err, what);
+        }
+    }
+    return MCL_OK;
+}
+
+mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                       mcl_error *err) {
+    for (cl_uint d = 0; d < dims; d++)
+        if (global[d] == 0) return MCL_OK; /* an empty range is a no-op, not an error */
+    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, NULL, 0, NULL,
+                                       NULL);
+    if (rc != CL_SUCCESS) {
+        char name[96] = "?", what[160];
+        clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
+        snprintf(what, sizeof what, "running kernel '%s'", name);
+        return MCL_CL_CHECK(rc, err, what);
+    }
+    return MCL_OK;
+}
+
+mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const char *what,
+                             mcl_error *err) {
+    cl_int rc = CL_SUCCESS;
+    *out = NULL;
+    if (bytes > ctx->info.max_alloc_bytes)
+        return mcl_fail(err, MCL_ERR_DEVICE_MEMORY,
+                        "%s needs %.1f MiB in one buffer but %s allows at most %.1f MiB", what,
+                        (double)bytes / 1048576.0, ctx->info.name,
+                        (double)ctx->info.max_alloc_bytes / 1048576.0);
+    cl_mem mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes > 0 ? bytes : 4, NULL, &rc);
+    char msg[160];
+    snprintf(msg, sizeof msg, "allocating %s (%.1f MiB)", what, (double)bytes / 1048576.0);
+    MCL_CL_TRY(rc, err, msg);
+    *out = mem;
+    return MCL_OK;
+}

@@ -1,0 +1,84 @@
+/* Internal view of the OpenCL context, and the checked-call macros every OpenCL call goes
+ * through. This header is the only way the rest of mnist-cl talks to OpenCL objects. */
+#ifndef MCL_DEVICE_DEVICE_H
+#define MCL_DEVICE_DEVICE_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include "core/error.h"
+#include "mnistcl/mnistcl.h"
+
+struct mcl_context {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue; /* in-order; every mnist-cl command goes here */
+    cl_program program;     /* every kernel file of cl/, built once */
+    mcl_device_info info;
+    mcl_log_fn log;
+    void *log_user;
+};
+
+/* "CL_OUT_OF_RESOURCES" for -5, or "CL_UNKNOWN_ERROR" for codes OpenCL does not define. */
+const char *mcl_cl_status_str(cl_int code);
+
+/* Records a failed OpenCL call: "<what>: <clCall> failed with CL_NAME (code) [file:line]".
+ * Memory errors map to MCL_ERR_DEVICE_MEMORY / MCL_ERR_HOST_MEMORY, others to MCL_ERR_OPENCL. */
+mcl_status mcl_cl_fail(mcl_error *err, cl_int code, const char *call_expr, const char *file,
+                       int line, const char *what);
+
+/* Evaluates an OpenCL call returning cl_int; yields MCL_OK or the recorded failure status. */
+#define MCL_CL_CHECK(call, err, what)                                                          \
+    mcl_cl_check_((call), #call, __FILE__, __LINE__, (err), (what))
+/* Same, but returns the failure status from the enclosing function. */
+#define MCL_CL_TRY(call, err, what)                                                            \
+    do {                                                                                       \
+        mcl_status mcl_try_st_ = MCL_CL_CHECK(call, err, what);                                \
+        if (mcl_try_st_ != MCL_OK) return mcl_try_st_;                                         \
+    } while (0)
+
+static inline mcl_status mcl_cl_check_(cl_int code, const char *expr, const char *file, int line,
+                                       mcl_error *err, const char *what) {
+    return code == CL_SUCCESS ? MCL_OK : mcl_cl_fail(err, code, expr, file, line, what);
+}
+
+/* Writes a message to the context's log callback (or stderr). */
+void mcl_log(const mcl_context *ctx, mcl_log_level level, const char *fmt, ...) MCL_PRINTF(3, 4);
+
+/* Creates a kernel from the context's program. Caller releases it with clReleaseKernel. */
+mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out, mcl_error *err);
+
+/* Sets kernel arguments from (size, pointer) pairs; names the kernel and argument on failure. */
+typedef struct mcl_kernel_arg {
+    size_t size;
+    const void *value;
+} mcl_kernel_arg;
+#define MCL_ARG(v) ((mcl_kernel_arg){sizeof(v), &(v)})
+#define MCL_LOCAL_ARG(bytes) ((mcl_kernel_arg){(bytes), NULL})
+mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, unsigned count,
+                               mcl_error *err);
+#define MCL_SET_ARGS(kernel, err, ...)                                                         \
+    mcl_kernel_set_args((kernel), (const mcl_kernel_arg[]){__VA_ARGS__},                        \
+                        (unsigned)(sizeof((const mcl_kernel_arg[]){__VA_ARGS__}) /                \
+                                   sizeof(mcl_kernel_arg)),                                     \
+                        (err))
+
+/* Enqueues a kernel over an exact global range (1-3 dims, local size chosen by the driver). */
+mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                       mcl_error *err);
+
+/* Creates a device buffer of `bytes` (no host pointer). Caller releases with clReleaseMemObject.
+ * `what` names the buffer in error messages. */
+mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const char *what,
+                             mcl_error *err);
+
+/* Builds the program from the embedded sources (called by mcl_context_create). A failed build
+ * sends the build log to the log callback and returns MCL_ERR_BUILD. `extra_source` (may be
+ * NULL) is appended after the embedded files; tests use it to provoke a build failure. */
+mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_program *out,
+                             mcl_error *err);
+
+#endif

@@ -1,0 +1,54 @@
+/* Building the one OpenCL program that holds every kernel of cl/. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "device/cl_sources.h"
+#include "device/device.h"
+
+/* OpenCL C 1.2 keeps the kernels portable (Intel iGPUs, AMD, Mesa rusticl, macOS). No
+ * -cl-fast-relaxed-math: exp/log precision matters for the loss, and it would change results
+ * between drivers. */
+static const char build_options[] = "-cl-std=CL1.2";
+
+static void log_build_failure(mcl_context *ctx, cl_program program) {
+    size_t size = 0;
+    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
+            CL_SUCCESS ||
+        size == 0) {
+        mcl_log(ctx, MCL_LOG_ERROR, "(the driver returned no build log)");
+        return;
+    }
+    char *text = calloc(size + 1, 1);
+    if (text == NULL) return;
+    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, text, NULL) ==
+        CL_SUCCESS)
+        mcl_log(ctx, MCL_LOG_ERROR, "OpenCL build log for %s:\n%s", ctx->info.name, text);
+    free(text);
+}
+
+mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_program *out,
+                             mcl_error *err) {
+    *out = NULL;
+    unsigned n = mcl_cl_source_count + (extra_source != NULL ? 1u : 0u);
+    const char **texts = calloc(n, sizeof *texts);
+    if (texts == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (unsigned i = 0; i < mcl_cl_source_count; i++) texts[i] = mcl_cl_sources[i].text;
+    if (extra_source != NULL) texts[n - 1] = extra_source;
+    cl_int rc = CL_SUCCESS;
+    cl_program program = clCreateProgramWithSource(ctx->context, n, texts, NULL, &rc);
+    free(texts);
+    MCL_CL_TRY(rc, err, "creating the kernel program");
+    rc = clBuildProgram(program, 1, &ctx->device, build_options, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        if (rc == CL_BUILD_PROGRAM_FAILURE) log_build_failure(ctx, program);
+        clReleaseProgram(program);
+        if (rc == CL_BUILD_PROGRAM_FAILURE)
+            return mcl_fail(err, MCL_ERR_BUILD,
+                            "building mnist-cl's OpenCL kernels on %s: clBuildProgram failed "
+                            "with CL_BUILD_PROGRAM_FAILURE (%d); the build log is above",
+                            ctx->info.name, (int)rc);
+        return MCL_CL_CHECK(rc, err, "building mnist-cl's OpenCL kernels");
+    }
+    *out = program;
+    return MCL_OK;
+}

@@ -1,0 +1,138 @@
+/* `mnist-cl devices --check`: a small SGEMM through CLBlast and one of mnist-cl's own kernels,
+ * each compared with a plain C reference. Odd sizes and offsets exercise edge handling, which
+ * is where badly tuned GEMM parameters and broken drivers go wrong. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/philox.h"
+#include "device/gemm.h"
+
+/* fp32 GEMM with K=67 accumulates in different orders on device and host: a relative error of
+ * 1e-4 is generous for that and far below what a wrong kernel produces. */
+#define CHECK_TOLERANCE 1e-4
+
+static double max_rel_error(const float *a, const float *b, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i])) return INFINITY;
+        double e = fabs((double)a[i] - b[i]) / (1e-3 + fabs((double)b[i]));
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
+    enum { M = 37, N = 53, K = 67, OFF = 5 };
+    size_t a_n = OFF + (size_t)M * K, b_n = OFF + (size_t)K * N, c_n = OFF + (size_t)M * N;
+    float *a = malloc(a_n * sizeof *a), *b = malloc(b_n * sizeof *b);
+    float *c = malloc(c_n * sizeof *c), *ref = malloc(c_n * sizeof *ref);
+    cl_mem da = NULL, db = NULL, dc = NULL;
+    mcl_status st = MCL_OK;
+    if (a == NULL || b == NULL || c == NULL || ref == NULL)
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (size_t i = 0; st == MCL_OK && i < a_n; i++) a[i] = mcl_philox_uniform(1, 9, i) - 0.5f;
+    for (size_t i = 0; st == MCL_OK && i < b_n; i++) b[i] = mcl_philox_uniform(2, 9, i) - 0.5f;
+    for (size_t i = 0; st == MCL_OK && i < c_n; i++) c[i] = ref[i] = mcl_philox_uniform(3, 9, i);
+    /* ref = 0.5 * A^T(as stored [K, M]) * B + 2 * C */
+    for (size_t i = 0; st == MCL_OK && i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (size_t k = 0; k < K; k++) acc += (double)a[OFF + k * M + i] * b[OFF + k * N + j];
+            ref[OFF + i * N + j] = (float)(0.5 * acc + 2.0 * ref[OFF + i * N + j]);
+        }
+    if (st == MCL_OK) st = mcl_buffer_create(ctx, a_n * sizeof(float), &da, "check matrix A", err);
+    if (st == MCL_OK) st = mcl_buffer_create(ctx, b_n * sizeof(float), &db, "check matrix B", err);
+    if (st == MCL_OK) st = mcl_buffer_create(ctx, c_n * sizeof(float), &dc, "check matrix C", err);
+    cl_command_queue q = ctx->queue;
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, da, CL_TRUE, 0, a_n * 4, a, 0, NULL, NULL), err,
+                          "uploading check data");
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, db, CL_TRUE, 0, b_n * 4, b, 0, NULL, NULL), err,
+                          "uploading check data");
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
+                          "uploading check data");
+    if (st == MCL_OK)
+        st = mcl_gemm(ctx, M, N, K, 0.5f, (mcl_matrix){da, OFF, M, true},
+                      (mcl_matrix){db, OFF, N, false}, 2.0f, (mcl_matrix){dc, OFF, N, false},
+                      "self-check SGEMM", err);
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueReadBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
+                          "reading check results");
+    if (st == MCL_OK) {
+        double e = max_rel_error(c + OFF, ref + OFF, (size_t)M * N);
+        if (!(e <= CHECK_TOLERANCE))
+            st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
+                          "CLBlast SGEMM (%dx%dx%d, transposed A, offsets) disagrees with the CPU "
+                          "reference: max relative error %.3g",
+                          M, N, K, e);
+    }
+    if (da) clReleaseMemObject(da);
+    if (db) clReleaseMemObject(db);
+    if (dc) clReleaseMemObject(dc);
+    free(a), free(b), free(c), free(ref);
+    return st;
+}
+
+/* The SGD-with-momentum kernel, two steps, against the same arithmetic on the host. */
+static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
+    enum { COUNT = 1000 };
+    float p[COUNT], g[COUNT], out[COUNT];
+    for (int i = 0; i < COUNT; i++) {
+        p[i] = mcl_philox_uniform(4, 9, (uint64_t)i) - 0.5f;
+        g[i] = mcl_philox_uniform(5, 9, (uint64_t)i) - 0.5f;
+    }
+    cl_mem bufs[3] = {NULL, NULL, NULL}; /* params, grads, velocity */
+    mcl_status st = MCL_OK;
+    for (int i = 0; i < 3 && st == MCL_OK; i++)
+        st = mcl_buffer_create(ctx, sizeof p, &bufs[i], "check buffer", err);
+    cl_command_queue q = ctx->queue;
+    const float zero = 0.0f;
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, bufs[0], CL_TRUE, 0, sizeof p, p, 0, NULL, NULL),
+                          err, "uploading check data");
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, bufs[1], CL_TRUE, 0, sizeof g, g, 0, NULL, NULL),
+                          err, "uploading check data");
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueFillBuffer(q, bufs[2], &zero, sizeof zero, 0, sizeof p, 0, NULL,
+                                              NULL),
+                          err, "zeroing check data");
+    cl_kernel k = NULL;
+    if (st == MCL_OK) st = mcl_kernel_create(ctx, "sgd_step", &k, err);
+    cl_uint count = COUNT;
+    cl_float lr = 0.1f, momentum = 0.9f;
+    for (int rep = 0; rep < 2 && st == MCL_OK; rep++) {
+        st = MCL_SET_ARGS(k, err, MCL_ARG(bufs[0]), MCL_ARG(bufs[1]), MCL_ARG(bufs[2]),
+                          MCL_ARG(count), MCL_ARG(lr), MCL_ARG(momentum));
+        if (st == MCL_OK) st = mcl_enqueue(ctx, k, 1, (size_t[]){COUNT}, err);
+    }
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueReadBuffer(q, bufs[0], CL_TRUE, 0, sizeof out, out, 0, NULL,
+                                              NULL),
+                          err, "reading check results");
+    if (st == MCL_OK) {
+        float ref[COUNT];
+        for (int i = 0; i < COUNT; i++) {
+            /* two steps from zero velocity: v1 = -lr g, v2 = m v1 - lr g */
+            float v1 = -lr * g[i], v2 = momentum * v1 - lr * g[i];
+            ref[i] = (p[i] + v1) + v2;
+        }
+        double e = max_rel_error(out, ref, COUNT);
+        if (!(e <= CHECK_TOLERANCE))
+            st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
+                          "kernel sgd_step disagrees with the CPU reference: max relative error "
+                          "%.3g",
+                          e);
+    }
+    if (k != NULL) clReleaseKernel(k);
+    for (int i = 0; i < 3; i++)
+        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+    return st;
+}
+
+mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err) {
+    mcl_status st = check_gemm(ctx, err);
+    return st != MCL_OK ? st : check_kernel(ctx, err);
+}

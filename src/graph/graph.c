@@ -1,0 +1,261 @@
+#include "graph/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each tensor starts on a 64-float (256-byte) boundary of the flat buffer: aligned for vector
+ * loads and for any sub-buffer alignment a driver may ask for. */
+#define PARAM_ALIGN 64
+
+static size_t align_up(size_t x, size_t a) {
+    return (x + a - 1) / a * a;
+}
+
+/* Expands model layers into graph nodes: a dense layer with a softmax activation becomes a
+ * linear dense node followed by the softmax_xent loss node. */
+static void expand_layers(const mcl_model *model, mcl_layer *out, uint32_t *count,
+                          uint32_t classes) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < model->layer_count; i++) {
+        mcl_layer l = model->layers[i];
+        if (l.kind == MCL_OP_DENSE && l.units == 0) l.units = classes;
+        if (l.kind == MCL_OP_DENSE && l.activation == MCL_ACT_SOFTMAX) {
+            l.activation = MCL_ACT_LINEAR;
+            out[n++] = l;
+            out[n++] = (mcl_layer){.kind = MCL_OP_SOFTMAX_XENT, .line = l.line};
+        } else {
+            out[n++] = l;
+        }
+    }
+    *count = n;
+}
+
+mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t classes,
+                          mcl_graph *g, mcl_error *err) {
+    mcl_layer layers[2 * MCL_MODEL_MAX_LAYERS];
+    uint32_t count = 0;
+    expand_layers(model, layers, &count, classes);
+    mcl_status st = MCL_OK;
+    mcl_node *nodes = calloc(count, sizeof *nodes);
+    if (nodes == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    uint32_t per_kind[MCL_OP_COUNT] = {0};
+    mcl_shape shape = input;
+    size_t offset = 0, trainable = 0;
+    for (uint32_t i = 0; i < count && st == MCL_OK; i++) {
+        mcl_node *node = &nodes[i];
+        node->op = mcl_op_get(layers[i].kind);
+        node->layer = layers[i];
+        node->index = i;
+        node->need_dx = i > 0;
+        snprintf(node->name, sizeof node->name, "%s_%u", node->op->name,
+                 ++per_kind[layers[i].kind]);
+        node->in_shape = shape;
+        st = node->op->infer(&node->layer, shape, &node->out_shape, err);
+        if (st != MCL_OK) {
+            /* Op messages start with "line N:"; name the model source too. */
+            mcl_error_prefix(err, "%s", model->source);
+            break;
+        }
+        node->param_count = node->op->param_count(&node->layer, node->in_shape, node->out_shape);
+        node->param_offset = offset;
+        offset = align_up(offset + node->param_count, PARAM_ALIGN);
+        trainable += node->param_count;
+        shape = node->out_shape;
+    }
+    /* The loss node's input width must be the number of classes in the data. */
+    if (st == MCL_OK && nodes[count - 1].in_shape.c != classes)
+        st = mcl_fail(err, MCL_ERR_MODEL,
+                      "%s:%u: the layer before softmax has %u outputs but the data has %u "
+                      "classes (write 'dense classes softmax')",
+                      model->source, nodes[count - 1].layer.line,
+                      mcl_shape_size(nodes[count - 1].in_shape), classes);
+    if (st != MCL_OK) {
+        free(nodes);
+        return st;
+    }
+    g->nodes = nodes;
+    g->node_count = count;
+    g->input_shape = input;
+    g->classes = classes;
+    g->param_count = offset;
+    g->trainable = trainable;
+    return MCL_OK;
+}
+
+/* Bytes of device memory the graph will allocate for a batch size. */
+static size_t device_bytes_needed(const mcl_graph *g, uint32_t max_batch) {
+    size_t bytes = 2 * g->param_count * sizeof(float); /* params + grads */
+    bytes += (size_t)max_batch * mcl_shape_size(g->input_shape) * sizeof(float);
+    bytes += (size_t)max_batch * 3 * sizeof(float); /* labels, loss, correct */
+    for (uint32_t i = 0; i < g->node_count; i++)
+        if (!g->nodes[i].op->aliases_input)
+            bytes += 2 * (size_t)max_batch * mcl_shape_size(g->nodes[i].out_shape) * sizeof(float);
+    return bytes;
+}
+
+static mcl_status check_fits(const mcl_graph *g, uint32_t max_batch, mcl_error *err) {
+    const mcl_device_info *dev = &g->ctx->info;
+    size_t need = device_bytes_needed(g, max_batch);
+    /* Leave a quarter for the optimizer state, the dataset and the driver. */
+    uint64_t budget = dev->global_mem_bytes / 4 * 3;
+    size_t largest = 0;
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        size_t b = (size_t)max_batch * mcl_shape_size(g->nodes[i].out_shape) * sizeof(float);
+        if (b > largest) largest = b;
+    }
+    if (need <= budget && largest <= dev->max_alloc_bytes) return MCL_OK;
+    size_t per_sample = (device_bytes_needed(g, 2) - device_bytes_needed(g, 1));
+    size_t fixed = device_bytes_needed(g, 0);
+    uint64_t fit = budget > fixed ? (budget - fixed) / (per_sample ? per_sample : 1) : 0;
+    uint64_t largest_per_sample = largest / max_batch;
+    if (largest_per_sample > 0 && dev->max_alloc_bytes / largest_per_sample < fit)
+        fit = dev->max_alloc_bytes / largest_per_sample;
+    uint64_t suggest = 1;
+    while (suggest * 2 <= fit && suggest < (1u << 20)) suggest *= 2;
+    return mcl_fail(err, MCL_ERR_DEVICE_MEMORY,
+                    "a batch of %u does not fit in device memory: it needs %.2f GiB but %s has "
+                    "%.2f GiB (largest single buffer %.2f GiB); try --batch-size %llu",
+                    max_batch, (double)need / (1 << 30), dev->name,
+                    (double)dev->global_mem_bytes / (1 << 30),
+                    (double)dev->max_alloc_bytes / (1 << 30), (unsigned long long)suggest);
+}
+
+static mcl_status alloc(mcl_graph *g, size_t bytes, cl_mem *out, const char *what, mcl_error *err) {
+    g->device_bytes += bytes;
+    return mcl_buffer_create(g->ctx, bytes, out, what, err);
+}
+
+static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
+    float *host = calloc(g->param_count > 0 ? g->param_count : 1, sizeof *host);
+    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        const mcl_node *node = &g->nodes[i];
+        if (node->param_count > 0 && node->op->init_params != NULL)
+            node->op->init_params(node, host + node->param_offset, seed);
+    }
+    mcl_status st = MCL_CL_CHECK(clEnqueueWriteBuffer(g->ctx->queue, g->params, CL_TRUE, 0,
+                                                      g->param_count * sizeof(float), host, 0,
+                                                      NULL, NULL),
+                                 err, "uploading initial weights");
+    free(host);
+    return st;
+}
+
+mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape input,
+                            uint32_t classes, uint32_t max_batch, uint64_t seed,
+                            mcl_graph **out, mcl_error *err) {
+    *out = NULL;
+    if (max_batch == 0) return mcl_fail(err, MCL_ERR_USAGE, "the batch size must be at least 1");
+    mcl_graph *g = calloc(1, sizeof *g);
+    if (g == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    g->ctx = ctx;
+    g->max_batch = max_batch;
+    mcl_status st = mcl_graph_plan(model, input, classes, g, err);
+    if (st == MCL_OK) st = check_fits(g, max_batch, err);
+    if (st == MCL_OK) {
+        g->activations = calloc(g->node_count, sizeof(cl_mem));
+        g->gradients = calloc(g->node_count, sizeof(cl_mem));
+        if (g->activations == NULL || g->gradients == NULL)
+            st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    size_t params_bytes = g->param_count * sizeof(float);
+    size_t n = max_batch;
+    if (st == MCL_OK) st = alloc(g, params_bytes, &g->params, "the parameters", err);
+    if (st == MCL_OK) st = alloc(g, params_bytes, &g->grads, "the gradients", err);
+    if (st == MCL_OK)
+        st = alloc(g, n * mcl_shape_size(input) * sizeof(float), &g->input, "the input batch",
+                   err);
+    if (st == MCL_OK) st = alloc(g, n * sizeof(cl_int), &g->labels, "the batch labels", err);
+    if (st == MCL_OK) st = alloc(g, n * sizeof(float), &g->sample_loss, "per-sample loss", err);
+    if (st == MCL_OK)
+        st = alloc(g, n * sizeof(float), &g->sample_correct, "per-sample accuracy", err);
+    cl_mem x = g->input, dx = NULL;
+    for (uint32_t i = 0; i < g->node_count && st == MCL_OK; i++) {
+        mcl_node *node = &g->nodes[i];
+        node->x = x;
+        node->dx = dx;
+        if (node->op->aliases_input) {
+            node->y = x;
+            node->dy = dx;
+        } else {
+            size_t bytes = n * mcl_shape_size(node->out_shape) * sizeof(float);
+            char what[64];
+            snprintf(what, sizeof what, "%s's output", node->name);
+            st = alloc(g, bytes, &g->activations[i], what, err);
+            if (st == MCL_OK) st = alloc(g, bytes, &g->gradients[i], what, err);
+            node->y = g->activations[i];
+            node->dy = g->gradients[i];
+        }
+        for (int k = 0; node->op->kernel_names[k] != NULL && st == MCL_OK; k++)
+            st = mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], err);
+        x = node->y;
+        dx = node->dy;
+    }
+    if (st == MCL_OK) st = init_params(g, seed, err);
+    if (st != MCL_OK) {
+        mcl_graph_free(g);
+        return st;
+    }
+    *out = g;
+    return MCL_OK;
+}
+
+mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, bool training) {
+    return (mcl_exec){.ctx = g->ctx,
+                      .params = g->params,
+                      .grads = g->grads,
+                      .labels = g->labels,
+                      .sample_loss = g->sample_loss,
+                      .sample_correct = g->sample_correct,
+                      .n = n,
+                      .step = step,
+                      .seed = seed,
+                      .training = training};
+}
+
+mcl_status mcl_graph_forward(mcl_graph *g, const mcl_exec *ex, mcl_error *err) {
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        mcl_status st = g->nodes[i].op->forward(&g->nodes[i], ex, err);
+        if (st != MCL_OK) return st;
+    }
+    return MCL_OK;
+}
+
+mcl_status mcl_graph_backward(mcl_graph *g, const mcl_exec *ex, mcl_error *err) {
+    const float zero = 0.0f;
+    MCL_CL_TRY(clEnqueueFillBuffer(g->ctx->queue, g->grads, &zero, sizeof zero, 0,
+                                   g->param_count * sizeof(float), 0, NULL, NULL),
+               err, "zeroing gradients");
+    for (uint32_t i = g->node_count; i-- > 0;) {
+        mcl_status st = g->nodes[i].op->backward(&g->nodes[i], ex, err);
+        if (st != MCL_OK) return st;
+    }
+    return MCL_OK;
+}
+
+double mcl_graph_train_flops_per_sample(const mcl_graph *g) {
+    double flops = 0.0;
+    for (uint32_t i = 0; i < g->node_count; i++)
+        flops += g->nodes[i].op->forward_flops(&g->nodes[i]) +
+                 g->nodes[i].op->backward_flops(&g->nodes[i]);
+    return flops;
+}
+
+void mcl_graph_free(mcl_graph *g) {
+    if (g == NULL) return;
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++)
+            if (g->nodes[i].kernels[k] != NULL) clReleaseKernel(g->nodes[i].kernels[k]);
+        if (g->activations != NULL && g->activations[i] != NULL)
+            clReleaseMemObject(g->activations[i]);
+        if (g->gradients != NULL && g->gradients[i] != NULL) clReleaseMemObject(g->gradients[i]);
+    }
+    cl_mem bufs[] = {g->params, g->grads, g->input, g->labels, g->sample_loss, g->sample_correct};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+    free(g->activations);
+    free(g->gradients);
+    free(g->nodes);
+    free(g);
+}

@@ -1,0 +1,48 @@
+/* The layer graph on a device: nodes in order, one flat parameter buffer (and its gradient),
+ * activation buffers sized for the largest batch, and forward/backward over the chain. */
+#ifndef MCL_GRAPH_GRAPH_H
+#define MCL_GRAPH_GRAPH_H
+
+#include "graph/model.h"
+#include "ops/op.h"
+
+typedef struct mcl_graph {
+    mcl_context *ctx; /* borrowed */
+    mcl_node *nodes;  /* [node_count], owned */
+    uint32_t node_count;
+    mcl_shape input_shape;
+    uint32_t classes;
+    uint32_t max_batch;
+    size_t param_count; /* floats in params/grads, including alignment padding */
+    size_t trainable;   /* floats that are real parameters */
+    cl_mem params, grads;
+    cl_mem input;       /* [max_batch, F] */
+    cl_mem labels;      /* [max_batch] int */
+    cl_mem sample_loss, sample_correct; /* [max_batch] */
+    cl_mem *activations; /* [node_count] outputs (NULL where a node aliases its input) */
+    cl_mem *gradients;   /* [node_count] gradients w.r.t. those outputs */
+    size_t device_bytes; /* everything this graph allocated on the device */
+} mcl_graph;
+
+/* Infers shapes and parameter offsets without touching a device; fills nodes/node_count/
+ * param_count of *g (caller frees g->nodes). Used by mcl_graph_create and the summary. */
+mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t classes,
+                          mcl_graph *g, mcl_error *err);
+
+/* Plans, checks the device has room, allocates, initialises parameters from seed and creates
+ * the kernels. Caller frees with mcl_graph_free. */
+mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape input,
+                            uint32_t classes, uint32_t max_batch, uint64_t seed,
+                            mcl_graph **out, mcl_error *err);
+
+/* Runs every node's forward (the loss node last). ex->n <= max_batch. */
+mcl_status mcl_graph_forward(mcl_graph *g, const mcl_exec *ex, mcl_error *err);
+/* Zeroes parameter gradients, then runs every node's backward in reverse order. */
+mcl_status mcl_graph_backward(mcl_graph *g, const mcl_exec *ex, mcl_error *err);
+/* An mcl_exec bound to this graph's buffers. */
+mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, bool training);
+
+double mcl_graph_train_flops_per_sample(const mcl_graph *g);
+void mcl_graph_free(mcl_graph *g);
+
+#endif

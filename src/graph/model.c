@@ -1,0 +1,345 @@
+/* The model language: one layer per line, Keras layer names, '#' comments.
+ *
+ *   name mlp
+ *   recipe epochs=10 batch_size=128 optimizer=adam lr=0.001 validation_split=0.1 momentum=0.9
+ *   flatten
+ *   dense 256 relu          # units, then an optional activation: linear (default), relu, softmax
+ *   dropout 0.2             # rate
+ *   relu
+ *   dense classes softmax   # 'classes' = the number of classes in the data
+ *
+ * The last layer must end in softmax; for training it becomes a dense layer followed by the
+ * fused softmax + sparse categorical cross-entropy node. Built-in models are written in the same
+ * language (the table at the end of this file). */
+#define _POSIX_C_SOURCE 200809L
+#include "graph/model.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 16
+#define MAX_MODEL_FILE_BYTES (1u << 20)
+
+mcl_recipe mcl_recipe_default(void) {
+    return (mcl_recipe){.epochs = 10,
+                        .batch_size = 128,
+                        .optimizer = MCL_OPTIMIZER_ADAM,
+                        .learning_rate = 1e-3f,
+                        .momentum = 0.0f,
+                        .validation_split = 0.0f};
+}
+
+typedef struct parser {
+    const char *source;
+    uint32_t line;
+    mcl_error *err;
+} parser;
+
+static mcl_status parse_error(const parser *p, const char *fmt, const char *a, const char *b) {
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    return mcl_fail(p->err, MCL_ERR_FORMAT, "%s:%u: %s", p->source, p->line, msg);
+}
+
+static bool parse_u32(const char *s, uint32_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || !isdigit((unsigned char)s[0]) || v > UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out) {
+    char *end = NULL;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno != 0 || end == s || *end != '\0') return false;
+    *out = v;
+    return true;
+}
+
+static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe *r) {
+    for (int i = 1; i < ntok; i++) {
+        char *eq = strchr(tok[i], '=');
+        if (eq == NULL) return parse_error(p, "recipe entries are key=value, got '%s'%s", tok[i], "");
+        *eq = '\0';
+        const char *key = tok[i], *val = eq + 1;
+        float f = 0.0f;
+        uint32_t u = 0;
+        if (strcmp(key, "epochs") == 0 && parse_u32(val, &u) && u > 0) {
+            r->epochs = u;
+        } else if (strcmp(key, "batch_size") == 0 && parse_u32(val, &u) && u > 0) {
+            r->batch_size = u;
+        } else if (strcmp(key, "lr") == 0 && parse_float(val, &f) && f > 0.0f) {
+            r->learning_rate = f;
+        } else if (strcmp(key, "momentum") == 0 && parse_float(val, &f) && f >= 0.0f && f < 1.0f) {
+            r->momentum = f;
+        } else if (strcmp(key, "validation_split") == 0 && parse_float(val, &f) && f >= 0.0f &&
+                   f < 1.0f) {
+            r->validation_split = f;
+        } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "adam") == 0) {
+            r->optimizer = MCL_OPTIMIZER_ADAM;
+        } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "sgd") == 0) {
+            r->optimizer = MCL_OPTIMIZER_SGD;
+        } else if (strstr("epochs batch_size lr momentum validation_split optimizer", key) != NULL) {
+            return parse_error(p, "bad value '%s' for recipe key '%s'", val, key);
+        } else {
+            return parse_error(p,
+                               "unknown recipe key '%s' (known: epochs, batch_size, optimizer, "
+                               "lr, momentum, validation_split)%s",
+                               key, "");
+        }
+    }
+    return MCL_OK;
+}
+
+static mcl_status parse_activation(const parser *p, const char *s, mcl_activation *out) {
+    if (strncmp(s, "activation=", 11) == 0) s += 11;
+    if (strcmp(s, "relu") == 0)
+        *out = MCL_ACT_RELU;
+    else if (strcmp(s, "linear") == 0)
+        *out = MCL_ACT_LINEAR;
+    else if (strcmp(s, "softmax") == 0)
+        *out = MCL_ACT_SOFTMAX;
+    else
+        return parse_error(p, "unknown activation '%s' (known: linear, relu, softmax)%s", s, "");
+    return MCL_OK;
+}
+
+static mcl_status parse_layer(const parser *p, char **tok, int ntok, mcl_layer *layer) {
+    mcl_op_kind kind;
+    const char *name = tok[0];
+    /* "softmax" alone is the loss head; it is registered under the op name "softmax". */
+    if (mcl_op_find(name, &kind) == NULL)
+        return parse_error(p, "unknown layer '%s' (known: flatten, dense, relu, dropout, softmax)%s",
+                           name, "");
+    *layer = (mcl_layer){.kind = kind, .line = p->line};
+    switch (kind) {
+    case MCL_OP_DENSE:
+        if (ntok < 2 || ntok > 3)
+            return parse_error(p, "dense takes units and an optional activation: 'dense 128 relu'%s%s",
+                               "", "");
+        if (strcmp(tok[1], "classes") == 0)
+            layer->units = 0;
+        else if (!parse_u32(tok[1], &layer->units) || layer->units == 0 || layer->units > 1u << 20)
+            return parse_error(p, "dense units must be a positive integer or 'classes', got '%s'%s",
+                               tok[1], "");
+        layer->activation = MCL_ACT_LINEAR;
+        if (ntok == 3) return parse_activation(p, tok[2], &layer->activation);
+        return MCL_OK;
+    case MCL_OP_DROPOUT:
+        if (ntok != 2 || !parse_float(tok[1], &layer->rate) || !(layer->rate >= 0.0f) ||
+            !(layer->rate < 1.0f))
+            return parse_error(p, "dropout takes one rate in [0, 1): 'dropout 0.2'%s%s", "", "");
+        return MCL_OK;
+    default:
+        if (ntok != 1) return parse_error(p, "%s takes no arguments, got '%s'", name, tok[1]);
+        return MCL_OK;
+    }
+}
+
+/* Checks what can be checked without the data: the head is a softmax and appears only last. */
+static mcl_status check_structure(const mcl_model *m, mcl_error *err) {
+    if (m->layer_count == 0)
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: the model has no layers", m->source);
+    for (uint32_t i = 0; i < m->layer_count; i++) {
+        const mcl_layer *l = &m->layers[i];
+        bool is_softmax = l->kind == MCL_OP_SOFTMAX_XENT ||
+                          (l->kind == MCL_OP_DENSE && l->activation == MCL_ACT_SOFTMAX);
+        bool last = i + 1 == m->layer_count;
+        if (is_softmax && !last)
+            return mcl_fail(err, MCL_ERR_FORMAT,
+                            "%s:%u: softmax must be the last layer (it is fused with the loss)",
+                            m->source, l->line);
+        if (!is_softmax && last)
+            return mcl_fail(err, MCL_ERR_FORMAT,
+                            "%s:%u: the last layer must end in softmax, e.g. 'dense classes "
+                            "softmax'",
+                            m->source, l->line);
+    }
+    return MCL_OK;
+}
+
+mcl_status mcl_model_parse(const char *text, const char *source_name, mcl_model **out,
+                           mcl_error *err) {
+    *out = NULL;
+    mcl_model *m = calloc(1, sizeof *m);
+    char *copy = strdup(text);
+    if (m == NULL || copy == NULL) {
+        free(m);
+        free(copy);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    snprintf(m->source, sizeof m->source, "%s", source_name);
+    snprintf(m->name, sizeof m->name, "model");
+    m->recipe = mcl_recipe_default();
+    parser p = {.source = m->source, .line = 0, .err = err};
+    mcl_status st = MCL_OK;
+    char *save_line = NULL;
+    /* strtok_r on "\n" would skip empty lines and break line numbers; walk lines by hand. */
+    (void)save_line;
+    for (char *line = copy; line != NULL && st == MCL_OK;) {
+        char *next = strchr(line, '\n');
+        if (next != NULL) *next++ = '\0';
+        p.line++;
+        char *hash = strchr(line, '#');
+        if (hash != NULL) *hash = '\0';
+        char *tok[MAX_TOKENS];
+        int ntok = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(line, " \t\r,", &save); t != NULL;
+             t = strtok_r(NULL, " \t\r,", &save)) {
+            if (ntok == MAX_TOKENS) {
+                st = parse_error(&p, "too many words on one line%s%s", "", "");
+                break;
+            }
+            tok[ntok++] = t;
+        }
+        if (st == MCL_OK && ntok > 0) {
+            for (char *c = tok[0]; *c; c++) *c = (char)tolower((unsigned char)*c);
+            if (strcmp(tok[0], "name") == 0) {
+                if (ntok != 2) st = parse_error(&p, "'name' takes one word%s%s", "", "");
+                else snprintf(m->name, sizeof m->name, "%s", tok[1]);
+            } else if (strcmp(tok[0], "recipe") == 0) {
+                st = parse_recipe(&p, tok, ntok, &m->recipe);
+            } else if (m->layer_count == MCL_MODEL_MAX_LAYERS) {
+                st = parse_error(&p, "too many layers (at most 256)%s%s", "", "");
+            } else {
+                st = parse_layer(&p, tok, ntok, &m->layers[m->layer_count]);
+                if (st == MCL_OK) m->layer_count++;
+            }
+        }
+        line = next;
+    }
+    free(copy);
+    if (st == MCL_OK) st = check_structure(m, err);
+    if (st != MCL_OK) {
+        free(m);
+        return st;
+    }
+    *out = m;
+    return MCL_OK;
+}
+
+mcl_status mcl_model_load_file(const char *path, mcl_model **out, mcl_error *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return mcl_fail(err, MCL_ERR_IO, "%s: cannot open model file: %s", path, strerror(errno));
+    char *text = malloc(MAX_MODEL_FILE_BYTES + 1);
+    if (text == NULL) {
+        fclose(f);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    size_t n = fread(text, 1, MAX_MODEL_FILE_BYTES + 1, f);
+    bool read_error = ferror(f) != 0;
+    fclose(f);
+    mcl_status st;
+    if (read_error)
+        st = mcl_fail(err, MCL_ERR_IO, "%s: cannot read model file (is it a directory?)", path);
+    else if (n > MAX_MODEL_FILE_BYTES)
+        st = mcl_fail(err, MCL_ERR_FORMAT, "%s: model file is larger than 1 MiB", path);
+    else if (memchr(text, '\0', n) != NULL)
+        st = mcl_fail(err, MCL_ERR_FORMAT, "%s: model file contains a NUL byte (not text)", path);
+    else {
+        text[n] = '\0';
+        st = mcl_model_parse(text, path, out, err);
+    }
+    free(text);
+    return st;
+}
+
+const char *mcl_model_name(const mcl_model *model) {
+    return model->name;
+}
+
+const mcl_recipe *mcl_model_recipe(const mcl_model *model) {
+    return &model->recipe;
+}
+
+void mcl_model_free(mcl_model *model) {
+    free(model);
+}
+
+/* ---------------------------------------------------------------- built-in models */
+
+typedef struct builtin_model {
+    const char *name;
+    const char *description;
+    const char *source;
+} builtin_model;
+
+static const builtin_model builtins[] = {
+    {"mlp", "the Keras tutorial MLP: 256-ReLU, dropout 0.2, 128-ReLU (~98% test accuracy)",
+     "name mlp\n"
+     "recipe epochs=10 batch_size=128 optimizer=adam lr=0.001\n"
+     "flatten\n"
+     "dense 256 relu\n"
+     "dropout 0.2\n"
+     "dense 128 relu\n"
+     "dense classes softmax\n"},
+    {"mlp50", "a small MLP: 50-ReLU, 50-ReLU (~97%), 10% validation split",
+     "name mlp50\n"
+     "recipe epochs=5 batch_size=100 optimizer=adam lr=0.001 validation_split=0.1\n"
+     "flatten\n"
+     "dense 50 relu\n"
+     "dense 50 relu\n"
+     "dense classes softmax\n"},
+    {"mlp128", "MLP 128-ReLU, 32-ReLU (~97.5%)",
+     "name mlp128\n"
+     "recipe epochs=10 batch_size=128 optimizer=adam lr=0.001\n"
+     "flatten\n"
+     "dense 128 relu\n"
+     "dense 32 relu\n"
+     "dense classes softmax\n"},
+    {"dnn", "a deeper, wider MLP with dropout: 1024-1024-512 (>98.7%)",
+     "name dnn\n"
+     "recipe epochs=20 batch_size=128 optimizer=adam lr=0.001\n"
+     "flatten\n"
+     "dense 1024 relu\n"
+     "dropout 0.3\n"
+     "dense 1024 relu\n"
+     "dropout 0.3\n"
+     "dense 512 relu\n"
+     "dropout 0.3\n"
+     "dense classes softmax\n"},
+};
+
+size_t mcl_model_builtin_count(void) {
+    return sizeof builtins / sizeof builtins[0];
+}
+
+const char *mcl_model_builtin_name(size_t index) {
+    return index < mcl_model_builtin_count() ? builtins[index].name : NULL;
+}
+
+const char *mcl_model_builtin_description(size_t index) {
+    return index < mcl_model_builtin_count() ? builtins[index].description : NULL;
+}
+
+const char *mcl_model_builtin_source(size_t index) {
+    return index < mcl_model_builtin_count() ? builtins[index].source : NULL;
+}
+
+mcl_status mcl_model_builtin(const char *name, mcl_model **out, mcl_error *err) {
+    *out = NULL;
+    for (size_t i = 0; i < mcl_model_builtin_count(); i++) {
+        if (strcmp(builtins[i].name, name) == 0) {
+            char source[96];
+            snprintf(source, sizeof source, "builtin:%s", name);
+            return mcl_model_parse(builtins[i].source, source, out, err);
+        }
+    }
+    char known[256] = "";
+    for (size_t i = 0; i < mcl_model_builtin_count(); i++) {
+        strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+        strncat(known, builtins[i].name, sizeof known - strlen(known) - 1);
+    }
+    return mcl_fail(err, MCL_ERR_USAGE,
+                    "unknown model '%s' (built-in: %s; or give a model file path)", name, known);
+}

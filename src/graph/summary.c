@@ -1,0 +1,101 @@
+/* Keras-style model summary: layer (type), output shape, parameter count, totals. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+
+typedef struct text_buf {
+    char *buf;
+    size_t size, len;
+    bool truncated;
+} text_buf;
+
+static void append(text_buf *t, const char *fmt, ...) MCL_PRINTF(2, 3);
+static void append(text_buf *t, const char *fmt, ...) {
+    if (t->len >= t->size) {
+        t->truncated = true;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->size - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->size - t->len) {
+        t->truncated = true;
+        t->len = t->size;
+    } else {
+        t->len += (size_t)n;
+    }
+}
+
+/* "1,234,567" */
+static void with_commas(uint64_t v, char *out, size_t size) {
+    char digits[32];
+    snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t n = strlen(digits), k = 0;
+    for (size_t i = 0; i < n && k + 2 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0) out[k++] = ',';
+        out[k++] = digits[i];
+    }
+    out[k] = '\0';
+}
+
+static const char *type_name(mcl_op_kind kind) {
+    switch (kind) {
+    case MCL_OP_FLATTEN:
+        return "Flatten";
+    case MCL_OP_DENSE:
+        return "Dense";
+    case MCL_OP_RELU:
+        return "ReLU";
+    case MCL_OP_DROPOUT:
+        return "Dropout";
+    case MCL_OP_SOFTMAX_XENT:
+        return "Softmax";
+    default:
+        return "?";
+    }
+}
+
+static void shape_str(mcl_shape s, char *out, size_t size) {
+    if (s.h == 1 && s.w == 1)
+        snprintf(out, size, "(None, %u)", s.c);
+    else
+        snprintf(out, size, "(None, %u, %u, %u)", s.h, s.w, s.c);
+}
+
+mcl_status mcl_model_summary(const mcl_model *model, uint32_t rows, uint32_t cols,
+                             uint32_t num_classes, char *buf, size_t buf_size, mcl_error *err) {
+    mcl_graph g = {0};
+    mcl_status st = mcl_graph_plan(model, (mcl_shape){1, rows, cols}, num_classes, &g, err);
+    if (st != MCL_OK) return st;
+    text_buf t = {.buf = buf, .size = buf_size};
+    const char *rule = "_________________________________________________________________\n";
+    const char *dbl = "=================================================================\n";
+    append(&t, "Model: \"%s\"\n%s", model->name, rule);
+    append(&t, " %-28s %-25s %-10s\n%s", "Layer (type)", "Output Shape", "Param #", dbl);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < g.node_count; i++) {
+        const mcl_node *node = &g.nodes[i];
+        /* The loss node fused after a "dense ... softmax" layer is part of that layer. */
+        bool fused_head = node->layer.kind == MCL_OP_SOFTMAX_XENT && i > 0 &&
+                          g.nodes[i - 1].layer.line == node->layer.line;
+        if (fused_head) continue;
+        char label[64], shape[48], params[32];
+        snprintf(label, sizeof label, "%s (%s)", node->name, type_name(node->layer.kind));
+        shape_str(node->out_shape, shape, sizeof shape);
+        with_commas(node->param_count, params, sizeof params);
+        append(&t, " %-28s %-25s %-10s\n", label, shape, params);
+        total += node->param_count;
+    }
+    char total_str[32];
+    with_commas(total, total_str, sizeof total_str);
+    append(&t, "%sTotal params: %s\nTrainable params: %s\nNon-trainable params: 0\n%s", dbl,
+           total_str, total_str, rule);
+    free(g.nodes);
+    if (t.truncated)
+        return mcl_fail(err, MCL_ERR_USAGE, "summary buffer of %zu bytes is too small", buf_size);
+    return MCL_OK;
+}

@@ -1,0 +1,383 @@
+/* The training scheduler. The uint8 dataset lives on the device; each epoch the host uploads
+ * one shuffled index array and then only enqueues work: gather + scale the batch, forward,
+ * per-batch metric sums into their own slot, backward, optimizer. The host never waits for a
+ * step except to keep at most MAX_STEPS_IN_FLIGHT queued (flow control, the device stays busy)
+ * and when the progress callback asks for running metrics (a few times a second at most).
+ * Metric slots are summed on the host in double once per epoch. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graph/graph.h"
+#include "graph/scheduler.h"
+#include "ops/optim.h"
+
+#define MAX_STEPS_IN_FLIGHT 8
+
+struct mcl_trainer {
+    mcl_context *ctx; /* borrowed */
+    mcl_graph *graph;
+    mcl_optim *optim; /* created by the first fit */
+    cl_kernel gather, metrics;
+    size_t metrics_group; /* work-group size of metrics_reduce, a power of two */
+    uint64_t seed;
+    uint32_t step;        /* training steps so far: the dropout counter */
+    uint32_t epochs_done; /* the shuffle counter */
+};
+
+/* A dataset resident on the device. */
+typedef struct device_data {
+    cl_mem pixels; /* [count, F] uint8 */
+    cl_mem labels; /* [count] uint8 */
+    cl_mem order;  /* [count] uint32: sample order of the current pass */
+    uint32_t count;
+} device_data;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void device_data_free(device_data *d) {
+    cl_mem bufs[] = {d->pixels, d->labels, d->order};
+    for (int i = 0; i < 3; i++)
+        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+    memset(d, 0, sizeof *d);
+}
+
+static mcl_status device_data_upload(mcl_trainer *t, const mcl_dataset *ds, device_data *d,
+                                     mcl_error *err) {
+    memset(d, 0, sizeof *d);
+    const mcl_graph *g = t->graph;
+    uint32_t features = mcl_shape_size(g->input_shape);
+    if (mcl_dataset_rows(ds) * mcl_dataset_cols(ds) != features)
+        return mcl_fail(err, MCL_ERR_MODEL,
+                        "%s: images are %ux%u but the model was built for %ux%u",
+                        mcl_dataset_images_path(ds), mcl_dataset_rows(ds), mcl_dataset_cols(ds),
+                        g->input_shape.h, g->input_shape.w);
+    mcl_status st = mcl_dataset_check_labels(ds, g->classes, err);
+    if (st != MCL_OK) return st;
+    d->count = mcl_dataset_count(ds);
+    size_t n = d->count;
+    uint32_t *order = malloc(n * sizeof *order);
+    if (order == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (uint32_t i = 0; i < d->count; i++) order[i] = i;
+    cl_command_queue q = t->ctx->queue;
+    st = mcl_buffer_create(t->ctx, n * features, &d->pixels, "the images", err);
+    if (st == MCL_OK) st = mcl_buffer_create(t->ctx, n, &d->labels, "the labels", err);
+    if (st == MCL_OK)
+        st = mcl_buffer_create(t->ctx, n * sizeof(cl_uint), &d->order, "the sample order", err);
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->pixels, CL_FALSE, 0, n * features,
+                                               mcl_dataset_pixels(ds), 0, NULL, NULL),
+                          err, "uploading images");
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->labels, CL_FALSE, 0, n,
+                                               mcl_dataset_labels(ds), 0, NULL, NULL),
+                          err, "uploading labels");
+    if (st == MCL_OK)
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->order, CL_TRUE, 0, n * sizeof(cl_uint),
+                                               order, 0, NULL, NULL),
+                          err, "uploading the sample order");
+    free(order);
+    if (st != MCL_OK) device_data_free(d);
+    return st;
+}
+
+mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t rows,
+                              uint32_t cols, uint32_t num_classes, uint32_t max_batch,
+                              uint64_t seed, mcl_trainer **out, mcl_error *err) {
+    *out = NULL;
+    if (rows == 0 || cols == 0 || num_classes < 2)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "the input must be at least 1x1 with at least 2 classes");
+    mcl_trainer *t = calloc(1, sizeof *t);
+    if (t == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    t->ctx = ctx;
+    t->seed = seed;
+    mcl_status st = mcl_graph_create(ctx, model, (mcl_shape){1, rows, cols}, num_classes,
+                                     max_batch, seed, &t->graph, err);
+    if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch", &t->gather, err);
+    if (st == MCL_OK) st = mcl_kernel_create(ctx, "metrics_reduce", &t->metrics, err);
+    if (st == MCL_OK) {
+        size_t kernel_max = 0;
+        st = MCL_CL_CHECK(clGetKernelWorkGroupInfo(t->metrics, ctx->device,
+                                                   CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max,
+                                                   &kernel_max, NULL),
+                          err, "querying the work-group size of metrics_reduce");
+        size_t limit = kernel_max < 256 ? kernel_max : 256;
+        size_t local_floats = (size_t)(ctx->info.local_mem_bytes / (2 * sizeof(float)));
+        if (local_floats < limit) limit = local_floats;
+        t->metrics_group = 1;
+        while (t->metrics_group * 2 <= limit) t->metrics_group *= 2;
+    }
+    if (st != MCL_OK) {
+        mcl_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return MCL_OK;
+}
+
+/* Enqueues gather + forward (+ metric sums into `slot`) for samples [base, base+n). */
+static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t base,
+                                  uint32_t n, const mcl_exec *ex, cl_mem step_metrics,
+                                  uint32_t slot, mcl_error *err) {
+    mcl_graph *g = t->graph;
+    cl_uint features = mcl_shape_size(g->input_shape), b = base;
+    mcl_status st = MCL_SET_ARGS(t->gather, err, MCL_ARG(d->pixels), MCL_ARG(d->labels),
+                                 MCL_ARG(d->order), MCL_ARG(b), MCL_ARG(features),
+                                 MCL_ARG(g->input), MCL_ARG(g->labels));
+    if (st == MCL_OK) st = mcl_enqueue(t->ctx, t->gather, 2, (size_t[]){features, n}, err);
+    if (st == MCL_OK) st = mcl_graph_forward(g, ex, err);
+    cl_uint nn = n, s = slot;
+    if (st == MCL_OK)
+        st = MCL_SET_ARGS(t->metrics, err, MCL_ARG(g->sample_loss), MCL_ARG(g->sample_correct),
+                          MCL_ARG(nn), MCL_ARG(step_metrics), MCL_ARG(s),
+                          MCL_LOCAL_ARG(2 * t->metrics_group * sizeof(float)));
+    if (st == MCL_OK) {
+        size_t global = t->metrics_group;
+        st = MCL_CL_CHECK(clEnqueueNDRangeKernel(t->ctx->queue, t->metrics, 1, NULL, &global,
+                                                 &t->metrics_group, 0, NULL, NULL),
+                          err, "running kernel 'metrics_reduce'");
+    }
+    return st;
+}
+
+/* Reads slots [0, steps) and sums them in double. */
+static mcl_status read_metrics(mcl_trainer *t, cl_mem step_metrics, uint32_t steps,
+                               float *host, double *loss_sum, double *correct_sum,
+                               mcl_error *err) {
+    MCL_CL_TRY(clEnqueueReadBuffer(t->ctx->queue, step_metrics, CL_TRUE, 0,
+                                   (size_t)steps * 2 * sizeof(float), host, 0, NULL, NULL),
+               err, "reading metrics");
+    double l = 0.0, c = 0.0;
+    for (uint32_t s = 0; s < steps; s++) {
+        l += host[2 * s];
+        c += host[2 * s + 1];
+    }
+    *loss_sum = l;
+    *correct_sum = c;
+    return MCL_OK;
+}
+
+static uint32_t steps_for(uint32_t count, uint32_t batch) {
+    return (count + batch - 1) / batch;
+}
+
+/* Inference over a resident dataset (identity order) into loss/accuracy means. */
+static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32_t batch,
+                                    double *loss, double *accuracy, mcl_error *err) {
+    uint32_t steps = steps_for(d->count, batch);
+    float *host = malloc((size_t)steps * 2 * sizeof(float));
+    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    cl_mem metrics = NULL;
+    mcl_status st = mcl_buffer_create(t->ctx, (size_t)steps * 2 * sizeof(float), &metrics,
+                                      "evaluation metrics", err);
+    for (uint32_t s = 0; s < steps && st == MCL_OK; s++) {
+        uint32_t base = s * batch, n = d->count - base < batch ? d->count - base : batch;
+        mcl_exec ex = mcl_graph_exec(t->graph, n, 0, t->seed, false);
+        st = enqueue_forward(t, d, base, n, &ex, metrics, s, err);
+    }
+    double l = 0, c = 0;
+    if (st == MCL_OK) st = read_metrics(t, metrics, steps, host, &l, &c, err);
+    if (st == MCL_OK) {
+        *loss = l / d->count;
+        *accuracy = c / d->count;
+    }
+    if (metrics != NULL) clReleaseMemObject(metrics);
+    free(host);
+    return st;
+}
+
+typedef struct epoch_pass {
+    uint32_t epoch, epochs, steps, batch;
+    cl_mem metrics;
+    float *host_metrics;
+    const mcl_fit_options *options;
+    double start;
+    bool stop_requested;
+} epoch_pass;
+
+/* The first step whose loss sum is not finite, for the divergence message. */
+static uint32_t first_bad_step(const float *host, uint32_t steps) {
+    for (uint32_t s = 0; s < steps; s++)
+        if (!isfinite(host[2 * s])) return s;
+    return steps;
+}
+
+static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, double *loss,
+                              double *accuracy, mcl_error *err) {
+    mcl_context *ctx = t->ctx;
+    mcl_graph *g = t->graph;
+    uint32_t *order = malloc((size_t)d->count * sizeof *order);
+    if (order == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_epoch_order(t->seed, t->epochs_done, d->count, order);
+    /* The queue is idle here (the previous epoch ended with a read), so a blocking write costs
+     * nothing extra and lets `order` be freed at once. */
+    mcl_status st = MCL_CL_CHECK(clEnqueueWriteBuffer(ctx->queue, d->order, CL_TRUE, 0,
+                                                      (size_t)d->count * sizeof(cl_uint), order,
+                                                      0, NULL, NULL),
+                                 err, "uploading the epoch's sample order");
+    free(order);
+    cl_event in_flight[MAX_STEPS_IN_FLIGHT] = {0};
+    double last_progress = now_seconds();
+    const mcl_fit_options *o = p->options;
+    uint32_t s = 0;
+    for (; s < p->steps && st == MCL_OK && !p->stop_requested; s++) {
+        cl_event *slot = &in_flight[s % MAX_STEPS_IN_FLIGHT];
+        if (*slot != NULL) {
+            st = MCL_CL_CHECK(clWaitForEvents(1, slot), err, "waiting for a training step");
+            clReleaseEvent(*slot);
+            *slot = NULL;
+            if (st != MCL_OK) break;
+        }
+        uint32_t base = s * p->batch;
+        uint32_t n = d->count - base < p->batch ? d->count - base : p->batch;
+        mcl_exec ex = mcl_graph_exec(g, n, t->step, t->seed, true);
+        st = enqueue_forward(t, d, base, n, &ex, p->metrics, s, err);
+        if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
+        if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, err);
+        if (st == MCL_OK)
+            st = MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, slot), err,
+                              "marking the end of a training step");
+        if (st == MCL_OK) st = MCL_CL_CHECK(clFlush(ctx->queue), err, "submitting a step");
+        t->step++;
+        double now = now_seconds();
+        if (st == MCL_OK && o->on_progress != NULL && s + 1 < p->steps &&
+            now - last_progress >= o->progress_interval_s) {
+            double l = 0, c = 0;
+            st = read_metrics(t, p->metrics, s + 1, p->host_metrics, &l, &c, err);
+            uint32_t seen = (s + 1) * p->batch;
+            mcl_progress pr = {.epoch = p->epoch,
+                               .epochs = p->epochs,
+                               .step = s + 1,
+                               .steps = p->steps,
+                               .seconds = now_seconds() - p->start,
+                               .loss = l / seen,
+                               .accuracy = c / seen};
+            if (st == MCL_OK && !o->on_progress(&pr, o->user)) p->stop_requested = true;
+            last_progress = now_seconds();
+        }
+    }
+    for (int i = 0; i < MAX_STEPS_IN_FLIGHT; i++)
+        if (in_flight[i] != NULL) clReleaseEvent(in_flight[i]);
+    double l = 0, c = 0;
+    if (st == MCL_OK) st = read_metrics(t, p->metrics, s, p->host_metrics, &l, &c, err);
+    if (st == MCL_OK) {
+        uint32_t seen = s == p->steps ? d->count : s * p->batch;
+        *loss = l / seen;
+        *accuracy = c / seen;
+        if (!isfinite(*loss))
+            st = mcl_fail(err, MCL_ERR_DIVERGED,
+                          "training diverged: the loss became non-finite at epoch %u, step %u; "
+                          "try a lower learning rate (--lr)",
+                          p->epoch, first_bad_step(p->host_metrics, s) + 1);
+    }
+    p->steps = s;
+    return st;
+}
+
+mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_dataset *val,
+                           const mcl_fit_options *options, mcl_error *err) {
+    const mcl_recipe *r = &options->recipe;
+    if (r->batch_size == 0 || r->batch_size > t->graph->max_batch)
+        return mcl_fail(err, MCL_ERR_USAGE, "batch size %u is outside 1..%u (the trainer's maximum)",
+                        r->batch_size, t->graph->max_batch);
+    if (!(r->learning_rate > 0.0f) || !isfinite(r->learning_rate))
+        return mcl_fail(err, MCL_ERR_USAGE, "the learning rate must be positive");
+    if (t->optim == NULL) {
+        mcl_status st = mcl_optim_create(t->ctx, r, t->graph->param_count, &t->optim, err);
+        if (st != MCL_OK) return st;
+    }
+    device_data dtrain = {0}, dval = {0};
+    cl_mem metrics = NULL;
+    float *host = NULL;
+    uint32_t steps = steps_for(mcl_dataset_count(train), r->batch_size);
+    mcl_status st = device_data_upload(t, train, &dtrain, err);
+    if (st == MCL_OK && val != NULL) st = device_data_upload(t, val, &dval, err);
+    if (st == MCL_OK)
+        st = mcl_buffer_create(t->ctx, (size_t)steps * 2 * sizeof(float), &metrics,
+                               "training metrics", err);
+    if (st == MCL_OK && (host = malloc((size_t)steps * 2 * sizeof(float))) == NULL)
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (uint32_t e = 1; e <= r->epochs && st == MCL_OK; e++) {
+        epoch_pass pass = {.epoch = e,
+                           .epochs = r->epochs,
+                           .steps = steps,
+                           .batch = r->batch_size,
+                           .metrics = metrics,
+                           .host_metrics = host,
+                           .options = options,
+                           .start = now_seconds()};
+        mcl_epoch_result res = {.epoch = e, .epochs = r->epochs};
+        st = train_epoch(t, &dtrain, &pass, &res.loss, &res.accuracy, err);
+        if (st != MCL_OK) break;
+        res.steps = pass.steps;
+        res.train_seconds = now_seconds() - pass.start;
+        t->epochs_done++;
+        if (pass.stop_requested) break;
+        if (val != NULL) {
+            st = evaluate_resident(t, &dval, r->batch_size, &res.val_loss, &res.val_accuracy,
+                                   err);
+            res.has_validation = true;
+        }
+        res.seconds = now_seconds() - pass.start;
+        if (st == MCL_OK && options->on_epoch != NULL && !options->on_epoch(&res, options->user))
+            break;
+    }
+    if (metrics != NULL) clReleaseMemObject(metrics);
+    free(host);
+    device_data_free(&dtrain);
+    device_data_free(&dval);
+    return st;
+}
+
+mcl_status mcl_trainer_evaluate(mcl_trainer *t, const mcl_dataset *data, uint32_t batch_size,
+                                mcl_eval_result *out, mcl_error *err) {
+    if (batch_size == 0 || batch_size > t->graph->max_batch) batch_size = t->graph->max_batch;
+    device_data d = {0};
+    mcl_status st = device_data_upload(t, data, &d, err);
+    if (st == MCL_OK) st = evaluate_resident(t, &d, batch_size, &out->loss, &out->accuracy, err);
+    out->count = d.count;
+    device_data_free(&d);
+    return st;
+}
+
+uint64_t mcl_trainer_param_count(const mcl_trainer *t) {
+    return t->graph->trainable;
+}
+
+double mcl_trainer_train_flops_per_sample(const mcl_trainer *t) {
+    return mcl_graph_train_flops_per_sample(t->graph);
+}
+
+mcl_status mcl_trainer_read_params(mcl_trainer *t, float *dst, mcl_error *err) {
+    const mcl_graph *g = t->graph;
+    float *all = malloc(g->param_count * sizeof *all + 1);
+    if (all == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status st = MCL_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, g->params, CL_TRUE, 0,
+                                                     g->param_count * sizeof(float), all, 0,
+                                                     NULL, NULL),
+                                 err, "reading parameters");
+    size_t k = 0;
+    for (uint32_t i = 0; i < g->node_count && st == MCL_OK; i++) {
+        memcpy(dst + k, all + g->nodes[i].param_offset, g->nodes[i].param_count * sizeof(float));
+        k += g->nodes[i].param_count;
+    }
+    free(all);
+    return st;
+}
+
+void mcl_trainer_free(mcl_trainer *t) {
+    if (t == NULL) return;
+    if (t->ctx != NULL) clFinish(t->ctx->queue);
+    if (t->gather != NULL) clReleaseKernel(t->gather);
+    if (t->metrics != NULL) clReleaseKernel(t->metrics);
+    mcl_optim_free(t->optim);
+    mcl_graph_free(t->graph);
+    free(t);
+}

@@ -1,0 +1,132 @@
+/* Dense (fully connected) layer: y = act(x W + b), W: [in, out] (Keras layout), b: [out].
+ * The product runs in CLBlast's SGEMM; bias and activation are fused in one epilogue kernel,
+ * and in backward the activation derivative and the bias gradient in another. */
+#include <math.h>
+#include <stdio.h>
+
+#include "core/philox.h"
+#include "device/gemm.h"
+#include "ops/op.h"
+
+enum { K_FORWARD, K_BACKWARD };
+
+static mcl_status dense_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
+                              mcl_error *err) {
+    if (in.h != 1 || in.w != 1)
+        return mcl_fail(err, MCL_ERR_MODEL,
+                        "line %u: dense needs a flat input but gets %ux%ux%u; add 'flatten' "
+                        "before it",
+                        layer->line, in.c, in.h, in.w);
+    *out = (mcl_shape){layer->units, 1, 1};
+    return MCL_OK;
+}
+
+static size_t dense_param_count(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
+    (void)layer;
+    return (size_t)in.c * out.c + out.c;
+}
+
+/* Glorot (Xavier) uniform weights, limit sqrt(6 / (fan_in + fan_out)); zero biases (Keras). */
+static void dense_init(const mcl_node *node, float *params, uint64_t seed) {
+    uint32_t in = node->in_shape.c, out = node->out_shape.c;
+    float limit = sqrtf(6.0f / (float)(in + out));
+    size_t weights = (size_t)in * out;
+    for (size_t i = 0; i < weights; i++) {
+        float u = mcl_philox_uniform(seed, MCL_STREAM_INIT, ((uint64_t)node->index << 32) | i);
+        params[i] = (2.0f * u - 1.0f) * limit;
+    }
+    for (uint32_t j = 0; j < out; j++) params[weights + j] = 0.0f;
+}
+
+static int act_code(const mcl_node *node) {
+    return node->layer.activation == MCL_ACT_RELU ? 1 : 0;
+}
+
+static mcl_status dense_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    cl_uint in = node->in_shape.c, out = node->out_shape.c;
+    char what[64];
+    snprintf(what, sizeof what, "%s forward", node->name);
+    mcl_status st = mcl_gemm(ex->ctx, ex->n, out, in, 1.0f, (mcl_matrix){node->x, 0, in, false},
+                             (mcl_matrix){ex->params, node->param_offset, out, false}, 0.0f,
+                             (mcl_matrix){node->y, 0, out, false}, what, err);
+    if (st != MCL_OK) return st;
+    cl_uint bias_offset = (cl_uint)(node->param_offset + (size_t)in * out);
+    cl_int act = act_code(node);
+    cl_kernel k = node->kernels[K_FORWARD];
+    st = MCL_SET_ARGS(k, err, MCL_ARG(node->y), MCL_ARG(ex->params), MCL_ARG(bias_offset),
+                      MCL_ARG(out), MCL_ARG(act));
+    if (st != MCL_OK) return st;
+    return mcl_enqueue(ex->ctx, k, 2, (size_t[]){out, ex->n}, err);
+}
+
+static mcl_status dense_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    cl_uint in = node->in_shape.c, out = node->out_shape.c, n = ex->n;
+    cl_uint bias_offset = (cl_uint)(node->param_offset + (size_t)in * out);
+    cl_int act = act_code(node);
+    cl_kernel k = node->kernels[K_BACKWARD];
+    /* dy becomes dz = dy * act'(y) in place; db += sum over the batch of dz. */
+    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(node->dy), MCL_ARG(node->y), MCL_ARG(ex->grads),
+                                 MCL_ARG(bias_offset), MCL_ARG(n), MCL_ARG(out), MCL_ARG(act));
+    if (st == MCL_OK) st = mcl_enqueue(ex->ctx, k, 1, (size_t[]){out}, err);
+    char what[64];
+    snprintf(what, sizeof what, "%s backward", node->name);
+    /* dW[in, out] += x^T dz */
+    if (st == MCL_OK)
+        st = mcl_gemm(ex->ctx, in, out, n, 1.0f, (mcl_matrix){node->x, 0, in, true},
+                      (mcl_matrix){node->dy, 0, out, false}, 1.0f,
+                      (mcl_matrix){ex->grads, node->param_offset, out, false}, what, err);
+    /* dx[n, in] = dz W^T */
+    if (st == MCL_OK && node->need_dx)
+        st = mcl_gemm(ex->ctx, n, in, out, 1.0f, (mcl_matrix){node->dy, 0, out, false},
+                      (mcl_matrix){ex->params, node->param_offset, out, true}, 0.0f,
+                      (mcl_matrix){node->dx, 0, in, false}, what, err);
+    return st;
+}
+
+static double dense_forward_flops(const mcl_node *node) {
+    return 2.0 * node->in_shape.c * node->out_shape.c;
+}
+
+static double dense_backward_flops(const mcl_node *node) {
+    return (node->need_dx ? 4.0 : 2.0) * node->in_shape.c * node->out_shape.c;
+}
+
+static void dense_reference_forward(const mcl_node *node, const mcl_ref_exec *ex, const float *x,
+                                    float *y) {
+    uint32_t in = node->in_shape.c, out = node->out_shape.c;
+    const float *w = ex->params + node->param_offset, *b = w + (size_t)in * out;
+    for (uint32_t r = 0; r < ex->n; r++) {
+        for (uint32_t c = 0; c < out; c++) {
+            double acc = b[c];
+            for (uint32_t i = 0; i < in; i++)
+                acc += (double)x[(size_t)r * in + i] * w[(size_t)i * out + c];
+            float v = (float)acc;
+            if (node->layer.activation == MCL_ACT_RELU && v < 0.0f) v = 0.0f;
+            y[(size_t)r * out + c] = v;
+        }
+    }
+}
+
+const mcl_op mcl_op_dense = {
+    .name = "dense",
+    .infer = dense_infer,
+    .param_count = dense_param_count,
+    .init_params = dense_init,
+    .kernel_names = {"dense_bias_act_forward", "dense_bias_act_backward", NULL},
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .forward_flops = dense_forward_flops,
+    .backward_flops = dense_backward_flops,
+    .reference_forward = dense_reference_forward,
+    .examples =
+        {
+            {.layer = {.kind = MCL_OP_DENSE, .units = 7, .activation = MCL_ACT_LINEAR},
+             .input = {13, 1, 1},
+             .input_lo = -1.0f,
+             .input_hi = 1.0f},
+            {.layer = {.kind = MCL_OP_DENSE, .units = 9, .activation = MCL_ACT_RELU},
+             .input = {11, 1, 1},
+             .input_lo = -1.0f,
+             .input_hi = 1.0f},
+        },
+};

@@ -1,0 +1,75 @@
+/* Inverted dropout: in training each element is kept with probability 1 - rate and scaled by
+ * 1 / (1 - rate); in inference it is the identity. The mask comes from Philox with counter
+ * (element/4, step, layer index) and key seed, identical in cl/dropout.cl and the reference
+ * below, and is regenerated in backward instead of being stored. */
+#include "core/philox.h"
+#include "ops/op.h"
+
+enum { K_APPLY };
+
+static mcl_status dropout_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
+                                mcl_error *err) {
+    if (!(layer->rate >= 0.0f && layer->rate < 1.0f))
+        return mcl_fail(err, MCL_ERR_MODEL, "line %u: dropout rate must be in [0, 1), got %g",
+                        layer->line, (double)layer->rate);
+    *out = in;
+    return MCL_OK;
+}
+
+static size_t no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
+    (void)layer, (void)in, (void)out;
+    return 0;
+}
+
+/* Applies the layer's mask to src -> dst (the same kernel serves forward and backward). */
+static mcl_status dropout_enqueue(mcl_node *node, const mcl_exec *ex, cl_mem src, cl_mem dst,
+                                  mcl_error *err) {
+    cl_uint count = ex->n * mcl_shape_size(node->in_shape);
+    cl_float rate = node->layer.rate;
+    cl_uint seed_lo = (cl_uint)ex->seed, seed_hi = (cl_uint)(ex->seed >> 32);
+    cl_uint step = ex->step, layer = node->index;
+    cl_int training = ex->training ? 1 : 0;
+    cl_kernel k = node->kernels[K_APPLY];
+    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(src), MCL_ARG(dst), MCL_ARG(count), MCL_ARG(rate),
+                                 MCL_ARG(seed_lo), MCL_ARG(seed_hi), MCL_ARG(step),
+                                 MCL_ARG(layer), MCL_ARG(training));
+    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){(count + 3u) / 4u}, err);
+}
+
+static mcl_status dropout_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    return dropout_enqueue(node, ex, node->x, node->y, err);
+}
+
+static mcl_status dropout_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    if (!node->need_dx) return MCL_OK;
+    return dropout_enqueue(node, ex, node->dy, node->dx, err);
+}
+
+static void dropout_reference_forward(const mcl_node *node, const mcl_ref_exec *ex,
+                                      const float *x, float *y) {
+    size_t count = (size_t)ex->n * mcl_shape_size(node->in_shape);
+    float rate = node->layer.rate, scale = 1.0f / (1.0f - rate);
+    for (size_t i = 0; i < count; i++) {
+        if (!ex->training) {
+            y[i] = x[i];
+            continue;
+        }
+        const uint32_t counter[4] = {(uint32_t)(i / 4), ex->step, node->index, 0};
+        uint32_t word = mcl_philox4x32(counter, ex->seed).v[i % 4];
+        y[i] = x[i] * (mcl_u32_to_unit_float(word) >= rate ? scale : 0.0f);
+    }
+}
+
+const mcl_op mcl_op_dropout = {
+    .name = "dropout",
+    .infer = dropout_infer,
+    .param_count = no_params,
+    .kernel_names = {"dropout_apply", NULL},
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .forward_flops = mcl_op_zero_flops,
+    .backward_flops = mcl_op_zero_flops,
+    .reference_forward = dropout_reference_forward,
+    .examples = {{.layer = {.kind = MCL_OP_DROPOUT, .rate = 0.3f}, .input = {41, 1, 1}, -1.0f,
+                  1.0f}},
+};

@@ -1,0 +1,29 @@
+/* Optimizers as device kernels over the one flat parameter buffer (cl/optim.cl). */
+#ifndef MCL_OPS_OPTIM_H
+#define MCL_OPS_OPTIM_H
+
+#include "device/device.h"
+
+/* Keras defaults for Adam. */
+#define MCL_ADAM_BETA1 0.9f
+#define MCL_ADAM_BETA2 0.999f
+#define MCL_ADAM_EPSILON 1e-7f
+
+typedef struct mcl_optim mcl_optim;
+
+/* State buffers (Adam: m, v; SGD: velocity) for `count` parameters, zero-initialised.
+ * Caller frees with mcl_optim_free. */
+mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t count,
+                            mcl_optim **out, mcl_error *err);
+/* Enqueues one update of params from grads (one kernel launch). */
+mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, mcl_error *err);
+uint64_t mcl_optim_steps(const mcl_optim *opt);
+void mcl_optim_free(mcl_optim *opt);
+
+/* Plain C references (test oracles), t = the 1-based step number. */
+void mcl_adam_reference(float *params, const float *grads, float *m, float *v, size_t count,
+                        float lr, uint64_t t);
+void mcl_sgd_reference(float *params, const float *grads, float *velocity, size_t count,
+                       float lr, float momentum);
+
+#endif

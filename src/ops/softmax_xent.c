@@ -1,0 +1,72 @@
+/* Softmax fused with sparse categorical cross-entropy: the loss node at the end of every
+ * training graph. Forward writes the probabilities (y), per-sample loss and correctness;
+ * backward writes dlogits = (p - onehot(label)) / n, the gradient of the batch-mean loss. */
+#include <math.h>
+
+#include "ops/op.h"
+
+enum { K_FORWARD, K_BACKWARD };
+
+static size_t no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
+    (void)layer, (void)in, (void)out;
+    return 0;
+}
+
+static mcl_status softmax_xent_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
+                                     mcl_error *err) {
+    if (in.h != 1 || in.w != 1 || in.c < 2)
+        return mcl_fail(err, MCL_ERR_MODEL,
+                        "line %u: softmax needs a flat input of at least 2 classes", layer->line);
+    *out = in;
+    return MCL_OK;
+}
+
+static mcl_status softmax_xent_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    cl_uint n = ex->n, classes = node->in_shape.c;
+    cl_kernel k = node->kernels[K_FORWARD];
+    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(ex->labels), MCL_ARG(node->y),
+                                 MCL_ARG(ex->sample_loss), MCL_ARG(ex->sample_correct), MCL_ARG(n),
+                                 MCL_ARG(classes));
+    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){n}, err);
+}
+
+static mcl_status softmax_xent_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    cl_uint classes = node->in_shape.c;
+    cl_float scale = 1.0f / (float)ex->n;
+    cl_kernel k = node->kernels[K_BACKWARD];
+    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(node->y), MCL_ARG(ex->labels), MCL_ARG(node->dx),
+                                 MCL_ARG(classes), MCL_ARG(scale));
+    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 2, (size_t[]){classes, ex->n}, err);
+}
+
+static void softmax_xent_reference_forward(const mcl_node *node, const mcl_ref_exec *ex,
+                                           const float *x, float *y) {
+    uint32_t classes = node->in_shape.c;
+    for (uint32_t r = 0; r < ex->n; r++) {
+        const float *z = x + (size_t)r * classes;
+        float *p = y + (size_t)r * classes;
+        uint32_t arg = 0;
+        for (uint32_t k = 1; k < classes; k++)
+            if (z[k] > z[arg]) arg = k;
+        double sum = 0.0;
+        for (uint32_t k = 0; k < classes; k++) sum += exp((double)z[k] - z[arg]);
+        for (uint32_t k = 0; k < classes; k++) p[k] = (float)(exp((double)z[k] - z[arg]) / sum);
+        int32_t label = ex->labels[r];
+        if (ex->sample_loss != NULL)
+            ex->sample_loss[r] = (float)(log(sum) - ((double)z[label] - z[arg]));
+        if (ex->sample_correct != NULL) ex->sample_correct[r] = (uint32_t)label == arg ? 1.0f : 0.0f;
+    }
+}
+
+const mcl_op mcl_op_softmax_xent = {
+    .name = "softmax",
+    .infer = softmax_xent_infer,
+    .param_count = no_params,
+    .kernel_names = {"softmax_xent_forward", "softmax_xent_backward", NULL},
+    .forward = softmax_xent_forward,
+    .backward = softmax_xent_backward,
+    .forward_flops = mcl_op_zero_flops,
+    .backward_flops = mcl_op_zero_flops,
+    .reference_forward = softmax_xent_reference_forward,
+    .examples = {{.layer = {.kind = MCL_OP_SOFTMAX_XENT}, .input = {10, 1, 1}, -3.0f, 3.0f}},
+};

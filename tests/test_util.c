@@ -1,0 +1,92 @@
+#define _XOPEN_SOURCE 700
+#include "test_util.h"
+
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/philox.h"
+
+char *test_mkdtemp(void) {
+    const char *base = getenv("TMPDIR");
+    char templ[4096];
+    snprintf(templ, sizeof templ, "%s/mnistcl-test-XXXXXX", base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(templ));
+    return strdup(templ);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void test_rmtree(const char *path) {
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void test_write_file(const char *path, const void *data, size_t size, int gzip) {
+    if (gzip) {
+        gzFile gz = gzopen(path, "wb");
+        ck_assert_ptr_nonnull(gz);
+        if (size > 0) ck_assert_int_eq(gzwrite(gz, data, (unsigned)size), (int)size);
+        ck_assert_int_eq(gzclose(gz), Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        if (size > 0) ck_assert_uint_eq(fwrite(data, 1, size, f), size);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+}
+
+mcl_context *test_context_create(void) {
+    mcl_context_options opt = {.platform = -1, .device = -1};
+    const char *p = getenv("MNIST_CL_TEST_PLATFORM");
+    if (p != NULL) opt.platform = atoi(p);
+    mcl_context *ctx = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_context_create(&opt, &ctx, &err);
+    if (st == MCL_OK) return ctx;
+    const char *req = getenv("MNIST_CL_REQUIRE_DEVICE");
+    if (req != NULL && strcmp(req, "1") == 0)
+        ck_abort_msg("no usable OpenCL device (MNIST_CL_REQUIRE_DEVICE=1): %s", err.message);
+    fprintf(stderr, "note: no OpenCL device, device test passes vacuously: %s\n", err.message);
+    return NULL;
+}
+
+void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed) {
+    for (size_t i = 0; i < n; i++)
+        dst[i] = lo + (hi - lo) * mcl_philox_uniform(seed, 0x7e57u, (uint64_t)i);
+}
+
+double test_max_scaled_error(const float *a, const float *b, size_t n, double abs_tol,
+                             double rel_tol) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+        double e = fabs((double)a[i] - (double)b[i]) / (abs_tol + rel_tol * fabs((double)b[i]));
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+const char *test_mnist_dir(void) {
+    static char dir[4096];
+    const char *env = getenv("MNIST_CL_DATA");
+    if (env != NULL) {
+        snprintf(dir, sizeof dir, "%s", env);
+    } else {
+        const char *root = getenv("MNIST_CL_SOURCE_ROOT");
+        snprintf(dir, sizeof dir, "%s/data/mnist", root ? root : ".");
+    }
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte", dir);
+    if (access(probe, R_OK) == 0) return dir;
+    snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte.gz", dir);
+    if (access(probe, R_OK) == 0) return dir;
+    return NULL;
+}

@@ -1,0 +1,34 @@
+/* Shared helpers for the Check suites. */
+#ifndef MCL_TEST_UTIL_H
+#define MCL_TEST_UTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mnistcl/mnistcl.h"
+
+/* Creates a fresh temporary directory; the returned path is malloc'd (caller frees) and the
+ * directory is removed by test_rmtree. */
+char *test_mkdtemp(void);
+void test_rmtree(const char *path);
+/* Writes `size` bytes to `path`, raw or gzip-compressed. */
+void test_write_file(const char *path, const void *data, size_t size, int gzip);
+
+/* Opens the default OpenCL device. When none exists: returns NULL, unless
+ * MNIST_CL_REQUIRE_DEVICE=1, in which case the test fails. */
+mcl_context *test_context_create(void);
+
+/* Deterministic uniform floats in [lo, hi). */
+void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed);
+
+/* Largest |a-b| / (abs_tol + rel_tol*|b|) over n elements: <= 1 means "within tolerance".
+ * A NaN or inf in either input yields +inf. */
+double test_max_scaled_error(const float *a, const float *b, size_t n, double abs_tol,
+                             double rel_tol);
+
+/* Directory of real MNIST (MNIST_CL_DATA or <source root>/data/mnist) if its files exist,
+ * else NULL (static storage). */
+const char *test_mnist_dir(void);
+
+#endif
