@@ -13,10 +13,10 @@ __kernel void metrics_reduce(__global const float *sample_loss,
     scratch[lid] = loss;
     scratch[size + lid] = correct;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half = size / 2; half > 0; half /= 2) {
-        if (lid < half) {
-            scratch[lid] += scratch[lid + half];
-            scratch[size + lid] += scratch[size + lid + half];
+    for (uint stride = size / 2; stride > 0; stride /= 2) {
+        if (lid < stride) {
+            scratch[lid] += scratch[lid + stride];
+            scratch[size + lid] += scratch[size + lid + stride];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }

@@ -1,1 +1,431 @@
-int main(void){return 0;}
+/* Every op in the registry, every example it declares: forward against the plain C reference,
+ * backward against central finite differences of the device forward. Plus the optimizer
+ * kernels against their C references. A new op gets these checks by declaring examples. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/device.h"
+#include "ops/op.h"
+#include "ops/optim.h"
+#include "test_util.h"
+
+/* Forward: fp32 sums of up to ~13 products on the device vs double accumulation on the host. */
+#define FWD_ABS_TOL 1e-5
+#define FWD_REL_TOL 1e-4
+/* Gradients: central differences with step H on an fp32 forward. The truncation error is
+ * O(H^2) and the rounding error about 1e-7 * sqrt(terms) * |L| / H, ~1e-4 here: these margins
+ * leave 10x room and still catch a 1% error in any gradient. */
+#define FD_STEP 1e-3f
+#define GRAD_ABS_TOL 1e-3
+#define GRAD_REL_TOL 5e-3
+/* Enough rows to make a batch, few enough to keep the test quick. */
+#define BATCH 4
+#define MAX_FD_POINTS 48
+
+typedef struct fixture {
+    mcl_context *ctx;
+    mcl_node node;
+    size_t in_count, out_count, param_count;
+    cl_mem x, y, dx, dy, params, grads, labels, loss, correct;
+    float *hx, *hparams;
+    int32_t *hlabels;
+    bool is_loss;
+} fixture;
+
+static cl_mem make_buffer(mcl_context *ctx, size_t bytes) {
+    cl_mem m = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_buffer_create(ctx, bytes, &m, "test buffer", &err) == MCL_OK, "%s",
+                  err.message);
+    return m;
+}
+
+static void upload(mcl_context *ctx, cl_mem m, const void *src, size_t bytes) {
+    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL),
+                     CL_SUCCESS);
+}
+
+static void download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
+    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
+                     CL_SUCCESS);
+}
+
+/* Moves values off ReLU's kink so that +-FD_STEP never crosses it. */
+static void away_from_zero(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(v[i]) < 0.05f) v[i] = v[i] < 0.0f ? -0.05f : 0.05f;
+}
+
+static void fixture_setup(fixture *f, mcl_context *ctx, mcl_op_kind kind,
+                          const mcl_op_example *ex, uint64_t seed) {
+    memset(f, 0, sizeof *f);
+    f->ctx = ctx;
+    mcl_node *node = &f->node;
+    node->op = mcl_op_get(kind);
+    node->layer = ex->layer;
+    node->index = 2;
+    node->need_dx = true;
+    snprintf(node->name, sizeof node->name, "test_%s", node->op->name);
+    node->in_shape = ex->input;
+    mcl_error err = {0};
+    ck_assert_msg(node->op->infer(&node->layer, ex->input, &node->out_shape, &err) == MCL_OK, "%s",
+                  err.message);
+    node->param_count = node->op->param_count(&node->layer, node->in_shape, node->out_shape);
+    node->param_offset = node->param_count > 0 ? 3 : 0; /* a non-zero offset is exercised */
+    f->is_loss = kind == MCL_OP_SOFTMAX_XENT;
+    f->in_count = (size_t)BATCH * mcl_shape_size(node->in_shape);
+    f->out_count = (size_t)BATCH * mcl_shape_size(node->out_shape);
+    f->param_count = node->param_offset + node->param_count + 1;
+    f->x = make_buffer(ctx, f->in_count * 4);
+    f->dx = make_buffer(ctx, f->in_count * 4);
+    if (node->op->aliases_input) {
+        f->y = f->x;
+        f->dy = f->dx;
+    } else {
+        f->y = make_buffer(ctx, f->out_count * 4);
+        f->dy = make_buffer(ctx, f->out_count * 4);
+    }
+    f->params = make_buffer(ctx, f->param_count * 4);
+    f->grads = make_buffer(ctx, f->param_count * 4);
+    f->labels = make_buffer(ctx, BATCH * 4);
+    f->loss = make_buffer(ctx, BATCH * 4);
+    f->correct = make_buffer(ctx, BATCH * 4);
+    node->x = f->x, node->y = f->y, node->dx = f->dx, node->dy = f->dy;
+    for (int k = 0; node->op->kernel_names[k] != NULL; k++)
+        ck_assert_msg(mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], &err) ==
+                          MCL_OK,
+                      "%s", err.message);
+    f->hx = malloc(f->in_count * sizeof(float));
+    f->hparams = malloc(f->param_count * sizeof(float));
+    f->hlabels = malloc(BATCH * sizeof(int32_t));
+    test_fill_uniform(f->hx, f->in_count, ex->input_lo, ex->input_hi, seed);
+    away_from_zero(f->hx, f->in_count);
+    test_fill_uniform(f->hparams, f->param_count, -0.5f, 0.5f, seed + 1);
+    away_from_zero(f->hparams, f->param_count);
+    uint32_t classes = mcl_shape_size(node->in_shape);
+    for (int r = 0; r < BATCH; r++) f->hlabels[r] = (int32_t)((r * 7 + 3) % classes);
+    upload(ctx, f->x, f->hx, f->in_count * 4);
+    upload(ctx, f->params, f->hparams, f->param_count * 4);
+    upload(ctx, f->labels, f->hlabels, BATCH * 4);
+}
+
+static void fixture_teardown(fixture *f) {
+    for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++)
+        if (f->node.kernels[k] != NULL) clReleaseKernel(f->node.kernels[k]);
+    cl_mem bufs[] = {f->x, f->dx, f->params, f->grads, f->labels, f->loss, f->correct};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) clReleaseMemObject(bufs[i]);
+    if (!f->node.op->aliases_input) {
+        clReleaseMemObject(f->y);
+        clReleaseMemObject(f->dy);
+    }
+    free(f->hx);
+    free(f->hparams);
+    free(f->hlabels);
+}
+
+static mcl_exec exec_for(fixture *f) {
+    return (mcl_exec){.ctx = f->ctx,
+                      .params = f->params,
+                      .grads = f->grads,
+                      .labels = f->labels,
+                      .sample_loss = f->loss,
+                      .sample_correct = f->correct,
+                      .n = BATCH,
+                      .step = 5,
+                      .seed = 0xC0FFEEull,
+                      .training = true};
+}
+
+static void run_forward(fixture *f, float *y_out) {
+    mcl_exec ex = exec_for(f);
+    mcl_error err = {0};
+    ck_assert_msg(f->node.op->forward(&f->node, &ex, &err) == MCL_OK, "%s", err.message);
+    download(f->ctx, f->y, y_out, f->out_count * 4);
+}
+
+/* The scalar the gradient check differentiates: sum(y * r) for an ordinary op, the mean loss
+ * for the loss op. */
+static double objective(fixture *f, const float *r, float *y_scratch) {
+    run_forward(f, y_scratch);
+    double l = 0.0;
+    if (f->is_loss) {
+        float loss[BATCH];
+        download(f->ctx, f->loss, loss, sizeof loss);
+        for (int i = 0; i < BATCH; i++) l += loss[i];
+        return l / BATCH;
+    }
+    for (size_t i = 0; i < f->out_count; i++) l += (double)y_scratch[i] * r[i];
+    return l;
+}
+
+/* Number of exact zeros in y: a change between +h and -h means a ReLU kink was crossed. */
+static size_t zero_count(const float *y, size_t n) {
+    size_t z = 0;
+    for (size_t i = 0; i < n; i++) z += y[i] == 0.0f;
+    return z;
+}
+
+/* Central difference of `objective` w.r.t. host[i] (uploaded to `buf`); returns false if the
+ * point straddles a kink. */
+static bool central_difference(fixture *f, cl_mem buf, float *host, size_t count, size_t i,
+                               const float *r, double *out) {
+    float *yp = malloc(f->out_count * 4), *ym = malloc(f->out_count * 4);
+    float saved = host[i];
+    host[i] = saved + FD_STEP;
+    upload(f->ctx, buf, host, count * 4);
+    double lp = objective(f, r, yp);
+    host[i] = saved - FD_STEP;
+    upload(f->ctx, buf, host, count * 4);
+    double lm = objective(f, r, ym);
+    host[i] = saved;
+    upload(f->ctx, buf, host, count * 4);
+    bool smooth = zero_count(yp, f->out_count) == zero_count(ym, f->out_count);
+    /* The perturbed value, not the nominal step: fp32 rounds saved +- H. */
+    double h2 = (double)(saved + FD_STEP) - (double)(saved - FD_STEP);
+    *out = (lp - lm) / h2;
+    free(yp);
+    free(ym);
+    return smooth;
+}
+
+static void check_forward(mcl_op_kind kind, const mcl_op_example *ex, mcl_context *ctx) {
+    fixture f;
+    fixture_setup(&f, ctx, kind, ex, 100 + kind);
+    float *y = malloc(f.out_count * 4), *ref = malloc(f.out_count * 4);
+    run_forward(&f, y);
+    float ref_loss[BATCH] = {0}, ref_correct[BATCH] = {0};
+    mcl_exec dev = exec_for(&f);
+    mcl_ref_exec rex = {.params = f.hparams,
+                        .labels = f.hlabels,
+                        .sample_loss = ref_loss,
+                        .sample_correct = ref_correct,
+                        .n = BATCH,
+                        .step = dev.step,
+                        .seed = dev.seed,
+                        .training = true};
+    f.node.op->reference_forward(&f.node, &rex, f.hx, ref);
+    double e = test_max_scaled_error(y, ref, f.out_count, FWD_ABS_TOL, FWD_REL_TOL);
+    ck_assert_msg(e <= 1.0, "%s forward differs from the C reference (scaled error %.3g)",
+                  f.node.name, e);
+    if (f.is_loss) {
+        float loss[BATCH], correct[BATCH];
+        download(ctx, f.loss, loss, sizeof loss);
+        download(ctx, f.correct, correct, sizeof correct);
+        ck_assert_msg(test_max_scaled_error(loss, ref_loss, BATCH, FWD_ABS_TOL, FWD_REL_TOL) <= 1,
+                      "per-sample loss differs from the reference");
+        ck_assert_msg(memcmp(correct, ref_correct, sizeof correct) == 0,
+                      "per-sample correctness differs from the reference");
+    }
+    /* Inference mode must be deterministic too (dropout = identity). */
+    rex.training = false;
+    f.node.op->reference_forward(&f.node, &rex, f.hx, ref);
+    if (kind == MCL_OP_DROPOUT)
+        ck_assert_msg(memcmp(ref, f.hx, f.in_count * 4) == 0, "dropout in inference must copy");
+    free(y);
+    free(ref);
+    fixture_teardown(&f);
+}
+
+static void check_gradients(mcl_op_kind kind, const mcl_op_example *ex, mcl_context *ctx) {
+    fixture f;
+    fixture_setup(&f, ctx, kind, ex, 200 + kind);
+    float *r = malloc(f.out_count * 4), *y = malloc(f.out_count * 4);
+    test_fill_uniform(r, f.out_count, -1.0f, 1.0f, 300 + kind);
+    /* Analytic gradients: forward, then backward with dy = r (or from the loss itself). */
+    run_forward(&f, y);
+    upload(ctx, f.dy, r, f.out_count * 4);
+    const float zero = 0.0f;
+    ck_assert_int_eq(clEnqueueFillBuffer(ctx->queue, f.grads, &zero, 4, 0, f.param_count * 4, 0,
+                                         NULL, NULL),
+                     CL_SUCCESS);
+    mcl_exec exv = exec_for(&f);
+    mcl_error err = {0};
+    ck_assert_msg(f.node.op->backward(&f.node, &exv, &err) == MCL_OK, "%s", err.message);
+    float *dx = malloc(f.in_count * 4), *dp = malloc(f.param_count * 4);
+    download(ctx, f.dx, dx, f.in_count * 4);
+    download(ctx, f.grads, dp, f.param_count * 4);
+
+    size_t checked = 0, skipped = 0;
+    size_t stride_x = f.in_count / MAX_FD_POINTS + 1;
+    for (size_t i = 0; i < f.in_count; i += stride_x) {
+        double fd;
+        if (!central_difference(&f, f.x, f.hx, f.in_count, i, r, &fd)) {
+            skipped++;
+            continue;
+        }
+        checked++;
+        double tol = GRAD_ABS_TOL + GRAD_REL_TOL * fabs(fd);
+        ck_assert_msg(fabs(dx[i] - fd) <= tol,
+                      "%s: d/dx[%zu] backward %.6g vs finite difference %.6g", f.node.name, i,
+                      (double)dx[i], fd);
+    }
+    size_t first = f.node.param_offset, end = first + f.node.param_count;
+    size_t stride_p = f.node.param_count / MAX_FD_POINTS + 1;
+    for (size_t i = first; i < end; i += stride_p) {
+        double fd;
+        if (!central_difference(&f, f.params, f.hparams, f.param_count, i, r, &fd)) {
+            skipped++;
+            continue;
+        }
+        checked++;
+        double tol = GRAD_ABS_TOL + GRAD_REL_TOL * fabs(fd);
+        ck_assert_msg(fabs(dp[i] - fd) <= tol,
+                      "%s: d/dparam[%zu] backward %.6g vs finite difference %.6g", f.node.name,
+                      i - first, (double)dp[i], fd);
+    }
+    /* Bias gradients sit at the end of the slice; make sure they were reached. */
+    if (f.node.param_count > 0) {
+        double fd;
+        ck_assert(central_difference(&f, f.params, f.hparams, f.param_count, end - 1, r, &fd));
+        ck_assert_msg(fabs(dp[end - 1] - fd) <= GRAD_ABS_TOL + GRAD_REL_TOL * fabs(fd),
+                      "%s: last bias gradient %.6g vs %.6g", f.node.name, (double)dp[end - 1], fd);
+        /* Gradients outside the node's slice stay zero. */
+        ck_assert_msg(dp[0] == 0.0f && dp[f.param_count - 1] == 0.0f,
+                      "backward wrote outside its parameter slice");
+    }
+    ck_assert_msg(checked >= 4 && skipped * 10 <= checked,
+                  "%s: only %zu points checked, %zu skipped at kinks", f.node.name, checked,
+                  skipped);
+    free(r), free(y), free(dx), free(dp);
+    fixture_teardown(&f);
+}
+
+START_TEST(test_every_op_forward) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    int examples = 0;
+    for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
+        const mcl_op *op = mcl_op_get((mcl_op_kind)k);
+        ck_assert_msg(op->examples[0].input.c > 0, "op %s declares no test example", op->name);
+        for (int e = 0; e < 3 && op->examples[e].input.c > 0; e++, examples++)
+            check_forward((mcl_op_kind)k, &op->examples[e], ctx);
+    }
+    ck_assert_int_ge(examples, MCL_OP_COUNT);
+    mcl_context_free(ctx);
+}
+END_TEST
+
+START_TEST(test_every_op_gradient) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
+        const mcl_op *op = mcl_op_get((mcl_op_kind)k);
+        for (int e = 0; e < 3 && op->examples[e].input.c > 0; e++)
+            check_gradients((mcl_op_kind)k, &op->examples[e], ctx);
+    }
+    mcl_context_free(ctx);
+}
+END_TEST
+
+/* Dropout keeps about 1 - rate of the elements, scales them, and the mask depends on the step. */
+START_TEST(test_dropout_statistics) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    mcl_op_example ex = {.layer = {.kind = MCL_OP_DROPOUT, .rate = 0.2f},
+                         .input = {4096, 1, 1}, .input_lo = 1.0f, .input_hi = 1.0f};
+    fixture f;
+    fixture_setup(&f, ctx, MCL_OP_DROPOUT, &ex, 7);
+    for (size_t i = 0; i < f.in_count; i++) f.hx[i] = 1.0f;
+    upload(ctx, f.x, f.hx, f.in_count * 4);
+    float *y1 = malloc(f.out_count * 4), *y2 = malloc(f.out_count * 4);
+    run_forward(&f, y1);
+    size_t kept = 0;
+    for (size_t i = 0; i < f.out_count; i++) {
+        ck_assert(y1[i] == 0.0f || fabsf(y1[i] - 1.25f) < 1e-6f);
+        kept += y1[i] != 0.0f;
+    }
+    double frac = (double)kept / f.out_count;
+    ck_assert_msg(fabs(frac - 0.8) < 0.01, "kept fraction %.4f, expected 0.8", frac);
+    mcl_exec ex2 = exec_for(&f);
+    ex2.step = 6;
+    mcl_error err = {0};
+    ck_assert(f.node.op->forward(&f.node, &ex2, &err) == MCL_OK);
+    download(ctx, f.y, y2, f.out_count * 4);
+    ck_assert_msg(memcmp(y1, y2, f.out_count * 4) != 0, "the mask must change with the step");
+    free(y1), free(y2);
+    fixture_teardown(&f);
+    mcl_context_free(ctx);
+}
+END_TEST
+
+static void check_optimizer(mcl_optimizer kind) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    enum { COUNT = 1000, STEPS = 3 };
+    mcl_recipe recipe = {.optimizer = kind, .learning_rate = 0.01f, .momentum = 0.9f};
+    mcl_optim *opt = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_optim_create(ctx, &recipe, COUNT, &opt, &err) == MCL_OK, "%s", err.message);
+    float p[COUNT], g[COUNT], m[COUNT] = {0}, v[COUNT] = {0}, out[COUNT];
+    test_fill_uniform(p, COUNT, -1.0f, 1.0f, 11);
+    cl_mem dp = make_buffer(ctx, sizeof p), dg = make_buffer(ctx, sizeof g);
+    upload(ctx, dp, p, sizeof p);
+    for (int s = 1; s <= STEPS; s++) {
+        test_fill_uniform(g, COUNT, -1.0f, 1.0f, 20 + (uint64_t)s);
+        upload(ctx, dg, g, sizeof g);
+        ck_assert_msg(mcl_optim_step(opt, dp, dg, &err) == MCL_OK, "%s", err.message);
+        if (kind == MCL_OPTIMIZER_ADAM)
+            mcl_adam_reference(p, g, m, v, COUNT, recipe.learning_rate, (uint64_t)s);
+        else
+            mcl_sgd_reference(p, g, m, COUNT, recipe.learning_rate, recipe.momentum);
+    }
+    ck_assert_uint_eq(mcl_optim_steps(opt), STEPS);
+    download(ctx, dp, out, sizeof out);
+    /* Same fp32 formula on both sides; only contraction (FMA) may differ. */
+    double e = test_max_scaled_error(out, p, COUNT, 1e-6, 1e-5);
+    ck_assert_msg(e <= 1.0, "optimizer differs from its C reference (scaled error %.3g)", e);
+    clReleaseMemObject(dp);
+    clReleaseMemObject(dg);
+    mcl_optim_free(opt);
+    mcl_context_free(ctx);
+}
+
+START_TEST(test_adam_matches_reference) {
+    check_optimizer(MCL_OPTIMIZER_ADAM);
+}
+END_TEST
+
+START_TEST(test_sgd_matches_reference) {
+    check_optimizer(MCL_OPTIMIZER_SGD);
+}
+END_TEST
+
+/* Keras Adam, first step from zero state: m = (1-b1) g, sqrt(v) = sqrt(1-b2) |g|, so the update
+ * is lr sqrt(1-b2) g / (sqrt(1-b2) |g| + eps): epsilon sits before the bias correction (unlike
+ * PyTorch's lr g / (|g| + eps)), which shows for small gradients. */
+START_TEST(test_adam_first_step_keras_epsilon) {
+    float p[3] = {0, 0, 0}, g[3] = {0.5f, -2.0f, 1e-3f}, m[3] = {0}, v[3] = {0};
+    mcl_adam_reference(p, g, m, v, 3, 0.001f, 1);
+    double s = sqrt(1.0 - 0.999);
+    for (int i = 0; i < 3; i++) {
+        double expect = -0.001 * s * g[i] / (s * fabs(g[i]) + 1e-7);
+        ck_assert_msg(fabs(p[i] - expect) < 1e-9 + 1e-5 * fabs(expect), "p[%d] = %.9g, want %.9g",
+                      i, (double)p[i], expect);
+    }
+    ck_assert_msg(fabs(p[2] + 0.001) > 2e-6, "a 1e-3 gradient must show Keras's epsilon");
+}
+END_TEST
+
+static Suite *ops_suite(void) {
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_every_op_forward);
+    tcase_add_test(tc, test_every_op_gradient);
+    tcase_add_test(tc, test_dropout_statistics);
+    tcase_add_test(tc, test_adam_matches_reference);
+    tcase_add_test(tc, test_sgd_matches_reference);
+    tcase_add_test(tc, test_adam_first_step_keras_epsilon);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(ops_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -43,6 +43,9 @@ typedef struct train_ui {
     int verbose;
     bool tty;
     bool bar_shown;
+    /* Throughput over the epochs after the first (which includes kernel compilation). */
+    double train_seconds;
+    uint32_t timed_epochs, steps;
 } train_ui;
 
 static void print_bar(uint32_t step, uint32_t steps) {
@@ -69,6 +72,11 @@ static bool on_progress(const mcl_progress *p, void *user) {
 
 static bool on_epoch(const mcl_epoch_result *r, void *user) {
     train_ui *ui = user;
+    if (r->epoch > 1 || r->epochs == 1) {
+        ui->train_seconds += r->train_seconds;
+        ui->timed_epochs++;
+        ui->steps = r->steps;
+    }
     if (ui->verbose == 0) return true;
     if (ui->verbose == 1) {
         if (ui->tty) printf("\r");
@@ -164,7 +172,9 @@ static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float
         source = r->limited;
         count = limit;
     }
-    uint32_t split_at = (uint32_t)((double)count * (1.0 - (double)split));
+    /* As Keras: int(count * (1 - split)). The small epsilon undoes float rounding of the
+     * split (0.1f is 0.1000000015), so 60000 x 0.9 gives 54000, not 53999. */
+    uint32_t split_at = (uint32_t)floor((double)count * (1.0 - (double)split) + 1e-4);
     if (split_at == 0)
         return cli_set_error(err, MCL_ERR_USAGE,
                         "--validation-split %g leaves no training images out of %u",
@@ -250,6 +260,16 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     if (st == MCL_OK && verbose > 0) {
         printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n", test.loss, test.accuracy,
                test.count);
+        if (ui.timed_epochs > 0) {
+            double epoch_s = ui.train_seconds / ui.timed_epochs;
+            double images = mcl_dataset_count(run.train);
+            double flops = mcl_trainer_train_flops_per_sample(run.trainer) * images;
+            printf("Speed: %.3f s/epoch, %.2f ms/step, %.0f images/s, %.2f GFLOP/s "
+                   "(training steps, mean of %u epoch%s%s)\n",
+                   epoch_s, 1000.0 * epoch_s / ui.steps, images / epoch_s, flops / epoch_s * 1e-9,
+                   ui.timed_epochs, ui.timed_epochs == 1 ? "" : "s",
+                   recipe.epochs > 1 ? " after the first" : "");
+        }
         printf("Trained on %s (%s, platform %u, device %u)\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_index, dev->device_index);
     }
