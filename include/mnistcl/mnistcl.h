@@ -149,12 +149,17 @@ mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err);
 
 typedef enum mcl_optimizer { MCL_OPTIMIZER_ADAM, MCL_OPTIMIZER_SGD } mcl_optimizer;
 
+/* Learning rate over the steps of one fit: constant, or Keras CosineDecay to zero at the last
+ * step (lr * (1 + cos(pi * step / steps)) / 2). */
+typedef enum mcl_lr_schedule { MCL_LR_CONSTANT, MCL_LR_COSINE } mcl_lr_schedule;
+
 /* A training recipe: the defaults a model ships with, overridable by the caller. */
 typedef struct mcl_recipe {
     uint32_t epochs;
     uint32_t batch_size;
     mcl_optimizer optimizer;
     float learning_rate;
+    mcl_lr_schedule lr_schedule;
     float momentum;         /* SGD only */
     float validation_split; /* the last fraction of the training set, as Keras does */
 } mcl_recipe;

@@ -13,6 +13,7 @@ static const cli_option options[] = {
     {"--epochs", "N", "number of epochs (default: the model's recipe)"},
     {"--batch-size", "N", "mini-batch size (default: the model's recipe)"},
     {"--lr", "F", "learning rate (default: the model's recipe, 0.001 for Adam)"},
+    {"--lr-schedule", "constant|cosine", "learning-rate schedule over the whole run"},
     {"--optimizer", "adam|sgd", "optimizer: Adam (Keras defaults) or SGD with --momentum"},
     {"--momentum", "F", "SGD momentum in [0, 1) (default 0, as Keras)"},
     {"--validation-split", "F", "validate on the last fraction F of the training set, as Keras"},
@@ -28,6 +29,7 @@ enum {
     OPT_EPOCHS,
     OPT_BATCH,
     OPT_LR,
+    OPT_SCHEDULE,
     OPT_OPTIMIZER,
     OPT_MOMENTUM,
     OPT_VALSPLIT,
@@ -128,6 +130,17 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
             if (!v[OPT_LR]) r->learning_rate = 0.01f; /* Keras SGD default */
         } else {
             cli_error("--optimizer: expected 'adam' or 'sgd', got '%s'", v[OPT_OPTIMIZER]);
+            return false;
+        }
+    }
+    if (v[OPT_SCHEDULE]) {
+        if (strcmp(v[OPT_SCHEDULE], "constant") == 0) {
+            r->lr_schedule = MCL_LR_CONSTANT;
+        } else if (strcmp(v[OPT_SCHEDULE], "cosine") == 0) {
+            r->lr_schedule = MCL_LR_COSINE;
+        } else {
+            cli_error("--lr-schedule: expected 'constant' or 'cosine', got '%s'",
+                      v[OPT_SCHEDULE]);
             return false;
         }
     }
@@ -235,10 +248,12 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                mcl_dataset_count(run.train), run.val ? mcl_dataset_count(run.val) : 0,
                mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
                classes);
-        printf("Model: %s, %s parameters; %s lr %g, batch %u, %u epochs, seed %llu\n",
+        printf("Model: %s, %s parameters; %s lr %g%s, batch %u, %u epochs, seed %llu\n",
                mcl_model_name(run.model), params,
                recipe.optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd",
-               (double)recipe.learning_rate, recipe.batch_size, recipe.epochs,
+               (double)recipe.learning_rate,
+               recipe.lr_schedule == MCL_LR_COSINE ? " (cosine decay)" : "", recipe.batch_size,
+               recipe.epochs,
                (unsigned long long)seed);
         printf("Epoch 1/%u\n", recipe.epochs);
         fflush(stdout);

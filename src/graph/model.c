@@ -1,7 +1,8 @@
 /* The model language: one layer per line, Keras layer names, '#' comments.
  *
  *   name mlp
- *   recipe epochs=10 batch_size=128 optimizer=adam lr=0.001 validation_split=0.1 momentum=0.9
+ *   recipe epochs=10 batch_size=128 optimizer=adam lr=0.001 lr_schedule=cosine
+ *   recipe validation_split=0.1 momentum=0.9       # recipe lines accumulate
  *   flatten
  *   dense 256 relu          # units, then an optional activation: linear (default), relu, softmax
  *   dropout 0.2             # rate
@@ -82,16 +83,21 @@ static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe
         } else if (strcmp(key, "validation_split") == 0 && parse_float(val, &f) && f >= 0.0f &&
                    f < 1.0f) {
             r->validation_split = f;
+        } else if (strcmp(key, "lr_schedule") == 0 && strcmp(val, "constant") == 0) {
+            r->lr_schedule = MCL_LR_CONSTANT;
+        } else if (strcmp(key, "lr_schedule") == 0 && strcmp(val, "cosine") == 0) {
+            r->lr_schedule = MCL_LR_COSINE;
         } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "adam") == 0) {
             r->optimizer = MCL_OPTIMIZER_ADAM;
         } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "sgd") == 0) {
             r->optimizer = MCL_OPTIMIZER_SGD;
-        } else if (strstr("epochs batch_size lr momentum validation_split optimizer", key) != NULL) {
+        } else if (strstr("epochs batch_size lr lr_schedule momentum validation_split optimizer",
+                          key) != NULL) {
             return parse_error(p, "bad value '%s' for recipe key '%s'", val, key);
         } else {
             return parse_error(p,
                                "unknown recipe key '%s' (known: epochs, batch_size, optimizer, "
-                               "lr, momentum, validation_split)%s",
+                               "lr, lr_schedule, momentum, validation_split)%s",
                                key, "");
         }
     }
@@ -297,15 +303,13 @@ static const builtin_model builtins[] = {
      "dense 128 relu\n"
      "dense 32 relu\n"
      "dense classes softmax\n"},
-    {"dnn", "a deeper, wider MLP with dropout: 1024-1024-512 (>98.7%)",
+    {"dnn", "a wider MLP: 1024-1024 ReLU with dropout 0.3, cosine-decayed Adam (>98.7%)",
      "name dnn\n"
-     "recipe epochs=20 batch_size=128 optimizer=adam lr=0.001\n"
+     "recipe epochs=15 batch_size=128 optimizer=adam lr=0.001 lr_schedule=cosine\n"
      "flatten\n"
      "dense 1024 relu\n"
      "dropout 0.3\n"
      "dense 1024 relu\n"
-     "dropout 0.3\n"
-     "dense 512 relu\n"
      "dropout 0.3\n"
      "dense classes softmax\n"},
 };

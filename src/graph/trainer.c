@@ -193,8 +193,19 @@ static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32
     return st;
 }
 
+/* The learning rate of step `k` of `total` in one fit. */
+static float scheduled_lr(const mcl_recipe *r, uint64_t k, uint64_t total) {
+    if (r->lr_schedule == MCL_LR_COSINE && total > 0) {
+        double progress = (double)(k < total ? k : total) / (double)total;
+        return (float)((double)r->learning_rate * 0.5 * (1.0 + cos(3.14159265358979323846 *
+                                                                    progress)));
+    }
+    return r->learning_rate;
+}
+
 typedef struct epoch_pass {
     uint32_t epoch, epochs, steps, batch;
+    uint64_t fit_step, fit_steps; /* position within this fit, for the LR schedule */
     cl_mem metrics;
     float *host_metrics;
     const mcl_fit_options *options;
@@ -240,7 +251,8 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         mcl_exec ex = mcl_graph_exec(g, n, t->step, t->seed, true);
         st = enqueue_forward(t, d, base, n, &ex, p->metrics, s, err);
         if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
-        if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, err);
+        float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps);
+        if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, err);
         if (st == MCL_OK)
             st = MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, slot), err,
                               "marking the end of a training step");
@@ -304,8 +316,11 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
                                "training metrics", err);
     if (st == MCL_OK && (host = malloc((size_t)steps * 2 * sizeof(float))) == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    uint64_t fit_step = 0;
     for (uint32_t e = 1; e <= r->epochs && st == MCL_OK; e++) {
         epoch_pass pass = {.epoch = e,
+                           .fit_step = fit_step,
+                           .fit_steps = (uint64_t)steps * r->epochs,
                            .epochs = r->epochs,
                            .steps = steps,
                            .batch = r->batch_size,
@@ -317,6 +332,7 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
         st = train_epoch(t, &dtrain, &pass, &res.loss, &res.accuracy, err);
         if (st != MCL_OK) break;
         res.steps = pass.steps;
+        fit_step = pass.fit_step;
         res.train_seconds = now_seconds() - pass.start;
         t->epochs_done++;
         if (pass.stop_requested) break;

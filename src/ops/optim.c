@@ -46,20 +46,22 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
     return MCL_OK;
 }
 
-mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, mcl_error *err) {
+mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr,
+                          mcl_error *err) {
     opt->t++;
     cl_uint count = (cl_uint)opt->count;
     mcl_status st;
     if (opt->recipe.optimizer == MCL_OPTIMIZER_ADAM) {
-        cl_float lr_t = adam_lr_t(opt->recipe.learning_rate, opt->t);
+        cl_float lr_t = adam_lr_t(lr, opt->t);
         cl_float b1 = MCL_ADAM_BETA1, b2 = MCL_ADAM_BETA2, eps = MCL_ADAM_EPSILON;
         st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads),
                           MCL_ARG(opt->state[0]), MCL_ARG(opt->state[1]), MCL_ARG(count),
                           MCL_ARG(lr_t), MCL_ARG(b1), MCL_ARG(b2), MCL_ARG(eps));
     } else {
-        cl_float lr = opt->recipe.learning_rate, momentum = opt->recipe.momentum;
+        cl_float lr_f = lr, momentum = opt->recipe.momentum;
         st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads),
-                          MCL_ARG(opt->state[0]), MCL_ARG(count), MCL_ARG(lr), MCL_ARG(momentum));
+                          MCL_ARG(opt->state[0]), MCL_ARG(count), MCL_ARG(lr_f),
+                          MCL_ARG(momentum));
     }
     return st != MCL_OK ? st : mcl_enqueue(opt->ctx, opt->kernel, 1, (size_t[]){count}, err);
 }

@@ -15,8 +15,9 @@ typedef struct mcl_optim mcl_optim;
  * Caller frees with mcl_optim_free. */
 mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t count,
                             mcl_optim **out, mcl_error *err);
-/* Enqueues one update of params from grads (one kernel launch). */
-mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, mcl_error *err);
+/* Enqueues one update of params from grads (one kernel launch) with learning rate `lr`. */
+mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr,
+                          mcl_error *err);
 uint64_t mcl_optim_steps(const mcl_optim *opt);
 void mcl_optim_free(mcl_optim *opt);
 
