@@ -1,2 +1,356 @@
 #!/bin/sh
-echo placeholder
+# End-to-end tests of the mnist-cl command line: exit codes and messages of every command, and a
+# short training run on real MNIST when it is present.
+#
+# usage: tests/test_cli.sh PATH/TO/mnist-cl   (meson passes the executable)
+# environment:
+#   MNIST_CL_SOURCE_ROOT      the repository root (meson sets it); real data is looked for in
+#                             $MNIST_CL_DATA, else $MNIST_CL_SOURCE_ROOT/data/mnist
+#   MNIST_CL_REQUIRE_DEVICE   1: a missing OpenCL device is a failure, not a skip (CI sets it)
+#   MNIST_CL_EXPECT_PLATFORM  the platform name 'devices' must list (default: PoCL's)
+#
+# Output is TAP-like: one "ok N - name" / "not ok N - name" line per case, diagnostics on
+# "#" lines, then "P passed, F failed". Exits 1 if any case failed.
+set -u
+
+if [ $# -lt 1 ]; then
+    echo "usage: $0 PATH/TO/mnist-cl" >&2
+    exit 2
+fi
+case $1 in
+/*) EXE=$1 ;;
+*) EXE=$(pwd)/$1 ;;
+esac
+if [ ! -x "$EXE" ]; then
+    echo "$0: '$EXE' is not an executable" >&2
+    exit 2
+fi
+
+ROOT=${MNIST_CL_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+DATA=${MNIST_CL_DATA:-$ROOT/data/mnist}
+REQUIRE_DEVICE=${MNIST_CL_REQUIRE_DEVICE:-0}
+EXPECT_PLATFORM=${MNIST_CL_EXPECT_PLATFORM:-Portable Computing Language}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mnistcl-cli-XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+OUT=$TMP/stdout
+ERR=$TMP/stderr
+
+# ---------------------------------------------------------------- the harness
+
+count=0
+passed=0
+failed=0
+rc=0
+cmd=
+reasons=
+
+# run ARGS...: runs mnist-cl with stdin closed, keeping stdout, stderr and the exit code (rc).
+run() {
+    cmd="mnist-cl $*"
+    reasons=
+    "$EXE" "$@" </dev/null >"$OUT" 2>"$ERR"
+    rc=$?
+}
+
+fail_because() {
+    reasons="$reasons$1
+"
+}
+
+# want_rc N: the exit code is N.
+want_rc() {
+    [ "$rc" -eq "$1" ] || fail_because "exit code $rc, want $1"
+}
+
+want_nonzero() {
+    [ "$rc" -ne 0 ] || fail_because "exit code 0, want a failure"
+}
+
+# want_text PHRASE: stdout or stderr contains PHRASE (a fixed string).
+want_text() {
+    cat "$OUT" "$ERR" | grep -qF -- "$1" || fail_because "output lacks '$1'"
+}
+
+want_stdout() {
+    grep -qF -- "$1" "$OUT" || fail_because "stdout lacks '$1'"
+}
+
+want_stderr() {
+    grep -qF -- "$1" "$ERR" || fail_because "stderr lacks '$1'"
+}
+
+# want_line REGEX: some line of stdout matches the extended regular expression.
+want_line() {
+    grep -qE -- "$1" "$OUT" || fail_because "no stdout line matches /$1/"
+}
+
+want_empty_stdout() {
+    [ ! -s "$OUT" ] || fail_because "stdout is not empty"
+}
+
+# result NAME: prints the verdict for the case just checked.
+result() {
+    count=$((count + 1))
+    if [ -z "$reasons" ]; then
+        passed=$((passed + 1))
+        echo "ok $count - $1"
+        return
+    fi
+    failed=$((failed + 1))
+    echo "not ok $count - $1"
+    echo "# command: $cmd"
+    printf '%s' "$reasons" | sed 's/^/#   /'
+    echo "# stdout (first 20 lines):"
+    head -n 20 "$OUT" | sed 's/^/#   | /'
+    echo "# stderr (first 20 lines):"
+    head -n 20 "$ERR" | sed 's/^/#   | /'
+}
+
+# skip NAME WHY: a case that cannot run here; counts as passed, as TAP does.
+skip() {
+    count=$((count + 1))
+    passed=$((passed + 1))
+    echo "ok $count - $1 # SKIP $2"
+}
+
+# skip_no_device NAME: skips a case that needs a device, or fails it under
+# MNIST_CL_REQUIRE_DEVICE=1.
+skip_no_device() {
+    if [ "$REQUIRE_DEVICE" = 1 ]; then
+        count=$((count + 1))
+        failed=$((failed + 1))
+        echo "not ok $count - $1"
+        echo "# no usable OpenCL device and MNIST_CL_REQUIRE_DEVICE=1"
+    else
+        skip "$1" "no OpenCL device (set MNIST_CL_REQUIRE_DEVICE=1 to make this a failure)"
+    fi
+}
+
+# ---------------------------------------------------------------- fixtures
+
+# A tiny valid dataset: 10 images of 4x4 (all zero) with labels 0..9, as train and t10k.
+# Its training run is meaningless but exercises the whole path quickly on any device.
+TINY=$TMP/tiny
+mkdir "$TINY"
+write_tiny_split() { # PREFIX
+    {
+        printf '\000\000\010\003\000\000\000\012\000\000\000\004\000\000\000\004'
+        dd if=/dev/zero bs=160 count=1 2>/dev/null
+    } >"$TINY/$1-images-idx3-ubyte"
+    printf '\000\000\010\001\000\000\000\012\000\001\002\003\004\005\006\007\010\011' \
+        >"$TINY/$1-labels-idx1-ubyte"
+}
+write_tiny_split train
+write_tiny_split t10k
+
+have_data=0
+if [ -r "$DATA/train-images-idx3-ubyte" ] && [ -r "$DATA/train-labels-idx1-ubyte" ] &&
+    [ -r "$DATA/t10k-images-idx3-ubyte" ] && [ -r "$DATA/t10k-labels-idx1-ubyte" ]; then
+    have_data=1
+fi
+
+# A data folder whose train-images file stops after 100 bytes (real MNIST if present).
+TRUNC=$TMP/truncated
+mkdir "$TRUNC"
+if [ "$have_data" -eq 1 ]; then src=$DATA; else src=$TINY; fi
+cp "$src/train-labels-idx1-ubyte" "$src/t10k-images-idx3-ubyte" "$src/t10k-labels-idx1-ubyte" \
+    "$TRUNC/"
+dd if="$src/train-images-idx3-ubyte" of="$TRUNC/train-images-idx3-ubyte" bs=100 count=1 \
+    2>/dev/null
+
+# A model file with an unknown layer on line 3.
+BROKEN=$TMP/broken.model
+printf '# a broken model\nflatten\nconv9 32\ndense classes softmax\n' >"$BROKEN"
+
+# ---------------------------------------------------------------- commands without a device
+
+run help
+want_rc 0
+for c in devices models summary train; do want_stdout "  $c "; done
+result "help exits 0 and lists the commands"
+
+run
+want_rc 2
+want_stdout "usage: mnist-cl"
+result "no command prints the usage and exits 2"
+
+run --version
+want_rc 0
+want_line '^mnist-cl [0-9]+\.[0-9]+\.[0-9]+$'
+result "--version prints the version"
+
+run models
+want_rc 0
+for m in mlp mlp50 mlp128 dnn; do want_line "^${m}[[:space:]]"; done
+want_stdout "recipe: epochs 5, batch 100"
+result "models lists mlp, mlp50, mlp128 and dnn with their recipes"
+
+run summary --model mlp50
+want_rc 0
+want_stdout "Total params: 42,310"
+result "summary --model mlp50 shows 42,310 parameters"
+
+for c in devices models summary train; do
+    run "$c" --help
+    want_rc 0
+    want_stdout "usage: mnist-cl"
+    want_stdout "--help"
+    result "$c --help exits 0"
+done
+
+run frobnicate
+want_rc 2
+want_stderr "unknown command 'frobnicate'"
+result "an unknown command exits 2"
+
+run train --bogus
+want_rc 2
+want_stderr "unknown option '--bogus'"
+result "train --bogus exits 2"
+
+run train --batch-size 0
+want_rc 2
+want_stderr "--batch-size"
+result "train --batch-size 0 exits 2 naming --batch-size"
+
+run train --optimizer rmsprop
+want_rc 2
+want_stderr "--optimizer"
+want_stderr "rmsprop"
+result "train --optimizer rmsprop exits 2"
+
+run train --validation-split 1.5
+want_rc 2
+want_stderr "--validation-split"
+result "train --validation-split 1.5 exits 2"
+
+run train --model nosuch
+want_rc 2
+want_stderr "unknown model 'nosuch'"
+result "train --model nosuch exits 2"
+
+run train --model "$BROKEN"
+want_nonzero
+want_stderr "$BROKEN:3:"
+want_stderr "conv9"
+result "train with a broken model file names FILE:3:"
+
+run train --data /nonexistent
+want_rc 1
+want_stderr "does not exist"
+want_stderr "/nonexistent"
+result "train --data /nonexistent exits 1"
+
+run train --data "$TRUNC"
+want_rc 1
+want_stderr "truncated"
+want_stderr "$TRUNC/train-images-idx3-ubyte"
+result "train on a truncated train-images file exits 1"
+
+# ---------------------------------------------------------------- devices
+
+have_device=0
+run devices
+if [ "$rc" -eq 0 ]; then
+    have_device=1
+    want_stdout "Platform 0:"
+    want_stdout "Device 0:"
+    want_stdout "$EXPECT_PLATFORM"
+    result "devices exits 0 and lists a device of '$EXPECT_PLATFORM'"
+elif [ "$REQUIRE_DEVICE" != 1 ] && grep -qF "no OpenCL platform" "$ERR"; then
+    want_rc 1
+    result "devices without an OpenCL platform exits 1 (no device here)"
+else
+    want_rc 0
+    result "devices exits 0 and lists a device of '$EXPECT_PLATFORM'"
+fi
+
+if [ "$have_device" -eq 1 ]; then
+    run devices --json
+    want_rc 0
+    want_stdout '"devices"'
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
+    else
+        echo "# python3 not found: the JSON is not validated"
+    fi
+    result "devices --json prints valid JSON"
+
+    run devices --check
+    want_rc 0
+    want_stdout "check: PASS"
+    result "devices --check passes"
+
+    run --platform 99 train --data "$TINY"
+    want_rc 1
+    want_stderr "platform 99 does not exist"
+    result "--platform 99 train exits 1"
+
+    run train --data "$TINY" --model mlp50 --epochs 1 --batch-size 5 --verbose 2
+    want_rc 0
+    want_stdout "Epoch 1/1"
+    want_stdout "val_accuracy"
+    want_stdout "Test loss:"
+    result "train on a tiny synthetic dataset"
+else
+    skip_no_device "devices --json prints valid JSON"
+    skip_no_device "devices --check passes"
+    skip_no_device "--platform 99 train exits 1"
+    skip_no_device "train on a tiny synthetic dataset"
+fi
+
+# ---------------------------------------------------------------- training on real MNIST
+
+train_small() { # extra ARGS...
+    run train --data "$DATA" --model mlp50 --epochs 1 --limit 2000 "$@"
+}
+
+if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
+    train_small --verbose 2
+    want_rc 0
+    want_stdout "Epoch 1/1"
+    want_stdout "val_accuracy"
+    want_stdout "Test loss:"
+    want_stdout "Speed:"
+    # stdout is a file, not a TTY: no progress bar, no terminal control characters.
+    tr -d '\r\033' <"$OUT" >"$TMP/stripped"
+    cmp -s "$TMP/stripped" "$OUT" ||
+        fail_because "stdout holds a carriage return or an escape sequence"
+    result "train mlp50 for 1 epoch on 2000 images (--verbose 2)"
+
+    train_small --verbose 2 --seed 7
+    rc1=$rc
+    grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/.* - loss:/loss:/' >"$TMP/seed7a"
+    train_small --verbose 2 --seed 7
+    [ "$rc1" -eq 0 ] || fail_because "first run: exit code $rc1, want 0"
+    want_rc 0
+    grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/.* - loss:/loss:/' >"$TMP/seed7b"
+    grep -q '^Test loss:' "$TMP/seed7b" || fail_because "no 'Test loss:' line"
+    if ! cmp -s "$TMP/seed7a" "$TMP/seed7b"; then
+        fail_because "the two runs differ:"
+        fail_because "$(diff "$TMP/seed7a" "$TMP/seed7b")"
+    fi
+    result "the same --seed gives the same losses and test result"
+
+    train_small --verbose 0
+    want_rc 0
+    want_empty_stdout
+    result "train --verbose 0 prints nothing on stdout"
+else
+    for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
+        "the same --seed gives the same losses and test result" \
+        "train --verbose 0 prints nothing on stdout"; do
+        if [ "$have_device" -eq 1 ]; then
+            skip "$name" "no MNIST in $DATA (run tools/setup)"
+        else
+            skip_no_device "$name"
+        fi
+    done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -365,7 +365,7 @@ static void check_optimizer(mcl_optimizer kind) {
     for (int s = 1; s <= STEPS; s++) {
         test_fill_uniform(g, COUNT, -1.0f, 1.0f, 20 + (uint64_t)s);
         upload(ctx, dg, g, sizeof g);
-        ck_assert_msg(mcl_optim_step(opt, dp, dg, &err) == MCL_OK, "%s", err.message);
+        ck_assert_msg(mcl_optim_step(opt, dp, dg, recipe.learning_rate, &err) == MCL_OK, "%s", err.message);
         if (kind == MCL_OPTIMIZER_ADAM)
             mcl_adam_reference(p, g, m, v, COUNT, recipe.learning_rate, (uint64_t)s);
         else

@@ -55,8 +55,8 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
         node->in_shape = shape;
         st = node->op->infer(&node->layer, shape, &node->out_shape, err);
         if (st != MCL_OK) {
-            /* Op messages start with "line N:"; name the model source too. */
-            mcl_error_prefix(err, "%s", model->source);
+            /* Op messages say what is wrong; name the model file and line, as parse errors do. */
+            mcl_error_prefix(err, "%s:%u", model->source, node->layer.line);
             break;
         }
         node->param_count = node->op->param_count(&node->layer, node->in_shape, node->out_shape);

@@ -64,6 +64,15 @@ static bool parse_float(const char *s, float *out) {
     return true;
 }
 
+/* Exact match: a substring test would call 'epoch' or 'size' a known key with a bad value. */
+static bool is_recipe_key(const char *key) {
+    static const char *const keys[] = {"epochs",   "batch_size",       "lr",       "lr_schedule",
+                                       "momentum", "validation_split", "optimizer"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i]) == 0) return true;
+    return false;
+}
+
 static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe *r) {
     for (int i = 1; i < ntok; i++) {
         char *eq = strchr(tok[i], '=');
@@ -91,8 +100,7 @@ static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe
             r->optimizer = MCL_OPTIMIZER_ADAM;
         } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "sgd") == 0) {
             r->optimizer = MCL_OPTIMIZER_SGD;
-        } else if (strstr("epochs batch_size lr lr_schedule momentum validation_split optimizer",
-                          key) != NULL) {
+        } else if (is_recipe_key(key)) {
             return parse_error(p, "bad value '%s' for recipe key '%s'", val, key);
         } else {
             return parse_error(p,

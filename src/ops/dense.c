@@ -14,9 +14,8 @@ static mcl_status dense_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *o
                               mcl_error *err) {
     if (in.h != 1 || in.w != 1)
         return mcl_fail(err, MCL_ERR_MODEL,
-                        "line %u: dense needs a flat input but gets %ux%ux%u; add 'flatten' "
-                        "before it",
-                        layer->line, in.c, in.h, in.w);
+                        "dense needs a flat input but gets %ux%ux%u; add 'flatten' before it",
+                        in.c, in.h, in.w);
     *out = (mcl_shape){layer->units, 1, 1};
     return MCL_OK;
 }

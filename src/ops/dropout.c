@@ -10,8 +10,8 @@ enum { K_APPLY };
 static mcl_status dropout_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
                                 mcl_error *err) {
     if (!(layer->rate >= 0.0f && layer->rate < 1.0f))
-        return mcl_fail(err, MCL_ERR_MODEL, "line %u: dropout rate must be in [0, 1), got %g",
-                        layer->line, (double)layer->rate);
+        return mcl_fail(err, MCL_ERR_MODEL, "dropout rate must be in [0, 1), got %g",
+                        (double)layer->rate);
     *out = in;
     return MCL_OK;
 }

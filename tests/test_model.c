@@ -1,0 +1,476 @@
+/* The model language through the public API: built-ins parse and have the Keras parameter
+ * counts, recipes are read, comments and blank lines are allowed, and every kind of mistake is
+ * rejected with the right status and a "source:LINE: ..." message naming the problem. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mnistcl/mnistcl.h"
+#include "test_util.h"
+
+/* MNIST: 28x28 images, 10 classes. */
+#define IMG_ROWS 28u
+#define IMG_COLS 28u
+#define NUM_CLASSES 10u
+#define SUMMARY_BYTES (64u * 1024u)
+
+/* Asserts a failure: status, err.status, and a one-line message containing both phrases. */
+#define ck_assert_error(st, err, want, phrase1, phrase2)                                           \
+    do {                                                                                           \
+        ck_assert_msg((st) == (want), "status %s, want %s (message: %s)", mcl_status_str(st),      \
+                      mcl_status_str(want), (err).message);                                        \
+        ck_assert_int_eq((err).status, (want));                                                    \
+        ck_assert_msg(strstr((err).message, (phrase1)) != NULL, "message '%s' lacks '%s'",         \
+                      (err).message, (phrase1));                                                   \
+        ck_assert_msg(strstr((err).message, (phrase2)) != NULL, "message '%s' lacks '%s'",         \
+                      (err).message, (phrase2));                                                   \
+        ck_assert_msg(strchr((err).message, '\n') == NULL, "message is not one line: '%s'",        \
+                      (err).message);                                                              \
+    } while (0)
+
+/* Parses `text` as source "test.model" and asserts MCL_ERR_FORMAT with "test.model:LINE:" and
+ * `phrase` in the message, and that *out stays NULL. */
+static void assert_parse_error(const char *text, unsigned line, const char *phrase) {
+    mcl_model *m = (mcl_model *)(uintptr_t)1; /* must be reset to NULL on failure */
+    mcl_error err = {0};
+    mcl_status st = mcl_model_parse(text, "test.model", &m, &err);
+    char where[64];
+    snprintf(where, sizeof where, "test.model:%u:", line);
+    ck_assert_error(st, err, MCL_ERR_FORMAT, where, phrase);
+    ck_assert_ptr_null(m);
+}
+
+/* Parses `text`, asserting success; the caller frees the model. */
+static mcl_model *parse_ok(const char *text) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_model_parse(text, "test.model", &m, &err);
+    ck_assert_msg(st == MCL_OK, "parse failed: %s: %s", mcl_status_str(st), err.message);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+/* Asserts that the summary for 28x28 / 10 classes succeeds and reports `total` parameters
+ * (written with thousands separators, as Keras does). */
+static void assert_total_params(const mcl_model *m, const char *total) {
+    char *buf = malloc(SUMMARY_BYTES);
+    ck_assert_ptr_nonnull(buf);
+    mcl_error err = {0};
+    mcl_status st = mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, SUMMARY_BYTES, &err);
+    ck_assert_msg(st == MCL_OK, "summary of '%s' failed: %s", mcl_model_name(m), err.message);
+    char want[64];
+    snprintf(want, sizeof want, "Total params: %s\n", total);
+    ck_assert_msg(strstr(buf, want) != NULL, "summary of '%s' lacks '%s':\n%s", mcl_model_name(m),
+                  want, buf);
+    snprintf(want, sizeof want, "Trainable params: %s\n", total);
+    ck_assert_msg(strstr(buf, want) != NULL, "summary lacks '%s'", want);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- built-in models */
+
+/* Dense params = in*out + out. mlp: 784*256+256 + 256*128+128 + 128*10+10 = 235,146;
+ * mlp50: 39,250 + 2,550 + 510 = 42,310; mlp128: 100,480 + 4,128 + 330 = 104,938;
+ * dnn (1024-1024): 803,840 + 1,049,600 + 10,250 = 1,863,690. */
+static const struct {
+    const char *name;
+    const char *total_params;
+} builtin_totals[] = {
+    {"mlp", "235,146"},
+    {"mlp50", "42,310"},
+    {"mlp128", "104,938"},
+    {"dnn", "1,863,690"},
+};
+#define BUILTIN_TOTALS_COUNT (sizeof builtin_totals / sizeof builtin_totals[0])
+
+START_TEST(test_builtin_param_counts) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    const char *name = builtin_totals[_i].name;
+    mcl_status st = mcl_model_builtin(name, &m, &err);
+    ck_assert_msg(st == MCL_OK, "built-in '%s': %s", name, err.message);
+    ck_assert_str_eq(mcl_model_name(m), name);
+    assert_total_params(m, builtin_totals[_i].total_params);
+    mcl_model_free(m);
+}
+END_TEST
+
+/* Every entry of the built-in table parses, from its name and from its published source, and
+ * this test knows its parameter count (so a new built-in needs a line above). */
+START_TEST(test_every_builtin_is_listed_and_parses) {
+    size_t count = mcl_model_builtin_count();
+    ck_assert_uint_eq(count, BUILTIN_TOTALS_COUNT);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = mcl_model_builtin_name(i);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_ptr_nonnull(mcl_model_builtin_description(i));
+        ck_assert_ptr_nonnull(mcl_model_builtin_source(i));
+        size_t k = 0;
+        while (k < BUILTIN_TOTALS_COUNT && strcmp(builtin_totals[k].name, name) != 0) k++;
+        ck_assert_msg(k < BUILTIN_TOTALS_COUNT, "built-in '%s' has no expected parameter count",
+                      name);
+        mcl_model *m = parse_ok(mcl_model_builtin_source(i));
+        ck_assert_str_eq(mcl_model_name(m), name);
+        assert_total_params(m, builtin_totals[k].total_params);
+        mcl_model_free(m);
+    }
+    ck_assert_ptr_null(mcl_model_builtin_name(count));
+    ck_assert_ptr_null(mcl_model_builtin_source(count));
+}
+END_TEST
+
+START_TEST(test_unknown_builtin) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_model_builtin("nosuch", &m, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "unknown model 'nosuch'", "mlp50");
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_recipe_mlp50) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    ck_assert_int_eq(mcl_model_builtin("mlp50", &m, &err), MCL_OK);
+    const mcl_recipe *r = mcl_model_recipe(m);
+    ck_assert_uint_eq(r->batch_size, 100);
+    ck_assert_uint_eq(r->epochs, 5);
+    ck_assert_int_eq(r->optimizer, MCL_OPTIMIZER_ADAM);
+    ck_assert_float_eq_tol(r->learning_rate, 0.001f, 1e-9f);
+    ck_assert_float_eq_tol(r->validation_split, 0.1f, 1e-7f);
+    mcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_recipe_defaults_and_every_key) {
+    mcl_model *m = parse_ok("flatten\ndense classes softmax\n");
+    const mcl_recipe *r = mcl_model_recipe(m);
+    /* Keras-like defaults. */
+    ck_assert_uint_eq(r->epochs, 10);
+    ck_assert_uint_eq(r->batch_size, 128);
+    ck_assert_int_eq(r->optimizer, MCL_OPTIMIZER_ADAM);
+    ck_assert_float_eq_tol(r->learning_rate, 0.001f, 1e-9f);
+    ck_assert_float_eq(r->validation_split, 0.0f);
+    mcl_model_free(m);
+
+    m = parse_ok("recipe epochs=3 batch_size=32 optimizer=sgd lr=0.05 momentum=0.9 "
+                 "validation_split=0.25\nflatten\ndense classes softmax\n");
+    r = mcl_model_recipe(m);
+    ck_assert_uint_eq(r->epochs, 3);
+    ck_assert_uint_eq(r->batch_size, 32);
+    ck_assert_int_eq(r->optimizer, MCL_OPTIMIZER_SGD);
+    ck_assert_float_eq_tol(r->learning_rate, 0.05f, 1e-9f);
+    ck_assert_float_eq_tol(r->momentum, 0.9f, 1e-7f);
+    ck_assert_float_eq_tol(r->validation_split, 0.25f, 1e-7f);
+    mcl_model_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- syntax that is accepted */
+
+START_TEST(test_comments_blank_lines_and_case) {
+    mcl_model *m = parse_ok("# a comment line\n"
+                            "\n"
+                            "   \t  \n"
+                            "name tiny   # trailing comment\n"
+                            "Flatten\n"
+                            "DENSE 20 activation=relu\r\n"
+                            "dropout 0.5\n"
+                            "relu\n"
+                            "dense 10, linear\n"
+                            "softmax\n"
+                            "# the end");
+    ck_assert_str_eq(mcl_model_name(m), "tiny");
+    /* 784*20+20 + 20*10+10 */
+    assert_total_params(m, "15,910");
+    mcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_classes_follows_the_data) {
+    mcl_model *m = parse_ok("flatten\ndense classes softmax\n");
+    char buf[4096];
+    mcl_error err = {0};
+    /* 8x8 images, 3 classes: 64*3+3 = 195 */
+    ck_assert_int_eq(mcl_model_summary(m, 8, 8, 3, buf, sizeof buf, &err), MCL_OK);
+    ck_assert_msg(strstr(buf, "Total params: 195\n") != NULL, "%s", buf);
+    ck_assert_msg(strstr(buf, "(None, 3)") != NULL, "%s", buf);
+    mcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_buffer_too_small) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    ck_assert_int_eq(mcl_model_builtin("mlp", &m, &err), MCL_OK);
+    char buf[64];
+    mcl_status st = mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, sizeof buf, &err);
+    ck_assert_int_ne(st, MCL_OK);
+    ck_assert_ptr_nonnull(memchr(buf, '\0', sizeof buf));
+    mcl_model_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- parse errors */
+
+START_TEST(test_unknown_layer) {
+    /* Line 3, after a comment and a blank line: line numbers count every line. */
+    assert_parse_error("# comment\n\nconv9 32\nflatten\ndense classes softmax\n", 3,
+                       "unknown layer 'conv9'");
+}
+END_TEST
+
+START_TEST(test_dense_without_units) {
+    assert_parse_error("flatten\n\ndense\ndense classes softmax\n", 3, "dense takes units");
+    assert_parse_error("flatten\ndense relu\ndense classes softmax\n", 2,
+                       "dense units must be a positive integer");
+    assert_parse_error("flatten\ndense 0 relu\ndense classes softmax\n", 2,
+                       "dense units must be a positive integer");
+    assert_parse_error("flatten\ndense -5\ndense classes softmax\n", 2,
+                       "dense units must be a positive integer");
+}
+END_TEST
+
+START_TEST(test_bad_dropout_rate) {
+    static const char *const rates[] = {"1.5", "-0.1", "abc", "1", "nan", ""};
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "# rate %s\nflatten\ndropout %s\ndense classes softmax\n",
+                 rates[i], rates[i]);
+        assert_parse_error(text, 3, "dropout takes one rate in [0, 1)");
+    }
+}
+END_TEST
+
+START_TEST(test_unknown_activation) {
+    assert_parse_error("flatten\ndense 64 tanh\ndense classes softmax\n", 2,
+                       "unknown activation 'tanh'");
+    assert_parse_error("flatten\ndense 64 activation=gelu\ndense classes softmax\n", 2,
+                       "unknown activation 'gelu'");
+}
+END_TEST
+
+START_TEST(test_unknown_recipe_key) {
+    assert_parse_error("\nrecipe epochs=2 colour=blue\nflatten\ndense classes softmax\n", 2,
+                       "unknown recipe key 'colour'");
+    /* A near miss of a real key is still an unknown key, not a bad value. */
+    assert_parse_error("recipe epoch=5\nflatten\ndense classes softmax\n", 1,
+                       "unknown recipe key 'epoch'");
+    assert_parse_error("recipe size=5\nflatten\ndense classes softmax\n", 1,
+                       "unknown recipe key 'size'");
+}
+END_TEST
+
+START_TEST(test_bad_recipe_value) {
+    assert_parse_error("recipe epochs=zero\nflatten\ndense classes softmax\n", 1,
+                       "bad value 'zero' for recipe key 'epochs'");
+    assert_parse_error("recipe epochs=0\nflatten\ndense classes softmax\n", 1,
+                       "bad value '0' for recipe key 'epochs'");
+    assert_parse_error("recipe batch_size=-1\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'batch_size'");
+    assert_parse_error("recipe optimizer=rmsprop\nflatten\ndense classes softmax\n", 1,
+                       "bad value 'rmsprop' for recipe key 'optimizer'");
+    assert_parse_error("recipe lr=-1\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'lr'");
+    assert_parse_error("recipe validation_split=1.5\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'validation_split'");
+    assert_parse_error("recipe momentum=1\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'momentum'");
+    assert_parse_error("recipe epochs\nflatten\ndense classes softmax\n", 1, "key=value");
+}
+END_TEST
+
+START_TEST(test_softmax_not_last) {
+    assert_parse_error("flatten\ndense classes softmax\ndense 10\n", 2,
+                       "softmax must be the last layer");
+    assert_parse_error("flatten\ndense 10\nsoftmax\nrelu\n", 3, "softmax must be the last layer");
+}
+END_TEST
+
+START_TEST(test_last_layer_not_softmax) {
+    assert_parse_error("flatten\ndense 64 relu\n\ndense classes\n# end\n", 4,
+                       "the last layer must end in softmax");
+    assert_parse_error("flatten\ndense classes relu\n", 2, "the last layer must end in softmax");
+}
+END_TEST
+
+START_TEST(test_empty_model) {
+    static const char *const texts[] = {"", "\n\n", "# only a comment\n", "name empty\n",
+                                        "recipe epochs=1\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        mcl_model *m = NULL;
+        mcl_error err = {0};
+        mcl_status st = mcl_model_parse(texts[i], "test.model", &m, &err);
+        ck_assert_error(st, err, MCL_ERR_FORMAT, "test.model", "no layers");
+        ck_assert_ptr_null(m);
+    }
+}
+END_TEST
+
+START_TEST(test_layer_arguments) {
+    assert_parse_error("flatten 3\ndense classes softmax\n", 1, "flatten takes no arguments");
+    assert_parse_error("flatten\nrelu now\ndense classes softmax\n", 2, "relu takes no arguments");
+    assert_parse_error("name\nflatten\ndense classes softmax\n", 1, "'name' takes one word");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- errors against the data */
+
+START_TEST(test_units_differ_from_classes) {
+    mcl_model *m = parse_ok("flatten\ndense 64 relu\ndense 12 softmax\n");
+    char buf[4096];
+    mcl_error err = {0};
+    mcl_status st = mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, sizeof buf, &err);
+    ck_assert_error(st, err, MCL_ERR_MODEL, "test.model:3:", "classes");
+    ck_assert_msg(strstr(err.message, "12") != NULL, "message '%s' lacks the 12 outputs",
+                  err.message);
+    mcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_dense_needs_flatten) {
+    mcl_model *m = parse_ok("# no flatten\ndense 64 relu\ndense classes softmax\n");
+    char buf[4096];
+    mcl_error err = {0};
+    mcl_status st = mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, sizeof buf, &err);
+    ck_assert_error(st, err, MCL_ERR_MODEL, "test.model", "flatten");
+    ck_assert_msg(strstr(err.message, "test.model:2:") != NULL ||
+                      strstr(err.message, "line 2:") != NULL,
+                  "message '%s' lacks the line number", err.message);
+    mcl_model_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- model files */
+
+static char *tmp_dir;
+
+static void setup(void) {
+    tmp_dir = test_mkdtemp();
+}
+
+static void teardown(void) {
+    test_rmtree(tmp_dir);
+    free(tmp_dir);
+    tmp_dir = NULL;
+}
+
+START_TEST(test_load_file_ok) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/small.model", tmp_dir);
+    const char *text = "name small\nflatten\ndense 50 relu\ndense 50 relu\ndense classes softmax\n";
+    test_write_file(path, text, strlen(text), 0);
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_model_load_file(path, &m, &err) == MCL_OK, "%s", err.message);
+    ck_assert_str_eq(mcl_model_name(m), "small");
+    assert_total_params(m, "42,310");
+    mcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_load_file_error_names_file_and_line) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/broken.model", tmp_dir);
+    const char *text = "# broken\nflatten\nconv9 32\ndense classes softmax\n";
+    test_write_file(path, text, strlen(text), 0);
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_model_load_file(path, &m, &err);
+    char where[4300];
+    snprintf(where, sizeof where, "%s:3:", path);
+    ck_assert_error(st, err, MCL_ERR_FORMAT, where, "unknown layer 'conv9'");
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_load_missing_file) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/nosuch.model", tmp_dir);
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_model_load_file(path, &m, &err);
+    ck_assert_error(st, err, MCL_ERR_IO, path, "cannot open");
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_load_directory) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_model_load_file(tmp_dir, &m, &err);
+    ck_assert_int_ne(st, MCL_OK);
+    ck_assert_int_eq(err.status, st);
+    ck_assert_msg(strstr(err.message, tmp_dir) != NULL, "message '%s' does not name the path",
+                  err.message);
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_load_binary_file) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/binary.model", tmp_dir);
+    static const char bytes[] = {'f', 'l', 'a', 't', 't', 'e', 'n', '\0', '\n'};
+    test_write_file(path, bytes, sizeof bytes, 0);
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    mcl_status st = mcl_model_load_file(path, &m, &err);
+    ck_assert_error(st, err, MCL_ERR_FORMAT, path, "NUL");
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_free_is_null_safe) {
+    mcl_model_free(NULL);
+}
+END_TEST
+
+static Suite *model_suite(void) {
+    Suite *s = suite_create("model");
+    TCase *builtin = tcase_create("builtin");
+    tcase_add_loop_test(builtin, test_builtin_param_counts, 0, (int)BUILTIN_TOTALS_COUNT);
+    tcase_add_test(builtin, test_every_builtin_is_listed_and_parses);
+    tcase_add_test(builtin, test_unknown_builtin);
+    tcase_add_test(builtin, test_recipe_mlp50);
+    suite_add_tcase(s, builtin);
+
+    TCase *lang = tcase_create("language");
+    tcase_add_test(lang, test_recipe_defaults_and_every_key);
+    tcase_add_test(lang, test_comments_blank_lines_and_case);
+    tcase_add_test(lang, test_classes_follows_the_data);
+    tcase_add_test(lang, test_summary_buffer_too_small);
+    tcase_add_test(lang, test_unknown_layer);
+    tcase_add_test(lang, test_dense_without_units);
+    tcase_add_test(lang, test_bad_dropout_rate);
+    tcase_add_test(lang, test_unknown_activation);
+    tcase_add_test(lang, test_unknown_recipe_key);
+    tcase_add_test(lang, test_bad_recipe_value);
+    tcase_add_test(lang, test_softmax_not_last);
+    tcase_add_test(lang, test_last_layer_not_softmax);
+    tcase_add_test(lang, test_empty_model);
+    tcase_add_test(lang, test_layer_arguments);
+    tcase_add_test(lang, test_units_differ_from_classes);
+    tcase_add_test(lang, test_dense_needs_flatten);
+    tcase_add_test(lang, test_free_is_null_safe);
+    suite_add_tcase(s, lang);
+
+    TCase *files = tcase_create("files");
+    tcase_add_checked_fixture(files, setup, teardown);
+    tcase_add_test(files, test_load_file_ok);
+    tcase_add_test(files, test_load_file_error_names_file_and_line);
+    tcase_add_test(files, test_load_missing_file);
+    tcase_add_test(files, test_load_directory);
+    tcase_add_test(files, test_load_binary_file);
+    suite_add_tcase(s, files);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(model_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
