@@ -34,19 +34,6 @@ static void teardown(void) {
     tmp_dir = NULL;
 }
 
-/* Asserts a failure: status, err->status, a one-line message containing `path` and `phrase`. */
-#define ck_assert_error(st, err, want, path, phrase)                                               \
-    do {                                                                                           \
-        ck_assert_msg((st) == (want), "status %s, want %s (message: %s)", mcl_status_str(st),      \
-                      mcl_status_str(want), (err).message);                                        \
-        ck_assert_int_eq((err).status, (want));                                                    \
-        ck_assert_msg(strstr((err).message, (path)) != NULL, "message '%s' does not name '%s'",    \
-                      (err).message, (path));                                                      \
-        ck_assert_msg(strstr((err).message, (phrase)) != NULL, "message '%s' lacks '%s'",          \
-                      (err).message, (phrase));                                                    \
-        ck_assert_msg(strchr((err).message, '\n') == NULL, "message is not one line: '%s'",        \
-                      (err).message);                                                              \
-    } while (0)
 
 static void path_in(char *buf, size_t size, const char *name) {
     snprintf(buf, size, "%s/%s", tmp_dir, name);

@@ -16,19 +16,6 @@
 #define NUM_CLASSES 10u
 #define SUMMARY_BYTES (64u * 1024u)
 
-/* Asserts a failure: status, err.status, and a one-line message containing both phrases. */
-#define ck_assert_error(st, err, want, phrase1, phrase2)                                           \
-    do {                                                                                           \
-        ck_assert_msg((st) == (want), "status %s, want %s (message: %s)", mcl_status_str(st),      \
-                      mcl_status_str(want), (err).message);                                        \
-        ck_assert_int_eq((err).status, (want));                                                    \
-        ck_assert_msg(strstr((err).message, (phrase1)) != NULL, "message '%s' lacks '%s'",         \
-                      (err).message, (phrase1));                                                   \
-        ck_assert_msg(strstr((err).message, (phrase2)) != NULL, "message '%s' lacks '%s'",         \
-                      (err).message, (phrase2));                                                   \
-        ck_assert_msg(strchr((err).message, '\n') == NULL, "message is not one line: '%s'",        \
-                      (err).message);                                                              \
-    } while (0)
 
 /* Parses `text` as source "test.model" and asserts MCL_ERR_FORMAT with "test.model:LINE:" and
  * `phrase` in the message, and that *out stays NULL. */

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mnistcl/mnistcl.h"
 
@@ -30,5 +31,20 @@ double test_max_scaled_error(const float *a, const float *b, size_t n, double ab
 /* Directory of real MNIST (MNIST_CL_DATA or <source root>/data/mnist) if its files exist,
  * else NULL (static storage). */
 const char *test_mnist_dir(void);
+
+/* Asserts a failure: the returned status and err.status are `want`, and err.message is one line
+ * containing both phrases (typically the file it names and what is wrong). */
+#define ck_assert_error(st, err, want, phrase1, phrase2)                                           \
+    do {                                                                                           \
+        ck_assert_msg((st) == (want), "status %s, want %s (message: %s)", mcl_status_str(st),      \
+                      mcl_status_str(want), (err).message);                                        \
+        ck_assert_int_eq((err).status, (want));                                                    \
+        ck_assert_msg(strstr((err).message, (phrase1)) != NULL, "message '%s' lacks '%s'",         \
+                      (err).message, (phrase1));                                                   \
+        ck_assert_msg(strstr((err).message, (phrase2)) != NULL, "message '%s' lacks '%s'",         \
+                      (err).message, (phrase2));                                                   \
+        ck_assert_msg(strchr((err).message, '\n') == NULL, "message is not one line: '%s'",        \
+                      (err).message);                                                              \
+    } while (0)
 
 #endif

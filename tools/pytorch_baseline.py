@@ -22,6 +22,7 @@ separately. With --json the progress lines go to stderr and stdout holds only on
 import argparse
 import gzip
 import json
+import math
 import os
 import struct
 import sys
@@ -35,15 +36,17 @@ except ImportError:
     sys.exit('pytorch_baseline: numpy or torch not found; install python3-torch '
              '(tools/setup --with-pytorch) and run with /usr/bin/python3')
 
-# name -> (layers, default batch size, default epochs, validation split). A layer is
-# ('dense', out) followed by ReLU unless it is the last, or ('dropout', rate).
+# name -> (layers, default batch size, default epochs, validation split), as mnist-cl's built-ins
+# (`mnist-cl models --source`). A layer is ('dense', out) followed by ReLU unless it is the last,
+# or ('dropout', rate). COSINE lists the models whose recipe decays the learning rate.
 MODELS = {
     'mlp': ([('dense', 256), ('dropout', 0.2), ('dense', 128), ('dense', 10)], 128, 10, 0.0),
     'mlp50': ([('dense', 50), ('dense', 50), ('dense', 10)], 100, 5, 0.1),
     'mlp128': ([('dense', 128), ('dense', 32), ('dense', 10)], 128, 10, 0.0),
-    'dnn': ([('dense', 512), ('dropout', 0.2), ('dense', 512), ('dropout', 0.2),
-             ('dense', 256), ('dense', 10)], 128, 15, 0.0),
+    'dnn': ([('dense', 1024), ('dropout', 0.3), ('dense', 1024), ('dropout', 0.3),
+             ('dense', 10)], 128, 15, 0.0),
 }
+COSINE = {'dnn'}
 INPUTS = 28 * 28
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
               0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
@@ -183,6 +186,12 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     n = len(x_train)
+    # Keras CosineDecay to zero over every step of the run, as mnist-cl's lr_schedule=cosine.
+    total_steps = epochs * ((n + batch_size - 1) // batch_size)
+    sched = None
+    if args.model in COSINE:
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total_steps) / total_steps)))
 
     epoch_seconds, eval_seconds, history = [], [], []
     for epoch in range(1, epochs + 1):
@@ -199,6 +208,8 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             # Accumulated as tensors so the loop does not synchronise on .item() every step.
             with torch.no_grad():
                 loss_sum += loss.detach() * len(yb)

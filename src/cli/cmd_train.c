@@ -97,17 +97,6 @@ static bool on_epoch(const mcl_epoch_result *r, void *user) {
     return true;
 }
 
-static void with_commas(uint64_t v, char *out, size_t size) {
-    char digits[32];
-    snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
-    size_t n = strlen(digits), k = 0;
-    for (size_t i = 0; i < n && k + 2 < size; i++) {
-        if (i > 0 && (n - i) % 3 == 0) out[k++] = ',';
-        out[k++] = digits[i];
-    }
-    out[k] = '\0';
-}
-
 /* Applies command-line overrides to the model's recipe. */
 static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_t *limit,
                           int *verbose) {
@@ -239,8 +228,6 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     const mcl_device_info *dev = mcl_context_device(run.ctx);
     train_ui ui = {.verbose = verbose, .tty = isatty(STDOUT_FILENO) == 1};
     if (verbose > 0) {
-        char params[32];
-        with_commas(mcl_trainer_param_count(run.trainer), params, sizeof params);
         printf("Device: %s (%s, %s) [platform %u, device %u]\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
                dev->device_index);
@@ -248,8 +235,9 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                mcl_dataset_count(run.train), run.val ? mcl_dataset_count(run.val) : 0,
                mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
                classes);
-        printf("Model: %s, %s parameters; %s lr %g%s, batch %u, %u epochs, seed %llu\n",
-               mcl_model_name(run.model), params,
+        printf("Model: %s, %llu parameters; %s lr %g%s, batch %u, %u epochs, seed %llu\n",
+               mcl_model_name(run.model),
+               (unsigned long long)mcl_trainer_param_count(run.trainer),
                recipe.optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd",
                (double)recipe.learning_rate,
                recipe.lr_schedule == MCL_LR_COSINE ? " (cosine decay)" : "", recipe.batch_size,

@@ -194,9 +194,7 @@ mcl_status mcl_model_parse(const char *text, const char *source_name, mcl_model 
     m->recipe = mcl_recipe_default();
     parser p = {.source = m->source, .line = 0, .err = err};
     mcl_status st = MCL_OK;
-    char *save_line = NULL;
-    /* strtok_r on "\n" would skip empty lines and break line numbers; walk lines by hand. */
-    (void)save_line;
+    /* Lines are walked by hand: strtok on "\n" would skip empty lines and break line numbers. */
     for (char *line = copy; line != NULL && st == MCL_OK;) {
         char *next = strchr(line, '\n');
         if (next != NULL) *next++ = '\0';
