@@ -303,6 +303,32 @@ else
     skip_no_device "train on a tiny synthetic dataset"
 fi
 
+# ---------------------------------------------------------------- no OpenCL at all
+
+# The ICD loader reads its vendor list from OCL_ICD_VENDORS: an empty folder is a machine with no
+# OpenCL driver installed.
+# (Set and restored explicitly: POSIX leaves it unspecified whether "VAR=x func" persists.)
+mkdir "$TMP/no-vendors"
+saved_vendors_set=${OCL_ICD_VENDORS+x}
+saved_vendors=${OCL_ICD_VENDORS-}
+export OCL_ICD_VENDORS="$TMP/no-vendors"
+run devices
+want_rc 1
+want_stderr "no OpenCL platform is installed"
+want_stderr "pocl-opencl-icd"
+result "devices with no OpenCL driver says how to install one"
+
+run train --data "$TINY"
+want_rc 1
+want_stderr "no OpenCL platform is installed"
+result "train with no OpenCL driver fails cleanly"
+
+if [ -n "$saved_vendors_set" ]; then
+    OCL_ICD_VENDORS=$saved_vendors
+else
+    unset OCL_ICD_VENDORS
+fi
+
 # ---------------------------------------------------------------- training on real MNIST
 
 train_small() { # extra ARGS...
