@@ -80,7 +80,9 @@ mcl_status mcl_dataset_check_labels(const mcl_dataset *ds, uint32_t num_classes,
 uint32_t mcl_dataset_count(const mcl_dataset *ds);
 uint32_t mcl_dataset_rows(const mcl_dataset *ds);
 uint32_t mcl_dataset_cols(const mcl_dataset *ds);
-uint32_t mcl_dataset_num_classes(const mcl_dataset *ds); /* max label + 1 */
+/* Max label + 1 of the loaded labels file. A subset keeps its source's count, so a small
+ * validation slice that lacks the last class does not shrink the model's output layer. */
+uint32_t mcl_dataset_num_classes(const mcl_dataset *ds);
 const uint8_t *mcl_dataset_pixels(const mcl_dataset *ds); /* [count, rows*cols], 0..255 */
 const uint8_t *mcl_dataset_labels(const mcl_dataset *ds); /* [count] */
 const char *mcl_dataset_images_path(const mcl_dataset *ds);
