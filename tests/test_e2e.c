@@ -187,6 +187,48 @@ START_TEST(test_synthetic_three_classes) {
 }
 END_TEST
 
+/* A second fit takes its own recipe: after SGD with momentum 0.9, a fit with momentum 0 and a
+ * negligible rate must not keep applying the old velocity. */
+START_TEST(test_second_fit_uses_its_recipe) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    char *dir = test_mkdtemp();
+    write_synthetic(dir, "train", 300, 5);
+    mcl_error err = {0};
+    mcl_dataset *train = NULL;
+    mcl_model *model = NULL;
+    mcl_trainer *trainer = NULL;
+    ck_assert(mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &train, &err) == MCL_OK);
+    ck_assert(mcl_model_builtin("mlp50", &model, &err) == MCL_OK);
+    ck_assert(mcl_trainer_create(ctx, model, 8, 10, 3, 30, 9, &trainer, &err) == MCL_OK);
+    mcl_fit_options fit = {.recipe = {.epochs = 1,
+                                      .batch_size = 30,
+                                      .optimizer = MCL_OPTIMIZER_SGD,
+                                      .learning_rate = 0.1f,
+                                      .momentum = 0.9f},
+                           .seed = 9};
+    ck_assert_msg(mcl_trainer_fit(trainer, train, NULL, &fit, &err) == MCL_OK, "%s", err.message);
+    uint64_t n = mcl_trainer_param_count(trainer);
+    float *before = malloc(n * sizeof *before), *after = malloc(n * sizeof *after);
+    ck_assert(mcl_trainer_read_params(trainer, before, &err) == MCL_OK);
+    fit.recipe.momentum = 0.0f;
+    fit.recipe.learning_rate = 1e-9f;
+    ck_assert(mcl_trainer_fit(trainer, train, NULL, &fit, &err) == MCL_OK);
+    ck_assert(mcl_trainer_read_params(trainer, after, &err) == MCL_OK);
+    double moved = 0.0;
+    for (uint64_t i = 0; i < n; i++) moved = fmax(moved, fabs((double)after[i] - before[i]));
+    ck_assert_msg(moved < 1e-6, "weights moved by %.3g: the old momentum is still applied", moved);
+    free(before);
+    free(after);
+    mcl_trainer_free(trainer);
+    mcl_model_free(model);
+    mcl_dataset_free(train);
+    mcl_context_free(ctx);
+    test_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 typedef struct captured_log {
     char text[16384];
 } captured_log;
@@ -292,6 +334,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, test_default_mlp_one_epoch_on_10k);
     tcase_add_test(tc, test_same_seed_same_weights);
     tcase_add_test(tc, test_synthetic_three_classes);
+    tcase_add_test(tc, test_second_fit_uses_its_recipe);
     tcase_add_test(tc, test_build_failure_reports_log);
     tcase_add_test(tc, test_invalid_platform_and_device);
     tcase_add_test(tc, test_batch_too_large_for_device);

@@ -236,7 +236,8 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
                               uint64_t seed, mcl_trainer **out, mcl_error *err);
 
 /* Trains on `train`, validating on `val` (may be NULL) after every epoch. Uploads both datasets
- * to the device once. Reproducible for a given seed on a given device. */
+ * to the device once. Reproducible for a given seed on a given device. A later call continues
+ * from the current weights and optimizer state (a different optimizer starts with fresh state). */
 mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err);
 

@@ -301,10 +301,16 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
                         r->batch_size, t->graph->max_batch);
     if (!(r->learning_rate > 0.0f) || !isfinite(r->learning_rate))
         return mcl_fail(err, MCL_ERR_USAGE, "the learning rate must be positive");
+    /* A later fit continues the optimizer state; a different optimizer starts afresh. */
+    if (t->optim != NULL && mcl_optim_kind(t->optim) != r->optimizer) {
+        mcl_optim_free(t->optim);
+        t->optim = NULL;
+    }
     if (t->optim == NULL) {
         mcl_status st = mcl_optim_create(t->ctx, r, t->graph->param_count, &t->optim, err);
         if (st != MCL_OK) return st;
     }
+    mcl_optim_set_momentum(t->optim, r->momentum);
     device_data dtrain = {0}, dval = {0};
     cl_mem metrics = NULL;
     float *host = NULL;

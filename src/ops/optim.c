@@ -70,6 +70,14 @@ uint64_t mcl_optim_steps(const mcl_optim *opt) {
     return opt->t;
 }
 
+mcl_optimizer mcl_optim_kind(const mcl_optim *opt) {
+    return opt->recipe.optimizer;
+}
+
+void mcl_optim_set_momentum(mcl_optim *opt, float momentum) {
+    opt->recipe.momentum = momentum;
+}
+
 void mcl_optim_free(mcl_optim *opt) {
     if (opt == NULL) return;
     for (int i = 0; i < 2; i++)

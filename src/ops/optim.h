@@ -19,6 +19,9 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
 mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr,
                           mcl_error *err);
 uint64_t mcl_optim_steps(const mcl_optim *opt);
+mcl_optimizer mcl_optim_kind(const mcl_optim *opt);
+/* Takes the recipe's momentum for later steps (the kind of optimizer cannot change). */
+void mcl_optim_set_momentum(mcl_optim *opt, float momentum);
 void mcl_optim_free(mcl_optim *opt);
 
 /* Plain C references (test oracles), t = the 1-based step number. */
