@@ -309,14 +309,18 @@ static const builtin_model builtins[] = {
      "dense 128 relu\n"
      "dense 32 relu\n"
      "dense classes softmax\n"},
-    {"dnn", "a wider MLP: 1024-1024 ReLU with dropout 0.3, cosine-decayed Adam (>98.7%)",
+    /* Dropout 0.3 without input dropout reached 98.69% with train loss 0.003: it overfits.
+     * Input dropout 0.2 and hidden dropout 0.5 (Srivastava et al. 2014) regularise it. */
+    {"dnn", "a wider MLP: input dropout 0.2, 1024-1024 ReLU with dropout 0.5, cosine-decayed Adam "
+            "(>98.7%)",
      "name dnn\n"
-     "recipe epochs=15 batch_size=128 optimizer=adam lr=0.001 lr_schedule=cosine\n"
+     "recipe epochs=20 batch_size=128 optimizer=adam lr=0.001 lr_schedule=cosine\n"
      "flatten\n"
+     "dropout 0.2\n"
      "dense 1024 relu\n"
-     "dropout 0.3\n"
+     "dropout 0.5\n"
      "dense 1024 relu\n"
-     "dropout 0.3\n"
+     "dropout 0.5\n"
      "dense classes softmax\n"},
 };
 
