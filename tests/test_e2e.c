@@ -229,6 +229,32 @@ START_TEST(test_second_fit_uses_its_recipe) {
 }
 END_TEST
 
+/* Training FLOPs per image count only useful work: no input gradient for the first dense layer,
+ * even behind an input dropout. mlp: forward 2(784*256 + 256*128 + 128*10) = 469,504, backward
+ * 2*784*256 + 4*256*128 + 4*128*10 = 537,600. dnn: forward 3,723,264, backward 5,840,896. */
+START_TEST(test_flops_count_only_needed_gradients) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    const struct {
+        const char *model;
+        double flops;
+    } cases[] = {{"mlp", 1007104.0}, {"dnn", 9564160.0}};
+    for (size_t i = 0; i < 2; i++) {
+        mcl_model *model = NULL;
+        mcl_trainer *trainer = NULL;
+        mcl_error err = {0};
+        ck_assert(mcl_model_builtin(cases[i].model, &model, &err) == MCL_OK);
+        ck_assert(mcl_trainer_create(ctx, model, 28, 28, 10, 8, 1, &trainer, &err) == MCL_OK);
+        double f = mcl_trainer_train_flops_per_sample(trainer);
+        ck_assert_msg(f == cases[i].flops, "%s: %.0f FLOPs per image, want %.0f", cases[i].model,
+                      f, cases[i].flops);
+        mcl_trainer_free(trainer);
+        mcl_model_free(model);
+    }
+    mcl_context_free(ctx);
+}
+END_TEST
+
 typedef struct captured_log {
     char text[16384];
 } captured_log;
@@ -335,6 +361,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, test_same_seed_same_weights);
     tcase_add_test(tc, test_synthetic_three_classes);
     tcase_add_test(tc, test_second_fit_uses_its_recipe);
+    tcase_add_test(tc, test_flops_count_only_needed_gradients);
     tcase_add_test(tc, test_build_failure_reports_log);
     tcase_add_test(tc, test_invalid_platform_and_device);
     tcase_add_test(tc, test_batch_too_large_for_device);

@@ -43,8 +43,8 @@ MODELS = {
     'mlp': ([('dense', 256), ('dropout', 0.2), ('dense', 128), ('dense', 10)], 128, 10, 0.0),
     'mlp50': ([('dense', 50), ('dense', 50), ('dense', 10)], 100, 5, 0.1),
     'mlp128': ([('dense', 128), ('dense', 32), ('dense', 10)], 128, 10, 0.0),
-    'dnn': ([('dense', 1024), ('dropout', 0.3), ('dense', 1024), ('dropout', 0.3),
-             ('dense', 10)], 128, 15, 0.0),
+    'dnn': ([('dropout', 0.2), ('dense', 1024), ('dropout', 0.5), ('dense', 1024),
+             ('dropout', 0.5), ('dense', 10)], 128, 20, 0.0),
 }
 COSINE = {'dnn'}
 INPUTS = 28 * 28

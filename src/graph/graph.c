@@ -42,14 +42,14 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
     uint32_t per_kind[MCL_OP_COUNT] = {0};
     mcl_shape shape = input;
     size_t offset = 0, trainable = 0;
-    bool input_aliased = true; /* every node so far passes the input buffer through */
+    bool upstream_params = false; /* some node before this one has trainable parameters */
     for (uint32_t i = 0; i < count && st == MCL_OK; i++) {
         mcl_node *node = &nodes[i];
         node->op = mcl_op_get(layers[i].kind);
         node->layer = layers[i];
         node->index = i;
-        /* No gradient is needed for the graph input, nor through nodes that alias it. */
-        node->need_dx = !input_aliased;
+        /* An input gradient is only worth computing if it reaches a trainable parameter. */
+        node->need_dx = upstream_params;
         snprintf(node->name, sizeof node->name, "%s_%u", node->op->name,
                  ++per_kind[layers[i].kind]);
         node->in_shape = shape;
@@ -64,7 +64,7 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
         offset = align_up(offset + node->param_count, PARAM_ALIGN);
         trainable += node->param_count;
         shape = node->out_shape;
-        input_aliased = input_aliased && node->op->aliases_input;
+        upstream_params = upstream_params || node->param_count > 0;
     }
     /* The loss node's input width must be the number of classes in the data. */
     if (st == MCL_OK && nodes[count - 1].in_shape.c != classes)

@@ -31,6 +31,7 @@ static mcl_status softmax_xent_forward(mcl_node *node, const mcl_exec *ex, mcl_e
 }
 
 static mcl_status softmax_xent_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
+    if (!node->need_dx) return MCL_OK; /* nothing upstream to train */
     cl_uint classes = node->in_shape.c;
     cl_float scale = 1.0f / (float)ex->n;
     cl_kernel k = node->kernels[K_BACKWARD];
