@@ -20,23 +20,10 @@
 #define FIX_BYTES (FIX_N * FIX_H * FIX_W)
 static const uint8_t fixture_labels[FIX_N] = {3, 1, 4, 1, 5, 9, 2}; /* K = 10 */
 
-/* Per-test temporary directory, made and removed by the checked fixture (in the test's own
- * process, since the suite forks). */
-static char *tmp_dir;
-
-static void setup(void) {
-    tmp_dir = test_mkdtemp();
-}
-
-static void teardown(void) {
-    test_rmtree(tmp_dir);
-    free(tmp_dir);
-    tmp_dir = NULL;
-}
-
+/* Each test writes its files into test_tmp_dir (the checked fixture of test_util.h). */
 
 static void path_in(char *buf, size_t size, const char *name) {
-    snprintf(buf, size, "%s/%s", tmp_dir, name);
+    snprintf(buf, size, "%s/%s", test_tmp_dir, name);
 }
 
 static uint8_t fixture_pixel(uint32_t i) {
@@ -67,7 +54,7 @@ static uint8_t *idx_bytes(uint8_t type, uint8_t declared_dims, const uint32_t *d
 }
 
 /* Writes a well-formed unsigned-byte IDX file of `ndims` dims with `size` data bytes (which
- * may disagree with the dims, to make malformed files) into tmp_dir/name; path gets its path. */
+ * may disagree with the dims, to make malformed files) into test_tmp_dir/name; path gets its path. */
 static void write_idx(const char *name, const uint32_t *dims, size_t ndims, const uint8_t *data,
                       size_t size, int gzip, char *path, size_t path_size) {
     size_t total = 0;
@@ -172,11 +159,11 @@ START_TEST(test_gzip_round_trip) {
 }
 END_TEST
 
-/* Loads `split` from tmp_dir and checks it is the fixture read from the named files. */
+/* Loads `split` from test_tmp_dir and checks it is the fixture read from the named files. */
 static void check_load_dir(mcl_split split, const char *images_name, const char *labels_name) {
     mcl_dataset *ds = NULL;
     mcl_error err = {0};
-    ck_assert_msg(mcl_dataset_load(tmp_dir, split, &ds, &err) == MCL_OK, "%s", err.message);
+    ck_assert_msg(mcl_dataset_load(test_tmp_dir, split, &ds, &err) == MCL_OK, "%s", err.message);
     ck_assert_uint_eq(mcl_dataset_count(ds), FIX_N);
     ck_assert_uint_eq(mcl_dataset_rows(ds), FIX_H);
     ck_assert_uint_eq(mcl_dataset_cols(ds), FIX_W);
@@ -594,10 +581,10 @@ START_TEST(test_directory_as_file) {
     mcl_idx_images img;
     mcl_idx_labels lab;
     mcl_error err = {0};
-    mcl_status st = mcl_idx_read_images(tmp_dir, &img, &err);
-    ck_assert_error(st, err, MCL_ERR_IO, tmp_dir, "is a directory");
-    st = mcl_idx_read_labels(tmp_dir, &lab, &err);
-    ck_assert_error(st, err, MCL_ERR_IO, tmp_dir, "is a directory");
+    mcl_status st = mcl_idx_read_images(test_tmp_dir, &img, &err);
+    ck_assert_error(st, err, MCL_ERR_IO, test_tmp_dir, "is a directory");
+    st = mcl_idx_read_labels(test_tmp_dir, &lab, &err);
+    ck_assert_error(st, err, MCL_ERR_IO, test_tmp_dir, "is a directory");
 }
 END_TEST
 
@@ -638,11 +625,11 @@ START_TEST(test_missing_split_file) {
     write_fixture_images("train-images-idx3-ubyte", 0, path, sizeof path);
     mcl_dataset *ds = NULL;
     mcl_error err = {0};
-    mcl_status st = mcl_dataset_load(tmp_dir, MCL_SPLIT_TRAIN, &ds, &err);
-    ck_assert_error(st, err, MCL_ERR_IO, tmp_dir, "has no train-labels-idx1-ubyte");
+    mcl_status st = mcl_dataset_load(test_tmp_dir, MCL_SPLIT_TRAIN, &ds, &err);
+    ck_assert_error(st, err, MCL_ERR_IO, test_tmp_dir, "has no train-labels-idx1-ubyte");
     ck_assert_ptr_null(ds);
-    st = mcl_dataset_load(tmp_dir, MCL_SPLIT_TEST, &ds, &err);
-    ck_assert_error(st, err, MCL_ERR_IO, tmp_dir, "has no t10k-images-idx3-ubyte");
+    st = mcl_dataset_load(test_tmp_dir, MCL_SPLIT_TEST, &ds, &err);
+    ck_assert_error(st, err, MCL_ERR_IO, test_tmp_dir, "has no t10k-images-idx3-ubyte");
 
     /* A plain file where the folder should be. */
     st = mcl_dataset_load(path, MCL_SPLIT_TRAIN, &ds, &err);
@@ -771,7 +758,7 @@ END_TEST
 static Suite *idx_suite(void) {
     Suite *s = suite_create("idx");
     TCase *tc = tcase_create("files");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_tmp_setup, test_tmp_teardown);
     tcase_add_test(tc, test_images_raw_round_trip);
     tcase_add_test(tc, test_labels_raw_round_trip);
     tcase_add_test(tc, test_gzip_round_trip);
@@ -810,9 +797,5 @@ static Suite *idx_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(idx_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(idx_suite());
 }

@@ -332,21 +332,10 @@ END_TEST
 
 /* ---------------------------------------------------------------- model files */
 
-static char *tmp_dir;
-
-static void setup(void) {
-    tmp_dir = test_mkdtemp();
-}
-
-static void teardown(void) {
-    test_rmtree(tmp_dir);
-    free(tmp_dir);
-    tmp_dir = NULL;
-}
 
 START_TEST(test_load_file_ok) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/small.model", tmp_dir);
+    snprintf(path, sizeof path, "%s/small.model", test_tmp_dir);
     const char *text = "name small\nflatten\ndense 50 relu\ndense 50 relu\ndense classes softmax\n";
     test_write_file(path, text, strlen(text), 0);
     mcl_model *m = NULL;
@@ -360,7 +349,7 @@ END_TEST
 
 START_TEST(test_load_file_error_names_file_and_line) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/broken.model", tmp_dir);
+    snprintf(path, sizeof path, "%s/broken.model", test_tmp_dir);
     const char *text = "# broken\nflatten\nconv9 32\ndense classes softmax\n";
     test_write_file(path, text, strlen(text), 0);
     mcl_model *m = NULL;
@@ -375,7 +364,7 @@ END_TEST
 
 START_TEST(test_load_missing_file) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/nosuch.model", tmp_dir);
+    snprintf(path, sizeof path, "%s/nosuch.model", test_tmp_dir);
     mcl_model *m = NULL;
     mcl_error err = {0};
     mcl_status st = mcl_model_load_file(path, &m, &err);
@@ -387,10 +376,10 @@ END_TEST
 START_TEST(test_load_directory) {
     mcl_model *m = NULL;
     mcl_error err = {0};
-    mcl_status st = mcl_model_load_file(tmp_dir, &m, &err);
+    mcl_status st = mcl_model_load_file(test_tmp_dir, &m, &err);
     ck_assert_int_ne(st, MCL_OK);
     ck_assert_int_eq(err.status, st);
-    ck_assert_msg(strstr(err.message, tmp_dir) != NULL, "message '%s' does not name the path",
+    ck_assert_msg(strstr(err.message, test_tmp_dir) != NULL, "message '%s' does not name the path",
                   err.message);
     ck_assert_ptr_null(m);
 }
@@ -398,7 +387,7 @@ END_TEST
 
 START_TEST(test_load_binary_file) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/binary.model", tmp_dir);
+    snprintf(path, sizeof path, "%s/binary.model", test_tmp_dir);
     static const char bytes[] = {'f', 'l', 'a', 't', 't', 'e', 'n', '\0', '\n'};
     test_write_file(path, bytes, sizeof bytes, 0);
     mcl_model *m = NULL;
@@ -444,7 +433,7 @@ static Suite *model_suite(void) {
     suite_add_tcase(s, lang);
 
     TCase *files = tcase_create("files");
-    tcase_add_checked_fixture(files, setup, teardown);
+    tcase_add_checked_fixture(files, test_tmp_setup, test_tmp_teardown);
     tcase_add_test(files, test_load_file_ok);
     tcase_add_test(files, test_load_file_error_names_file_and_line);
     tcase_add_test(files, test_load_missing_file);
@@ -455,9 +444,5 @@ static Suite *model_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(model_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(model_suite());
 }

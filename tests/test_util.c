@@ -12,12 +12,32 @@
 
 #include "core/philox.h"
 
+int test_run_suite(Suite *suite) {
+    SRunner *sr = srunner_create(suite);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 char *test_mkdtemp(void) {
     const char *base = getenv("TMPDIR");
     char templ[4096];
     snprintf(templ, sizeof templ, "%s/mnistcl-test-XXXXXX", base ? base : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(templ));
     return strdup(templ);
+}
+
+char *test_tmp_dir;
+
+void test_tmp_setup(void) {
+    test_tmp_dir = test_mkdtemp();
+}
+
+void test_tmp_teardown(void) {
+    test_rmtree(test_tmp_dir);
+    free(test_tmp_dir);
+    test_tmp_dir = NULL;
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {

@@ -9,6 +9,15 @@
 
 #include "mnistcl/mnistcl.h"
 
+/* Runs a suite (Check's default fork mode), frees it, and returns the process exit status. */
+int test_run_suite(Suite *suite);
+
+/* A checked fixture (tcase_add_checked_fixture) giving each test its own temporary directory,
+ * test_tmp_dir, made before and removed after the test in the test's own process. */
+extern char *test_tmp_dir;
+void test_tmp_setup(void);
+void test_tmp_teardown(void);
+
 /* Creates a fresh temporary directory; the returned path is malloc'd (caller frees) and the
  * directory is removed by test_rmtree. */
 char *test_mkdtemp(void);
