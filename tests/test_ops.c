@@ -190,6 +190,27 @@ static bool central_difference(fixture *f, cl_mem buf, float *host, size_t count
     return smooth;
 }
 
+/* Compares analytic[i] with central differences for up to MAX_FD_POINTS evenly spaced i in
+ * [first, end) of the tensor `host` (uploaded to `buf`, `count` floats); counts checked points and
+ * points skipped at a kink. `what` names the tensor in failure messages. */
+static void compare_gradients(fixture *f, cl_mem buf, float *host, size_t count, size_t first,
+                              size_t end, const float *analytic, const float *r, const char *what,
+                              size_t *checked, size_t *skipped) {
+    size_t stride = (end - first) / MAX_FD_POINTS + 1;
+    for (size_t i = first; i < end; i += stride) {
+        double fd;
+        if (!central_difference(f, buf, host, count, i, r, &fd)) {
+            (*skipped)++;
+            continue;
+        }
+        (*checked)++;
+        double tol = GRAD_ABS_TOL + GRAD_REL_TOL * fabs(fd);
+        ck_assert_msg(fabs(analytic[i] - fd) <= tol,
+                      "%s: d/%s[%zu] backward %.6g vs finite difference %.6g", f->node.name, what,
+                      i - first, (double)analytic[i], fd);
+    }
+}
+
 static void check_forward(mcl_op_kind kind, const mcl_op_example *ex, mcl_context *ctx) {
     fixture f;
     fixture_setup(&f, ctx, kind, ex, 100 + kind);
@@ -248,33 +269,10 @@ static void check_gradients(mcl_op_kind kind, const mcl_op_example *ex, mcl_cont
     download(ctx, f.grads, dp, f.param_count * 4);
 
     size_t checked = 0, skipped = 0;
-    size_t stride_x = f.in_count / MAX_FD_POINTS + 1;
-    for (size_t i = 0; i < f.in_count; i += stride_x) {
-        double fd;
-        if (!central_difference(&f, f.x, f.hx, f.in_count, i, r, &fd)) {
-            skipped++;
-            continue;
-        }
-        checked++;
-        double tol = GRAD_ABS_TOL + GRAD_REL_TOL * fabs(fd);
-        ck_assert_msg(fabs(dx[i] - fd) <= tol,
-                      "%s: d/dx[%zu] backward %.6g vs finite difference %.6g", f.node.name, i,
-                      (double)dx[i], fd);
-    }
+    compare_gradients(&f, f.x, f.hx, f.in_count, 0, f.in_count, dx, r, "dx", &checked, &skipped);
     size_t first = f.node.param_offset, end = first + f.node.param_count;
-    size_t stride_p = f.node.param_count / MAX_FD_POINTS + 1;
-    for (size_t i = first; i < end; i += stride_p) {
-        double fd;
-        if (!central_difference(&f, f.params, f.hparams, f.param_count, i, r, &fd)) {
-            skipped++;
-            continue;
-        }
-        checked++;
-        double tol = GRAD_ABS_TOL + GRAD_REL_TOL * fabs(fd);
-        ck_assert_msg(fabs(dp[i] - fd) <= tol,
-                      "%s: d/dparam[%zu] backward %.6g vs finite difference %.6g", f.node.name,
-                      i - first, (double)dp[i], fd);
-    }
+    compare_gradients(&f, f.params, f.hparams, f.param_count, first, end, dp, r, "dparam",
+                      &checked, &skipped);
     /* Bias gradients sit at the end of the slice; make sure they were reached. */
     if (f.node.param_count > 0) {
         double fd;
