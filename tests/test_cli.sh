@@ -166,6 +166,11 @@ dd if="$src/train-images-idx3-ubyte" of="$TRUNC/train-images-idx3-ubyte" bs=100 
 BROKEN=$TMP/broken.model
 printf '# a broken model\nflatten\nconv9 32\ndense classes softmax\n' >"$BROKEN"
 
+# A model file whose third conv kernel no longer fits the shrinking image (line 5).
+NOFIT=$TMP/nofit.model
+printf 'conv2d 8 5x5\nmaxpool 2\nconv2d 8 5x5\nmaxpool 2\nconv2d 8 5x5\nflatten\ndense classes softmax\n' \
+    >"$NOFIT"
+
 # ---------------------------------------------------------------- commands without a device
 
 run help
@@ -185,9 +190,24 @@ result "--version prints the version"
 
 run models
 want_rc 0
-for m in mlp mlp50 mlp128 dnn; do want_line "^${m}[[:space:]]"; done
+for m in mlp mlp50 mlp128 dnn cnn; do want_line "^${m}[[:space:]]"; done
 want_stdout "recipe: epochs 5, batch 100"
-result "models lists mlp, mlp50, mlp128 and dnn with their recipes"
+result "models lists mlp, mlp50, mlp128, dnn and cnn with their recipes"
+
+run summary --model cnn
+want_rc 0
+want_stdout "conv2d_1 (Conv2D)"
+want_stdout "(None, 26, 26, 32)"
+want_stdout "batchnorm_1 (BatchNormalization)"
+want_stdout "Total params: 597,738"
+want_stdout "Non-trainable params: 1,408"
+result "summary --model cnn matches Keras's table"
+
+run summary --model "$NOFIT"
+want_rc 1
+want_stderr "$NOFIT:5:"
+want_stderr "does not fit"
+result "summary of a model whose kernel does not fit names FILE:5:"
 
 run summary --model mlp50
 want_rc 0
@@ -227,6 +247,16 @@ run train --validation-split 1.5
 want_rc 2
 want_stderr "--validation-split"
 result "train --validation-split 1.5 exits 2"
+
+run train --rotation -5
+want_rc 2
+want_stderr "--rotation"
+result "train --rotation -5 exits 2"
+
+run train --augment --no-augment
+want_rc 2
+want_stderr "--no-augment"
+result "train --augment --no-augment exits 2"
 
 run train --model nosuch
 want_rc 2
@@ -366,10 +396,23 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     want_rc 0
     want_empty_stdout
     result "train --verbose 0 prints nothing on stdout"
+
+    run train --data "$DATA" --model cnn --epochs 1 --limit 640 --verbose 2
+    want_rc 0
+    want_stdout "Augmentation: rotation 8 deg, shift 0.08, shear 0.3 deg, zoom 0.08"
+    want_stdout "Test loss:"
+    result "train the tutorial CNN (augmented) for 1 epoch on 640 images"
+
+    run train --data "$DATA" --model "$NOFIT" --epochs 1 --limit 100
+    want_rc 1
+    want_stderr "$NOFIT:5:"
+    result "train with a kernel that does not fit names FILE:5:"
 else
     for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
         "the same --seed gives the same losses and test result" \
-        "train --verbose 0 prints nothing on stdout"; do
+        "train --verbose 0 prints nothing on stdout" \
+        "train the tutorial CNN (augmented) for 1 epoch on 640 images" \
+        "train with a kernel that does not fit names FILE:5:"; do
         if [ "$have_device" -eq 1 ]; then
             skip "$name" "no MNIST in $DATA (run tools/setup)"
         else

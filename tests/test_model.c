@@ -39,9 +39,9 @@ static mcl_model *parse_ok(const char *text) {
     return m;
 }
 
-/* Asserts that the summary for 28x28 / 10 classes succeeds and reports `total` parameters
- * (written with thousands separators, as Keras does). */
-static void assert_total_params(const mcl_model *m, const char *total) {
+/* Asserts that the summary for 28x28 / 10 classes succeeds and reports `total` parameters of
+ * which `trainable` are trainable (written with thousands separators, as Keras does). */
+static void assert_params(const mcl_model *m, const char *total, const char *trainable) {
     char *buf = malloc(SUMMARY_BYTES);
     ck_assert_ptr_nonnull(buf);
     mcl_error err = {0};
@@ -51,9 +51,13 @@ static void assert_total_params(const mcl_model *m, const char *total) {
     snprintf(want, sizeof want, "Total params: %s\n", total);
     ck_assert_msg(strstr(buf, want) != NULL, "summary of '%s' lacks '%s':\n%s", mcl_model_name(m),
                   want, buf);
-    snprintf(want, sizeof want, "Trainable params: %s\n", total);
-    ck_assert_msg(strstr(buf, want) != NULL, "summary lacks '%s'", want);
+    snprintf(want, sizeof want, "Trainable params: %s\n", trainable);
+    ck_assert_msg(strstr(buf, want) != NULL, "summary lacks '%s':\n%s", want, buf);
     free(buf);
+}
+
+static void assert_total_params(const mcl_model *m, const char *total) {
+    assert_params(m, total, total);
 }
 
 /* ---------------------------------------------------------------- built-in models */
@@ -63,12 +67,16 @@ static void assert_total_params(const mcl_model *m, const char *total) {
  * dnn (1024-1024): 803,840 + 1,049,600 + 10,250 = 1,863,690. */
 static const struct {
     const char *name;
-    const char *total_params;
+    const char *total_params, *trainable;
 } builtin_totals[] = {
-    {"mlp", "235,146"},
-    {"mlp50", "42,310"},
-    {"mlp128", "104,938"},
-    {"dnn", "1,863,690"},
+    {"mlp", "235,146", "235,146"},
+    {"mlp50", "42,310", "42,310"},
+    {"mlp128", "104,938", "104,938"},
+    {"dnn", "1,863,690", "1,863,690"},
+    /* Keras's summary of the tutorial CNN: conv 320 + 9,248 + 18,496 + 36,928, dense 524,800 +
+     * 5,130, BatchNorm 4 per channel (128 + 128 + 256 + 256 + 2,048) of which the moving mean
+     * and variance (1,408 in all) are non-trainable. */
+    {"cnn", "597,738", "596,330"},
 };
 #define BUILTIN_TOTALS_COUNT (sizeof builtin_totals / sizeof builtin_totals[0])
 
@@ -79,7 +87,7 @@ START_TEST(test_builtin_param_counts) {
     mcl_status st = mcl_model_builtin(name, &m, &err);
     ck_assert_msg(st == MCL_OK, "built-in '%s': %s", name, err.message);
     ck_assert_str_eq(mcl_model_name(m), name);
-    assert_total_params(m, builtin_totals[_i].total_params);
+    assert_params(m, builtin_totals[_i].total_params, builtin_totals[_i].trainable);
     mcl_model_free(m);
 }
 END_TEST
@@ -100,7 +108,7 @@ START_TEST(test_every_builtin_is_listed_and_parses) {
                       name);
         mcl_model *m = parse_ok(mcl_model_builtin_source(i));
         ck_assert_str_eq(mcl_model_name(m), name);
-        assert_total_params(m, builtin_totals[k].total_params);
+        assert_params(m, builtin_totals[k].total_params, builtin_totals[k].trainable);
         mcl_model_free(m);
     }
     ck_assert_ptr_null(mcl_model_builtin_name(count));
@@ -330,6 +338,101 @@ START_TEST(test_dense_needs_flatten) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- convolutional layers */
+
+/* LeNet-5 (LeCun et al. 1998) with 'same' padding on the first layer, as usually written for
+ * 28x28 MNIST: conv 6x5x5 (156) -> pool -> conv 16x5x5 (2,416) -> pool -> 120 (48,120) ->
+ * 84 (10,164) -> 10 (850) = 61,706 parameters. */
+static const char *const lenet =
+    "name lenet5\n"
+    "conv2d 6 5x5 padding=same relu   # 28x28x6\n"
+    "maxpool 2                        # 14x14x6\n"
+    "conv2d 16 5 activation=relu      # 10x10x16\n"
+    "maxpool 2x2 stride=2             # 5x5x16\n"
+    "flatten\n"
+    "dense 120 relu\n"
+    "dense 84 relu\n"
+    "dense classes softmax\n";
+
+START_TEST(test_lenet_shapes_and_params) {
+    mcl_model *m = parse_ok(lenet);
+    assert_total_params(m, "61,706");
+    char *buf = malloc(SUMMARY_BYTES);
+    mcl_error err = {0};
+    ck_assert_int_eq(mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, SUMMARY_BYTES,
+                                       &err),
+                     MCL_OK);
+    const char *want[] = {"conv2d_1 (Conv2D)",     "(None, 28, 28, 6)",  "(None, 14, 14, 6)",
+                          "(None, 10, 10, 16)",    "(None, 5, 5, 16)",   "(None, 400)",
+                          "maxpool_2 (MaxPooling2D)", "dense_3 (Dense)"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(buf, want[i]) != NULL, "summary lacks '%s':\n%s", want[i], buf);
+    free(buf);
+    mcl_model_free(m);
+}
+END_TEST
+
+/* Strides and padding: 'same' with stride 2 gives ceil(28/2) = 14, 'valid' floor((28-3)/2)+1 =
+ * 13; a pointwise conv keeps the size; global average pooling flattens. */
+START_TEST(test_conv_strides_padding_and_pooling) {
+    mcl_model *m = parse_ok("conv2d 8 3x3 stride=2 padding=same\n"
+                            "zeropad 1\n"
+                            "conv2d 8 3 stride=2\n"
+                            "batchnorm\n"
+                            "leakyrelu alpha=0.1\n"
+                            "conv2d classes 1x1\n"
+                            "globalavgpool\n"
+                            "softmax\n");
+    char *buf = malloc(SUMMARY_BYTES);
+    mcl_error err = {0};
+    ck_assert_int_eq(mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, SUMMARY_BYTES,
+                                       &err),
+                     MCL_OK);
+    const char *want[] = {"(None, 14, 14, 8)", "(None, 16, 16, 8)", "(None, 7, 7, 8)",
+                          "(None, 7, 7, 10)", "(None, 10)", "BatchNormalization",
+                          "LeakyReLU", "GlobalAveragePooling2D", "ZeroPadding2D"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(buf, want[i]) != NULL, "summary lacks '%s':\n%s", want[i], buf);
+    /* 80 + 584 + 32 BN (16 trainable) + 90 */
+    ck_assert_msg(strstr(buf, "Total params: 786\n") != NULL, "%s", buf);
+    ck_assert_msg(strstr(buf, "Non-trainable params: 16\n") != NULL, "%s", buf);
+    free(buf);
+    mcl_model_free(m);
+}
+END_TEST
+
+START_TEST(test_conv_argument_errors) {
+    assert_parse_error("conv2d 32\nflatten\ndense classes softmax\n", 1, "kernel");
+    assert_parse_error("\nconv2d 32 0x3\nflatten\ndense classes softmax\n", 2, "kernel size");
+    assert_parse_error("conv2d 32 3x3 padding=full\nflatten\ndense classes softmax\n", 1,
+                       "padding");
+    assert_parse_error("conv2d 32 3x3 stride=0\nflatten\ndense classes softmax\n", 1, "stride");
+    assert_parse_error("conv2d 32 3x3 gelu\nflatten\ndense classes softmax\n", 1, "gelu");
+    assert_parse_error("conv2d -4 3x3\nflatten\ndense classes softmax\n", 1, "filters");
+    /* The syntax is shown with a bad argument list. */
+    assert_parse_error("conv2d 32 3x3 stride=x\nflatten\ndense classes softmax\n", 1,
+                       "syntax: conv2d FILTERS");
+    assert_parse_error("maxpool\nflatten\ndense classes softmax\n", 1, "maxpool");
+    assert_parse_error("batchnorm momentum=2\nflatten\ndense classes softmax\n", 1,
+                       "batchnorm");
+    assert_parse_error("globalavgpool 2\nflatten\ndense classes softmax\n", 1,
+                       "globalavgpool takes no arguments");
+}
+END_TEST
+
+/* A shape that does not fit is reported at its line when the model meets the data. */
+START_TEST(test_kernel_larger_than_input) {
+    mcl_model *m = parse_ok("conv2d 8 5x5\nmaxpool 2\nconv2d 8 5x5\nmaxpool 2\n"
+                            "conv2d 8 5x5\nflatten\ndense classes softmax\n");
+    char buf[4096];
+    mcl_error err = {0};
+    mcl_status st = mcl_model_summary(m, IMG_ROWS, IMG_COLS, NUM_CLASSES, buf, sizeof buf, &err);
+    /* 28 -> 24 -> 12 -> 8 -> 4: a 5x5 kernel does not fit 4x4. */
+    ck_assert_error(st, err, MCL_ERR_MODEL, "test.model:5:", "5x5 kernel does not fit a 4x4");
+    mcl_model_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- model files */
 
 
@@ -430,6 +533,10 @@ static Suite *model_suite(void) {
     tcase_add_test(lang, test_units_differ_from_classes);
     tcase_add_test(lang, test_dense_needs_flatten);
     tcase_add_test(lang, test_free_is_null_safe);
+    tcase_add_test(lang, test_lenet_shapes_and_params);
+    tcase_add_test(lang, test_conv_strides_padding_and_pooling);
+    tcase_add_test(lang, test_conv_argument_errors);
+    tcase_add_test(lang, test_kernel_larger_than_input);
     suite_add_tcase(s, lang);
 
     TCase *files = tcase_create("files");

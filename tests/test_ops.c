@@ -27,9 +27,9 @@
 typedef struct fixture {
     mcl_context *ctx;
     mcl_node node;
-    size_t in_count, out_count, param_count;
-    cl_mem x, y, dx, dy, params, grads, labels, loss, correct;
-    float *hx, *hparams;
+    size_t in_count, out_count, param_count, state_count;
+    cl_mem x, y, dx, dy, params, grads, labels, loss, correct, state, aux, workspace;
+    float *hx, *hparams, *hstate; /* hstate: the initial state */
     int32_t *hlabels;
     bool is_loss;
 } fixture;
@@ -60,6 +60,9 @@ static void away_from_zero(float *v, size_t n) {
 
 static void fixture_setup(fixture *f, mcl_context *ctx, mcl_op_kind kind,
                           const mcl_op_example *ex, uint64_t seed) {
+    int example = -1; /* which of the op's examples, or -1 for a test's own configuration */
+    for (int e = 0; e < MCL_OP_MAX_EXAMPLES; e++)
+        if (ex == &mcl_op_get(kind)->examples[e]) example = e;
     memset(f, 0, sizeof *f);
     f->ctx = ctx;
     mcl_node *node = &f->node;
@@ -67,17 +70,21 @@ static void fixture_setup(fixture *f, mcl_context *ctx, mcl_op_kind kind,
     node->layer = ex->layer;
     node->index = 2;
     node->need_dx = true;
-    snprintf(node->name, sizeof node->name, "test_%s", node->op->name);
+    snprintf(node->name, sizeof node->name, "%s#%d", node->op->name, example); /* "conv2d#3" */
     node->in_shape = ex->input;
     mcl_error err = {0};
     ck_assert_msg(node->op->infer(&node->layer, ex->input, &node->out_shape, &err) == MCL_OK, "%s",
                   err.message);
     node->param_count = node->op->param_count(&node->layer, node->in_shape, node->out_shape);
     node->param_offset = node->param_count > 0 ? 3 : 0; /* a non-zero offset is exercised */
+    if (node->op->state_count != NULL)
+        node->state_count = node->op->state_count(&node->layer, node->in_shape, node->out_shape);
+    node->state_offset = node->state_count > 0 ? 5 : 0;
     f->is_loss = kind == MCL_OP_SOFTMAX_XENT;
     f->in_count = (size_t)BATCH * mcl_shape_size(node->in_shape);
     f->out_count = (size_t)BATCH * mcl_shape_size(node->out_shape);
     f->param_count = node->param_offset + node->param_count + 1;
+    f->state_count = node->state_offset + node->state_count + 1;
     f->x = make_buffer(ctx, f->in_count * 4);
     f->dx = make_buffer(ctx, f->in_count * 4);
     if (node->op->aliases_input) {
@@ -89,17 +96,27 @@ static void fixture_setup(fixture *f, mcl_context *ctx, mcl_op_kind kind,
     }
     f->params = make_buffer(ctx, f->param_count * 4);
     f->grads = make_buffer(ctx, f->param_count * 4);
+    f->state = make_buffer(ctx, f->state_count * 4);
+    size_t aux = node->op->aux_bytes ? node->op->aux_bytes(node, BATCH) : 0;
+    size_t workspace = node->op->workspace_bytes ? node->op->workspace_bytes(node, BATCH) : 0;
+    f->aux = aux > 0 ? make_buffer(ctx, aux) : NULL;
+    f->workspace = workspace > 0 ? make_buffer(ctx, workspace) : NULL;
+    node->aux = f->aux;
     f->labels = make_buffer(ctx, BATCH * 4);
     f->loss = make_buffer(ctx, BATCH * 4);
     f->correct = make_buffer(ctx, BATCH * 4);
     node->x = f->x, node->y = f->y, node->dx = f->dx, node->dy = f->dy;
-    for (int k = 0; node->op->kernel_names[k] != NULL; k++)
+    for (int k = 0; k < MCL_NODE_MAX_KERNELS && node->op->kernel_names[k] != NULL; k++)
         ck_assert_msg(mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], &err) ==
                           MCL_OK,
                       "%s", err.message);
     f->hx = malloc(f->in_count * sizeof(float));
     f->hparams = malloc(f->param_count * sizeof(float));
     f->hlabels = malloc(BATCH * sizeof(int32_t));
+    f->hstate = calloc(f->state_count, sizeof(float));
+    if (node->state_count > 0 && node->op->init_state != NULL)
+        node->op->init_state(node, f->hstate + node->state_offset);
+    upload(ctx, f->state, f->hstate, f->state_count * 4);
     test_fill_uniform(f->hx, f->in_count, ex->input_lo, ex->input_hi, seed);
     away_from_zero(f->hx, f->in_count);
     test_fill_uniform(f->hparams, f->param_count, -0.5f, 0.5f, seed + 1);
@@ -114,8 +131,10 @@ static void fixture_setup(fixture *f, mcl_context *ctx, mcl_op_kind kind,
 static void fixture_teardown(fixture *f) {
     for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++)
         if (f->node.kernels[k] != NULL) clReleaseKernel(f->node.kernels[k]);
-    cl_mem bufs[] = {f->x, f->dx, f->params, f->grads, f->labels, f->loss, f->correct};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) clReleaseMemObject(bufs[i]);
+    cl_mem bufs[] = {f->x,      f->dx,   f->params,  f->grads,    f->labels,
+                     f->loss,   f->correct, f->state, f->aux,      f->workspace};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
     if (!f->node.op->aliases_input) {
         clReleaseMemObject(f->y);
         clReleaseMemObject(f->dy);
@@ -123,12 +142,15 @@ static void fixture_teardown(fixture *f) {
     free(f->hx);
     free(f->hparams);
     free(f->hlabels);
+    free(f->hstate);
 }
 
 static mcl_exec exec_for(fixture *f) {
     return (mcl_exec){.ctx = f->ctx,
                       .params = f->params,
                       .grads = f->grads,
+                      .state = f->state,
+                      .workspace = f->workspace,
                       .labels = f->labels,
                       .sample_loss = f->loss,
                       .sample_correct = f->correct,
@@ -138,11 +160,16 @@ static mcl_exec exec_for(fixture *f) {
                       .training = true};
 }
 
-static void run_forward(fixture *f, float *y_out) {
+static void run_forward_mode(fixture *f, float *y_out, bool training) {
     mcl_exec ex = exec_for(f);
+    ex.training = training;
     mcl_error err = {0};
     ck_assert_msg(f->node.op->forward(&f->node, &ex, &err) == MCL_OK, "%s", err.message);
     download(f->ctx, f->y, y_out, f->out_count * 4);
+}
+
+static void run_forward(fixture *f, float *y_out) {
+    run_forward_mode(f, y_out, true);
 }
 
 /* The scalar the gradient check differentiates: sum(y * r) for an ordinary op, the mean loss
@@ -218,7 +245,10 @@ static void check_forward(mcl_op_kind kind, const mcl_op_example *ex, mcl_contex
     run_forward(&f, y);
     float ref_loss[BATCH] = {0}, ref_correct[BATCH] = {0};
     mcl_exec dev = exec_for(&f);
+    float *ref_state = malloc(f.state_count * 4), *dev_state = malloc(f.state_count * 4);
+    memcpy(ref_state, f.hstate, f.state_count * 4);
     mcl_ref_exec rex = {.params = f.hparams,
+                        .state = ref_state,
                         .labels = f.hlabels,
                         .sample_loss = ref_loss,
                         .sample_correct = ref_correct,
@@ -239,11 +269,27 @@ static void check_forward(mcl_op_kind kind, const mcl_op_example *ex, mcl_contex
         ck_assert_msg(memcmp(correct, ref_correct, sizeof correct) == 0,
                       "per-sample correctness differs from the reference");
     }
-    /* Inference mode must be deterministic too (dropout = identity). */
+    /* Training-mode forward updates state (moving statistics) as the reference does. */
+    download(ctx, f.state, dev_state, f.state_count * 4);
+    e = test_max_scaled_error(dev_state, ref_state, f.state_count, FWD_ABS_TOL, FWD_REL_TOL);
+    ck_assert_msg(e <= 1.0, "%s: state after a training forward differs from the reference "
+                  "(scaled error %.3g)", f.node.name, e);
+    /* Inference mode: against the reference, and it must leave the state alone. */
     rex.training = false;
     f.node.op->reference_forward(&f.node, &rex, f.hx, ref);
+    run_forward_mode(&f, y, false);
+    e = test_max_scaled_error(y, ref, f.out_count, FWD_ABS_TOL, FWD_REL_TOL);
+    ck_assert_msg(e <= 1.0, "%s inference forward differs from the C reference (scaled error "
+                  "%.3g)", f.node.name, e);
+    float *after = malloc(f.state_count * 4);
+    download(ctx, f.state, after, f.state_count * 4);
+    ck_assert_msg(memcmp(after, dev_state, f.state_count * 4) == 0,
+                  "%s: an inference forward changed the layer state", f.node.name);
     if (kind == MCL_OP_DROPOUT)
         ck_assert_msg(memcmp(ref, f.hx, f.in_count * 4) == 0, "dropout in inference must copy");
+    free(after);
+    free(ref_state);
+    free(dev_state);
     free(y);
     free(ref);
     fixture_teardown(&f);
@@ -290,17 +336,29 @@ static void check_gradients(mcl_op_kind kind, const mcl_op_example *ex, mcl_cont
     fixture_teardown(&f);
 }
 
+/* MNIST_CL_OPS=conv2d,maxpool limits the run to those ops (while one op is being written). */
+static bool selected(const mcl_op *op) {
+    const char *only = getenv("MNIST_CL_OPS");
+    if (only == NULL || *only == '\0') return true;
+    size_t n = strlen(op->name);
+    for (const char *p = only; (p = strstr(p, op->name)) != NULL; p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return true;
+    return false;
+}
+
 START_TEST(test_every_op_forward) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
-    int examples = 0;
+    int examples = 0, ops = 0;
     for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
         const mcl_op *op = mcl_op_get((mcl_op_kind)k);
+        if (!selected(op)) continue;
+        ops++;
         ck_assert_msg(op->examples[0].input.c > 0, "op %s declares no test example", op->name);
-        for (int e = 0; e < 3 && op->examples[e].input.c > 0; e++, examples++)
+        for (int e = 0; e < MCL_OP_MAX_EXAMPLES && op->examples[e].input.c > 0; e++, examples++)
             check_forward((mcl_op_kind)k, &op->examples[e], ctx);
     }
-    ck_assert_int_ge(examples, MCL_OP_COUNT);
+    ck_assert_int_ge(examples, ops);
     mcl_context_free(ctx);
 }
 END_TEST
@@ -310,7 +368,8 @@ START_TEST(test_every_op_gradient) {
     if (ctx == NULL) return;
     for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
         const mcl_op *op = mcl_op_get((mcl_op_kind)k);
-        for (int e = 0; e < 3 && op->examples[e].input.c > 0; e++)
+        if (!selected(op)) continue;
+        for (int e = 0; e < MCL_OP_MAX_EXAMPLES && op->examples[e].input.c > 0; e++)
             check_gradients((mcl_op_kind)k, &op->examples[e], ctx);
     }
     mcl_context_free(ctx);

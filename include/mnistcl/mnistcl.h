@@ -156,6 +156,18 @@ typedef enum mcl_optimizer { MCL_OPTIMIZER_ADAM, MCL_OPTIMIZER_SGD } mcl_optimiz
 typedef enum mcl_lr_schedule { MCL_LR_CONSTANT, MCL_LR_COSINE } mcl_lr_schedule;
 
 /* A training recipe: the defaults a model ships with, overridable by the caller. */
+/* On-device data augmentation (Keras ImageDataGenerator semantics): each training image gets
+ * its own random affine transform, drawn from the seed, the epoch and the image's index, and
+ * is resampled bilinearly with zero fill outside. Validation and test images are never
+ * augmented. */
+typedef struct mcl_augment {
+    bool enabled;
+    float rotation; /* degrees: the angle is uniform in [-rotation, rotation] */
+    float shift;    /* fraction of the width (height): shifts uniform in [-shift, shift] */
+    float shear;    /* degrees: the shear angle is uniform in [-shear, shear] */
+    float zoom;     /* each axis is scaled by a factor uniform in [1 - zoom, 1 + zoom] */
+} mcl_augment;
+
 typedef struct mcl_recipe {
     uint32_t epochs;
     uint32_t batch_size;
@@ -164,6 +176,7 @@ typedef struct mcl_recipe {
     mcl_lr_schedule lr_schedule;
     float momentum;         /* SGD only */
     float validation_split; /* the last fraction of the training set, as Keras does */
+    mcl_augment augment;
 } mcl_recipe;
 
 typedef struct mcl_model mcl_model;

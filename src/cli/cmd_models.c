@@ -15,6 +15,10 @@ static void print_recipe(const mcl_recipe *r) {
     if (r->lr_schedule == MCL_LR_COSINE) printf(" cosine decay");
     if (r->optimizer == MCL_OPTIMIZER_SGD) printf(" momentum %g", (double)r->momentum);
     if (r->validation_split > 0.0f) printf(", validation split %g", (double)r->validation_split);
+    const mcl_augment *a = &r->augment;
+    if (a->enabled)
+        printf(", augmentation (rotation %g, shift %g, shear %g, zoom %g)", (double)a->rotation,
+               (double)a->shift, (double)a->shear, (double)a->zoom);
 }
 
 int cmd_models(const cli_global *g, int argc, char **argv) {

@@ -17,6 +17,14 @@ static const cli_option options[] = {
     {"--optimizer", "adam|sgd", "optimizer: Adam (Keras defaults) or SGD with --momentum"},
     {"--momentum", "F", "SGD momentum in [0, 1) (default 0, as Keras)"},
     {"--validation-split", "F", "validate on the last fraction F of the training set, as Keras"},
+    {"--augment", NULL, "random affine augmentation of training images on the device (Keras "
+                        "ImageDataGenerator); the model's ranges, else rotation 8, shift 0.08, "
+                        "shear 0.3, zoom 0.08"},
+    {"--no-augment", NULL, "turn off augmentation a model's recipe turns on"},
+    {"--rotation", "DEG", "augmentation: rotation range in degrees (turns augmentation on)"},
+    {"--shift", "F", "augmentation: shift range as a fraction of width and height"},
+    {"--shear", "DEG", "augmentation: shear-angle range in degrees"},
+    {"--zoom", "F", "augmentation: zoom range (each axis scaled by 1 +- F)"},
     {"--seed", "N", "random seed for init, shuffling and dropout (default 42)"},
     {"--data", "DIR", "folder with the IDX files, raw or .gz (default $MNIST_CL_DATA or "
                       "data/mnist)"},
@@ -33,6 +41,12 @@ enum {
     OPT_OPTIMIZER,
     OPT_MOMENTUM,
     OPT_VALSPLIT,
+    OPT_AUGMENT,
+    OPT_NO_AUGMENT,
+    OPT_ROTATION,
+    OPT_SHIFT,
+    OPT_SHEAR,
+    OPT_ZOOM,
     OPT_SEED,
     OPT_DATA,
     OPT_LIMIT,
@@ -97,6 +111,44 @@ static bool on_epoch(const mcl_epoch_result *r, void *user) {
     return true;
 }
 
+/* --augment, --no-augment and the ranges. A range turns augmentation on. */
+static bool apply_augment_options(const char **v, mcl_augment *a) {
+    if (v[OPT_AUGMENT] && v[OPT_NO_AUGMENT]) {
+        cli_error("--augment and --no-augment contradict each other");
+        return false;
+    }
+    if (v[OPT_NO_AUGMENT]) {
+        if (v[OPT_ROTATION] || v[OPT_SHIFT] || v[OPT_SHEAR] || v[OPT_ZOOM]) {
+            cli_error("--no-augment cannot be combined with augmentation ranges");
+            return false;
+        }
+        a->enabled = false;
+        return true;
+    }
+    if (v[OPT_AUGMENT]) {
+        a->enabled = true;
+        if (a->rotation == 0.0f && a->shift == 0.0f && a->shear == 0.0f && a->zoom == 0.0f)
+            *a = (mcl_augment){.enabled = true, .rotation = 8.0f, .shift = 0.08f,
+                               .shear = 0.3f, .zoom = 0.08f};
+    }
+    struct {
+        int opt;
+        const char *name;
+        double max;
+        float *dst;
+    } ranges[] = {{OPT_ROTATION, "--rotation", 180.0, &a->rotation},
+                  {OPT_SHIFT, "--shift", 1.0, &a->shift},
+                  {OPT_SHEAR, "--shear", 89.0, &a->shear},
+                  {OPT_ZOOM, "--zoom", 0.99, &a->zoom}};
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        if (v[ranges[i].opt] == NULL) continue;
+        if (!cli_float(ranges[i].name, v[ranges[i].opt], 0.0, ranges[i].max, true, ranges[i].dst))
+            return false;
+        a->enabled = true;
+    }
+    return true;
+}
+
 /* Applies command-line overrides to the model's recipe. */
 static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_t *limit,
                           int *verbose) {
@@ -133,6 +185,7 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
             return false;
         }
     }
+    if (!apply_augment_options(v, &r->augment)) return false;
     if (v[OPT_SEED] && !cli_u64("--seed", v[OPT_SEED], seed)) return false;
     if (v[OPT_LIMIT] && !cli_u32("--limit", v[OPT_LIMIT], 1, UINT32_MAX, limit)) return false;
     if (v[OPT_VERBOSE]) {
@@ -243,6 +296,10 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                recipe.lr_schedule == MCL_LR_COSINE ? " (cosine decay)" : "", recipe.batch_size,
                recipe.epochs,
                (unsigned long long)seed);
+        const mcl_augment *a = &recipe.augment;
+        if (a->enabled)
+            printf("Augmentation: rotation %g deg, shift %g, shear %g deg, zoom %g\n",
+                   (double)a->rotation, (double)a->shift, (double)a->shear, (double)a->zoom);
         printf("Epoch 1/%u\n", recipe.epochs);
         fflush(stdout);
     }

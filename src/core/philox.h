@@ -14,11 +14,14 @@ typedef struct mcl_philox_block {
 /* Four random words from a 128-bit counter and a 64-bit key. */
 mcl_philox_block mcl_philox4x32(const uint32_t counter[4], uint64_t key);
 
-/* Streams separate the uses of one seed so they never share counters. */
+/* Streams separate the uses of one seed so they never share counters: init and shuffle put the
+ * stream in counter word 2 (word 3 = 0), augmentation puts 4 in word 2 and its block (0, 1) in
+ * word 3, dropout (whose word 2 is the layer index) puts 3 in word 3. */
 enum mcl_rng_stream {
     MCL_STREAM_INIT = 1,    /* weight initialisation: counter = (element, tensor) */
     MCL_STREAM_SHUFFLE = 2, /* epoch shuffles: counter = (position, epoch) */
-    MCL_STREAM_DROPOUT = 3, /* dropout masks: counter = (element/4, step, layer) */
+    MCL_STREAM_DROPOUT = 3, /* dropout masks: counter = (element/4, step, layer, 3) */
+    MCL_STREAM_AUGMENT = 4, /* augmentation: counter = (sample, epoch, stream, block) */
 };
 
 /* One uniform word / float in [0, 1) for (seed, stream, index). */

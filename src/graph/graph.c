@@ -12,15 +12,19 @@ static size_t align_up(size_t x, size_t a) {
     return (x + a - 1) / a * a;
 }
 
-/* Expands model layers into graph nodes: a dense layer with a softmax activation becomes a
- * linear dense node followed by the softmax_xent loss node. */
+/* Expands model layers into training-graph nodes: the final softmax (a 'softmax' layer, or a
+ * dense layer with a softmax activation, which becomes a linear dense node) is the fused
+ * softmax + cross-entropy loss node. */
 static void expand_layers(const mcl_model *model, mcl_layer *out, uint32_t *count,
                           uint32_t classes) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < model->layer_count; i++) {
         mcl_layer l = model->layers[i];
-        if (l.kind == MCL_OP_DENSE && l.units == 0) l.units = classes;
-        if (l.kind == MCL_OP_DENSE && l.activation == MCL_ACT_SOFTMAX) {
+        if ((l.kind == MCL_OP_DENSE || l.kind == MCL_OP_CONV2D) && l.units == 0) l.units = classes;
+        if (l.kind == MCL_OP_SOFTMAX) {
+            l.kind = MCL_OP_SOFTMAX_XENT;
+            out[n++] = l;
+        } else if (l.kind == MCL_OP_DENSE && l.activation == MCL_ACT_SOFTMAX) {
             l.activation = MCL_ACT_LINEAR;
             out[n++] = l;
             out[n++] = (mcl_layer){.kind = MCL_OP_SOFTMAX_XENT, .line = l.line};
@@ -41,7 +45,7 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
     if (nodes == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     uint32_t per_kind[MCL_OP_COUNT] = {0};
     mcl_shape shape = input;
-    size_t offset = 0, trainable = 0;
+    size_t offset = 0, trainable = 0, state_offset = 0;
     bool upstream_params = false; /* some node before this one has trainable parameters */
     for (uint32_t i = 0; i < count && st == MCL_OK; i++) {
         mcl_node *node = &nodes[i];
@@ -50,8 +54,11 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
         node->index = i;
         /* An input gradient is only worth computing if it reaches a trainable parameter. */
         node->need_dx = upstream_params;
-        snprintf(node->name, sizeof node->name, "%s_%u", node->op->name,
-                 ++per_kind[layers[i].kind]);
+        /* The loss node is the model's softmax layer: name it so. */
+        const char *prefix = layers[i].kind == MCL_OP_SOFTMAX_XENT
+                                 ? mcl_op_get(MCL_OP_SOFTMAX)->name
+                                 : node->op->name;
+        snprintf(node->name, sizeof node->name, "%s_%u", prefix, ++per_kind[layers[i].kind]);
         node->in_shape = shape;
         st = node->op->infer(&node->layer, shape, &node->out_shape, err);
         if (st != MCL_OK) {
@@ -63,6 +70,12 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
         node->param_offset = offset;
         offset = align_up(offset + node->param_count, PARAM_ALIGN);
         trainable += node->param_count;
+        if (node->op->state_count != NULL) {
+            node->state_count =
+                node->op->state_count(&node->layer, node->in_shape, node->out_shape);
+            node->state_offset = state_offset;
+            state_offset = align_up(state_offset + node->state_count, PARAM_ALIGN);
+        }
         shape = node->out_shape;
         upstream_params = upstream_params || node->param_count > 0;
     }
@@ -83,12 +96,28 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
     g->classes = classes;
     g->param_count = offset;
     g->trainable = trainable;
+    g->state_count = state_offset;
     return MCL_OK;
+}
+
+static size_t workspace_bytes(const mcl_graph *g, uint32_t max_batch) {
+    size_t largest = 0;
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        const mcl_node *node = &g->nodes[i];
+        size_t b = node->op->workspace_bytes ? node->op->workspace_bytes(node, max_batch) : 0;
+        if (b > largest) largest = b;
+    }
+    return largest;
 }
 
 /* Bytes of device memory the graph will allocate for a batch size. */
 static size_t device_bytes_needed(const mcl_graph *g, uint32_t max_batch) {
     size_t bytes = 2 * g->param_count * sizeof(float); /* params + grads */
+    bytes += g->state_count * sizeof(float);
+    bytes += workspace_bytes(g, max_batch);
+    for (uint32_t i = 0; i < g->node_count; i++)
+        if (g->nodes[i].op->aux_bytes != NULL)
+            bytes += g->nodes[i].op->aux_bytes(&g->nodes[i], max_batch);
     bytes += (size_t)max_batch * mcl_shape_size(g->input_shape) * sizeof(float);
     bytes += (size_t)max_batch * 3 * sizeof(float); /* labels, loss, correct */
     for (uint32_t i = 0; i < g->node_count; i++)
@@ -102,7 +131,7 @@ static mcl_status check_fits(const mcl_graph *g, uint32_t max_batch, mcl_error *
     size_t need = device_bytes_needed(g, max_batch);
     /* Leave a quarter for the optimizer state, the dataset and the driver. */
     uint64_t budget = dev->global_mem_bytes / 4 * 3;
-    size_t largest = 0;
+    size_t largest = workspace_bytes(g, max_batch);
     for (uint32_t i = 0; i < g->node_count; i++) {
         size_t b = (size_t)max_batch * mcl_shape_size(g->nodes[i].out_shape) * sizeof(float);
         if (b > largest) largest = b;
@@ -130,7 +159,8 @@ static mcl_status alloc(mcl_graph *g, size_t bytes, cl_mem *out, const char *wha
 }
 
 static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
-    float *host = calloc(g->param_count > 0 ? g->param_count : 1, sizeof *host);
+    size_t larger = g->param_count > g->state_count ? g->param_count : g->state_count;
+    float *host = calloc(larger > 0 ? larger : 1, sizeof *host);
     if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     for (uint32_t i = 0; i < g->node_count; i++) {
         const mcl_node *node = &g->nodes[i];
@@ -141,6 +171,18 @@ static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
                                                       g->param_count * sizeof(float), host, 0,
                                                       NULL, NULL),
                                  err, "uploading initial weights");
+    if (st == MCL_OK && g->state_count > 0) {
+        memset(host, 0, g->state_count * sizeof *host);
+        for (uint32_t i = 0; i < g->node_count; i++) {
+            const mcl_node *node = &g->nodes[i];
+            if (node->state_count > 0 && node->op->init_state != NULL)
+                node->op->init_state(node, host + node->state_offset);
+        }
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(g->ctx->queue, g->state, CL_TRUE, 0,
+                                               g->state_count * sizeof(float), host, 0, NULL,
+                                               NULL),
+                          err, "uploading initial layer state");
+    }
     free(host);
     return st;
 }
@@ -159,13 +201,19 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
     if (st == MCL_OK) {
         g->activations = calloc(g->node_count, sizeof(cl_mem));
         g->gradients = calloc(g->node_count, sizeof(cl_mem));
-        if (g->activations == NULL || g->gradients == NULL)
+        g->aux = calloc(g->node_count, sizeof(cl_mem));
+        if (g->activations == NULL || g->gradients == NULL || g->aux == NULL)
             st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     }
     size_t params_bytes = g->param_count * sizeof(float);
     size_t n = max_batch;
     if (st == MCL_OK) st = alloc(g, params_bytes, &g->params, "the parameters", err);
     if (st == MCL_OK) st = alloc(g, params_bytes, &g->grads, "the gradients", err);
+    if (st == MCL_OK && g->state_count > 0)
+        st = alloc(g, g->state_count * sizeof(float), &g->state, "the layer state", err);
+    g->workspace_bytes = workspace_bytes(g, max_batch);
+    if (st == MCL_OK && g->workspace_bytes > 0)
+        st = alloc(g, g->workspace_bytes, &g->workspace, "the workspace", err);
     if (st == MCL_OK)
         st = alloc(g, n * mcl_shape_size(input) * sizeof(float), &g->input, "the input batch",
                    err);
@@ -190,7 +238,15 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
             node->y = g->activations[i];
             node->dy = g->gradients[i];
         }
-        for (int k = 0; node->op->kernel_names[k] != NULL && st == MCL_OK; k++)
+        size_t aux = node->op->aux_bytes ? node->op->aux_bytes(node, max_batch) : 0;
+        if (st == MCL_OK && aux > 0) {
+            char what[64];
+            snprintf(what, sizeof what, "%s's saved state", node->name);
+            st = alloc(g, aux, &g->aux[i], what, err);
+            node->aux = g->aux[i];
+        }
+        for (int k = 0; k < MCL_NODE_MAX_KERNELS && node->op->kernel_names[k] != NULL && st == MCL_OK;
+             k++)
             st = mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], err);
         x = node->y;
         dx = node->dy;
@@ -208,6 +264,8 @@ mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, 
     return (mcl_exec){.ctx = g->ctx,
                       .params = g->params,
                       .grads = g->grads,
+                      .state = g->state,
+                      .workspace = g->workspace,
                       .labels = g->labels,
                       .sample_loss = g->sample_loss,
                       .sample_correct = g->sample_correct,
@@ -253,12 +311,15 @@ void mcl_graph_free(mcl_graph *g) {
         if (g->activations != NULL && g->activations[i] != NULL)
             clReleaseMemObject(g->activations[i]);
         if (g->gradients != NULL && g->gradients[i] != NULL) clReleaseMemObject(g->gradients[i]);
+        if (g->aux != NULL && g->aux[i] != NULL) clReleaseMemObject(g->aux[i]);
     }
-    cl_mem bufs[] = {g->params, g->grads, g->input, g->labels, g->sample_loss, g->sample_correct};
+    cl_mem bufs[] = {g->params, g->grads,  g->state,       g->workspace,
+                     g->input,  g->labels, g->sample_loss, g->sample_correct};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
     free(g->activations);
     free(g->gradients);
+    free(g->aux);
     free(g->nodes);
     free(g);
 }

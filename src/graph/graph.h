@@ -15,12 +15,17 @@ typedef struct mcl_graph {
     uint32_t max_batch;
     size_t param_count; /* floats in params/grads, including alignment padding */
     size_t trainable;   /* floats that are real parameters */
+    size_t state_count; /* floats of non-trainable state (BatchNorm moving statistics) */
+    size_t workspace_bytes; /* the largest scratch any node asks for */
     cl_mem params, grads;
+    cl_mem state;       /* [state_count]; NULL if empty */
+    cl_mem workspace;   /* shared scratch; NULL if no node needs one */
     cl_mem input;       /* [max_batch, F] */
     cl_mem labels;      /* [max_batch] int */
     cl_mem sample_loss, sample_correct; /* [max_batch] */
     cl_mem *activations; /* [node_count] outputs (NULL where a node aliases its input) */
     cl_mem *gradients;   /* [node_count] gradients w.r.t. those outputs */
+    cl_mem *aux;         /* [node_count] per-node memory (node->aux), NULL where none */
     size_t device_bytes; /* everything this graph allocated on the device */
 } mcl_graph;
 

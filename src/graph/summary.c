@@ -42,23 +42,6 @@ static void with_commas(uint64_t v, char *out, size_t size) {
     out[k] = '\0';
 }
 
-static const char *type_name(mcl_op_kind kind) {
-    switch (kind) {
-    case MCL_OP_FLATTEN:
-        return "Flatten";
-    case MCL_OP_DENSE:
-        return "Dense";
-    case MCL_OP_RELU:
-        return "ReLU";
-    case MCL_OP_DROPOUT:
-        return "Dropout";
-    case MCL_OP_SOFTMAX_XENT:
-        return "Softmax";
-    default:
-        return "?";
-    }
-}
-
 static void shape_str(mcl_shape s, char *out, size_t size) {
     if (s.h == 1 && s.w == 1)
         snprintf(out, size, "(None, %u)", s.c);
@@ -72,11 +55,11 @@ mcl_status mcl_model_summary(const mcl_model *model, uint32_t rows, uint32_t col
     mcl_status st = mcl_graph_plan(model, (mcl_shape){1, rows, cols}, num_classes, &g, err);
     if (st != MCL_OK) return st;
     text_buf t = {.buf = buf, .size = buf_size};
-    const char *rule = "_________________________________________________________________\n";
-    const char *dbl = "=================================================================\n";
+    const char *rule = "________________________________________________________________________\n";
+    const char *dbl = "========================================================================\n";
     append(&t, "Model: \"%s\"\n%s", model->name, rule);
-    append(&t, " %-28s %-25s %-10s\n%s", "Layer (type)", "Output Shape", "Param #", dbl);
-    uint64_t total = 0;
+    append(&t, " %-36s %-22s %-10s\n%s", "Layer (type)", "Output Shape", "Param #", dbl);
+    uint64_t trainable = 0, fixed = 0;
     for (uint32_t i = 0; i < g.node_count; i++) {
         const mcl_node *node = &g.nodes[i];
         /* The loss node fused after a "dense ... softmax" layer is part of that layer. */
@@ -84,16 +67,20 @@ mcl_status mcl_model_summary(const mcl_model *model, uint32_t rows, uint32_t col
                           g.nodes[i - 1].layer.line == node->layer.line;
         if (fused_head) continue;
         char label[64], shape[48], params[32];
-        snprintf(label, sizeof label, "%s (%s)", node->name, type_name(node->layer.kind));
+        snprintf(label, sizeof label, "%s (%s)", node->name, node->op->keras_name);
         shape_str(node->out_shape, shape, sizeof shape);
-        with_commas(node->param_count, params, sizeof params);
-        append(&t, " %-28s %-25s %-10s\n", label, shape, params);
-        total += node->param_count;
+        /* As Keras: a layer's count includes its non-trainable weights (moving statistics). */
+        with_commas(node->param_count + node->state_count, params, sizeof params);
+        append(&t, " %-36s %-22s %-10s\n", label, shape, params);
+        trainable += node->param_count;
+        fixed += node->state_count;
     }
-    char total_str[32];
-    with_commas(total, total_str, sizeof total_str);
-    append(&t, "%sTotal params: %s\nTrainable params: %s\nNon-trainable params: 0\n%s", dbl,
-           total_str, total_str, rule);
+    char total_str[32], trainable_str[32], fixed_str[32];
+    with_commas(trainable + fixed, total_str, sizeof total_str);
+    with_commas(trainable, trainable_str, sizeof trainable_str);
+    with_commas(fixed, fixed_str, sizeof fixed_str);
+    append(&t, "%sTotal params: %s\nTrainable params: %s\nNon-trainable params: %s\n%s", dbl,
+           total_str, trainable_str, fixed_str, rule);
     free(g.nodes);
     if (t.truncated)
         return mcl_fail(err, MCL_ERR_USAGE, "summary buffer of %zu bytes is too small", buf_size);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "data/augment.h"
 #include "graph/graph.h"
 #include "graph/scheduler.h"
 #include "ops/optim.h"
@@ -20,7 +21,7 @@ struct mcl_trainer {
     mcl_context *ctx; /* borrowed */
     mcl_graph *graph;
     mcl_optim *optim; /* created by the first fit */
-    cl_kernel gather, metrics;
+    cl_kernel gather, gather_augment, metrics;
     size_t metrics_group; /* work-group size of metrics_reduce, a power of two */
     uint64_t seed;
     uint32_t step;        /* training steps so far: the dropout counter */
@@ -101,6 +102,8 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     mcl_status st = mcl_graph_create(ctx, model, (mcl_shape){1, rows, cols}, num_classes,
                                      max_batch, seed, &t->graph, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch", &t->gather, err);
+    if (st == MCL_OK)
+        st = mcl_kernel_create(ctx, "gather_batch_augment", &t->gather_augment, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "metrics_reduce", &t->metrics, err);
     if (st == MCL_OK) {
         size_t kernel_max = 0;
@@ -122,16 +125,24 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     return MCL_OK;
 }
 
-/* Enqueues gather + forward (+ metric sums into `slot`) for samples [base, base+n). */
+/* Enqueues gather (augmented when `augment` is not NULL) + forward (+ metric sums into
+ * `slot`) for samples [base, base+n). */
 static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t base,
-                                  uint32_t n, const mcl_exec *ex, cl_mem step_metrics,
-                                  uint32_t slot, mcl_error *err) {
+                                  uint32_t n, const mcl_exec *ex, const mcl_augment *augment,
+                                  cl_mem step_metrics, uint32_t slot, mcl_error *err) {
     mcl_graph *g = t->graph;
     cl_uint features = mcl_shape_size(g->input_shape), b = base;
-    mcl_status st = MCL_SET_ARGS(t->gather, err, MCL_ARG(d->pixels), MCL_ARG(d->labels),
-                                 MCL_ARG(d->order), MCL_ARG(b), MCL_ARG(features),
-                                 MCL_ARG(g->input), MCL_ARG(g->labels));
-    if (st == MCL_OK) st = mcl_enqueue(t->ctx, t->gather, 2, (size_t[]){features, n}, err);
+    mcl_status st;
+    if (augment != NULL) {
+        st = mcl_augment_enqueue(t->ctx, t->gather_augment, d->pixels, d->labels, d->order, base,
+                                 n, g->input_shape.h, g->input_shape.w, augment, t->seed,
+                                 t->epochs_done, g->input, g->labels, err);
+    } else {
+        st = MCL_SET_ARGS(t->gather, err, MCL_ARG(d->pixels), MCL_ARG(d->labels),
+                          MCL_ARG(d->order), MCL_ARG(b), MCL_ARG(features), MCL_ARG(g->input),
+                          MCL_ARG(g->labels));
+        if (st == MCL_OK) st = mcl_enqueue(t->ctx, t->gather, 2, (size_t[]){features, n}, err);
+    }
     if (st == MCL_OK) st = mcl_graph_forward(g, ex, err);
     cl_uint nn = n, s = slot;
     if (st == MCL_OK)
@@ -180,7 +191,7 @@ static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32
     for (uint32_t s = 0; s < steps && st == MCL_OK; s++) {
         uint32_t base = s * batch, n = d->count - base < batch ? d->count - base : batch;
         mcl_exec ex = mcl_graph_exec(t->graph, n, 0, t->seed, false);
-        st = enqueue_forward(t, d, base, n, &ex, metrics, s, err);
+        st = enqueue_forward(t, d, base, n, &ex, NULL, metrics, s, err);
     }
     double l = 0, c = 0;
     if (st == MCL_OK) st = read_metrics(t, metrics, steps, host, &l, &c, err);
@@ -249,7 +260,8 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         uint32_t base = s * p->batch;
         uint32_t n = d->count - base < p->batch ? d->count - base : p->batch;
         mcl_exec ex = mcl_graph_exec(g, n, t->step, t->seed, true);
-        st = enqueue_forward(t, d, base, n, &ex, p->metrics, s, err);
+        const mcl_augment *aug = o->recipe.augment.enabled ? &o->recipe.augment : NULL;
+        st = enqueue_forward(t, d, base, n, &ex, aug, p->metrics, s, err);
         if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
         float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps);
         if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, err);
@@ -398,6 +410,7 @@ void mcl_trainer_free(mcl_trainer *t) {
     if (t == NULL) return;
     if (t->ctx != NULL) clFinish(t->ctx->queue);
     if (t->gather != NULL) clReleaseKernel(t->gather);
+    if (t->gather_augment != NULL) clReleaseKernel(t->gather_augment);
     if (t->metrics != NULL) clReleaseKernel(t->metrics);
     mcl_optim_free(t->optim);
     mcl_graph_free(t->graph);

@@ -3,12 +3,35 @@
  * and in backward the activation derivative and the bias gradient in another. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/philox.h"
 #include "device/gemm.h"
 #include "ops/op.h"
 
 enum { K_FORWARD, K_BACKWARD };
+
+static mcl_status dense_parse(mcl_layer *layer, char **args, int nargs, mcl_error *err) {
+    if (nargs < 1 || nargs > 2)
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "dense takes units and an optional activation: 'dense 128 relu'");
+    const char *units = mcl_arg_value(args[0], "units");
+    if (units == NULL) units = args[0];
+    if (strcmp(units, "classes") == 0)
+        layer->units = 0;
+    else if (!mcl_parse_u32(units, &layer->units) || layer->units == 0 ||
+             layer->units > 1u << 20)
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "dense units must be a positive integer or 'classes', got '%s'", units);
+    layer->activation = MCL_ACT_LINEAR;
+    if (nargs == 2 && !mcl_parse_activation(args[1], &layer->activation)) {
+        const char *name = mcl_arg_value(args[1], "activation");
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "unknown activation '%s' (known: linear, relu, softmax)",
+                        name != NULL ? name : args[1]);
+    }
+    return MCL_OK;
+}
 
 static mcl_status dense_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
                               mcl_error *err) {
@@ -108,6 +131,9 @@ static void dense_reference_forward(const mcl_node *node, const mcl_ref_exec *ex
 
 const mcl_op mcl_op_dense = {
     .name = "dense",
+    .keras_name = "Dense",
+    .usage = "dense UNITS|classes [linear|relu|softmax]",
+    .parse = dense_parse,
     .infer = dense_infer,
     .param_count = dense_param_count,
     .init_params = dense_init,

@@ -1,6 +1,6 @@
 /* Inverted dropout: in training each element is kept with probability 1 - rate and scaled by
  * 1 / (1 - rate); in inference it is the identity. The mask comes from Philox with counter
- * (element/4, step, layer index) and key seed, identical in cl/dropout.cl and the reference
+ * (element/4, step, layer index, MCL_STREAM_DROPOUT) and key seed, identical in cl/dropout.cl and the reference
  * below, and is regenerated in backward instead of being stored. */
 #include "core/philox.h"
 #include "ops/op.h"
@@ -16,11 +16,6 @@ static mcl_status dropout_infer(const mcl_layer *layer, mcl_shape in, mcl_shape 
     return MCL_OK;
 }
 
-static size_t no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
-    (void)layer, (void)in, (void)out;
-    return 0;
-}
-
 /* Applies the layer's mask to src -> dst (the same kernel serves forward and backward). */
 static mcl_status dropout_enqueue(mcl_node *node, const mcl_exec *ex, cl_mem src, cl_mem dst,
                                   mcl_error *err) {
@@ -34,6 +29,14 @@ static mcl_status dropout_enqueue(mcl_node *node, const mcl_exec *ex, cl_mem src
                                  MCL_ARG(seed_lo), MCL_ARG(seed_hi), MCL_ARG(step),
                                  MCL_ARG(layer), MCL_ARG(training));
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){(count + 3u) / 4u}, err);
+}
+
+static mcl_status dropout_parse(mcl_layer *layer, char **args, int nargs, mcl_error *err) {
+    const char *v = nargs == 1 ? mcl_arg_value(args[0], "rate") : NULL;
+    if (nargs != 1 || !mcl_parse_float(v != NULL ? v : args[0], &layer->rate) ||
+        !(layer->rate >= 0.0f && layer->rate < 1.0f))
+        return mcl_fail(err, MCL_ERR_FORMAT, "dropout takes one rate in [0, 1): 'dropout 0.2'");
+    return MCL_OK;
 }
 
 static mcl_status dropout_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
@@ -54,7 +57,7 @@ static void dropout_reference_forward(const mcl_node *node, const mcl_ref_exec *
             y[i] = x[i];
             continue;
         }
-        const uint32_t counter[4] = {(uint32_t)(i / 4), ex->step, node->index, 0};
+        const uint32_t counter[4] = {(uint32_t)(i / 4), ex->step, node->index, MCL_STREAM_DROPOUT};
         uint32_t word = mcl_philox4x32(counter, ex->seed).v[i % 4];
         y[i] = x[i] * (mcl_u32_to_unit_float(word) >= rate ? scale : 0.0f);
     }
@@ -62,8 +65,11 @@ static void dropout_reference_forward(const mcl_node *node, const mcl_ref_exec *
 
 const mcl_op mcl_op_dropout = {
     .name = "dropout",
+    .keras_name = "Dropout",
+    .usage = "dropout RATE (a fraction in [0, 1), e.g. 'dropout 0.2')",
+    .parse = dropout_parse,
     .infer = dropout_infer,
-    .param_count = no_params,
+    .param_count = mcl_op_no_params,
     .kernel_names = {"dropout_apply", NULL},
     .forward = dropout_forward,
     .backward = dropout_backward,

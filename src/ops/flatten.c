@@ -9,11 +9,6 @@ static mcl_status flatten_infer(const mcl_layer *layer, mcl_shape in, mcl_shape 
     return MCL_OK;
 }
 
-static size_t no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
-    (void)layer, (void)in, (void)out;
-    return 0;
-}
-
 static mcl_status flatten_nothing(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
     (void)node, (void)ex, (void)err;
     return MCL_OK;
@@ -27,8 +22,10 @@ static void flatten_reference_forward(const mcl_node *node, const mcl_ref_exec *
 
 const mcl_op mcl_op_flatten = {
     .name = "flatten",
+    .keras_name = "Flatten",
+    .usage = "flatten",
     .infer = flatten_infer,
-    .param_count = no_params,
+    .param_count = mcl_op_no_params,
     .aliases_input = true,
     .kernel_names = {NULL},
     .forward = flatten_nothing,

@@ -15,7 +15,14 @@ typedef enum mcl_op_kind {
     MCL_OP_DENSE,
     MCL_OP_RELU,
     MCL_OP_DROPOUT,
-    MCL_OP_SOFTMAX_XENT,
+    MCL_OP_SOFTMAX_XENT, /* internal: the training graph's loss head */
+    MCL_OP_CONV2D,
+    MCL_OP_MAXPOOL,
+    MCL_OP_BATCHNORM,
+    MCL_OP_LEAKYRELU,
+    MCL_OP_ZEROPAD,
+    MCL_OP_GLOBALAVGPOOL,
+    MCL_OP_SOFTMAX, /* standalone softmax: the inference head */
     MCL_OP_COUNT
 } mcl_op_kind;
 
@@ -25,7 +32,9 @@ typedef enum mcl_activation {
     MCL_ACT_SOFTMAX = 2, /* only on the last layer: becomes a softmax_xent node */
 } mcl_activation;
 
-/* Per-sample tensor shape: C channels, H, W. A flat vector of F features is (F, 1, 1). */
+/* Per-sample tensor shape: C channels, H, W. A flat vector of F features is (F, 1, 1).
+ * Memory layout is channels-last, as Keras: element (h, w, c) of sample n sits at
+ * ((n * H + h) * W + w) * C + c, so a [N, H, W, C] tensor is also an [N*H*W, C] matrix. */
 typedef struct mcl_shape {
     uint32_t c, h, w;
 } mcl_shape;
@@ -34,16 +43,27 @@ static inline uint32_t mcl_shape_size(mcl_shape s) {
     return s.c * s.h * s.w;
 }
 
-/* One layer as written in a model description. */
+typedef enum mcl_padding {
+    MCL_PADDING_VALID = 0, /* no padding: out = floor((in - k) / s) + 1 */
+    MCL_PADDING_SAME = 1,  /* out = ceil(in / s); the extra pixel, if any, at the bottom/right */
+} mcl_padding;
+
+/* One layer as written in a model description. Each op reads only its own fields. */
 typedef struct mcl_layer {
     mcl_op_kind kind;
-    uint32_t units;            /* dense: output features; 0 = the number of classes */
-    mcl_activation activation; /* dense */
+    uint32_t units;            /* dense: output features, conv2d: filters; 0 = the classes */
+    mcl_activation activation; /* dense, conv2d */
     float rate;                /* dropout: fraction of inputs dropped, in [0, 1) */
-    uint32_t line;             /* line in the model source, for error messages */
+    uint32_t kernel_h, kernel_w; /* conv2d kernel, maxpool window */
+    uint32_t stride_h, stride_w; /* conv2d, maxpool */
+    mcl_padding padding;         /* conv2d, maxpool */
+    uint32_t pad_top, pad_bottom, pad_left, pad_right; /* zeropad */
+    float alpha;                 /* leakyrelu: slope for x < 0 */
+    float momentum, epsilon;     /* batchnorm: moving-average momentum, variance epsilon */
+    uint32_t line;               /* line in the model source, for error messages */
 } mcl_layer;
 
-#define MCL_NODE_MAX_KERNELS 4
+#define MCL_NODE_MAX_KERNELS 8
 
 /* A layer placed in a graph: shapes resolved, parameters and buffers assigned. */
 typedef struct mcl_node {
@@ -54,9 +74,14 @@ typedef struct mcl_node {
     mcl_shape in_shape, out_shape;
     size_t param_offset; /* floats into the flat parameter / gradient buffers */
     size_t param_count;
+    size_t state_offset; /* floats into the flat non-trainable state buffer (BatchNorm's moving
+                            statistics): updated by forward in training, never by the optimizer */
+    size_t state_count;
     bool need_dx; /* false for the first node: nothing consumes the input gradient */
     /* Borrowed from the graph. x/dx: [N, in]; y/dy: [N, out]. */
     cl_mem x, y, dx, dy;
+    cl_mem aux; /* op->aux_bytes of per-node memory kept from forward to backward; owned by the
+                   graph; NULL if the op needs none */
     cl_kernel kernels[MCL_NODE_MAX_KERNELS]; /* created from op->kernel_names, owned */
 } mcl_node;
 
@@ -64,6 +89,9 @@ typedef struct mcl_node {
 typedef struct mcl_exec {
     mcl_context *ctx;
     cl_mem params, grads;                /* flat [P] */
+    cl_mem state;                        /* flat [S] non-trainable state */
+    cl_mem workspace;                    /* scratch shared by all nodes (op->workspace_bytes);
+                                            its contents do not survive to another node */
     cl_mem labels;                       /* [N] int */
     cl_mem sample_loss, sample_correct;  /* [N] float, written by the loss op */
     uint32_t n;                          /* samples in this batch */
@@ -75,6 +103,7 @@ typedef struct mcl_exec {
 /* The same for the plain C reference, over host arrays. */
 typedef struct mcl_ref_exec {
     const float *params; /* flat [P] */
+    float *state;        /* flat [S]; training-mode forward updates it as the device does */
     const int32_t *labels;
     float *sample_loss, *sample_correct;
     uint32_t n;
@@ -82,6 +111,8 @@ typedef struct mcl_ref_exec {
     uint64_t seed;
     bool training;
 } mcl_ref_exec;
+
+#define MCL_OP_MAX_EXAMPLES 6
 
 /* A small configuration the op test harness runs (forward vs reference, gradient check). */
 typedef struct mcl_op_example {
@@ -91,13 +122,26 @@ typedef struct mcl_op_example {
 } mcl_op_example;
 
 typedef struct mcl_op {
-    const char *name; /* model-language keyword and the prefix of node names */
+    const char *name;       /* model-language keyword and the prefix of node names */
+    const char *keras_name; /* the layer type shown by the summary: "Conv2D" */
+    const char *usage;      /* the layer's syntax, for error messages and help */
+    bool internal;          /* placed by the graph, never written in a model */
+    /* Reads the words after the keyword (args[0..nargs)) into *layer, whose kind and line are
+     * set and other fields zero. NULL: the layer takes no arguments. Errors say what is wrong;
+     * the parser adds the file and line. */
+    mcl_status (*parse)(mcl_layer *layer, char **args, int nargs, mcl_error *err);
     mcl_status (*infer)(const mcl_layer *layer, mcl_shape in, mcl_shape *out, mcl_error *err);
     size_t (*param_count)(const mcl_layer *layer, mcl_shape in, mcl_shape out);
     /* Fills the node's parameter slice (may be NULL when there are no parameters). */
     void (*init_params)(const mcl_node *node, float *params, uint64_t seed);
+    /* Non-trainable state floats (NULL: none) and their initial values. */
+    size_t (*state_count)(const mcl_layer *layer, mcl_shape in, mcl_shape out);
+    void (*init_state)(const mcl_node *node, float *state);
+    /* Bytes of node->aux and of the shared workspace for a batch of max_batch (NULL: none). */
+    size_t (*aux_bytes)(const mcl_node *node, uint32_t max_batch);
+    size_t (*workspace_bytes)(const mcl_node *node, uint32_t max_batch);
     bool aliases_input; /* y is x and dx is dy (flatten): no kernels, no copies */
-    const char *kernel_names[MCL_NODE_MAX_KERNELS]; /* NULL-terminated */
+    const char *kernel_names[MCL_NODE_MAX_KERNELS]; /* a NULL ends the list early */
     mcl_status (*forward)(mcl_node *node, const mcl_exec *ex, mcl_error *err);
     mcl_status (*backward)(mcl_node *node, const mcl_exec *ex, mcl_error *err);
     /* Floating-point operations per sample (GEMM-class work; elementwise work is not counted). */
@@ -106,7 +150,7 @@ typedef struct mcl_op {
     /* The test oracle: y = op(x) on the host. x: [n, in], y: [n, out]. */
     void (*reference_forward)(const mcl_node *node, const mcl_ref_exec *ex, const float *x,
                               float *y);
-    mcl_op_example examples[3]; /* zero-terminated (input.c == 0 ends the list) */
+    mcl_op_example examples[MCL_OP_MAX_EXAMPLES]; /* input.c == 0 ends the list */
 } mcl_op;
 
 /* The registry, indexed by mcl_op_kind. */
@@ -115,11 +159,27 @@ const mcl_op *mcl_op_get(mcl_op_kind kind);
 const mcl_op *mcl_op_find(const char *name, mcl_op_kind *kind_out);
 
 extern const mcl_op mcl_op_flatten, mcl_op_dense, mcl_op_relu, mcl_op_dropout,
-    mcl_op_softmax_xent;
+    mcl_op_softmax_xent, mcl_op_conv2d, mcl_op_maxpool, mcl_op_batchnorm, mcl_op_leakyrelu,
+    mcl_op_zeropad, mcl_op_globalavgpool, mcl_op_softmax;
 
 /* Helpers shared by ops. */
 mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
                                        mcl_error *err);
 double mcl_op_zero_flops(const mcl_node *node);
+size_t mcl_op_no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out);
+
+/* Argument parsing shared by ops' parse functions. Each returns false if `s` is malformed. */
+bool mcl_parse_u32(const char *s, uint32_t *out);
+bool mcl_parse_float(const char *s, float *out);
+/* "3" -> 3x3, "3x5" -> 3x5 (height x width); both in 1..max. */
+bool mcl_parse_size2(const char *s, uint32_t max, uint32_t *h, uint32_t *w);
+/* If `arg` is "key=value", returns value (and the caller compares the key); else NULL. */
+const char *mcl_arg_value(const char *arg, const char *key);
+/* Parses "linear", "relu" or "softmax" (optionally "activation=relu"). */
+bool mcl_parse_activation(const char *s, mcl_activation *out);
+/* Output size along one axis for a window k, stride s and padding; 0 if the window does not
+ * fit (valid padding, k > in). pad_before receives the leading padding. */
+uint32_t mcl_window_out(uint32_t in, uint32_t k, uint32_t s, mcl_padding padding,
+                        uint32_t *pad_before);
 
 #endif

@@ -1,5 +1,8 @@
 /* The op table: one line per op. A static_assert keeps it in step with mcl_op_kind. */
 #include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/op.h"
@@ -10,6 +13,13 @@ static const mcl_op *const op_table[] = {
     [MCL_OP_RELU] = &mcl_op_relu,
     [MCL_OP_DROPOUT] = &mcl_op_dropout,
     [MCL_OP_SOFTMAX_XENT] = &mcl_op_softmax_xent,
+    [MCL_OP_CONV2D] = &mcl_op_conv2d,
+    [MCL_OP_MAXPOOL] = &mcl_op_maxpool,
+    [MCL_OP_BATCHNORM] = &mcl_op_batchnorm,
+    [MCL_OP_LEAKYRELU] = &mcl_op_leakyrelu,
+    [MCL_OP_ZEROPAD] = &mcl_op_zeropad,
+    [MCL_OP_GLOBALAVGPOOL] = &mcl_op_globalavgpool,
+    [MCL_OP_SOFTMAX] = &mcl_op_softmax,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MCL_OP_COUNT,
               "every mcl_op_kind needs a line in op_table");
@@ -38,4 +48,75 @@ mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl
 double mcl_op_zero_flops(const mcl_node *node) {
     (void)node;
     return 0.0;
+}
+
+size_t mcl_op_no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
+    (void)layer, (void)in, (void)out;
+    return 0;
+}
+
+bool mcl_parse_u32(const char *s, uint32_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || !isdigit((unsigned char)s[0]) || v > UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool mcl_parse_float(const char *s, float *out) {
+    char *end = NULL;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno != 0 || end == s || *end != '\0') return false;
+    *out = v;
+    return true;
+}
+
+bool mcl_parse_size2(const char *s, uint32_t max, uint32_t *h, uint32_t *w) {
+    char buf[32];
+    if (strlen(s) >= sizeof buf) return false;
+    strcpy(buf, s);
+    char *x = strchr(buf, 'x');
+    if (x != NULL) *x = '\0';
+    if (!mcl_parse_u32(buf, h)) return false;
+    if (x == NULL)
+        *w = *h;
+    else if (!mcl_parse_u32(x + 1, w))
+        return false;
+    return *h >= 1 && *w >= 1 && *h <= max && *w <= max;
+}
+
+const char *mcl_arg_value(const char *arg, const char *key) {
+    size_t n = strlen(key);
+    return strncmp(arg, key, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
+}
+
+bool mcl_parse_activation(const char *s, mcl_activation *out) {
+    const char *v = mcl_arg_value(s, "activation");
+    if (v != NULL) s = v;
+    if (strcmp(s, "relu") == 0)
+        *out = MCL_ACT_RELU;
+    else if (strcmp(s, "linear") == 0)
+        *out = MCL_ACT_LINEAR;
+    else if (strcmp(s, "softmax") == 0)
+        *out = MCL_ACT_SOFTMAX;
+    else
+        return false;
+    return true;
+}
+
+uint32_t mcl_window_out(uint32_t in, uint32_t k, uint32_t s, mcl_padding padding,
+                        uint32_t *pad_before) {
+    *pad_before = 0;
+    if (s == 0 || k == 0) return 0;
+    if (padding == MCL_PADDING_SAME) {
+        uint32_t out = (in + s - 1) / s;
+        uint64_t span = (uint64_t)(out - 1) * s + k;
+        uint32_t total = span > in ? (uint32_t)(span - in) : 0;
+        *pad_before = total / 2;
+        return out;
+    }
+    return k > in ? 0 : (in - k) / s + 1;
 }

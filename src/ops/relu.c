@@ -3,11 +3,6 @@
 
 enum { K_FORWARD, K_BACKWARD };
 
-static size_t no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
-    (void)layer, (void)in, (void)out;
-    return 0;
-}
-
 static mcl_status relu_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
     cl_uint count = ex->n * mcl_shape_size(node->in_shape);
     cl_kernel k = node->kernels[K_FORWARD];
@@ -32,8 +27,10 @@ static void relu_reference_forward(const mcl_node *node, const mcl_ref_exec *ex,
 
 const mcl_op mcl_op_relu = {
     .name = "relu",
+    .keras_name = "ReLU",
+    .usage = "relu",
     .infer = mcl_op_no_params_infer_same,
-    .param_count = no_params,
+    .param_count = mcl_op_no_params,
     .kernel_names = {"relu_forward", "relu_backward", NULL},
     .forward = relu_forward,
     .backward = relu_backward,

@@ -7,11 +7,6 @@
 
 enum { K_FORWARD, K_BACKWARD };
 
-static size_t no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out) {
-    (void)layer, (void)in, (void)out;
-    return 0;
-}
-
 static mcl_status softmax_xent_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
                                      mcl_error *err) {
     (void)layer;
@@ -60,9 +55,12 @@ static void softmax_xent_reference_forward(const mcl_node *node, const mcl_ref_e
 }
 
 const mcl_op mcl_op_softmax_xent = {
-    .name = "softmax",
+    .name = "softmax_xent",
+    .keras_name = "Softmax",
+    .usage = "(placed by the graph for a final softmax)",
+    .internal = true,
     .infer = softmax_xent_infer,
-    .param_count = no_params,
+    .param_count = mcl_op_no_params,
     .kernel_names = {"softmax_xent_forward", "softmax_xent_backward", NULL},
     .forward = softmax_xent_forward,
     .backward = softmax_xent_backward,

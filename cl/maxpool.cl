@@ -1,0 +1,64 @@
+/* MaxPooling2D over channels-last tensors. x: [n, H, W, C]; y, argmax: [n, OH, OW, C].
+ * Window (oh, ow) covers input rows oh*sh - pad_top .. + kh - 1 and columns likewise; rows and
+ * columns outside the input are padding and never win (as -inf). Ties go to the first maximum in
+ * scan order (smallest row, then smallest column), so forward, its saved argmax and the gradient
+ * are deterministic. argmax holds h*W + w of the winner within its sample, -1 for a window with
+ * no input element (impossible with Keras 'valid'/'same' geometry; kept for safety). */
+
+/* One work-item per output element. Global size: (n * OH * OW * C). */
+__kernel void maxpool_forward(__global const float *x, __global float *y, __global int *argmax,
+                              uint count, uint C, uint H, uint W, uint OH, uint OW, uint kh,
+                              uint kw, uint sh, uint sw, uint pad_top, uint pad_left) {
+    uint i = get_global_id(0);
+    if (i >= count) return;
+    uint c = i % C, t = i / C;
+    uint ow = t % OW;
+    t /= OW;
+    uint oh = t % OH, n = t / OH;
+    int h0 = (int)(oh * sh) - (int)pad_top, w0 = (int)(ow * sw) - (int)pad_left;
+    int h_lo = max(h0, 0), h_hi = min(h0 + (int)kh, (int)H);
+    int w_lo = max(w0, 0), w_hi = min(w0 + (int)kw, (int)W);
+    __global const float *xs = x + (size_t)n * H * W * C + c;
+    float best = 0.0f;
+    int arg = -1;
+    for (int h = h_lo; h < h_hi; h++) {
+        for (int w = w_lo; w < w_hi; w++) {
+            float v = xs[((size_t)h * W + w) * C];
+            /* Strictly greater: an equal value later in the scan does not replace the first. */
+            if (arg < 0 || v > best) {
+                best = v;
+                arg = h * (int)W + w;
+            }
+        }
+    }
+    y[i] = best;
+    argmax[i] = arg;
+}
+
+/* Gather: one work-item per input element sums dy over the windows that contain it and whose
+ * saved argmax is this element, in increasing (oh, ow) order. Global size: (n * H * W * C). */
+__kernel void maxpool_backward(__global const int *argmax, __global const float *dy,
+                               __global float *dx, uint count, uint C, uint H, uint W, uint OH,
+                               uint OW, uint kh, uint kw, uint sh, uint sw, uint pad_top,
+                               uint pad_left) {
+    uint i = get_global_id(0);
+    if (i >= count) return;
+    uint c = i % C, t = i / C;
+    uint w = t % W;
+    t /= W;
+    uint h = t % H, n = t / H;
+    /* Window o covers padded coordinate p = h + pad when o*s <= p < o*s + k. */
+    uint hp = h + pad_top, wp = w + pad_left;
+    uint oh_lo = hp >= kh ? (hp - kh) / sh + 1 : 0, oh_hi = min(hp / sh + 1, OH);
+    uint ow_lo = wp >= kw ? (wp - kw) / sw + 1 : 0, ow_hi = min(wp / sw + 1, OW);
+    int self = (int)(h * W + w);
+    size_t base = (size_t)n * OH * OW;
+    float acc = 0.0f;
+    for (uint oh = oh_lo; oh < oh_hi; oh++) {
+        for (uint ow = ow_lo; ow < ow_hi; ow++) {
+            size_t o = ((base + (size_t)oh * OW) + ow) * C + c;
+            if (argmax[o] == self) acc += dy[o];
+        }
+    }
+    dx[i] = acc;
+}
