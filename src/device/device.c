@@ -64,15 +64,55 @@ static mcl_status device_ids(cl_platform_id platform, cl_device_id **out, cl_uin
 
 static void trim(char *s) {
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n')) s[--n] = '\0';
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n'))
+        s[--n] = '\0';
 }
 
-#define DEVICE_INFO(param, var, what)                                                          \
+#define DEVICE_INFO(param, var, what)                                                              \
     MCL_CL_TRY(clGetDeviceInfo(device, param, sizeof(var), &(var), NULL), err, what)
-#define DEVICE_STRING(param, buf, what)                                                        \
-    do {                                                                                       \
-        MCL_CL_TRY(clGetDeviceInfo(device, param, sizeof(buf) - 1, buf, NULL), err, what);     \
-        trim(buf);                                                                             \
+
+/* An OpenCL info string of any length (drivers put build details into version strings, e.g.
+ * PoCL's "OpenCL 3.0 PoCL HSTR: pthread-x86_64-pc-linux-gnu-skylake-avx512"), from the device
+ * if `device` is not NULL, else from the platform. The caller frees *out. */
+static mcl_status info_text(cl_platform_id platform, cl_device_id device, cl_uint param, char **out,
+                            const char *what, mcl_error *err) {
+    *out = NULL;
+    size_t size = 0;
+    if (device != NULL)
+        MCL_CL_TRY(clGetDeviceInfo(device, param, 0, NULL, &size), err, what);
+    else
+        MCL_CL_TRY(clGetPlatformInfo(platform, param, 0, NULL, &size), err, what);
+    char *text = calloc(size + 1, 1);
+    if (text == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory %s", what);
+    mcl_status st =
+        device != NULL
+            ? MCL_CL_CHECK(clGetDeviceInfo(device, param, size, text, NULL), err, what)
+            : MCL_CL_CHECK(clGetPlatformInfo(platform, param, size, text, NULL), err, what);
+    if (st != MCL_OK) {
+        free(text);
+        return st;
+    }
+    *out = text;
+    return MCL_OK;
+}
+
+/* info_text into a fixed field of mcl_device_info, cut short if longer, trailing blanks trimmed. */
+static mcl_status info_field(cl_platform_id platform, cl_device_id device, cl_uint param,
+                             char *field, size_t field_size, const char *what, mcl_error *err) {
+    char *text;
+    mcl_status st = info_text(platform, device, param, &text, what, err);
+    if (st != MCL_OK) return st;
+    snprintf(field, field_size, "%s", text);
+    free(text);
+    trim(field);
+    return MCL_OK;
+}
+
+#define INFO_FIELD(platform, device, param, field, what)                                           \
+    do {                                                                                           \
+        mcl_status field_st_ =                                                                     \
+            info_field(platform, device, param, field, sizeof(field), what, err);                  \
+        if (field_st_ != MCL_OK) return field_st_;                                                 \
     } while (0)
 
 static mcl_status device_info(cl_platform_id platform, cl_device_id device, uint32_t pi,
@@ -80,20 +120,17 @@ static mcl_status device_info(cl_platform_id platform, cl_device_id device, uint
     memset(info, 0, sizeof *info);
     info->platform_index = pi;
     info->device_index = di;
-    MCL_CL_TRY(clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform_name - 1,
-                                 info->platform_name, NULL),
-               err, "querying the platform name");
-    MCL_CL_TRY(clGetPlatformInfo(platform, CL_PLATFORM_VERSION, sizeof info->platform_version - 1,
-                                 info->platform_version, NULL),
-               err, "querying the platform version");
-    trim(info->platform_name);
-    trim(info->platform_version);
-    DEVICE_STRING(CL_DEVICE_NAME, info->name, "querying the device name");
-    DEVICE_STRING(CL_DEVICE_VENDOR, info->vendor, "querying the device vendor");
-    DEVICE_STRING(CL_DRIVER_VERSION, info->driver_version, "querying the driver version");
-    DEVICE_STRING(CL_DEVICE_VERSION, info->device_version, "querying the device version");
-    DEVICE_STRING(CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
-                  "querying the OpenCL C version");
+    INFO_FIELD(platform, NULL, CL_PLATFORM_NAME, info->platform_name, "querying the platform name");
+    INFO_FIELD(platform, NULL, CL_PLATFORM_VERSION, info->platform_version,
+               "querying the platform version");
+    INFO_FIELD(NULL, device, CL_DEVICE_NAME, info->name, "querying the device name");
+    INFO_FIELD(NULL, device, CL_DEVICE_VENDOR, info->vendor, "querying the device vendor");
+    INFO_FIELD(NULL, device, CL_DRIVER_VERSION, info->driver_version,
+               "querying the driver version");
+    INFO_FIELD(NULL, device, CL_DEVICE_VERSION, info->device_version,
+               "querying the device version");
+    INFO_FIELD(NULL, device, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
+               "querying the OpenCL C version");
     cl_device_type type;
     DEVICE_INFO(CL_DEVICE_TYPE, type, "querying the device type");
     info->type = (type & CL_DEVICE_TYPE_GPU)           ? MCL_DEVICE_GPU
@@ -115,13 +152,10 @@ static mcl_status device_info(cl_platform_id platform, cl_device_id device, uint
     size_t wg;
     DEVICE_INFO(CL_DEVICE_MAX_WORK_GROUP_SIZE, wg, "querying the work-group size");
     info->max_work_group_size = wg;
-    size_t ext_size = 0;
-    MCL_CL_TRY(clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_size), err,
-               "querying device extensions");
-    char *ext = calloc(ext_size + 1, 1);
-    if (ext == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    mcl_status st = MCL_CL_CHECK(clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, ext_size, ext, NULL),
-                                 err, "querying device extensions");
+    char *ext;
+    mcl_status st =
+        info_text(NULL, device, CL_DEVICE_EXTENSIONS, &ext, "querying device extensions", err);
+    if (st != MCL_OK) return st;
     info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
     info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
     free(ext);
@@ -206,9 +240,9 @@ static mcl_status choose_device(const mcl_context_options *opt, cl_platform_id *
             }
             for (cl_uint d = 0; st == MCL_OK && !found && opt->device < 0 && d < ndev; d++) {
                 cl_device_type type = 0;
-                st = MCL_CL_CHECK(clGetDeviceInfo(devices[d], CL_DEVICE_TYPE, sizeof type, &type,
-                                                  NULL),
-                                  err, "querying the device type");
+                st = MCL_CL_CHECK(
+                    clGetDeviceInfo(devices[d], CL_DEVICE_TYPE, sizeof type, &type, NULL), err,
+                    "querying the device type");
                 if (st == MCL_OK && (pass == 1 || (type & CL_DEVICE_TYPE_GPU))) {
                     *platform_out = platforms[p];
                     *device_out = devices[d];
@@ -259,8 +293,8 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     if (st == MCL_OK) st = device_info(ctx->platform, ctx->device, pi, di, &ctx->info, err);
     if (st == MCL_OK) {
         cl_int rc = CL_SUCCESS;
-        cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
-                                         (cl_context_properties)ctx->platform, 0};
+        cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
+                                         0};
         ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &rc);
         st = MCL_CL_CHECK(rc, err, "creating the OpenCL context");
     }
@@ -323,8 +357,7 @@ mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const s
                        mcl_error *err) {
     for (cl_uint d = 0; d < dims; d++)
         if (global[d] == 0) return MCL_OK; /* an empty range is a no-op, not an error */
-    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, NULL, 0, NULL,
-                                       NULL);
+    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, NULL, 0, NULL, NULL);
     if (rc != CL_SUCCESS) {
         char name[96] = "?", what[160];
         clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
