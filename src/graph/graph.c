@@ -7,6 +7,9 @@
 /* Each tensor starts on a 64-float (256-byte) boundary of the flat buffer: aligned for vector
  * loads and for any sub-buffer alignment a driver may ask for. */
 #define PARAM_ALIGN 64
+/* Per-image tensors above 2^28 floats (1 GiB) are refused before any size arithmetic can
+ * overflow 32 bits (kernels index with uint). */
+#define MAX_TENSOR_ELEMENTS (1u << 28)
 
 static size_t align_up(size_t x, size_t a) {
     return (x + a - 1) / a * a;
@@ -35,8 +38,8 @@ static void expand_layers(const mcl_model *model, mcl_layer *out, uint32_t *coun
     *count = n;
 }
 
-mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t classes,
-                          mcl_graph *g, mcl_error *err) {
+mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t classes, mcl_graph *g,
+                          mcl_error *err) {
     mcl_layer layers[2 * MCL_MODEL_MAX_LAYERS];
     uint32_t count = 0;
     expand_layers(model, layers, &count, classes);
@@ -64,6 +67,14 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
         if (st != MCL_OK) {
             /* Op messages say what is wrong; name the model file and line, as parse errors do. */
             mcl_error_prefix(err, "%s:%u", model->source, node->layer.line);
+            break;
+        }
+        mcl_shape o = node->out_shape;
+        if ((uint64_t)o.c * o.h * o.w > MAX_TENSOR_ELEMENTS || o.c == 0 || o.h == 0 || o.w == 0) {
+            st = mcl_fail(err, MCL_ERR_MODEL,
+                          "%s:%u: %s's output of %ux%ux%u values per image is out of range "
+                          "(1 to 2^28)",
+                          model->source, node->layer.line, node->name, o.h, o.w, o.c);
             break;
         }
         node->param_count = node->op->param_count(&node->layer, node->in_shape, node->out_shape);
@@ -144,7 +155,8 @@ static mcl_status check_fits(const mcl_graph *g, uint32_t max_batch, mcl_error *
     if (largest_per_sample > 0 && dev->max_alloc_bytes / largest_per_sample < fit)
         fit = dev->max_alloc_bytes / largest_per_sample;
     uint64_t suggest = 1;
-    while (suggest * 2 <= fit && suggest < (1u << 20)) suggest *= 2;
+    while (suggest * 2 <= fit && suggest < (1u << 20))
+        suggest *= 2;
     return mcl_fail(err, MCL_ERR_DEVICE_MEMORY,
                     "a batch of %u does not fit in device memory: it needs %.2f GiB but %s has "
                     "%.2f GiB (largest single buffer %.2f GiB); try --batch-size %llu",
@@ -167,10 +179,10 @@ static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
         if (node->param_count > 0 && node->op->init_params != NULL)
             node->op->init_params(node, host + node->param_offset, seed);
     }
-    mcl_status st = MCL_CL_CHECK(clEnqueueWriteBuffer(g->ctx->queue, g->params, CL_TRUE, 0,
-                                                      g->param_count * sizeof(float), host, 0,
-                                                      NULL, NULL),
-                                 err, "uploading initial weights");
+    mcl_status st =
+        MCL_CL_CHECK(clEnqueueWriteBuffer(g->ctx->queue, g->params, CL_TRUE, 0,
+                                          g->param_count * sizeof(float), host, 0, NULL, NULL),
+                     err, "uploading initial weights");
     if (st == MCL_OK && g->state_count > 0) {
         memset(host, 0, g->state_count * sizeof *host);
         for (uint32_t i = 0; i < g->node_count; i++) {
@@ -179,8 +191,7 @@ static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
                 node->op->init_state(node, host + node->state_offset);
         }
         st = MCL_CL_CHECK(clEnqueueWriteBuffer(g->ctx->queue, g->state, CL_TRUE, 0,
-                                               g->state_count * sizeof(float), host, 0, NULL,
-                                               NULL),
+                                               g->state_count * sizeof(float), host, 0, NULL, NULL),
                           err, "uploading initial layer state");
     }
     free(host);
@@ -188,8 +199,8 @@ static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
 }
 
 mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape input,
-                            uint32_t classes, uint32_t max_batch, uint64_t seed,
-                            mcl_graph **out, mcl_error *err) {
+                            uint32_t classes, uint32_t max_batch, uint64_t seed, mcl_graph **out,
+                            mcl_error *err) {
     *out = NULL;
     if (max_batch == 0) return mcl_fail(err, MCL_ERR_USAGE, "the batch size must be at least 1");
     mcl_graph *g = calloc(1, sizeof *g);
@@ -215,8 +226,7 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
     if (st == MCL_OK && g->workspace_bytes > 0)
         st = alloc(g, g->workspace_bytes, &g->workspace, "the workspace", err);
     if (st == MCL_OK)
-        st = alloc(g, n * mcl_shape_size(input) * sizeof(float), &g->input, "the input batch",
-                   err);
+        st = alloc(g, n * mcl_shape_size(input) * sizeof(float), &g->input, "the input batch", err);
     if (st == MCL_OK) st = alloc(g, n * sizeof(cl_int), &g->labels, "the batch labels", err);
     if (st == MCL_OK) st = alloc(g, n * sizeof(float), &g->sample_loss, "per-sample loss", err);
     if (st == MCL_OK)
@@ -245,8 +255,8 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
             st = alloc(g, aux, &g->aux[i], what, err);
             node->aux = g->aux[i];
         }
-        for (int k = 0; k < MCL_NODE_MAX_KERNELS && node->op->kernel_names[k] != NULL && st == MCL_OK;
-             k++)
+        for (int k = 0;
+             k < MCL_NODE_MAX_KERNELS && node->op->kernel_names[k] != NULL && st == MCL_OK; k++)
             st = mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], err);
         x = node->y;
         dx = node->dy;
