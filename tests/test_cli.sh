@@ -407,12 +407,93 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     want_rc 1
     want_stderr "$NOFIT:5:"
     result "train with a kernel that does not fit names FILE:5:"
+    # ---------------------------------------------------------------- checkpoints
+    CK=$TMP/ck
+    mkdir "$CK"
+    run train --data "$DATA" --model mlp50 --epochs 2 --limit 10000 --save "$CK/a.ckpt" \
+        --history "$CK/h.csv" --verbose 2
+    want_rc 0
+    [ -s "$CK/a.ckpt" ] || fail_because "no checkpoint written"
+    [ "$(wc -l <"$CK/h.csv")" -eq 3 ] || fail_because "history should have a header and 2 rows"
+    ls "$CK" | grep -q tmp && fail_because "a temporary file was left behind"
+    result "train --save and --history write a checkpoint and a CSV"
+
+    run eval "$CK/a.ckpt" --data "$DATA"
+    want_rc 0
+    want_stdout "Test loss:"
+    want_stdout "precision"
+    want_stdout "Confusion matrix"
+    result "eval prints loss, accuracy, per-class precision/recall and the confusion matrix"
+
+    run eval "$CK/a.ckpt" --data "$DATA" --json
+    want_rc 0
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
+    fi
+    want_stdout '"confusion"'
+    result "eval --json prints valid JSON"
+
+    run predict "$CK/a.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:0" "idx:$DATA/t10k-images-idx3-ubyte:1"
+    want_rc 0
+    want_line '^idx:.*:0: 7 \(7 0\.[0-9]+'
+    want_line '^idx:.*:1: 2 '
+    result "predict classifies the first two test digits (7 and 2)"
+
+    run predict "$CK/a.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:99999"
+    want_rc 2
+    want_stderr "out of range"
+    result "predict with an IDX index out of range exits 2"
+
+    # A damaged checkpoint is refused, and --resume/--save of it leaves it untouched.
+    head -c 1000 "$CK/a.ckpt" >"$CK/bad.ckpt"
+    cp "$CK/bad.ckpt" "$CK/bad.orig"
+    run eval "$CK/bad.ckpt" --data "$DATA"
+    want_rc 1
+    want_stderr "$CK/bad.ckpt"
+    want_stderr "truncated"
+    run train --data "$DATA" --resume "$CK/bad.ckpt" --save "$CK/bad.ckpt" --verbose 0
+    want_rc 1
+    cmp -s "$CK/bad.ckpt" "$CK/bad.orig" || fail_because "the damaged checkpoint was overwritten"
+    result "a truncated checkpoint is refused and not overwritten"
+
+    run train --data "$DATA" --model mlp50 --save-best --save "$CK/x.ckpt" --validation-split 0
+    want_rc 2
+    want_stderr "--validation-split"
+    result "--save-best without validation exits 2"
+
+    # SIGKILL in the middle of a run, then --resume: the final checkpoint is byte-identical to
+    # an uninterrupted run's.
+    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/whole.ckpt" --verbose 0 \
+        </dev/null >/dev/null 2>&1
+    rc1=$?
+    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/killed.ckpt" --verbose 0 \
+        </dev/null >/dev/null 2>&1 &
+    pid=$!
+    n=0
+    while [ ! -s "$CK/killed.ckpt" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    sleep 0.4
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    run train --data "$DATA" --resume "$CK/killed.ckpt" --save "$CK/killed.ckpt" --verbose 2
+    [ "$rc1" -eq 0 ] || fail_because "the uninterrupted run failed ($rc1)"
+    want_rc 0
+    cmp -s "$CK/whole.ckpt" "$CK/killed.ckpt" ||
+        fail_because "killed + resumed run differs from the uninterrupted one"
+    result "SIGKILL mid-run, then --resume: the same final checkpoint as without the kill"
 else
     for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
         "the same --seed gives the same losses and test result" \
         "train --verbose 0 prints nothing on stdout" \
         "train the tutorial CNN (augmented) for 1 epoch on 640 images" \
-        "train with a kernel that does not fit names FILE:5:"; do
+        "train with a kernel that does not fit names FILE:5:" \
+        "train --save and --history write a checkpoint and a CSV" \
+        "eval prints loss, accuracy, per-class precision/recall and the confusion matrix" \
+        "eval --json prints valid JSON" \
+        "predict classifies the first two test digits (7 and 2)" \
+        "predict with an IDX index out of range exits 2" \
+        "a truncated checkpoint is refused and not overwritten" \
+        "--save-best without validation exits 2" \
+        "SIGKILL mid-run, then --resume: the same final checkpoint as without the kill"; do
         if [ "$have_device" -eq 1 ]; then
             skip "$name" "no MNIST in $DATA (run tools/setup)"
         else

@@ -113,44 +113,12 @@ START_TEST(test_same_seed_same_weights) {
 }
 END_TEST
 
-/* A dataset that is not digits: 3 classes of 8x10 images (a bright band whose position is the
- * class), written as gzip IDX files. Trains to near-perfect accuracy. */
-static void write_synthetic(const char *dir, const char *prefix, uint32_t count, uint64_t seed) {
-    enum { R = 8, C = 10 };
-    size_t px = (size_t)count * R * C;
-    uint8_t *img = malloc(16 + px), *lab = malloc(8 + count);
-    const uint8_t ih[16] = {0, 0, 8, 3, (uint8_t)(count >> 24), (uint8_t)(count >> 16),
-                            (uint8_t)(count >> 8), (uint8_t)count, 0, 0, 0, R, 0, 0, 0, C};
-    const uint8_t lh[8] = {0, 0, 8, 1, (uint8_t)(count >> 24), (uint8_t)(count >> 16),
-                           (uint8_t)(count >> 8), (uint8_t)count};
-    memcpy(img, ih, 16);
-    memcpy(lab, lh, 8);
-    float noise[R * C];
-    for (uint32_t i = 0; i < count; i++) {
-        uint8_t cls = (uint8_t)(i % 3);
-        lab[8 + i] = cls;
-        test_fill_uniform(noise, R * C, 0.0f, 80.0f, seed * 1000003u + i);
-        for (int p = 0; p < R * C; p++) {
-            int row = p / C;
-            bool band = row >= cls * 3 && row < cls * 3 + 2;
-            img[16 + (size_t)i * R * C + p] = (uint8_t)(noise[p] + (band ? 150.0f : 0.0f));
-        }
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    test_write_file(path, img, 16 + px, 1);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    test_write_file(path, lab, 8 + count, 1);
-    free(img);
-    free(lab);
-}
-
 START_TEST(test_synthetic_three_classes) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
     char *dir = test_mkdtemp();
-    write_synthetic(dir, "train", 600, 1);
-    write_synthetic(dir, "t10k", 150, 2);
+    test_write_synthetic(dir, "train", 600, 1);
+    test_write_synthetic(dir, "t10k", 150, 2);
     mcl_error err = {0};
     mcl_dataset *train = NULL, *test = NULL;
     mcl_model *model = NULL;
@@ -193,7 +161,7 @@ START_TEST(test_second_fit_uses_its_recipe) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
     char *dir = test_mkdtemp();
-    write_synthetic(dir, "train", 300, 5);
+    test_write_synthetic(dir, "train", 300, 5);
     mcl_error err = {0};
     mcl_dataset *train = NULL;
     mcl_model *model = NULL;
@@ -216,7 +184,8 @@ START_TEST(test_second_fit_uses_its_recipe) {
     ck_assert(mcl_trainer_fit(trainer, train, NULL, &fit, &err) == MCL_OK);
     ck_assert(mcl_trainer_read_params(trainer, after, &err) == MCL_OK);
     double moved = 0.0;
-    for (uint64_t i = 0; i < n; i++) moved = fmax(moved, fabs((double)after[i] - before[i]));
+    for (uint64_t i = 0; i < n; i++)
+        moved = fmax(moved, fabs((double)after[i] - before[i]));
     ck_assert_msg(moved < 1e-6, "weights moved by %.3g: the old momentum is still applied", moved);
     free(before);
     free(after);
@@ -246,8 +215,8 @@ START_TEST(test_flops_count_only_needed_gradients) {
         ck_assert(mcl_model_builtin(cases[i].model, &model, &err) == MCL_OK);
         ck_assert(mcl_trainer_create(ctx, model, 28, 28, 10, 8, 1, &trainer, &err) == MCL_OK);
         double f = mcl_trainer_train_flops_per_sample(trainer);
-        ck_assert_msg(f == cases[i].flops, "%s: %.0f FLOPs per image, want %.0f", cases[i].model,
-                      f, cases[i].flops);
+        ck_assert_msg(f == cases[i].flops, "%s: %.0f FLOPs per image, want %.0f", cases[i].model, f,
+                      cases[i].flops);
         mcl_trainer_free(trainer);
         mcl_model_free(model);
     }

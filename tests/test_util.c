@@ -110,3 +110,53 @@ const char *test_mnist_dir(void) {
     if (access(probe, R_OK) == 0) return dir;
     return NULL;
 }
+
+void test_write_synthetic(const char *dir, const char *prefix, uint32_t count, uint64_t seed) {
+    enum { R = 8, C = 10 };
+    size_t px = (size_t)count * R * C;
+    uint8_t *img = malloc(16 + px), *lab = malloc(8 + count);
+    const uint8_t ih[16] = {0,
+                            0,
+                            8,
+                            3,
+                            (uint8_t)(count >> 24),
+                            (uint8_t)(count >> 16),
+                            (uint8_t)(count >> 8),
+                            (uint8_t)count,
+                            0,
+                            0,
+                            0,
+                            R,
+                            0,
+                            0,
+                            0,
+                            C};
+    const uint8_t lh[8] = {0,
+                           0,
+                           8,
+                           1,
+                           (uint8_t)(count >> 24),
+                           (uint8_t)(count >> 16),
+                           (uint8_t)(count >> 8),
+                           (uint8_t)count};
+    memcpy(img, ih, 16);
+    memcpy(lab, lh, 8);
+    float noise[R * C];
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t cls = (uint8_t)(i % 3);
+        lab[8 + i] = cls;
+        test_fill_uniform(noise, R * C, 0.0f, 80.0f, seed * 1000003u + i);
+        for (int p = 0; p < R * C; p++) {
+            int row = p / C;
+            bool band = row >= cls * 3 && row < cls * 3 + 2;
+            img[16 + (size_t)i * R * C + p] = (uint8_t)(noise[p] + (band ? 150.0f : 0.0f));
+        }
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    test_write_file(path, img, 16 + px, 1);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    test_write_file(path, lab, 8 + count, 1);
+    free(img);
+    free(lab);
+}

@@ -37,6 +37,11 @@ void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed);
 double test_max_scaled_error(const float *a, const float *b, size_t n, double abs_tol,
                              double rel_tol);
 
+/* A dataset that is not digits: `count` images of 3 classes of 8x10 pixels (a bright band whose
+ * position is the class, over noise from `seed`), written as DIR/PREFIX-images-idx3-ubyte.gz
+ * and DIR/PREFIX-labels-idx1-ubyte.gz. Small models learn it to near-perfect accuracy. */
+void test_write_synthetic(const char *dir, const char *prefix, uint32_t count, uint64_t seed);
+
 /* Directory of real MNIST (MNIST_CL_DATA or <source root>/data/mnist) if its files exist,
  * else NULL (static storage). */
 const char *test_mnist_dir(void);

@@ -50,7 +50,12 @@ typedef struct mcl_error {
     char message[MCL_ERROR_MESSAGE_MAX]; /* one line, no trailing newline */
 } mcl_error;
 
-typedef enum mcl_log_level { MCL_LOG_DEBUG, MCL_LOG_INFO, MCL_LOG_WARN, MCL_LOG_ERROR } mcl_log_level;
+typedef enum mcl_log_level {
+    MCL_LOG_DEBUG,
+    MCL_LOG_INFO,
+    MCL_LOG_WARN,
+    MCL_LOG_ERROR
+} mcl_log_level;
 /* Receives multi-line diagnostics such as kernel build logs. */
 typedef void (*mcl_log_fn)(mcl_log_level level, const char *message, void *user);
 
@@ -88,6 +93,10 @@ const uint8_t *mcl_dataset_labels(const mcl_dataset *ds); /* [count] */
 const char *mcl_dataset_images_path(const mcl_dataset *ds);
 const char *mcl_dataset_labels_path(const mcl_dataset *ds);
 void mcl_dataset_free(mcl_dataset *ds);
+/* Image `index` (0-based) of an IDX images file (raw or .gz) as rows*cols floats in 0..1 (the
+ * same scaling training uses); fails unless the file's images are rows x cols. */
+mcl_status mcl_idx_image(const char *path, uint32_t index, uint32_t rows, uint32_t cols, float *dst,
+                         mcl_error *err);
 
 /* ---------------------------------------------------------------- devices */
 
@@ -153,7 +162,10 @@ typedef enum mcl_optimizer { MCL_OPTIMIZER_ADAM, MCL_OPTIMIZER_SGD } mcl_optimiz
 
 /* Learning rate over the steps of one fit: constant, or Keras CosineDecay to zero at the last
  * step (lr * (1 + cos(pi * step / steps)) / 2). */
-typedef enum mcl_lr_schedule { MCL_LR_CONSTANT, MCL_LR_COSINE } mcl_lr_schedule;
+/* Learning-rate schedules over the whole run, per step: constant; cosine decay to 0 (Keras
+ * CosineDecay); step decay (multiplied by lr_decay_rate every lr_decay_epochs epochs). Any of
+ * them may start with warmup_epochs of linear warm-up from 0. */
+typedef enum mcl_lr_schedule { MCL_LR_CONSTANT, MCL_LR_COSINE, MCL_LR_STEP } mcl_lr_schedule;
 
 /* A training recipe: the defaults a model ships with, overridable by the caller. */
 /* On-device data augmentation (Keras ImageDataGenerator semantics): each training image gets
@@ -174,6 +186,9 @@ typedef struct mcl_recipe {
     mcl_optimizer optimizer;
     float learning_rate;
     mcl_lr_schedule lr_schedule;
+    float lr_decay_rate; /* step decay: factor per lr_decay_epochs (e.g. 0.5) */
+    uint32_t lr_decay_epochs;
+    uint32_t warmup_epochs; /* linear warm-up before the schedule; 0 = none */
     float momentum;         /* SGD only */
     float validation_split; /* the last fraction of the training set, as Keras does */
     mcl_augment augment;
@@ -220,6 +235,8 @@ typedef struct mcl_epoch_result {
     double loss, accuracy;
     bool has_validation;
     double val_loss, val_accuracy;
+    double learning_rate; /* at the end of the epoch */
+    bool improved;        /* validation loss is the best so far (Keras ModelCheckpoint's test) */
 } mcl_epoch_result;
 
 /* Return false from a callback to stop training after the current step (the fit call then
@@ -230,10 +247,16 @@ typedef bool (*mcl_epoch_fn)(const mcl_epoch_result *result, void *user);
 typedef struct mcl_fit_options {
     mcl_recipe recipe;
     uint64_t seed;
-    mcl_progress_fn on_progress;   /* may be NULL */
-    double progress_interval_s;    /* how often on_progress may fire (it reads the device) */
-    mcl_epoch_fn on_epoch;         /* may be NULL */
+    mcl_progress_fn on_progress; /* may be NULL */
+    double progress_interval_s;  /* how often on_progress may fire (it reads the device) */
+    mcl_epoch_fn on_epoch;       /* may be NULL */
     void *user;
+    /* Keras's initial_epoch: epochs already done (a resumed run trains initial_epoch+1 ..
+     * recipe.epochs, with the learning-rate schedule where it left off). */
+    uint32_t initial_epoch;
+    /* Early stopping on validation loss (Keras EarlyStopping(restore_best_weights=True)): stop
+     * after this many epochs without improvement and restore the best weights. 0 = off. */
+    uint32_t early_stopping_patience;
 } mcl_fit_options;
 
 typedef struct mcl_eval_result {
@@ -255,8 +278,8 @@ mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const
                            const mcl_fit_options *options, mcl_error *err);
 
 /* Inference-mode loss and accuracy over a whole dataset. */
-mcl_status mcl_trainer_evaluate(mcl_trainer *trainer, const mcl_dataset *data,
-                                uint32_t batch_size, mcl_eval_result *out, mcl_error *err);
+mcl_status mcl_trainer_evaluate(mcl_trainer *trainer, const mcl_dataset *data, uint32_t batch_size,
+                                mcl_eval_result *out, mcl_error *err);
 
 /* Total trainable parameters and the floating-point operations of one training step per sample
  * (forward + backward), used for GFLOP/s reports. */
@@ -268,6 +291,78 @@ double mcl_trainer_train_flops_per_sample(const mcl_trainer *trainer);
 mcl_status mcl_trainer_read_params(mcl_trainer *trainer, float *dst, mcl_error *err);
 
 void mcl_trainer_free(mcl_trainer *trainer);
+
+/* ---------------------------------------------------------------- checkpoints and export */
+
+/* A trained model on the host: its description, input shape, weights, BatchNorm state and, for
+ * resuming, the optimizer and trainer state. Read from / written to the checkpoint format
+ * (versioned, little-endian, named tensors, CRC-32 over the whole file). */
+typedef struct mcl_checkpoint mcl_checkpoint;
+
+/* Reads and fully validates a checkpoint (magic, version, sizes, checksum) before returning it.
+ * A truncated, corrupted or foreign file fails with MCL_ERR_FORMAT naming the file and the
+ * problem. Caller frees with mcl_checkpoint_free. */
+mcl_status mcl_checkpoint_load(const char *path, mcl_checkpoint **out, mcl_error *err);
+/* The model inside (owned by the checkpoint) and the image size / classes it was trained on. */
+const mcl_model *mcl_checkpoint_model(const mcl_checkpoint *ck);
+void mcl_checkpoint_input(const mcl_checkpoint *ck, uint32_t *rows, uint32_t *cols,
+                          uint32_t *classes);
+/* Epochs completed when it was written, the recipe and seed of the run that wrote it. */
+uint32_t mcl_checkpoint_epoch(const mcl_checkpoint *ck);
+const mcl_recipe *mcl_checkpoint_recipe(const mcl_checkpoint *ck);
+uint64_t mcl_checkpoint_seed(const mcl_checkpoint *ck);
+void mcl_checkpoint_free(mcl_checkpoint *ck);
+
+/* Writes the trainer's model, weights, BatchNorm state, optimizer state, epoch and step counters
+ * and recipe to `path`, atomically (temporary file, fsync, rename): a crash never leaves a
+ * partial file there. Blocks until the device is idle. */
+mcl_status mcl_trainer_save(mcl_trainer *trainer, const char *path, mcl_error *err);
+/* A trainer with everything a checkpoint holds restored, for batches up to max_batch: fitting
+ * it with initial_epoch = mcl_checkpoint_epoch(ck) and the checkpoint's recipe and seed
+ * continues the run bit-identically (same device). ck may be freed afterwards. */
+mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkpoint *ck,
+                                              uint32_t max_batch, mcl_trainer **out,
+                                              mcl_error *err);
+uint32_t mcl_trainer_epochs_done(const mcl_trainer *trainer);
+
+/* Writes per-epoch results as CSV (header epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds;
+ * empty val_ fields without validation) or, for a path ending in .json, as JSON; atomically. */
+mcl_status mcl_history_write(const char *path, const mcl_epoch_result *rows, size_t count,
+                             mcl_error *err);
+
+/* Inference: class probabilities probs[n, classes] for images[n, rows*cols] with values in
+ * 0..1 (as the data's 0..255 / 255), in batches of the trainer's maximum. */
+mcl_status mcl_trainer_predict(mcl_trainer *trainer, const float *images, uint32_t n, float *probs,
+                               mcl_error *err);
+
+/* Weights as NumPy .npz (one float32 array per tensor, named "conv2d_1/kernel" etc., Keras
+ * layouts) and as ONNX (opset 13, input "images" [N, 1, rows, cols] in 0..1, output
+ * "probabilities" [N, classes]). Both write atomically: a failure leaves no file at `path`. */
+mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error *err);
+mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error *err);
+
+/* ---------------------------------------------------------------- images and plots */
+
+/* Reads a PNG (any bit depth, grey, RGB, palette, with or without alpha) or a PGM (P2/P5) of any
+ * size and converts it the way MNIST was made: to grey, inverted if it is dark on light, the ink
+ * scaled to fit a 20x20 box (for 28x28; proportionally otherwise) and centred by its centre of
+ * mass in rows x cols. dst: rows*cols floats in 0..1. */
+mcl_status mcl_image_load_mnist(const char *path, uint32_t rows, uint32_t cols, float *dst,
+                                mcl_error *err);
+/* Writes an 8-bit grey PNG (atomically). */
+mcl_status mcl_image_write_png(const char *path, const uint8_t *pixels, uint32_t width,
+                               uint32_t height, mcl_error *err);
+
+/* Draws loss and accuracy against epoch, training and validation, from a history CSV written by
+ * training (see mcl_history_*), as PNG or SVG by the extension of out_path. */
+mcl_status mcl_plot_history(const char *csv_path, const char *out_path, mcl_error *err);
+/* mcl_plot_history with a title above both panels; NULL or "" gives the default,
+ * "Training history (<file name of the CSV>)". */
+mcl_status mcl_plot_history_titled(const char *csv_path, const char *out_path, const char *title,
+                                   mcl_error *err);
+/* Draws a confusion matrix (counts[true * classes + predicted]) as a heat map with counts. */
+mcl_status mcl_plot_confusion(const uint32_t *counts, uint32_t classes, const char *out_path,
+                              mcl_error *err);
 
 #ifdef __cplusplus
 }

@@ -33,18 +33,34 @@ int cli_fail(const mcl_error *err) {
 
 bool cli_parse(const char *command, int argc, char **argv, const cli_option *opts, size_t nopts,
                const char **values) {
+    return cli_parse_positional(command, argc, argv, opts, nopts, values, NULL, 0, NULL);
+}
+
+bool cli_parse_positional(const char *command, int argc, char **argv, const cli_option *opts,
+                          size_t nopts, const char **values, const char **positional,
+                          size_t max_positional, size_t *npositional) {
+    if (npositional != NULL) *npositional = 0;
+    bool options_done = false; /* after "--" everything is positional */
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
-        if (strncmp(arg, "--", 2) != 0) {
-            cli_error("unexpected argument '%s' for '%s'; see 'mnist-cl %s --help'", arg,
-                      command, command);
-            return false;
+        if (!options_done && strcmp(arg, "--") == 0 && max_positional > 0) {
+            options_done = true;
+            continue;
+        }
+        if (options_done || strncmp(arg, "--", 2) != 0) {
+            if (npositional == NULL || *npositional == max_positional) {
+                cli_error("unexpected argument '%s' for '%s'; see 'mnist-cl %s --help'", arg,
+                          command, command);
+                return false;
+            }
+            positional[(*npositional)++] = arg;
+            continue;
         }
         const char *eq = strchr(arg, '=');
         size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
         size_t k = 0;
-        while (k < nopts && !(strlen(opts[k].name) == name_len &&
-                              strncmp(opts[k].name, arg, name_len) == 0))
+        while (k < nopts &&
+               !(strlen(opts[k].name) == name_len && strncmp(opts[k].name, arg, name_len) == 0))
             k++;
         if (k == nopts) {
             cli_error("unknown option '%.*s' for '%s'; see 'mnist-cl %s --help'", (int)name_len,

@@ -31,6 +31,11 @@ typedef struct cli_global {
  * NULL. Positional arguments are rejected. Returns false after printing a one-line error. */
 bool cli_parse(const char *command, int argc, char **argv, const cli_option *opts, size_t nopts,
                const char **values);
+/* The same, also collecting up to max_positional non-option arguments (in order) into
+ * positional[]; more than that is an error. "--" ends the options. */
+bool cli_parse_positional(const char *command, int argc, char **argv, const cli_option *opts,
+                          size_t nopts, const char **values, const char **positional,
+                          size_t max_positional, size_t *npositional);
 void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts);
 
 /* Value parsers: print "mnist-cl: error: --epochs: ..." and return false on a bad value. */
@@ -57,6 +62,10 @@ int cmd_devices(const cli_global *g, int argc, char **argv);
 int cmd_models(const cli_global *g, int argc, char **argv);
 int cmd_summary(const cli_global *g, int argc, char **argv);
 int cmd_train(const cli_global *g, int argc, char **argv);
+int cmd_eval(const cli_global *g, int argc, char **argv);
+int cmd_predict(const cli_global *g, int argc, char **argv);
+int cmd_plot(const cli_global *g, int argc, char **argv);
+int cmd_export(const cli_global *g, int argc, char **argv);
 
 /* Shared by commands that take --model: a built-in name or a model file path. */
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);

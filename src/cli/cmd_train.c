@@ -13,22 +13,34 @@ static const cli_option options[] = {
     {"--epochs", "N", "number of epochs (default: the model's recipe)"},
     {"--batch-size", "N", "mini-batch size (default: the model's recipe)"},
     {"--lr", "F", "learning rate (default: the model's recipe, 0.001 for Adam)"},
-    {"--lr-schedule", "constant|cosine", "learning-rate schedule over the whole run"},
+    {"--lr-schedule", "constant|cosine|step", "learning-rate schedule over the whole run"},
+    {"--lr-decay", "F", "step schedule: multiply the rate by F (default 0.5) every ..."},
+    {"--lr-decay-epochs", "N", "... N epochs (default 10)"},
+    {"--warmup-epochs", "N", "linear warm-up from 0 over the first N epochs (default 0)"},
     {"--optimizer", "adam|sgd", "optimizer: Adam (Keras defaults) or SGD with --momentum"},
     {"--momentum", "F", "SGD momentum in [0, 1) (default 0, as Keras)"},
     {"--validation-split", "F", "validate on the last fraction F of the training set, as Keras"},
-    {"--augment", NULL, "random affine augmentation of training images on the device (Keras "
-                        "ImageDataGenerator); the model's ranges, else rotation 8, shift 0.08, "
-                        "shear 0.3, zoom 0.08"},
+    {"--augment", NULL,
+     "random affine augmentation of training images on the device (Keras "
+     "ImageDataGenerator); the model's ranges, else rotation 8, shift 0.08, "
+     "shear 0.3, zoom 0.08"},
     {"--no-augment", NULL, "turn off augmentation a model's recipe turns on"},
     {"--rotation", "DEG", "augmentation: rotation range in degrees (turns augmentation on)"},
     {"--shift", "F", "augmentation: shift range as a fraction of width and height"},
     {"--shear", "DEG", "augmentation: shear-angle range in degrees"},
     {"--zoom", "F", "augmentation: zoom range (each axis scaled by 1 +- F)"},
     {"--seed", "N", "random seed for init, shuffling and dropout (default 42)"},
-    {"--data", "DIR", "folder with the IDX files, raw or .gz (default $MNIST_CL_DATA or "
-                      "data/mnist)"},
+    {"--data", "DIR",
+     "folder with the IDX files, raw or .gz (default $MNIST_CL_DATA or "
+     "data/mnist)"},
     {"--limit", "N", "train on the first N training images only"},
+    {"--save", "FILE", "write a checkpoint at the end of every epoch (atomically)"},
+    {"--save-best", NULL, "with --save: write it only when the validation loss improves"},
+    {"--resume", "FILE", "continue the run a checkpoint stopped in (its model, recipe, seed)"},
+    {"--early-stopping", "N",
+     "stop after N epochs without a lower validation loss, keeping the "
+     "best weights"},
+    {"--history", "FILE", "write per-epoch metrics as CSV (or JSON if FILE ends in .json)"},
     {"--verbose", "0|1|2", "0 silent, 1 progress bar (on a terminal), 2 one line per epoch"},
     {"--help", NULL, "show this help"},
 };
@@ -38,6 +50,9 @@ enum {
     OPT_BATCH,
     OPT_LR,
     OPT_SCHEDULE,
+    OPT_LR_DECAY,
+    OPT_LR_DECAY_EPOCHS,
+    OPT_WARMUP,
     OPT_OPTIMIZER,
     OPT_MOMENTUM,
     OPT_VALSPLIT,
@@ -50,6 +65,11 @@ enum {
     OPT_SEED,
     OPT_DATA,
     OPT_LIMIT,
+    OPT_SAVE,
+    OPT_SAVE_BEST,
+    OPT_RESUME,
+    OPT_EARLY_STOPPING,
+    OPT_HISTORY,
     OPT_VERBOSE,
     OPT_HELP,
     OPT_COUNT
@@ -59,6 +79,16 @@ typedef struct train_ui {
     int verbose;
     bool tty;
     bool bar_shown;
+    /* Checkpoints and history, written after every epoch. */
+    mcl_trainer *trainer;
+    const char *save_path, *history_path;
+    bool save_best;
+    mcl_epoch_result *rows; /* history so far */
+    size_t row_count;
+    double best_val_loss;
+    uint32_t best_epoch;
+    bool failed; /* a write failed: err says why and training stops */
+    mcl_error err;
     /* Throughput over the epochs after the first (which includes kernel compilation). */
     double train_seconds;
     uint32_t timed_epochs, steps;
@@ -86,14 +116,33 @@ static bool on_progress(const mcl_progress *p, void *user) {
     return true;
 }
 
-static bool on_epoch(const mcl_epoch_result *r, void *user) {
-    train_ui *ui = user;
-    if (r->epoch > 1 || r->epochs == 1) {
-        ui->train_seconds += r->train_seconds;
-        ui->timed_epochs++;
-        ui->steps = r->steps;
+/* After an epoch: history, then the checkpoint (every epoch, or only on improvement). */
+static bool write_epoch_files(train_ui *ui, const mcl_epoch_result *r) {
+    if (ui->history_path != NULL) {
+        mcl_epoch_result *rows = realloc(ui->rows, (ui->row_count + 1) * sizeof *rows);
+        if (rows == NULL) {
+            cli_set_error(&ui->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+            return false;
+        }
+        ui->rows = rows;
+        rows[ui->row_count++] = *r;
+        if (mcl_history_write(ui->history_path, rows, ui->row_count, &ui->err) != MCL_OK)
+            return false;
     }
-    if (ui->verbose == 0) return true;
+    if (r->improved) {
+        ui->best_val_loss = r->val_loss;
+        ui->best_epoch = r->epoch;
+    }
+    if (ui->save_path != NULL && (!ui->save_best || r->improved)) {
+        if (mcl_trainer_save(ui->trainer, ui->save_path, &ui->err) != MCL_OK) return false;
+        if (ui->save_best && ui->verbose > 0)
+            printf("Epoch %u: val_loss improved to %.4f, saved %s\n", r->epoch, r->val_loss,
+                   ui->save_path);
+    }
+    return true;
+}
+
+static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
     if (ui->verbose == 1) {
         if (ui->tty) printf("\r");
         print_bar(r->steps, r->steps);
@@ -103,11 +152,28 @@ static bool on_epoch(const mcl_epoch_result *r, void *user) {
                1000.0 * r->train_seconds / r->steps);
     }
     printf(" - loss: %.4f - accuracy: %.4f", r->loss, r->accuracy);
-    if (r->has_validation) printf(" - val_loss: %.4f - val_accuracy: %.4f", r->val_loss,
-                                  r->val_accuracy);
+    if (r->has_validation)
+        printf(" - val_loss: %.4f - val_accuracy: %.4f", r->val_loss, r->val_accuracy);
     printf("%s\n", ui->tty ? "\033[K" : "");
-    if (r->epoch < r->epochs) printf("Epoch %u/%u\n", r->epoch + 1, r->epochs);
     fflush(stdout);
+}
+
+static bool on_epoch(const mcl_epoch_result *r, void *user) {
+    train_ui *ui = user;
+    if (r->epoch > 1 || r->epochs == 1) {
+        ui->train_seconds += r->train_seconds;
+        ui->timed_epochs++;
+        ui->steps = r->steps;
+    }
+    if (ui->verbose > 0) print_epoch(ui, r);
+    if (!write_epoch_files(ui, r)) {
+        ui->failed = true;
+        return false;
+    }
+    if (ui->verbose > 0 && r->epoch < r->epochs) {
+        printf("Epoch %u/%u\n", r->epoch + 1, r->epochs);
+        fflush(stdout);
+    }
     return true;
 }
 
@@ -128,8 +194,8 @@ static bool apply_augment_options(const char **v, mcl_augment *a) {
     if (v[OPT_AUGMENT]) {
         a->enabled = true;
         if (a->rotation == 0.0f && a->shift == 0.0f && a->shear == 0.0f && a->zoom == 0.0f)
-            *a = (mcl_augment){.enabled = true, .rotation = 8.0f, .shift = 0.08f,
-                               .shear = 0.3f, .zoom = 0.08f};
+            *a = (mcl_augment){
+                .enabled = true, .rotation = 8.0f, .shift = 0.08f, .shear = 0.3f, .zoom = 0.08f};
     }
     struct {
         int opt;
@@ -179,12 +245,30 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
             r->lr_schedule = MCL_LR_CONSTANT;
         } else if (strcmp(v[OPT_SCHEDULE], "cosine") == 0) {
             r->lr_schedule = MCL_LR_COSINE;
+        } else if (strcmp(v[OPT_SCHEDULE], "step") == 0) {
+            r->lr_schedule = MCL_LR_STEP;
         } else {
-            cli_error("--lr-schedule: expected 'constant' or 'cosine', got '%s'",
+            cli_error("--lr-schedule: expected 'constant', 'cosine' or 'step', got '%s'",
                       v[OPT_SCHEDULE]);
             return false;
         }
     }
+    if (r->lr_schedule == MCL_LR_STEP && r->lr_decay_epochs == 0) {
+        r->lr_decay_epochs = 10;
+        r->lr_decay_rate = 0.5f;
+    }
+    if (v[OPT_LR_DECAY] &&
+        !cli_float("--lr-decay", v[OPT_LR_DECAY], 1e-6, 1.0, true, &r->lr_decay_rate))
+        return false;
+    if (v[OPT_LR_DECAY_EPOCHS] &&
+        !cli_u32("--lr-decay-epochs", v[OPT_LR_DECAY_EPOCHS], 1, 100000, &r->lr_decay_epochs))
+        return false;
+    if ((v[OPT_LR_DECAY] || v[OPT_LR_DECAY_EPOCHS]) && r->lr_schedule != MCL_LR_STEP) {
+        cli_error("--lr-decay and --lr-decay-epochs belong to '--lr-schedule step'");
+        return false;
+    }
+    if (v[OPT_WARMUP] && !cli_u32("--warmup-epochs", v[OPT_WARMUP], 0, 100000, &r->warmup_epochs))
+        return false;
     if (!apply_augment_options(v, &r->augment)) return false;
     if (v[OPT_SEED] && !cli_u64("--seed", v[OPT_SEED], seed)) return false;
     if (v[OPT_LIMIT] && !cli_u32("--limit", v[OPT_LIMIT], 1, UINT32_MAX, limit)) return false;
@@ -196,6 +280,7 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
 }
 
 typedef struct train_run {
+    mcl_checkpoint *checkpoint; /* --resume */
     mcl_model *model;
     mcl_dataset *all, *limited, *train, *val, *test;
     mcl_context *ctx;
@@ -211,6 +296,7 @@ static void train_run_free(train_run *r) {
     mcl_dataset_free(r->limited);
     mcl_dataset_free(r->all);
     mcl_model_free(r->model);
+    mcl_checkpoint_free(r->checkpoint);
 }
 
 /* Loads the data and splits off the validation set (the last fraction, as Keras). */
@@ -232,8 +318,8 @@ static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float
     uint32_t split_at = (uint32_t)floor((double)count * (1.0 - (double)split) + 1e-4);
     if (split_at == 0)
         return cli_set_error(err, MCL_ERR_USAGE,
-                        "--validation-split %g leaves no training images out of %u",
-                        (double)split, count);
+                             "--validation-split %g leaves no training images out of %u",
+                             (double)split, count);
     st = mcl_dataset_subset(source, 0, split_at, &r->train, err);
     if (st == MCL_OK && split_at < count)
         st = mcl_dataset_subset(source, split_at, count - split_at, &r->val, err);
@@ -253,13 +339,46 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     }
     train_run run = {0};
     mcl_error err = {0};
-    if (cli_load_model(v[OPT_MODEL] ? v[OPT_MODEL] : "mlp", &run.model, &err) != MCL_OK)
-        return cli_fail(&err);
-    mcl_recipe recipe = *mcl_model_recipe(run.model);
+    if (v[OPT_RESUME] && (v[OPT_MODEL] || v[OPT_SEED])) {
+        cli_error("--resume continues a run with its own model and seed; drop --model/--seed");
+        return CLI_EXIT_USAGE;
+    }
+    if (v[OPT_SAVE_BEST] && !v[OPT_SAVE]) {
+        cli_error("--save-best needs --save FILE");
+        return CLI_EXIT_USAGE;
+    }
     uint64_t seed = 42;
-    uint32_t limit = 0;
+    mcl_recipe recipe;
+    uint32_t initial_epoch = 0;
+    if (v[OPT_RESUME]) {
+        if (mcl_checkpoint_load(v[OPT_RESUME], &run.checkpoint, &err) != MCL_OK)
+            return cli_fail(&err);
+        recipe = *mcl_checkpoint_recipe(run.checkpoint);
+        seed = mcl_checkpoint_seed(run.checkpoint);
+        initial_epoch = mcl_checkpoint_epoch(run.checkpoint);
+    } else {
+        if (cli_load_model(v[OPT_MODEL] ? v[OPT_MODEL] : "mlp", &run.model, &err) != MCL_OK)
+            return cli_fail(&err);
+        recipe = *mcl_model_recipe(run.model);
+    }
+    const mcl_model *model = run.checkpoint ? mcl_checkpoint_model(run.checkpoint) : run.model;
+    uint32_t limit = 0, patience = 0;
     int verbose = 1;
-    if (!apply_options(v, &recipe, &seed, &limit, &verbose)) {
+    if (!apply_options(v, &recipe, &seed, &limit, &verbose) ||
+        (v[OPT_EARLY_STOPPING] &&
+         !cli_u32("--early-stopping", v[OPT_EARLY_STOPPING], 1, 100000, &patience))) {
+        train_run_free(&run);
+        return CLI_EXIT_USAGE;
+    }
+    if ((patience > 0 || v[OPT_SAVE_BEST]) && !(recipe.validation_split > 0.0f)) {
+        cli_error("%s watches the validation loss: add --validation-split F (e.g. 0.1)",
+                  patience > 0 ? "--early-stopping" : "--save-best");
+        train_run_free(&run);
+        return CLI_EXIT_USAGE;
+    }
+    if (initial_epoch > recipe.epochs) {
+        cli_error("%s has already trained %u epochs; ask for more with --epochs N", v[OPT_RESUME],
+                  initial_epoch);
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
@@ -270,16 +389,35 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
     if (st == MCL_OK) st = mcl_context_create(&copt, &run.ctx, &err);
     uint32_t classes = st == MCL_OK ? mcl_dataset_num_classes(run.all) : 0;
-    if (st == MCL_OK)
-        st = mcl_trainer_create(run.ctx, run.model, mcl_dataset_rows(run.all),
-                                mcl_dataset_cols(run.all), classes, recipe.batch_size, seed,
-                                &run.trainer, &err);
+    if (st == MCL_OK && run.checkpoint != NULL) {
+        uint32_t rows, cols, ck_classes;
+        mcl_checkpoint_input(run.checkpoint, &rows, &cols, &ck_classes);
+        if (rows != mcl_dataset_rows(run.all) || cols != mcl_dataset_cols(run.all) ||
+            ck_classes != classes)
+            st = cli_set_error(&err, MCL_ERR_MODEL,
+                               "%s was trained on %ux%u images of %u classes but %s has %ux%u "
+                               "images of %u classes",
+                               v[OPT_RESUME], rows, cols, ck_classes, dir,
+                               mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes);
+        else
+            st = mcl_trainer_create_from_checkpoint(run.ctx, run.checkpoint, recipe.batch_size,
+                                                    &run.trainer, &err);
+    } else if (st == MCL_OK) {
+        st =
+            mcl_trainer_create(run.ctx, model, mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
+                               classes, recipe.batch_size, seed, &run.trainer, &err);
+    }
     if (st != MCL_OK) {
         train_run_free(&run);
         return cli_fail(&err);
     }
     const mcl_device_info *dev = mcl_context_device(run.ctx);
-    train_ui ui = {.verbose = verbose, .tty = isatty(STDOUT_FILENO) == 1};
+    train_ui ui = {.verbose = verbose,
+                   .tty = isatty(STDOUT_FILENO) == 1,
+                   .trainer = run.trainer,
+                   .save_path = v[OPT_SAVE],
+                   .save_best = v[OPT_SAVE_BEST] != NULL,
+                   .history_path = v[OPT_HISTORY]};
     if (verbose > 0) {
         printf("Device: %s (%s, %s) [platform %u, device %u]\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
@@ -288,19 +426,19 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                mcl_dataset_count(run.train), run.val ? mcl_dataset_count(run.val) : 0,
                mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
                classes);
+        static const char *const schedules[] = {"", " (cosine decay)", " (step decay)"};
         printf("Model: %s, %llu parameters; %s lr %g%s, batch %u, %u epochs, seed %llu\n",
-               mcl_model_name(run.model),
-               (unsigned long long)mcl_trainer_param_count(run.trainer),
+               mcl_model_name(model), (unsigned long long)mcl_trainer_param_count(run.trainer),
                recipe.optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd",
-               (double)recipe.learning_rate,
-               recipe.lr_schedule == MCL_LR_COSINE ? " (cosine decay)" : "", recipe.batch_size,
-               recipe.epochs,
-               (unsigned long long)seed);
+               (double)recipe.learning_rate, schedules[recipe.lr_schedule], recipe.batch_size,
+               recipe.epochs, (unsigned long long)seed);
         const mcl_augment *a = &recipe.augment;
         if (a->enabled)
             printf("Augmentation: rotation %g deg, shift %g, shear %g deg, zoom %g\n",
                    (double)a->rotation, (double)a->shift, (double)a->shear, (double)a->zoom);
-        printf("Epoch 1/%u\n", recipe.epochs);
+        if (initial_epoch > 0) printf("Resuming %s after epoch %u\n", v[OPT_RESUME], initial_epoch);
+        if (initial_epoch < recipe.epochs)
+            printf("Epoch %u/%u\n", initial_epoch + 1, recipe.epochs);
         fflush(stdout);
     }
     mcl_fit_options fit = {.recipe = recipe,
@@ -308,13 +446,25 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                            .on_progress = verbose == 1 && ui.tty ? on_progress : NULL,
                            .progress_interval_s = 0.25,
                            .on_epoch = on_epoch,
-                           .user = &ui};
+                           .user = &ui,
+                           .initial_epoch = initial_epoch,
+                           .early_stopping_patience = patience};
     st = mcl_trainer_fit(run.trainer, run.train, run.val, &fit, &err);
+    if (st == MCL_OK && ui.failed) {
+        err = ui.err;
+        st = err.status;
+    }
+    free(ui.rows);
     if (st != MCL_OK) {
         if (ui.bar_shown) printf("\n");
         train_run_free(&run);
         return cli_fail(&err);
     }
+    uint32_t done = mcl_trainer_epochs_done(run.trainer);
+    if (patience > 0 && verbose > 0 && ui.best_epoch > 0)
+        printf("%s: restored the weights of epoch %u (val_loss %.4f)\n",
+               done < recipe.epochs ? "Early stopping" : "Best epoch", ui.best_epoch,
+               ui.best_val_loss);
     mcl_eval_result test = {0};
     st = mcl_trainer_evaluate(run.trainer, run.test, recipe.batch_size, &test, &err);
     if (st == MCL_OK && verbose > 0) {

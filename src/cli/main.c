@@ -14,6 +14,10 @@ static void print_usage(void) {
            "  models     list the built-in models and their default recipes\n"
            "  summary    print a model's layers, output shapes and parameter counts\n"
            "  train      train a model, validate each epoch, evaluate on the test set\n"
+           "  eval       evaluate a checkpoint: accuracy, precision/recall, confusion matrix\n"
+           "  predict    classify PNG/PGM images (or IDX entries) with a checkpoint\n"
+           "  plot       draw a training history's loss and accuracy curves (PNG or SVG)\n"
+           "  export     write a checkpoint's weights as ONNX or NumPy .npz\n"
            "  help       show this help\n"
            "\n"
            "global options (before or after the command):\n"
@@ -82,10 +86,9 @@ int main(int argc, char **argv) {
         const char *name;
         int (*run)(const cli_global *, int, char **);
     } commands[] = {
-        {"devices", cmd_devices},
-        {"models", cmd_models},
-        {"summary", cmd_summary},
-        {"train", cmd_train},
+        {"devices", cmd_devices}, {"models", cmd_models}, {"summary", cmd_summary},
+        {"train", cmd_train},     {"eval", cmd_eval},     {"predict", cmd_predict},
+        {"plot", cmd_plot},       {"export", cmd_export},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(&g, n - 1, args + 1);

@@ -265,3 +265,21 @@ void mcl_dataset_free(mcl_dataset *ds) {
     free(ds->labels_path);
     free(ds);
 }
+
+mcl_status mcl_idx_image(const char *path, uint32_t index, uint32_t rows, uint32_t cols, float *dst,
+                         mcl_error *err) {
+    mcl_idx_images img = {0};
+    mcl_status st = mcl_idx_read_images(path, &img, err);
+    if (st != MCL_OK) return st;
+    if (index >= img.count)
+        st = mcl_fail(err, MCL_ERR_USAGE, "%s holds %u images; index %u is out of range", path,
+                      img.count, index);
+    else if (img.rows != rows || img.cols != cols)
+        st = mcl_fail(err, MCL_ERR_MODEL, "%s holds %ux%u images; the model takes %ux%u", path,
+                      img.rows, img.cols, rows, cols);
+    else
+        for (size_t i = 0; i < (size_t)rows * cols; i++)
+            dst[i] = (float)img.pixels[(size_t)index * rows * cols + i] * (1.0f / 255.0f);
+    mcl_idx_images_free(&img);
+    return st;
+}

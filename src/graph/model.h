@@ -7,6 +7,7 @@
 #define MCL_MODEL_MAX_LAYERS 256
 
 struct mcl_model {
+    char *text; /* the description as parsed (owned): checkpoints store it */
     char name[64];
     char source[256]; /* file name or "builtin:NAME", for messages */
     mcl_recipe recipe;

@@ -13,6 +13,7 @@
 #include "data/augment.h"
 #include "graph/graph.h"
 #include "graph/scheduler.h"
+#include "io/checkpoint.h"
 #include "ops/optim.h"
 
 #define MAX_STEPS_IN_FLIGHT 8
@@ -26,6 +27,10 @@ struct mcl_trainer {
     uint64_t seed;
     uint32_t step;        /* training steps so far: the dropout counter */
     uint32_t epochs_done; /* the shuffle counter */
+    char *model_text;     /* owned copy, for checkpoints */
+    uint32_t rows, cols, classes;
+    mcl_recipe recipe;              /* of the latest fit, for checkpoints */
+    cl_mem best_params, best_state; /* early stopping's best weights (created on demand) */
 };
 
 /* A dataset resident on the device. */
@@ -65,7 +70,8 @@ static mcl_status device_data_upload(mcl_trainer *t, const mcl_dataset *ds, devi
     size_t n = d->count;
     uint32_t *order = malloc(n * sizeof *order);
     if (order == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    for (uint32_t i = 0; i < d->count; i++) order[i] = i;
+    for (uint32_t i = 0; i < d->count; i++)
+        order[i] = i;
     cl_command_queue q = t->ctx->queue;
     st = mcl_buffer_create(t->ctx, n * features, &d->pixels, "the images", err);
     if (st == MCL_OK) st = mcl_buffer_create(t->ctx, n, &d->labels, "the labels", err);
@@ -76,12 +82,12 @@ static mcl_status device_data_upload(mcl_trainer *t, const mcl_dataset *ds, devi
                                                mcl_dataset_pixels(ds), 0, NULL, NULL),
                           err, "uploading images");
     if (st == MCL_OK)
-        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->labels, CL_FALSE, 0, n,
-                                               mcl_dataset_labels(ds), 0, NULL, NULL),
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->labels, CL_FALSE, 0, n, mcl_dataset_labels(ds),
+                                               0, NULL, NULL),
                           err, "uploading labels");
     if (st == MCL_OK)
-        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->order, CL_TRUE, 0, n * sizeof(cl_uint),
-                                               order, 0, NULL, NULL),
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, d->order, CL_TRUE, 0, n * sizeof(cl_uint), order,
+                                               0, NULL, NULL),
                           err, "uploading the sample order");
     free(order);
     if (st != MCL_OK) device_data_free(d);
@@ -99,11 +105,19 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     if (t == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     t->ctx = ctx;
     t->seed = seed;
-    mcl_status st = mcl_graph_create(ctx, model, (mcl_shape){1, rows, cols}, num_classes,
-                                     max_batch, seed, &t->graph, err);
+    t->rows = rows;
+    t->cols = cols;
+    t->classes = num_classes;
+    t->recipe = model->recipe;
+    t->model_text = strdup(model->text);
+    if (t->model_text == NULL) {
+        free(t);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    mcl_status st = mcl_graph_create(ctx, model, (mcl_shape){1, rows, cols}, num_classes, max_batch,
+                                     seed, &t->graph, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch", &t->gather, err);
-    if (st == MCL_OK)
-        st = mcl_kernel_create(ctx, "gather_batch_augment", &t->gather_augment, err);
+    if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch_augment", &t->gather_augment, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "metrics_reduce", &t->metrics, err);
     if (st == MCL_OK) {
         size_t kernel_max = 0;
@@ -115,7 +129,8 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
         size_t local_floats = (size_t)(ctx->info.local_mem_bytes / (2 * sizeof(float)));
         if (local_floats < limit) limit = local_floats;
         t->metrics_group = 1;
-        while (t->metrics_group * 2 <= limit) t->metrics_group *= 2;
+        while (t->metrics_group * 2 <= limit)
+            t->metrics_group *= 2;
     }
     if (st != MCL_OK) {
         mcl_trainer_free(t);
@@ -127,20 +142,19 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
 
 /* Enqueues gather (augmented when `augment` is not NULL) + forward (+ metric sums into
  * `slot`) for samples [base, base+n). */
-static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t base,
-                                  uint32_t n, const mcl_exec *ex, const mcl_augment *augment,
+static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t base, uint32_t n,
+                                  const mcl_exec *ex, const mcl_augment *augment,
                                   cl_mem step_metrics, uint32_t slot, mcl_error *err) {
     mcl_graph *g = t->graph;
     cl_uint features = mcl_shape_size(g->input_shape), b = base;
     mcl_status st;
     if (augment != NULL) {
-        st = mcl_augment_enqueue(t->ctx, t->gather_augment, d->pixels, d->labels, d->order, base,
-                                 n, g->input_shape.h, g->input_shape.w, augment, t->seed,
+        st = mcl_augment_enqueue(t->ctx, t->gather_augment, d->pixels, d->labels, d->order, base, n,
+                                 g->input_shape.h, g->input_shape.w, augment, t->seed,
                                  t->epochs_done, g->input, g->labels, err);
     } else {
-        st = MCL_SET_ARGS(t->gather, err, MCL_ARG(d->pixels), MCL_ARG(d->labels),
-                          MCL_ARG(d->order), MCL_ARG(b), MCL_ARG(features), MCL_ARG(g->input),
-                          MCL_ARG(g->labels));
+        st = MCL_SET_ARGS(t->gather, err, MCL_ARG(d->pixels), MCL_ARG(d->labels), MCL_ARG(d->order),
+                          MCL_ARG(b), MCL_ARG(features), MCL_ARG(g->input), MCL_ARG(g->labels));
         if (st == MCL_OK) st = mcl_enqueue(t->ctx, t->gather, 2, (size_t[]){features, n}, err);
     }
     if (st == MCL_OK) st = mcl_graph_forward(g, ex, err);
@@ -159,9 +173,8 @@ static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t
 }
 
 /* Reads slots [0, steps) and sums them in double. */
-static mcl_status read_metrics(mcl_trainer *t, cl_mem step_metrics, uint32_t steps,
-                               float *host, double *loss_sum, double *correct_sum,
-                               mcl_error *err) {
+static mcl_status read_metrics(mcl_trainer *t, cl_mem step_metrics, uint32_t steps, float *host,
+                               double *loss_sum, double *correct_sum, mcl_error *err) {
     MCL_CL_TRY(clEnqueueReadBuffer(t->ctx->queue, step_metrics, CL_TRUE, 0,
                                    (size_t)steps * 2 * sizeof(float), host, 0, NULL, NULL),
                err, "reading metrics");
@@ -204,19 +217,30 @@ static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32
     return st;
 }
 
-/* The learning rate of step `k` of `total` in one fit. */
-static float scheduled_lr(const mcl_recipe *r, uint64_t k, uint64_t total) {
+/* The learning rate of step `k` of a run of `total` steps, `per_epoch` steps an epoch: linear
+ * warm-up from 0 over the first warmup_epochs, then the schedule over the remaining steps. */
+static float scheduled_lr(const mcl_recipe *r, uint64_t k, uint64_t total, uint64_t per_epoch) {
+    double base = r->learning_rate;
+    uint64_t warmup = (uint64_t)r->warmup_epochs * per_epoch;
+    if (warmup > total) warmup = total;
+    if (k < warmup) return (float)(base * (double)(k + 1) / (double)warmup);
+    k -= warmup;
+    total -= warmup;
     if (r->lr_schedule == MCL_LR_COSINE && total > 0) {
         double progress = (double)(k < total ? k : total) / (double)total;
-        return (float)((double)r->learning_rate * 0.5 * (1.0 + cos(3.14159265358979323846 *
-                                                                    progress)));
+        return (float)(base * 0.5 * (1.0 + cos(3.14159265358979323846 * progress)));
     }
-    return r->learning_rate;
+    if (r->lr_schedule == MCL_LR_STEP && r->lr_decay_epochs > 0 && per_epoch > 0) {
+        uint64_t drops = k / (per_epoch * r->lr_decay_epochs);
+        return (float)(base * pow((double)r->lr_decay_rate, (double)drops));
+    }
+    return (float)base;
 }
 
 typedef struct epoch_pass {
     uint32_t epoch, epochs, steps, batch;
-    uint64_t fit_step, fit_steps; /* position within this fit, for the LR schedule */
+    uint64_t fit_step, fit_steps; /* position within the run, for the LR schedule */
+    float last_lr;
     cl_mem metrics;
     float *host_metrics;
     const mcl_fit_options *options;
@@ -240,10 +264,10 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
     mcl_epoch_order(t->seed, t->epochs_done, d->count, order);
     /* The queue is idle here (the previous epoch ended with a read), so a blocking write costs
      * nothing extra and lets `order` be freed at once. */
-    mcl_status st = MCL_CL_CHECK(clEnqueueWriteBuffer(ctx->queue, d->order, CL_TRUE, 0,
-                                                      (size_t)d->count * sizeof(cl_uint), order,
-                                                      0, NULL, NULL),
-                                 err, "uploading the epoch's sample order");
+    mcl_status st =
+        MCL_CL_CHECK(clEnqueueWriteBuffer(ctx->queue, d->order, CL_TRUE, 0,
+                                          (size_t)d->count * sizeof(cl_uint), order, 0, NULL, NULL),
+                     err, "uploading the epoch's sample order");
     free(order);
     cl_event in_flight[MAX_STEPS_IN_FLIGHT] = {0};
     double last_progress = now_seconds();
@@ -263,7 +287,8 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         const mcl_augment *aug = o->recipe.augment.enabled ? &o->recipe.augment : NULL;
         st = enqueue_forward(t, d, base, n, &ex, aug, p->metrics, s, err);
         if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
-        float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps);
+        float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps, p->steps);
+        p->last_lr = lr;
         if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, err);
         if (st == MCL_OK)
             st = MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, slot), err,
@@ -305,37 +330,85 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
     return st;
 }
 
+/* Copies the parameters and state between the graph and early stopping's backup. */
+static mcl_status copy_weights(mcl_trainer *t, bool to_backup, mcl_error *err) {
+    mcl_graph *g = t->graph;
+    size_t pbytes = g->param_count * sizeof(float), sbytes = g->state_count * sizeof(float);
+    mcl_status st = MCL_OK;
+    if (t->best_params == NULL)
+        st = mcl_buffer_create(t->ctx, pbytes, &t->best_params, "the best weights", err);
+    if (st == MCL_OK && sbytes > 0 && t->best_state == NULL)
+        st = mcl_buffer_create(t->ctx, sbytes, &t->best_state, "the best layer state", err);
+    if (st != MCL_OK) return st;
+    cl_command_queue q = t->ctx->queue;
+    st = MCL_CL_CHECK(clEnqueueCopyBuffer(q, to_backup ? g->params : t->best_params,
+                                          to_backup ? t->best_params : g->params, 0, 0, pbytes, 0,
+                                          NULL, NULL),
+                      err, "keeping the best weights");
+    if (st == MCL_OK && sbytes > 0)
+        st = MCL_CL_CHECK(clEnqueueCopyBuffer(q, to_backup ? g->state : t->best_state,
+                                              to_backup ? t->best_state : g->state, 0, 0, sbytes, 0,
+                                              NULL, NULL),
+                          err, "keeping the best layer state");
+    return st;
+}
+
+static mcl_status check_fit_options(const mcl_trainer *t, const mcl_dataset *val,
+                                    const mcl_fit_options *o, mcl_error *err) {
+    const mcl_recipe *r = &o->recipe;
+    if (r->batch_size == 0 || r->batch_size > t->graph->max_batch)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "batch size %u is outside 1..%u (the trainer's maximum)", r->batch_size,
+                        t->graph->max_batch);
+    if (!(r->learning_rate > 0.0f) || !isfinite(r->learning_rate))
+        return mcl_fail(err, MCL_ERR_USAGE, "the learning rate must be positive");
+    if (r->lr_schedule == MCL_LR_STEP && (r->lr_decay_epochs == 0 || !(r->lr_decay_rate > 0.0f)))
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "step decay needs a decay rate > 0 and a number of epochs >= 1");
+    if (o->initial_epoch > r->epochs)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "the run already has %u epochs; ask for more than that to continue",
+                        o->initial_epoch);
+    if (o->early_stopping_patience > 0 && val == NULL)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "early stopping watches the validation loss: give a validation set "
+                        "(--validation-split)");
+    return MCL_OK;
+}
+
 mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err) {
     const mcl_recipe *r = &options->recipe;
-    if (r->batch_size == 0 || r->batch_size > t->graph->max_batch)
-        return mcl_fail(err, MCL_ERR_USAGE, "batch size %u is outside 1..%u (the trainer's maximum)",
-                        r->batch_size, t->graph->max_batch);
-    if (!(r->learning_rate > 0.0f) || !isfinite(r->learning_rate))
-        return mcl_fail(err, MCL_ERR_USAGE, "the learning rate must be positive");
+    mcl_status st = check_fit_options(t, val, options, err);
+    if (st != MCL_OK) return st;
     /* A later fit continues the optimizer state; a different optimizer starts afresh. */
     if (t->optim != NULL && mcl_optim_kind(t->optim) != r->optimizer) {
         mcl_optim_free(t->optim);
         t->optim = NULL;
     }
     if (t->optim == NULL) {
-        mcl_status st = mcl_optim_create(t->ctx, r, t->graph->param_count, &t->optim, err);
+        st = mcl_optim_create(t->ctx, r, t->graph->param_count, &t->optim, err);
         if (st != MCL_OK) return st;
     }
     mcl_optim_set_momentum(t->optim, r->momentum);
+    t->recipe = *r;
     device_data dtrain = {0}, dval = {0};
     cl_mem metrics = NULL;
     float *host = NULL;
     uint32_t steps = steps_for(mcl_dataset_count(train), r->batch_size);
-    mcl_status st = device_data_upload(t, train, &dtrain, err);
+    st = device_data_upload(t, train, &dtrain, err);
     if (st == MCL_OK && val != NULL) st = device_data_upload(t, val, &dval, err);
     if (st == MCL_OK)
         st = mcl_buffer_create(t->ctx, (size_t)steps * 2 * sizeof(float), &metrics,
                                "training metrics", err);
     if (st == MCL_OK && (host = malloc((size_t)steps * 2 * sizeof(float))) == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    uint64_t fit_step = 0;
-    for (uint32_t e = 1; e <= r->epochs && st == MCL_OK; e++) {
+    /* The schedule spans the whole run, so a resumed fit picks it up where it stopped. */
+    uint64_t fit_step = (uint64_t)steps * options->initial_epoch;
+    double best_val = INFINITY;
+    uint32_t since_best = 0;
+    bool have_best = false;
+    for (uint32_t e = options->initial_epoch + 1; e <= r->epochs && st == MCL_OK; e++) {
         epoch_pass pass = {.epoch = e,
                            .fit_step = fit_step,
                            .fit_steps = (uint64_t)steps * r->epochs,
@@ -350,19 +423,34 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
         st = train_epoch(t, &dtrain, &pass, &res.loss, &res.accuracy, err);
         if (st != MCL_OK) break;
         res.steps = pass.steps;
+        res.learning_rate = pass.last_lr;
         fit_step = pass.fit_step;
         res.train_seconds = now_seconds() - pass.start;
         t->epochs_done++;
         if (pass.stop_requested) break;
         if (val != NULL) {
-            st = evaluate_resident(t, &dval, r->batch_size, &res.val_loss, &res.val_accuracy,
-                                   err);
+            st = evaluate_resident(t, &dval, r->batch_size, &res.val_loss, &res.val_accuracy, err);
             res.has_validation = true;
+            res.improved = st == MCL_OK && res.val_loss < best_val;
+            if (res.improved) {
+                best_val = res.val_loss;
+                since_best = 0;
+                if (options->early_stopping_patience > 0) {
+                    st = copy_weights(t, true, err);
+                    have_best = true;
+                }
+            } else {
+                since_best++;
+            }
         }
         res.seconds = now_seconds() - pass.start;
         if (st == MCL_OK && options->on_epoch != NULL && !options->on_epoch(&res, options->user))
             break;
+        if (options->early_stopping_patience > 0 && since_best >= options->early_stopping_patience)
+            break;
     }
+    /* Keras EarlyStopping(restore_best_weights=True) restores when it stopped or finished. */
+    if (st == MCL_OK && have_best) st = copy_weights(t, false, err);
     if (metrics != NULL) clReleaseMemObject(metrics);
     free(host);
     device_data_free(&dtrain);
@@ -393,10 +481,10 @@ mcl_status mcl_trainer_read_params(mcl_trainer *t, float *dst, mcl_error *err) {
     const mcl_graph *g = t->graph;
     float *all = malloc(g->param_count * sizeof *all + 1);
     if (all == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    mcl_status st = MCL_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, g->params, CL_TRUE, 0,
-                                                     g->param_count * sizeof(float), all, 0,
-                                                     NULL, NULL),
-                                 err, "reading parameters");
+    mcl_status st =
+        MCL_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, g->params, CL_TRUE, 0,
+                                         g->param_count * sizeof(float), all, 0, NULL, NULL),
+                     err, "reading parameters");
     size_t k = 0;
     for (uint32_t i = 0; i < g->node_count && st == MCL_OK; i++) {
         memcpy(dst + k, all + g->nodes[i].param_offset, g->nodes[i].param_count * sizeof(float));
@@ -413,6 +501,137 @@ void mcl_trainer_free(mcl_trainer *t) {
     if (t->gather_augment != NULL) clReleaseKernel(t->gather_augment);
     if (t->metrics != NULL) clReleaseKernel(t->metrics);
     mcl_optim_free(t->optim);
+    if (t->best_params != NULL) clReleaseMemObject(t->best_params);
+    if (t->best_state != NULL) clReleaseMemObject(t->best_state);
     mcl_graph_free(t->graph);
+    free(t->model_text);
     free(t);
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+static mcl_status read_buffer(mcl_trainer *t, cl_mem buf, size_t floats, float *dst,
+                              const char *what, mcl_error *err) {
+    if (floats == 0) return MCL_OK;
+    return MCL_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, buf, CL_TRUE, 0, floats * sizeof(float),
+                                            dst, 0, NULL, NULL),
+                        err, what);
+}
+
+static mcl_status write_buffer(mcl_trainer *t, cl_mem buf, size_t floats, const float *src,
+                               const char *what, mcl_error *err) {
+    if (floats == 0) return MCL_OK;
+    return MCL_CL_CHECK(clEnqueueWriteBuffer(t->ctx->queue, buf, CL_TRUE, 0, floats * sizeof(float),
+                                             src, 0, NULL, NULL),
+                        err, what);
+}
+
+mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
+    mcl_graph *g = t->graph;
+    struct mcl_checkpoint ck = {.model_text = t->model_text,
+                                .rows = t->rows,
+                                .cols = t->cols,
+                                .classes = t->classes,
+                                .param_count = g->param_count,
+                                .state_count = g->state_count,
+                                .seed = t->seed,
+                                .epochs_done = t->epochs_done,
+                                .step = t->step,
+                                .recipe = t->recipe};
+    mcl_status st = mcl_model_parse(t->model_text, "checkpoint", &ck.model, err);
+    if (st != MCL_OK) return st;
+    ck.params = malloc(g->param_count * sizeof(float) + 1);
+    ck.state = malloc(g->state_count * sizeof(float) + 1);
+    if (t->optim != NULL) {
+        ck.has_optimizer = true;
+        ck.optimizer = mcl_optim_kind(t->optim);
+        ck.optimizer_steps = mcl_optim_steps(t->optim);
+        ck.moment1 = malloc(g->param_count * sizeof(float) + 1);
+        ck.moment2 = malloc(g->param_count * sizeof(float) + 1);
+    }
+    if (ck.params == NULL || ck.state == NULL ||
+        (ck.has_optimizer && (ck.moment1 == NULL || ck.moment2 == NULL)))
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st == MCL_OK)
+        st = read_buffer(t, g->params, g->param_count, ck.params, "reading weights", err);
+    if (st == MCL_OK)
+        st = read_buffer(t, g->state, g->state_count, ck.state, "reading layer state", err);
+    if (st == MCL_OK && ck.has_optimizer)
+        st = mcl_optim_read_state(t->optim, ck.moment1, ck.moment2, err);
+    if (st == MCL_OK) st = mcl_checkpoint_write(&ck, path, err);
+    mcl_model_free(ck.model);
+    free(ck.params);
+    free(ck.state);
+    free(ck.moment1);
+    free(ck.moment2);
+    return st;
+}
+
+mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkpoint *ck,
+                                              uint32_t max_batch, mcl_trainer **out,
+                                              mcl_error *err) {
+    *out = NULL;
+    mcl_trainer *t = NULL;
+    mcl_status st = mcl_trainer_create(ctx, ck->model, ck->rows, ck->cols, ck->classes, max_batch,
+                                       ck->seed, &t, err);
+    if (st != MCL_OK) return st;
+    mcl_graph *g = t->graph;
+    if (g->param_count != ck->param_count || g->state_count != ck->state_count)
+        st = mcl_fail(err, MCL_ERR_FORMAT, "the checkpoint's tensors do not fit its model");
+    if (st == MCL_OK)
+        st = write_buffer(t, g->params, g->param_count, ck->params, "restoring weights", err);
+    if (st == MCL_OK)
+        st = write_buffer(t, g->state, g->state_count, ck->state, "restoring layer state", err);
+    t->recipe = ck->recipe;
+    t->epochs_done = ck->epochs_done;
+    t->step = ck->step;
+    if (st == MCL_OK && ck->has_optimizer) {
+        mcl_recipe r = ck->recipe;
+        r.optimizer = ck->optimizer;
+        st = mcl_optim_create(ctx, &r, g->param_count, &t->optim, err);
+        if (st == MCL_OK)
+            st =
+                mcl_optim_write_state(t->optim, ck->optimizer_steps, ck->moment1, ck->moment2, err);
+    }
+    if (st != MCL_OK) {
+        mcl_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return MCL_OK;
+}
+
+uint32_t mcl_trainer_epochs_done(const mcl_trainer *t) {
+    return t->epochs_done;
+}
+
+/* ---------------------------------------------------------------- inference */
+
+mcl_status mcl_trainer_predict(mcl_trainer *t, const float *images, uint32_t n, float *probs,
+                               mcl_error *err) {
+    mcl_graph *g = t->graph;
+    size_t features = mcl_shape_size(g->input_shape);
+    cl_command_queue q = t->ctx->queue;
+    const cl_int zero = 0;
+    mcl_status st =
+        MCL_CL_CHECK(clEnqueueFillBuffer(q, g->labels, &zero, sizeof zero, 0,
+                                         (size_t)g->max_batch * sizeof(cl_int), 0, NULL, NULL),
+                     err, "clearing labels for prediction");
+    /* The last node is the softmax head: its output holds the probabilities. */
+    cl_mem out = g->nodes[g->node_count - 1].y;
+    for (uint32_t base = 0; base < n && st == MCL_OK; base += g->max_batch) {
+        uint32_t m = n - base < g->max_batch ? n - base : g->max_batch;
+        st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, g->input, CL_FALSE, 0,
+                                               (size_t)m * features * sizeof(float),
+                                               images + (size_t)base * features, 0, NULL, NULL),
+                          err, "uploading images for prediction");
+        mcl_exec ex = mcl_graph_exec(g, m, 0, t->seed, false);
+        if (st == MCL_OK) st = mcl_graph_forward(g, &ex, err);
+        if (st == MCL_OK)
+            st = MCL_CL_CHECK(clEnqueueReadBuffer(q, out, CL_TRUE, 0,
+                                                  (size_t)m * g->classes * sizeof(float),
+                                                  probs + (size_t)base * g->classes, 0, NULL, NULL),
+                              err, "reading predictions");
+    }
+    return st;
 }

@@ -248,6 +248,15 @@ static void batchnorm_reference_forward(const mcl_node *node, const mcl_ref_exec
     }
 }
 
+static uint32_t batchnorm_tensors(const mcl_node *node, mcl_tensor_desc out[MCL_OP_MAX_TENSORS]) {
+    uint32_t c = node->in_shape.c;
+    out[0] = (mcl_tensor_desc){"gamma", false, 0, 1, {c}};
+    out[1] = (mcl_tensor_desc){"beta", false, c, 1, {c}};
+    out[2] = (mcl_tensor_desc){"moving_mean", true, 0, 1, {c}};
+    out[3] = (mcl_tensor_desc){"moving_variance", true, c, 1, {c}};
+    return 4;
+}
+
 const mcl_op mcl_op_batchnorm = {
     .name = "batchnorm",
     .keras_name = "BatchNormalization",
@@ -258,6 +267,7 @@ const mcl_op mcl_op_batchnorm = {
     .init_params = batchnorm_init_params,
     .state_count = batchnorm_state_count,
     .init_state = batchnorm_init_state,
+    .tensors = batchnorm_tensors,
     .aux_bytes = batchnorm_aux_bytes,
     .kernel_names = {"batchnorm_stats", "batchnorm_forward", "batchnorm_backward_reduce",
                      "batchnorm_backward_dx"},

@@ -99,6 +99,11 @@ static mcl_status conv2d_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *
                         "conv2d: a %ux%u kernel does not fit a %ux%u input; use padding=same or "
                         "a smaller kernel",
                         layer->kernel_h, layer->kernel_w, in.h, in.w);
+    uint64_t weights = (uint64_t)layer->kernel_h * layer->kernel_w * in.c * layer->units;
+    if (weights > (1u << 28))
+        return mcl_fail(err, MCL_ERR_MODEL,
+                        "conv2d: %ux%u x %u channels x %u filters is more than 2^28 weights",
+                        layer->kernel_h, layer->kernel_w, in.c, layer->units);
     *out = (mcl_shape){layer->units, g.oh, g.ow};
     return MCL_OK;
 }
@@ -320,6 +325,14 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
                : mcl_enqueue(ex->ctx, k, 3, (size_t[]){in.c, in.w, (size_t)ex->n * in.h}, err);
 }
 
+static uint32_t conv2d_tensors(const mcl_node *node, mcl_tensor_desc out[MCL_OP_MAX_TENSORS]) {
+    const mcl_layer *l = &node->layer;
+    uint32_t c = node->in_shape.c, f = node->out_shape.c;
+    out[0] = (mcl_tensor_desc){"kernel", false, 0, 4, {l->kernel_h, l->kernel_w, c, f}};
+    out[1] = (mcl_tensor_desc){"bias", false, (size_t)patch_size(l, node->in_shape) * f, 1, {f}};
+    return 2;
+}
+
 static double conv2d_forward_flops(const mcl_node *node) {
     return 2.0 * node->out_shape.h * node->out_shape.w * node->out_shape.c *
            patch_size(&node->layer, node->in_shape);
@@ -372,6 +385,7 @@ const mcl_op mcl_op_conv2d = {
     .infer = conv2d_infer,
     .param_count = conv2d_param_count,
     .init_params = conv2d_init,
+    .tensors = conv2d_tensors,
     .workspace_bytes = conv2d_workspace_bytes,
     .kernel_names = {"conv2d_im2col", "conv2d_col2im", "dense_bias_act_forward",
                      "dense_bias_act_backward", "conv2d_forward_direct", "conv2d_transpose_weights",

@@ -19,8 +19,7 @@ static mcl_status dense_parse(mcl_layer *layer, char **args, int nargs, mcl_erro
     if (units == NULL) units = args[0];
     if (strcmp(units, "classes") == 0)
         layer->units = 0;
-    else if (!mcl_parse_u32(units, &layer->units) || layer->units == 0 ||
-             layer->units > 1u << 20)
+    else if (!mcl_parse_u32(units, &layer->units) || layer->units == 0 || layer->units > 1u << 20)
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "dense units must be a positive integer or 'classes', got '%s'", units);
     layer->activation = MCL_ACT_LINEAR;
@@ -37,8 +36,8 @@ static mcl_status dense_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *o
                               mcl_error *err) {
     if (in.h != 1 || in.w != 1)
         return mcl_fail(err, MCL_ERR_MODEL,
-                        "dense needs a flat input but gets %ux%ux%u; add 'flatten' before it",
-                        in.c, in.h, in.w);
+                        "dense needs a flat input but gets %ux%ux%u; add 'flatten' before it", in.c,
+                        in.h, in.w);
     *out = (mcl_shape){layer->units, 1, 1};
     return MCL_OK;
 }
@@ -57,7 +56,8 @@ static void dense_init(const mcl_node *node, float *params, uint64_t seed) {
         float u = mcl_philox_uniform(seed, MCL_STREAM_INIT, ((uint64_t)node->index << 32) | i);
         params[i] = (2.0f * u - 1.0f) * limit;
     }
-    for (uint32_t j = 0; j < out; j++) params[weights + j] = 0.0f;
+    for (uint32_t j = 0; j < out; j++)
+        params[weights + j] = 0.0f;
 }
 
 static int act_code(const mcl_node *node) {
@@ -105,6 +105,13 @@ static mcl_status dense_backward(mcl_node *node, const mcl_exec *ex, mcl_error *
     return st;
 }
 
+static uint32_t dense_tensors(const mcl_node *node, mcl_tensor_desc out[MCL_OP_MAX_TENSORS]) {
+    uint32_t in = node->in_shape.c, units = node->out_shape.c;
+    out[0] = (mcl_tensor_desc){"kernel", false, 0, 2, {in, units}};
+    out[1] = (mcl_tensor_desc){"bias", false, (size_t)in * units, 1, {units}};
+    return 2;
+}
+
 static double dense_forward_flops(const mcl_node *node) {
     return 2.0 * node->in_shape.c * node->out_shape.c;
 }
@@ -137,6 +144,7 @@ const mcl_op mcl_op_dense = {
     .infer = dense_infer,
     .param_count = dense_param_count,
     .init_params = dense_init,
+    .tensors = dense_tensors,
     .kernel_names = {"dense_bias_act_forward", "dense_bias_act_backward", NULL},
     .forward = dense_forward,
     .backward = dense_backward,

@@ -51,16 +51,16 @@ typedef enum mcl_padding {
 /* One layer as written in a model description. Each op reads only its own fields. */
 typedef struct mcl_layer {
     mcl_op_kind kind;
-    uint32_t units;            /* dense: output features, conv2d: filters; 0 = the classes */
-    mcl_activation activation; /* dense, conv2d */
-    float rate;                /* dropout: fraction of inputs dropped, in [0, 1) */
+    uint32_t units;              /* dense: output features, conv2d: filters; 0 = the classes */
+    mcl_activation activation;   /* dense, conv2d */
+    float rate;                  /* dropout: fraction of inputs dropped, in [0, 1) */
     uint32_t kernel_h, kernel_w; /* conv2d kernel, maxpool window */
     uint32_t stride_h, stride_w; /* conv2d, maxpool */
     mcl_padding padding;         /* conv2d, maxpool */
     uint32_t pad_top, pad_bottom, pad_left, pad_right; /* zeropad */
-    float alpha;                 /* leakyrelu: slope for x < 0 */
-    float momentum, epsilon;     /* batchnorm: moving-average momentum, variance epsilon */
-    uint32_t line;               /* line in the model source, for error messages */
+    float alpha;                                       /* leakyrelu: slope for x < 0 */
+    float momentum, epsilon; /* batchnorm: moving-average momentum, variance epsilon */
+    uint32_t line;           /* line in the model source, for error messages */
 } mcl_layer;
 
 #define MCL_NODE_MAX_KERNELS 8
@@ -69,8 +69,8 @@ typedef struct mcl_layer {
 typedef struct mcl_node {
     const struct mcl_op *op;
     mcl_layer layer;
-    uint32_t index;   /* position in the graph; also the dropout RNG stream */
-    char name[32];    /* Keras-style: "dense_1" */
+    uint32_t index; /* position in the graph; also the dropout RNG stream */
+    char name[32];  /* Keras-style: "dense_1" */
     mcl_shape in_shape, out_shape;
     size_t param_offset; /* floats into the flat parameter / gradient buffers */
     size_t param_count;
@@ -88,14 +88,14 @@ typedef struct mcl_node {
 /* Everything one forward or backward call needs besides the node itself. */
 typedef struct mcl_exec {
     mcl_context *ctx;
-    cl_mem params, grads;                /* flat [P] */
-    cl_mem state;                        /* flat [S] non-trainable state */
-    cl_mem workspace;                    /* scratch shared by all nodes (op->workspace_bytes);
-                                            its contents do not survive to another node */
-    cl_mem labels;                       /* [N] int */
-    cl_mem sample_loss, sample_correct;  /* [N] float, written by the loss op */
-    uint32_t n;                          /* samples in this batch */
-    uint32_t step;                       /* training step: the dropout counter */
+    cl_mem params, grads;               /* flat [P] */
+    cl_mem state;                       /* flat [S] non-trainable state */
+    cl_mem workspace;                   /* scratch shared by all nodes (op->workspace_bytes);
+                                           its contents do not survive to another node */
+    cl_mem labels;                      /* [N] int */
+    cl_mem sample_loss, sample_correct; /* [N] float, written by the loss op */
+    uint32_t n;                         /* samples in this batch */
+    uint32_t step;                      /* training step: the dropout counter */
     uint64_t seed;
     bool training;
 } mcl_exec;
@@ -121,6 +121,18 @@ typedef struct mcl_op_example {
     float input_lo, input_hi; /* input range; keep away from kinks such as ReLU's 0 */
 } mcl_op_example;
 
+/* A named tensor inside a node's parameter or state slice, in Keras's layout. Checkpoints and
+ * exports address weights by these names ("conv2d_1/kernel"). */
+typedef struct mcl_tensor_desc {
+    const char *name; /* "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance" */
+    bool state;       /* in the state buffer (non-trainable), not the parameters */
+    size_t offset;    /* floats from the node's param_offset (or state_offset) */
+    uint32_t ndim;
+    uint32_t dims[4];
+} mcl_tensor_desc;
+
+#define MCL_OP_MAX_TENSORS 4
+
 typedef struct mcl_op {
     const char *name;       /* model-language keyword and the prefix of node names */
     const char *keras_name; /* the layer type shown by the summary: "Conv2D" */
@@ -140,6 +152,8 @@ typedef struct mcl_op {
     /* Bytes of node->aux and of the shared workspace for a batch of max_batch (NULL: none). */
     size_t (*aux_bytes)(const mcl_node *node, uint32_t max_batch);
     size_t (*workspace_bytes)(const mcl_node *node, uint32_t max_batch);
+    /* The node's named tensors, covering its whole parameter and state slices (NULL: none). */
+    uint32_t (*tensors)(const mcl_node *node, mcl_tensor_desc out[MCL_OP_MAX_TENSORS]);
     bool aliases_input; /* y is x and dx is dy (flatten): no kernels, no copies */
     const char *kernel_names[MCL_NODE_MAX_KERNELS]; /* a NULL ends the list early */
     mcl_status (*forward)(mcl_node *node, const mcl_exec *ex, mcl_error *err);
@@ -158,9 +172,9 @@ const mcl_op *mcl_op_get(mcl_op_kind kind);
 /* Finds an op by its model-language name; NULL if unknown. */
 const mcl_op *mcl_op_find(const char *name, mcl_op_kind *kind_out);
 
-extern const mcl_op mcl_op_flatten, mcl_op_dense, mcl_op_relu, mcl_op_dropout,
-    mcl_op_softmax_xent, mcl_op_conv2d, mcl_op_maxpool, mcl_op_batchnorm, mcl_op_leakyrelu,
-    mcl_op_zeropad, mcl_op_globalavgpool, mcl_op_softmax;
+extern const mcl_op mcl_op_flatten, mcl_op_dense, mcl_op_relu, mcl_op_dropout, mcl_op_softmax_xent,
+    mcl_op_conv2d, mcl_op_maxpool, mcl_op_batchnorm, mcl_op_leakyrelu, mcl_op_zeropad,
+    mcl_op_globalavgpool, mcl_op_softmax;
 
 /* Helpers shared by ops. */
 mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl_shape *out,

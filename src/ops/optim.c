@@ -7,14 +7,15 @@ struct mcl_optim {
     mcl_context *ctx; /* borrowed */
     mcl_recipe recipe;
     size_t count;
-    uint64_t t;         /* steps taken */
-    cl_mem state[2];    /* Adam: m, v. SGD: velocity, unused */
+    uint64_t t;      /* steps taken */
+    cl_mem state[2]; /* Adam: m, v. SGD: velocity, unused */
     cl_kernel kernel;
 };
 
 /* Adam's bias correction folded into the step size, computed in double on the host. */
 static float adam_lr_t(float lr, uint64_t t) {
-    double b1t = pow((double)MCL_ADAM_BETA1, (double)t), b2t = pow((double)MCL_ADAM_BETA2, (double)t);
+    double b1t = pow((double)MCL_ADAM_BETA1, (double)t),
+           b2t = pow((double)MCL_ADAM_BETA2, (double)t);
     return (float)((double)lr * sqrt(1.0 - b2t) / (1.0 - b1t));
 }
 
@@ -34,8 +35,8 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
         st = mcl_buffer_create(ctx, count * sizeof(float), &opt->state[i], "optimizer state", err);
         const float zero = 0.0f;
         if (st == MCL_OK)
-            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, opt->state[i], &zero, sizeof zero,
-                                                  0, count * sizeof(float), 0, NULL, NULL),
+            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, opt->state[i], &zero, sizeof zero, 0,
+                                                  count * sizeof(float), 0, NULL, NULL),
                               err, "zeroing optimizer state");
     }
     if (st != MCL_OK) {
@@ -46,22 +47,20 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
     return MCL_OK;
 }
 
-mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr,
-                          mcl_error *err) {
+mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, mcl_error *err) {
     opt->t++;
     cl_uint count = (cl_uint)opt->count;
     mcl_status st;
     if (opt->recipe.optimizer == MCL_OPTIMIZER_ADAM) {
         cl_float lr_t = adam_lr_t(lr, opt->t);
         cl_float b1 = MCL_ADAM_BETA1, b2 = MCL_ADAM_BETA2, eps = MCL_ADAM_EPSILON;
-        st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads),
-                          MCL_ARG(opt->state[0]), MCL_ARG(opt->state[1]), MCL_ARG(count),
-                          MCL_ARG(lr_t), MCL_ARG(b1), MCL_ARG(b2), MCL_ARG(eps));
+        st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads), MCL_ARG(opt->state[0]),
+                          MCL_ARG(opt->state[1]), MCL_ARG(count), MCL_ARG(lr_t), MCL_ARG(b1),
+                          MCL_ARG(b2), MCL_ARG(eps));
     } else {
         cl_float lr_f = lr, momentum = opt->recipe.momentum;
-        st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads),
-                          MCL_ARG(opt->state[0]), MCL_ARG(count), MCL_ARG(lr_f),
-                          MCL_ARG(momentum));
+        st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads), MCL_ARG(opt->state[0]),
+                          MCL_ARG(count), MCL_ARG(lr_f), MCL_ARG(momentum));
     }
     return st != MCL_OK ? st : mcl_enqueue(opt->ctx, opt->kernel, 1, (size_t[]){count}, err);
 }
@@ -76,6 +75,30 @@ mcl_optimizer mcl_optim_kind(const mcl_optim *opt) {
 
 void mcl_optim_set_momentum(mcl_optim *opt, float momentum) {
     opt->recipe.momentum = momentum;
+}
+
+mcl_status mcl_optim_read_state(mcl_optim *opt, float *m, float *v, mcl_error *err) {
+    float *dst[2] = {m, v};
+    for (int i = 0; i < 2; i++) {
+        if (opt->state[i] == NULL) continue;
+        MCL_CL_TRY(clEnqueueReadBuffer(opt->ctx->queue, opt->state[i], CL_TRUE, 0,
+                                       opt->count * sizeof(float), dst[i], 0, NULL, NULL),
+                   err, "reading optimizer state");
+    }
+    return MCL_OK;
+}
+
+mcl_status mcl_optim_write_state(mcl_optim *opt, uint64_t steps, const float *m, const float *v,
+                                 mcl_error *err) {
+    const float *src[2] = {m, v};
+    for (int i = 0; i < 2; i++) {
+        if (opt->state[i] == NULL) continue;
+        MCL_CL_TRY(clEnqueueWriteBuffer(opt->ctx->queue, opt->state[i], CL_TRUE, 0,
+                                        opt->count * sizeof(float), src[i], 0, NULL, NULL),
+                   err, "restoring optimizer state");
+    }
+    opt->t = steps;
+    return MCL_OK;
 }
 
 void mcl_optim_free(mcl_optim *opt) {
@@ -97,8 +120,8 @@ void mcl_adam_reference(float *params, const float *grads, float *m, float *v, s
     }
 }
 
-void mcl_sgd_reference(float *params, const float *grads, float *velocity, size_t count,
-                       float lr, float momentum) {
+void mcl_sgd_reference(float *params, const float *grads, float *velocity, size_t count, float lr,
+                       float momentum) {
     for (size_t i = 0; i < count; i++) {
         velocity[i] = momentum * velocity[i] - lr * grads[i];
         params[i] += velocity[i];

@@ -1,0 +1,105 @@
+/* mnist-cl export CHECKPOINT -o OUT.onnx|OUT.npz: a trained model as ONNX or NumPy weights. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/cli.h"
+
+static const cli_option options[] = {
+    {"--output", "FILE", "where to write (also -o); .onnx or .npz picks the format"},
+    {"--format", "onnx|npz", "the format, whatever the file is called"},
+    {"--help", NULL, "show this help"},
+};
+enum { OPT_OUTPUT, OPT_FORMAT, OPT_HELP, OPT_COUNT };
+
+typedef enum export_format { FORMAT_UNKNOWN, FORMAT_ONNX, FORMAT_NPZ } export_format;
+
+static export_format format_named(const char *name) {
+    if (strcasecmp(name, "onnx") == 0) return FORMAT_ONNX;
+    if (strcasecmp(name, "npz") == 0) return FORMAT_NPZ;
+    return FORMAT_UNKNOWN;
+}
+
+static export_format format_of_path(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash != NULL ? slash + 1 : path, '.');
+    return dot != NULL ? format_named(dot + 1) : FORMAT_UNKNOWN;
+}
+
+int cmd_export(const cli_global *g, int argc, char **argv) {
+    (void)g; /* no device needed */
+    /* The option parser knows long options only: spell -o and -h out. */
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (args == NULL) {
+        cli_error("out of host memory");
+        return CLI_EXIT_FAILURE;
+    }
+    bool options_done = false;
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        if (options_done) continue;
+        if (strcmp(argv[i], "--") == 0)
+            options_done = true;
+        else if (strcmp(argv[i], "-o") == 0)
+            args[i] = "--output";
+        else if (strcmp(argv[i], "-h") == 0)
+            args[i] = "--help";
+    }
+    const char *v[OPT_COUNT] = {0};
+    const char *pos[1] = {0};
+    size_t npos = 0;
+    bool parsed = cli_parse_positional("export", argc, args, options, OPT_COUNT, v, pos, 1, &npos);
+    free(args);
+    if (!parsed) return CLI_EXIT_USAGE;
+    if (v[OPT_HELP]) {
+        cli_print_help("mnist-cl export CHECKPOINT -o OUT.onnx|OUT.npz [--format onnx|npz]",
+                       "Write a trained model for use elsewhere. ONNX (opset 13): input 'images' "
+                       "[N, 1, rows, cols] with pixels scaled to 0..1, output 'probabilities' "
+                       "[N, classes], for any ONNX runtime. NPZ: one "
+                       "float32 array per weight tensor in Keras layouts ('dense_1/kernel' [in, "
+                       "out], 'conv2d_1/kernel' [KH, KW, C, F], 'batchnorm_1/moving_mean', ...), "
+                       "for numpy.load. The file is written atomically.",
+                       options, OPT_COUNT);
+        return CLI_EXIT_OK;
+    }
+    if (npos != 1 || v[OPT_OUTPUT] == NULL) {
+        cli_error("export needs a checkpoint and an output file: 'mnist-cl export CHECKPOINT -o "
+                  "OUT.onnx' (see 'mnist-cl export --help')");
+        return CLI_EXIT_USAGE;
+    }
+    const char *out = v[OPT_OUTPUT];
+    export_format format = FORMAT_UNKNOWN;
+    if (v[OPT_FORMAT] != NULL) {
+        format = format_named(v[OPT_FORMAT]);
+        if (format == FORMAT_UNKNOWN) {
+            cli_error("--format: expected onnx or npz, got '%s'", v[OPT_FORMAT]);
+            return CLI_EXIT_USAGE;
+        }
+    } else {
+        format = format_of_path(out);
+        if (format == FORMAT_UNKNOWN) {
+            cli_error("cannot tell the format of '%s' from its name: end it in .onnx or .npz, or "
+                      "give --format onnx|npz",
+                      out);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    mcl_error err = {0};
+    mcl_checkpoint *ck = NULL;
+    if (mcl_checkpoint_load(pos[0], &ck, &err) != MCL_OK) return cli_fail(&err);
+    mcl_status st =
+        format == FORMAT_ONNX ? mcl_export_onnx(ck, out, &err) : mcl_export_npz(ck, out, &err);
+    if (st == MCL_OK) {
+        uint32_t rows = 0, cols = 0, classes = 0;
+        mcl_checkpoint_input(ck, &rows, &cols, &classes);
+        if (format == FORMAT_ONNX)
+            printf("wrote %s: ONNX opset 13, input images [N, 1, %u, %u], output probabilities "
+                   "[N, %u]\n",
+                   out, rows, cols, classes);
+        else
+            printf("wrote %s: the weights as NumPy arrays (Keras layouts)\n", out);
+    }
+    mcl_checkpoint_free(ck);
+    return st == MCL_OK ? CLI_EXIT_OK : cli_fail(&err);
+}

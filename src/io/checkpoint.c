@@ -1,0 +1,566 @@
+/* The checkpoint file format, version 1. Everything little-endian.
+ *
+ *   magic "MNISTCL" 0x1A (8 bytes), u32 format version, u32 section count
+ *   sections, each: 4-byte tag, u64 payload length, payload
+ *     "MODL"  the model description text (the model language)
+ *     "SHAP"  u32 rows, cols, classes
+ *     "RUN "  u64 seed, u32 epochs done, u32 training steps done, then the recipe: u32 epochs,
+ *             batch size, optimizer, lr schedule, lr decay epochs, warm-up epochs, augment
+ *             on/off; f32 lr, lr decay rate, momentum, validation split, rotation, shift,
+ *             shear, zoom
+ *     "TENS"  one named tensor: u32 name length, name (UTF-8, no NUL), u32 ndim, u32 dims[ndim],
+ *             then prod(dims) f32 values. Names: "<node>/<tensor>" for weights and state
+ *             ("conv2d_1/kernel", "batchnorm_1/moving_mean"); "optimizer/m" and "optimizer/v"
+ *             for the optimizer's moments over the flat parameter vector
+ *     "OPTM"  u32 optimizer kind, u64 optimizer steps (present with the optimizer tensors)
+ *   trailer: "END!" and the CRC-32 (zlib) of every byte before the trailer
+ *
+ * Reading validates the size, magic, version and checksum before interpreting anything, then
+ * bounds-checks every length; the tensors must be exactly those the model needs, with the
+ * shapes it needs. Writing goes to a temporary file in the target's folder, then flush, fsync
+ * and rename, so a crash never leaves a partial file under the target name. */
+#define _POSIX_C_SOURCE 200809L
+#include "io/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "graph/graph.h"
+#include "io/atomic_file.h"
+#include "io/byte_buf.h"
+
+#define MAGIC "MNISTCL\x1a"
+#define FORMAT_VERSION 1u
+#define MAX_FILE_BYTES ((uint64_t)4 << 30)
+#define MAX_SECTIONS (1u << 20)
+#define MAX_NAME 256
+
+/* ---------------------------------------------------------------- writing */
+
+/* Sections are written as tag + a length patched in when the section ends. */
+static size_t begin_section(mcl_byte_buf *b, const char tag[4], uint32_t *count) {
+    mcl_buf_put(b, tag, 4);
+    size_t at = b->len;
+    mcl_buf_put_u64(b, 0);
+    (*count)++;
+    return at;
+}
+
+static void end_section(mcl_byte_buf *b, size_t at) {
+    if (b->failed) return;
+    uint64_t len = b->len - at - 8;
+    for (int i = 0; i < 8; i++)
+        b->data[at + i] = (uint8_t)(len >> (8 * i));
+}
+
+static void put_tensor(mcl_byte_buf *b, uint32_t *sections, const char *name, uint32_t ndim,
+                       const uint32_t *dims, const float *values) {
+    size_t at = begin_section(b, "TENS", sections);
+    mcl_buf_put_u32(b, (uint32_t)strlen(name));
+    mcl_buf_put(b, name, strlen(name));
+    mcl_buf_put_u32(b, ndim);
+    size_t count = 1;
+    for (uint32_t i = 0; i < ndim; i++) {
+        mcl_buf_put_u32(b, dims[i]);
+        count *= dims[i];
+    }
+    for (size_t i = 0; i < count; i++)
+        mcl_buf_put_f32(b, values[i]);
+    end_section(b, at);
+}
+
+/* Calls fn for every named weight/state tensor of the planned graph. */
+typedef void (*tensor_fn)(const mcl_node *node, const mcl_tensor_desc *t, void *user);
+
+static void for_each_tensor(const mcl_graph *g, tensor_fn fn, void *user) {
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        const mcl_node *node = &g->nodes[i];
+        if (node->op->tensors == NULL) continue;
+        mcl_tensor_desc t[MCL_OP_MAX_TENSORS];
+        uint32_t n = node->op->tensors(node, t);
+        for (uint32_t k = 0; k < n; k++)
+            fn(node, &t[k], user);
+    }
+}
+
+static const float *tensor_data(const struct mcl_checkpoint *ck, const mcl_node *node,
+                                const mcl_tensor_desc *t) {
+    return t->state ? ck->state + node->state_offset + t->offset
+                    : ck->params + node->param_offset + t->offset;
+}
+
+typedef struct write_ctx {
+    const struct mcl_checkpoint *ck;
+    mcl_byte_buf *buf;
+    uint32_t *sections;
+} write_ctx;
+
+static void write_tensor(const mcl_node *node, const mcl_tensor_desc *t, void *user) {
+    write_ctx *w = user;
+    char name[MAX_NAME];
+    snprintf(name, sizeof name, "%s/%s", node->name, t->name);
+    put_tensor(w->buf, w->sections, name, t->ndim, t->dims, tensor_data(w->ck, node, t));
+}
+
+static void put_run(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    size_t at = begin_section(b, "RUN ", sections);
+    const mcl_recipe *r = &ck->recipe;
+    mcl_buf_put_u64(b, ck->seed);
+    mcl_buf_put_u32(b, ck->epochs_done);
+    mcl_buf_put_u32(b, ck->step);
+    mcl_buf_put_u32(b, r->epochs);
+    mcl_buf_put_u32(b, r->batch_size);
+    mcl_buf_put_u32(b, (uint32_t)r->optimizer);
+    mcl_buf_put_u32(b, (uint32_t)r->lr_schedule);
+    mcl_buf_put_u32(b, r->lr_decay_epochs);
+    mcl_buf_put_u32(b, r->warmup_epochs);
+    mcl_buf_put_u32(b, r->augment.enabled ? 1u : 0u);
+    const float f[] = {r->learning_rate,    r->lr_decay_rate, r->momentum,      r->validation_split,
+                       r->augment.rotation, r->augment.shift, r->augment.shear, r->augment.zoom};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        mcl_buf_put_f32(b, f[i]);
+    end_section(b, at);
+}
+
+mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *path, mcl_error *err) {
+    mcl_graph g = {0};
+    mcl_status st =
+        mcl_graph_plan(ck->model, (mcl_shape){1, ck->rows, ck->cols}, ck->classes, &g, err);
+    if (st != MCL_OK) return st;
+    mcl_byte_buf b = {0};
+    uint32_t sections = 0;
+    mcl_buf_put(&b, MAGIC, 8);
+    mcl_buf_put_u32(&b, FORMAT_VERSION);
+    size_t count_at = b.len;
+    mcl_buf_put_u32(&b, 0);
+    size_t at = begin_section(&b, "MODL", &sections);
+    mcl_buf_put(&b, ck->model_text, strlen(ck->model_text));
+    end_section(&b, at);
+    at = begin_section(&b, "SHAP", &sections);
+    mcl_buf_put_u32(&b, ck->rows);
+    mcl_buf_put_u32(&b, ck->cols);
+    mcl_buf_put_u32(&b, ck->classes);
+    end_section(&b, at);
+    put_run(&b, ck, &sections);
+    write_ctx w = {ck, &b, &sections};
+    for_each_tensor(&g, write_tensor, &w);
+    if (ck->has_optimizer) {
+        at = begin_section(&b, "OPTM", &sections);
+        mcl_buf_put_u32(&b, (uint32_t)ck->optimizer);
+        mcl_buf_put_u64(&b, ck->optimizer_steps);
+        end_section(&b, at);
+        uint32_t dims[1] = {(uint32_t)ck->param_count};
+        put_tensor(&b, &sections, "optimizer/m", 1, dims, ck->moment1);
+        if (ck->optimizer == MCL_OPTIMIZER_ADAM)
+            put_tensor(&b, &sections, "optimizer/v", 1, dims, ck->moment2);
+    }
+    free(g.nodes);
+    if (!b.failed)
+        for (int i = 0; i < 4; i++)
+            b.data[count_at + i] = (uint8_t)(sections >> (8 * i));
+    mcl_buf_put(&b, "END!", 4);
+    uint32_t crc = b.failed ? 0 : (uint32_t)crc32(0L, b.data, (uInt)0);
+    if (!b.failed) {
+        /* zlib's crc32 takes uInt lengths: feed it in chunks. */
+        for (size_t off = 0; off < b.len;) {
+            size_t n = b.len - off > (1u << 30) ? (1u << 30) : b.len - off;
+            crc = (uint32_t)crc32(crc, b.data + off, (uInt)n);
+            off += n;
+        }
+    }
+    mcl_buf_put_u32(&b, crc);
+    if (b.failed) {
+        mcl_buf_free(&b);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory writing %s", path);
+    }
+    st = mcl_atomic_write(path, b.data, b.len, "checkpoint", err);
+    mcl_buf_free(&b);
+    return st;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct reader {
+    const uint8_t *p, *end;
+    const char *path;
+    mcl_error *err;
+} reader;
+
+static mcl_status corrupt(const reader *r, const char *what) {
+    return mcl_fail(r->err, MCL_ERR_FORMAT, "%s: corrupt checkpoint: %s", r->path, what);
+}
+
+static bool get(reader *r, void *dst, size_t n) {
+    if ((size_t)(r->end - r->p) < n) return false;
+    memcpy(dst, r->p, n);
+    r->p += n;
+    return true;
+}
+
+static bool get_u32(reader *r, uint32_t *v) {
+    uint8_t x[4];
+    if (!get(r, x, 4)) return false;
+    *v = (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
+    return true;
+}
+
+static bool get_u64(reader *r, uint64_t *v) {
+    uint32_t lo, hi;
+    if (!get_u32(r, &lo) || !get_u32(r, &hi)) return false;
+    *v = (uint64_t)hi << 32 | lo;
+    return true;
+}
+
+static bool get_f32(reader *r, float *f) {
+    uint32_t v;
+    if (!get_u32(r, &v)) return false;
+    memcpy(f, &v, 4);
+    return true;
+}
+
+static mcl_status read_file(const char *path, uint8_t **data, size_t *size, mcl_error *err) {
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return mcl_fail(err, MCL_ERR_IO, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return mcl_fail(err, MCL_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)sb.st_size > MAX_FILE_BYTES) {
+        fclose(f);
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: %lld bytes is too large for a checkpoint", path,
+                        (long long)sb.st_size);
+    }
+    size_t n = (size_t)sb.st_size;
+    uint8_t *buf = malloc(n > 0 ? n : 1);
+    if (buf == NULL) {
+        fclose(f);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory reading %s", path);
+    }
+    size_t got = fread(buf, 1, n, f);
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (bad || got != n) {
+        free(buf);
+        return mcl_fail(err, MCL_ERR_IO, "%s: read error", path);
+    }
+    *data = buf;
+    *size = n;
+    return MCL_OK;
+}
+
+static mcl_status check_envelope(const uint8_t *data, size_t size, const char *path,
+                                 mcl_error *err) {
+    if (size < 8 || memcmp(data, MAGIC, 8) != 0)
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: not an mnist-cl checkpoint (wrong magic bytes)",
+                        path);
+    if (size < 8 + 8 + 8)
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: truncated checkpoint (%zu bytes)", path, size);
+    uint32_t version = (uint32_t)data[8] | (uint32_t)data[9] << 8 | (uint32_t)data[10] << 16 |
+                       (uint32_t)data[11] << 24;
+    if (version != FORMAT_VERSION)
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "%s: checkpoint format version %u; this mnist-cl reads version %u", path,
+                        version, FORMAT_VERSION);
+    if (memcmp(data + size - 8, "END!", 4) != 0)
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "%s: truncated checkpoint (no end marker: the write did not finish)", path);
+    uint32_t crc = 0;
+    for (size_t off = 0; off < size - 4;) {
+        size_t n = size - 4 - off > (1u << 30) ? (1u << 30) : size - 4 - off;
+        crc = (uint32_t)crc32(crc, data + off, (uInt)n);
+        off += n;
+    }
+    const uint8_t *t = data + size - 4;
+    uint32_t stored =
+        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    (void)stored;
+#else
+    if (crc != stored)
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "%s: checksum mismatch (stored %08x, computed %08x): the file is "
+                        "corrupted",
+                        path, stored, crc);
+#endif
+    return MCL_OK;
+}
+
+/* A tensor the model expects: where its values go. */
+typedef struct expected_tensor {
+    char name[MAX_NAME];
+    uint32_t ndim, dims[4];
+    float *dst;
+    bool seen;
+} expected_tensor;
+
+typedef struct expect_ctx {
+    struct mcl_checkpoint *ck;
+    expected_tensor *list;
+    size_t count, cap;
+} expect_ctx;
+
+static void expect_tensor(const mcl_node *node, const mcl_tensor_desc *t, void *user) {
+    expect_ctx *e = user;
+    if (e->count == e->cap) return; /* sized beforehand */
+    expected_tensor *x = &e->list[e->count++];
+    snprintf(x->name, sizeof x->name, "%s/%s", node->name, t->name);
+    x->ndim = t->ndim;
+    memcpy(x->dims, t->dims, sizeof x->dims);
+    x->dst = (float *)tensor_data(e->ck, node, t);
+    x->seen = false;
+}
+
+static void count_tensor(const mcl_node *node, const mcl_tensor_desc *t, void *user) {
+    (void)node, (void)t;
+    (*(size_t *)user)++;
+}
+
+static mcl_status read_tensor(reader *r, const uint8_t *section_end, expect_ctx *e,
+                              struct mcl_checkpoint *ck) {
+    uint32_t name_len, ndim;
+    char name[MAX_NAME];
+    if (!get_u32(r, &name_len) || name_len == 0 || name_len >= MAX_NAME || !get(r, name, name_len))
+        return corrupt(r, "bad tensor name");
+    name[name_len] = '\0';
+    /* Names are printable ASCII ("conv2d_1/kernel"); anything else would reach messages. */
+    for (uint32_t i = 0; i < name_len; i++)
+        if (name[i] <= ' ' || name[i] > '~') return corrupt(r, "bad tensor name");
+    if (!get_u32(r, &ndim) || ndim == 0 || ndim > 4) return corrupt(r, "bad tensor rank");
+    uint32_t dims[4] = {0};
+    uint64_t count = 1;
+    for (uint32_t i = 0; i < ndim; i++) {
+        if (!get_u32(r, &dims[i])) return corrupt(r, "bad tensor shape");
+        count *= dims[i];
+        if (count > MAX_FILE_BYTES) return corrupt(r, "bad tensor shape");
+    }
+    if ((uint64_t)(section_end - r->p) != count * 4)
+        return mcl_fail(r->err, MCL_ERR_FORMAT,
+                        "%s: corrupt checkpoint: tensor '%s' holds %lld bytes, its shape needs "
+                        "%llu",
+                        r->path, name, (long long)(section_end - r->p),
+                        (unsigned long long)(count * 4));
+    float *dst = NULL;
+    if (strcmp(name, "optimizer/m") == 0 || strcmp(name, "optimizer/v") == 0) {
+        if (ndim != 1 || dims[0] != ck->param_count)
+            return mcl_fail(r->err, MCL_ERR_FORMAT,
+                            "%s: optimizer state has %u values, the model %zu", r->path, dims[0],
+                            ck->param_count);
+        float **slot = name[10] == 'm' ? &ck->moment1 : &ck->moment2;
+        if (*slot != NULL) return corrupt(r, "duplicate optimizer tensor");
+        *slot = malloc(ck->param_count * sizeof(float) + 1);
+        if (*slot == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        dst = *slot;
+    } else {
+        expected_tensor *x = NULL;
+        for (size_t i = 0; i < e->count && x == NULL; i++)
+            if (strcmp(e->list[i].name, name) == 0) x = &e->list[i];
+        if (x == NULL)
+            return mcl_fail(r->err, MCL_ERR_FORMAT,
+                            "%s: checkpoint has a tensor '%s' that its model does not", r->path,
+                            name);
+        if (x->seen)
+            return mcl_fail(r->err, MCL_ERR_FORMAT, "%s: tensor '%s' appears twice", r->path, name);
+        if (x->ndim != ndim || memcmp(x->dims, dims, ndim * sizeof dims[0]) != 0)
+            return mcl_fail(r->err, MCL_ERR_FORMAT,
+                            "%s: tensor '%s' has the wrong shape for its model", r->path, name);
+        x->seen = true;
+        dst = x->dst;
+    }
+    for (uint64_t i = 0; i < count; i++)
+        get_f32(r, &dst[i]);
+    return MCL_OK;
+}
+
+static mcl_status read_run(reader *r, struct mcl_checkpoint *ck) {
+    uint32_t u[9];
+    if (!get_u64(r, &ck->seed)) return corrupt(r, "short run section");
+    for (int i = 0; i < 9; i++)
+        if (!get_u32(r, &u[i])) return corrupt(r, "short run section");
+    mcl_recipe *rc = &ck->recipe;
+    ck->epochs_done = u[0];
+    ck->step = u[1];
+    rc->epochs = u[2];
+    rc->batch_size = u[3];
+    if (u[4] > MCL_OPTIMIZER_SGD || u[5] > MCL_LR_STEP || u[8] > 1)
+        return corrupt(r, "unknown optimizer or schedule");
+    rc->optimizer = (mcl_optimizer)u[4];
+    rc->lr_schedule = (mcl_lr_schedule)u[5];
+    rc->lr_decay_epochs = u[6];
+    rc->warmup_epochs = u[7];
+    rc->augment.enabled = u[8] == 1;
+    float *f[] = {&rc->learning_rate,    &rc->lr_decay_rate,    &rc->momentum,
+                  &rc->validation_split, &rc->augment.rotation, &rc->augment.shift,
+                  &rc->augment.shear,    &rc->augment.zoom};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!get_f32(r, f[i])) return corrupt(r, "short run section");
+    return MCL_OK;
+}
+
+/* MODL and SHAP come first: they say which tensors to expect. */
+static mcl_status read_header_sections(reader *r, struct mcl_checkpoint *ck) {
+    char tag[4];
+    uint64_t len;
+    if (!get(r, tag, 4) || memcmp(tag, "MODL", 4) != 0 || !get_u64(r, &len) ||
+        len > (uint64_t)(r->end - r->p) || len == 0)
+        return corrupt(r, "the model section is missing");
+    ck->model_text = malloc(len + 1);
+    if (ck->model_text == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of memory");
+    get(r, ck->model_text, len);
+    ck->model_text[len] = '\0';
+    if (strlen(ck->model_text) != len) return corrupt(r, "the model text contains a NUL");
+    char source[300];
+    snprintf(source, sizeof source, "%s (model)", r->path);
+    mcl_status st = mcl_model_parse(ck->model_text, source, &ck->model, r->err);
+    if (st != MCL_OK) return st;
+    if (!get(r, tag, 4) || memcmp(tag, "SHAP", 4) != 0 || !get_u64(r, &len) || len != 12 ||
+        !get_u32(r, &ck->rows) || !get_u32(r, &ck->cols) || !get_u32(r, &ck->classes))
+        return corrupt(r, "the shape section is missing");
+    if (ck->rows == 0 || ck->cols == 0 || ck->rows > 4096 || ck->cols > 4096 || ck->classes < 2 ||
+        ck->classes > 65536)
+        return corrupt(r, "impossible input shape");
+    return MCL_OK;
+}
+
+static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
+    r->p += 12; /* magic, version */
+    uint32_t sections;
+    if (!get_u32(r, &sections) || sections < 3 || sections > MAX_SECTIONS)
+        return corrupt(r, "bad section count");
+    mcl_status st = read_header_sections(r, ck);
+    if (st != MCL_OK) return st;
+    mcl_graph g = {0};
+    st = mcl_graph_plan(ck->model, (mcl_shape){1, ck->rows, ck->cols}, ck->classes, &g, r->err);
+    if (st != MCL_OK) return st;
+    /* Allocate only what the file can actually hold (a forged model could ask for terabytes). */
+    uint64_t values = g.trainable;
+    for (uint32_t i = 0; i < g.node_count; i++)
+        values += g.nodes[i].state_count;
+    uint64_t trainable_bytes = values * sizeof(float);
+    if (trainable_bytes > (uint64_t)(r->end - r->p)) {
+        free(g.nodes);
+        return corrupt(r, "the model needs more weights than the file holds");
+    }
+    ck->param_count = g.param_count;
+    ck->state_count = g.state_count;
+    ck->params = calloc(g.param_count + 1, sizeof(float));
+    ck->state = calloc(g.state_count + 1, sizeof(float));
+    size_t expected = 0;
+    for_each_tensor(&g, count_tensor, &expected);
+    expect_ctx e = {ck, calloc(expected + 1, sizeof(expected_tensor)), 0, expected};
+    if (ck->params == NULL || ck->state == NULL || e.list == NULL)
+        st = mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st == MCL_OK) for_each_tensor(&g, expect_tensor, &e);
+    free(g.nodes);
+    bool have_run = false;
+    for (uint32_t s = 2; s < sections && st == MCL_OK; s++) {
+        char tag[4];
+        uint64_t len;
+        if (!get(r, tag, 4) || !get_u64(r, &len) || len > (uint64_t)(r->end - r->p)) {
+            st = corrupt(r, "a section runs past the end of the file");
+            break;
+        }
+        const uint8_t *section_end = r->p + len;
+        if (memcmp(tag, "TENS", 4) == 0) {
+            st = read_tensor(r, section_end, &e, ck);
+        } else if (memcmp(tag, "RUN ", 4) == 0) {
+            st = read_run(r, ck);
+            have_run = true;
+        } else if (memcmp(tag, "OPTM", 4) == 0) {
+            uint32_t kind = 0;
+            if (!get_u32(r, &kind) || kind > MCL_OPTIMIZER_SGD || !get_u64(r, &ck->optimizer_steps))
+                st = corrupt(r, "bad optimizer section");
+            ck->optimizer = (mcl_optimizer)kind;
+            ck->has_optimizer = true;
+        } else {
+            char shown[5] = {0}; /* the tag as read, with anything unprintable as '?' */
+            for (int i = 0; i < 4; i++)
+                shown[i] = tag[i] >= ' ' && tag[i] <= '~' ? tag[i] : '?';
+            st = mcl_fail(r->err, MCL_ERR_FORMAT, "%s: unknown checkpoint section '%s'", r->path,
+                          shown);
+        }
+        if (st == MCL_OK && r->p != section_end) st = corrupt(r, "a section has the wrong size");
+    }
+    for (size_t i = 0; i < e.count && st == MCL_OK; i++)
+        if (!e.list[i].seen)
+            st = mcl_fail(r->err, MCL_ERR_FORMAT, "%s: checkpoint lacks tensor '%s'", r->path,
+                          e.list[i].name);
+    free(e.list);
+    if (st == MCL_OK && !have_run) st = corrupt(r, "the run section is missing");
+    if (st == MCL_OK && ck->has_optimizer &&
+        (ck->moment1 == NULL || (ck->optimizer == MCL_OPTIMIZER_ADAM) != (ck->moment2 != NULL)))
+        st = corrupt(r, "optimizer state is incomplete");
+    if (st == MCL_OK && !ck->has_optimizer && (ck->moment1 != NULL || ck->moment2 != NULL))
+        st = corrupt(r, "optimizer moments without an optimizer section");
+    if (st == MCL_OK && r->p != r->end) st = corrupt(r, "data after the last section");
+    return st;
+}
+
+mcl_status mcl_checkpoint_load_memory(const uint8_t *data, size_t size, const char *name,
+                                      mcl_checkpoint **out, mcl_error *err) {
+    *out = NULL;
+    mcl_status st = check_envelope(data, size, name, err);
+    if (st != MCL_OK) return st;
+    struct mcl_checkpoint *ck = calloc(1, sizeof *ck);
+    if (ck == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    reader r = {data, data + size - 8, name, err}; /* sections end before the trailer */
+    st = parse(&r, ck);
+    if (st != MCL_OK) {
+        mcl_checkpoint_free(ck);
+        return st;
+    }
+    *out = ck;
+    return MCL_OK;
+}
+
+mcl_status mcl_checkpoint_load(const char *path, mcl_checkpoint **out, mcl_error *err) {
+    *out = NULL;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    mcl_status st = read_file(path, &data, &size, err);
+    if (st == MCL_OK) st = mcl_checkpoint_load_memory(data, size, path, out, err);
+    free(data);
+    return st;
+}
+
+const mcl_model *mcl_checkpoint_model(const mcl_checkpoint *ck) {
+    return ck->model;
+}
+
+void mcl_checkpoint_input(const mcl_checkpoint *ck, uint32_t *rows, uint32_t *cols,
+                          uint32_t *classes) {
+    if (rows != NULL) *rows = ck->rows;
+    if (cols != NULL) *cols = ck->cols;
+    if (classes != NULL) *classes = ck->classes;
+}
+
+uint32_t mcl_checkpoint_epoch(const mcl_checkpoint *ck) {
+    return ck->epochs_done;
+}
+
+const mcl_recipe *mcl_checkpoint_recipe(const mcl_checkpoint *ck) {
+    return &ck->recipe;
+}
+
+uint64_t mcl_checkpoint_seed(const mcl_checkpoint *ck) {
+    return ck->seed;
+}
+
+void mcl_checkpoint_free(mcl_checkpoint *ck) {
+    if (ck == NULL) return;
+    mcl_model_free(ck->model);
+    free(ck->model_text);
+    free(ck->params);
+    free(ck->state);
+    free(ck->moment1);
+    free(ck->moment2);
+    free(ck);
+}

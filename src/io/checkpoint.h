@@ -1,0 +1,36 @@
+/* The checkpoint: a trained model on the host, and its file format (src/io/checkpoint.c).
+ *
+ * Host layout of the tensors is the graph's: params and state are the flat buffers of
+ * mcl_graph_plan(model, {1, rows, cols}, classes) (each node's slice at node->param_offset /
+ * node->state_offset, padding between slices zero). */
+#ifndef MCL_IO_CHECKPOINT_H
+#define MCL_IO_CHECKPOINT_H
+
+#include "graph/model.h"
+
+struct mcl_checkpoint {
+    mcl_model *model; /* owned; parsed from model_text */
+    char *model_text; /* owned: the model description as written */
+    uint32_t rows, cols, classes;
+    float *params; /* [param_count], owned */
+    size_t param_count;
+    float *state; /* [state_count], owned (NULL if 0) */
+    size_t state_count;
+    /* Resuming (absent, i.e. has_optimizer false, in a weights-only checkpoint). */
+    bool has_optimizer;
+    mcl_optimizer optimizer;
+    uint64_t optimizer_steps;
+    float *moment1, *moment2; /* [param_count] each: Adam m and v, or SGD velocity in moment1 */
+    uint64_t seed;
+    uint32_t epochs_done; /* completed epochs: the shuffle / augmentation counter */
+    uint32_t step;        /* training steps so far: the dropout counter */
+    mcl_recipe recipe;    /* the recipe of the run that wrote it */
+};
+
+/* Writes ck to path atomically (see checkpoint.c for the format). */
+mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *path, mcl_error *err);
+/* Parses a checkpoint held in memory; `name` is used in messages. (The fuzz target's entry.) */
+mcl_status mcl_checkpoint_load_memory(const uint8_t *data, size_t size, const char *name,
+                                      mcl_checkpoint **out, mcl_error *err);
+
+#endif
