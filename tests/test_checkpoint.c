@@ -3,6 +3,7 @@
  * and the history file. Runs on a synthetic 3-class dataset (no MNIST needed). */
 #define _GNU_SOURCE /* memmem */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,93 @@ START_TEST(test_resume_is_bit_identical) {
     float *ya = predictions(whole, f.val), *yb = predictions(resumed, f.val);
     ck_assert_msg(memcmp(ya, yb, 80 * 3 * sizeof *ya) == 0, "BatchNorm state differs");
     free(a), free(b), free(ya), free(yb), free(path);
+    mcl_checkpoint_free(ck);
+    mcl_trainer_free(whole);
+    mcl_trainer_free(resumed);
+    fixture_close(&f);
+}
+END_TEST
+
+/* What the interrupted fit below records: its flag, raised from the progress callback at
+ * step 2 of epoch 2 (as a SIGINT handler would raise it), and each epoch's training loss. */
+typedef struct interrupt_log {
+    volatile sig_atomic_t flag;
+    double loss[8];
+} interrupt_log;
+
+static bool raise_at_step_2(const mcl_progress *p, void *user) {
+    interrupt_log *log = user;
+    if (p->epoch == 2 && p->step == 2) log->flag = 1;
+    return true;
+}
+
+static bool log_loss(const mcl_epoch_result *r, void *user) {
+    ((interrupt_log *)user)->loss[r->epoch] = r->loss;
+    return true;
+}
+
+/* An interrupt inside an epoch stops after the current step, the checkpoint keeps the position,
+ * and resuming from it ends with the same weights and the same epoch loss as a run that was
+ * never interrupted. */
+START_TEST(test_interrupt_mid_epoch_resumes_exactly) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_error err = {0};
+    interrupt_log whole_log = {0}, part_log = {0};
+    mcl_fit_options o = {
+        .recipe = *mcl_model_recipe(f.model), .seed = 4, .on_epoch = log_loss, .user = &whole_log};
+    mcl_trainer *whole = new_trainer(&f, 4);
+    ck_assert_msg(mcl_trainer_fit(whole, f.train, f.val, &o, &err) == MCL_OK, "%s", err.message);
+    mcl_trainer *part = new_trainer(&f, 4);
+    o.user = &part_log;
+    o.on_progress = raise_at_step_2;
+    o.progress_interval_s = 0.0;
+    o.interrupt = &part_log.flag;
+    ck_assert_msg(mcl_trainer_fit(part, f.train, f.val, &o, &err) == MCL_OK, "%s", err.message);
+    ck_assert_uint_eq(mcl_trainer_epochs_done(part), 1);
+    uint32_t at = mcl_trainer_epoch_step(part);
+    ck_assert_msg(at >= 2 && at < 8, "stopped at step %u of 8", at);
+    ck_assert(part_log.loss[2] == 0.0); /* epoch 2 was not reported */
+    /* Another fit with a different batch size cannot continue inside the epoch. */
+    mcl_fit_options bad = o;
+    bad.recipe.batch_size = 20;
+    bad.initial_epoch = 1;
+    bad.interrupt = NULL;
+    ck_assert_error(mcl_trainer_fit(part, f.train, f.val, &bad, &err), err, MCL_ERR_USAGE,
+                    "steps into epoch 2", "batch size (40)");
+    char *path = path_in(&f, "mid.ckpt");
+    ck_assert(mcl_trainer_save(part, path, &err) == MCL_OK);
+    mcl_trainer_free(part);
+    mcl_checkpoint *ck = NULL;
+    ck_assert_msg(mcl_checkpoint_load(path, &ck, &err) == MCL_OK, "%s", err.message);
+    mcl_trainer *resumed = NULL;
+    ck_assert(mcl_trainer_create_from_checkpoint(f.ctx, ck, 40, &resumed, &err) == MCL_OK);
+    ck_assert_uint_eq(mcl_trainer_epoch_step(resumed), at);
+    mcl_fit_options r = {.recipe = *mcl_checkpoint_recipe(ck),
+                         .seed = mcl_checkpoint_seed(ck),
+                         .initial_epoch = mcl_checkpoint_epoch(ck),
+                         .on_epoch = log_loss,
+                         .user = &part_log};
+    ck_assert_msg(mcl_trainer_fit(resumed, f.train, f.val, &r, &err) == MCL_OK, "%s", err.message);
+    ck_assert_uint_eq(mcl_trainer_epoch_step(resumed), 0);
+    uint64_t n1, n2;
+    float *a = params_of(whole, &n1), *b = params_of(resumed, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1 * sizeof *a) == 0, "interrupted + resumed run differs");
+    /* The interrupted epoch's loss: the same sums, added in another order at most. */
+    for (int e = 1; e <= 3; e++)
+        ck_assert_msg(fabs(part_log.loss[e] - whole_log.loss[e]) <= 1e-12 * whole_log.loss[e],
+                      "epoch %d loss %.17g vs %.17g", e, part_log.loss[e], whole_log.loss[e]);
+    /* The history came through the checkpoint: epochs 1-3, epoch 1 from before the stop. */
+    size_t count = 0;
+    const mcl_epoch_result *h = mcl_trainer_history(resumed, &count);
+    ck_assert_uint_eq(count, 3);
+    for (size_t e = 0; e < count; e++) {
+        ck_assert_uint_eq(h[e].epoch, e + 1);
+        ck_assert(h[e].has_validation);
+        ck_assert(fabs(h[e].loss - whole_log.loss[e + 1]) <= 1e-12 * whole_log.loss[e + 1]);
+    }
+    free(a), free(b), free(path);
     mcl_checkpoint_free(ck);
     mcl_trainer_free(whole);
     mcl_trainer_free(resumed);
@@ -417,6 +505,7 @@ static Suite *checkpoint_suite(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_round_trip_is_exact);
     tcase_add_test(tc, test_resume_is_bit_identical);
+    tcase_add_test(tc, test_interrupt_mid_epoch_resumes_exactly);
     tcase_add_test(tc, test_damaged_files_are_rejected);
     tcase_add_test(tc, test_early_stopping_stops_and_restores);
     tcase_add_test(tc, test_step_decay_and_warmup);

@@ -461,8 +461,17 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     want_stderr "--validation-split"
     result "--save-best without validation exits 2"
 
-    # SIGKILL in the middle of a run, then --resume: the final checkpoint is byte-identical to
-    # an uninterrupted run's.
+    # Two checkpoints hold bit-identical weights and BatchNorm state: their NumPy exports (no
+    # timestamps inside) are byte-identical. (The checkpoints themselves also carry the run's
+    # history, whose per-epoch seconds differ from run to run.)
+    same_weights() {
+        "$EXE" export "$1" -o "$CK/a.npz" >/dev/null 2>&1 &&
+            "$EXE" export "$2" -o "$CK/b.npz" >/dev/null 2>&1 &&
+            cmp -s "$CK/a.npz" "$CK/b.npz"
+    }
+
+    # SIGKILL in the middle of a run, then --resume: the final weights are bit-identical to an
+    # uninterrupted run's.
     "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/whole.ckpt" --verbose 0 \
         </dev/null >/dev/null 2>&1
     rc1=$?
@@ -477,9 +486,47 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     run train --data "$DATA" --resume "$CK/killed.ckpt" --save "$CK/killed.ckpt" --verbose 2
     [ "$rc1" -eq 0 ] || fail_because "the uninterrupted run failed ($rc1)"
     want_rc 0
-    cmp -s "$CK/whole.ckpt" "$CK/killed.ckpt" ||
+    same_weights "$CK/whole.ckpt" "$CK/killed.ckpt" ||
         fail_because "killed + resumed run differs from the uninterrupted one"
-    result "SIGKILL mid-run, then --resume: the same final checkpoint as without the kill"
+    result "SIGKILL mid-run, then --resume: the same final weights as without the kill"
+
+    # Divergence: a non-finite loss stops the run with exit 1 and the message, and the last good
+    # checkpoint (epoch 1 of a resumed run) is left as it was.
+    run train --data "$DATA" --model mlp50 --epochs 1 --limit 2000 --save "$CK/good.ckpt" \
+        --verbose 0
+    cp "$CK/good.ckpt" "$CK/good.orig"
+    run train --data "$DATA" --resume "$CK/good.ckpt" --save "$CK/good.ckpt" --limit 2000 \
+        --epochs 2 --optimizer sgd --lr 1e6 --verbose 0
+    want_rc 1
+    want_stderr "training diverged: the loss became non-finite at epoch 2"
+    want_stderr "--lr"
+    cmp -s "$CK/good.ckpt" "$CK/good.orig" || fail_because "the good checkpoint was overwritten"
+    result "a diverging run (--lr 1e6) exits 1 and keeps the last good checkpoint"
+
+    # Ctrl-C (SIGINT) in the middle of epoch 2: the step finishes, the checkpoint keeps the
+    # position inside the epoch, the exit code is 130, and --resume ends where the
+    # uninterrupted run did, bit for bit.
+    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/int.ckpt" --verbose 2 \
+        </dev/null >"$OUT" 2>"$ERR" &
+    pid=$!
+    n=0
+    while [ ! -s "$CK/int.ckpt" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    sleep 0.4
+    kill -INT $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    reasons=
+    cmd="mnist-cl train ... (SIGINT)"
+    want_rc 130
+    want_stderr "Stopped "
+    want_stderr "Continue with: mnist-cl train --resume"
+    interrupted_reasons=$reasons
+    run train --data "$DATA" --resume "$CK/int.ckpt" --save "$CK/int.ckpt" --verbose 2
+    reasons="$interrupted_reasons$reasons"
+    want_rc 0
+    same_weights "$CK/whole.ckpt" "$CK/int.ckpt" ||
+        fail_because "interrupted + resumed run differs from the uninterrupted one"
+    result "SIGINT mid-epoch exits 130 with a checkpoint; --resume gives the same final weights"
 else
     for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
         "the same --seed gives the same losses and test result" \
@@ -493,7 +540,9 @@ else
         "predict with an IDX index out of range exits 2" \
         "a truncated checkpoint is refused and not overwritten" \
         "--save-best without validation exits 2" \
-        "SIGKILL mid-run, then --resume: the same final checkpoint as without the kill"; do
+        "a diverging run (--lr 1e6) exits 1 and keeps the last good checkpoint" \
+        "SIGKILL mid-run, then --resume: the same final weights as without the kill" \
+        "SIGINT mid-epoch exits 130 with a checkpoint; --resume gives the same final weights"; do
         if [ "$have_device" -eq 1 ]; then
             skip "$name" "no MNIST in $DATA (run tools/setup)"
         else

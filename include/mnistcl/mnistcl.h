@@ -13,6 +13,7 @@
 #ifndef MNISTCL_H
 #define MNISTCL_H
 
+#include <signal.h> /* sig_atomic_t */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -230,6 +231,7 @@ typedef struct mcl_progress {
 typedef struct mcl_epoch_result {
     uint32_t epoch, epochs;
     uint32_t steps;
+    uint32_t resumed_at;  /* steps of this epoch taken before this fit (a mid-epoch resume) */
     double seconds;       /* the whole epoch, validation included (as Keras prints it) */
     double train_seconds; /* the training steps alone, device work included */
     double loss, accuracy;
@@ -239,8 +241,9 @@ typedef struct mcl_epoch_result {
     bool improved;        /* validation loss is the best so far (Keras ModelCheckpoint's test) */
 } mcl_epoch_result;
 
-/* Return false from a callback to stop training after the current step (the fit call then
- * returns MCL_OK with the epochs done so far). */
+/* Return false from a callback to stop training after the current step. The fit call then
+ * returns MCL_OK; if it stopped inside an epoch the trainer remembers where
+ * (mcl_trainer_epoch_step), and a later fit or a checkpoint continues from that step. */
 typedef bool (*mcl_progress_fn)(const mcl_progress *progress, void *user);
 typedef bool (*mcl_epoch_fn)(const mcl_epoch_result *result, void *user);
 
@@ -257,6 +260,9 @@ typedef struct mcl_fit_options {
     /* Early stopping on validation loss (Keras EarlyStopping(restore_best_weights=True)): stop
      * after this many epochs without improvement and restore the best weights. 0 = off. */
     uint32_t early_stopping_patience;
+    /* If not NULL, polled after every step (no device synchronisation): non-zero stops the fit
+     * as a false return from on_progress does. Meant for a flag set by a SIGINT handler. */
+    const volatile sig_atomic_t *interrupt;
 } mcl_fit_options;
 
 typedef struct mcl_eval_result {
@@ -324,6 +330,13 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
                                               uint32_t max_batch, mcl_trainer **out,
                                               mcl_error *err);
 uint32_t mcl_trainer_epochs_done(const mcl_trainer *trainer);
+/* Steps already taken in the unfinished epoch mcl_trainer_epochs_done + 1 when a fit stopped
+ * inside it (interrupt or callback); 0 at an epoch boundary. Checkpoints keep it, and resuming
+ * such a checkpoint (same data and batch size) is still bit-identical to an uninterrupted run. */
+uint32_t mcl_trainer_epoch_step(const mcl_trainer *trainer);
+/* Every epoch of the run so far, earliest first, including those before a resume (checkpoints
+ * carry the history). Owned by the trainer; valid until its next fit or free. */
+const mcl_epoch_result *mcl_trainer_history(const mcl_trainer *trainer, size_t *count);
 
 /* Writes per-epoch results as CSV (header epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds;
  * empty val_ fields without validation) or, for a path ending in .json, as JSON; atomically. */

@@ -93,8 +93,7 @@ void cli_print_help(const char *usage, const char *summary, const cli_option *op
                  opts[i].metavar ? opts[i].metavar : "");
         printf("  %-26s %s\n", left, opts[i].help);
     }
-    printf("\nexit codes: 0 success, 1 runtime failure (data, device, OpenCL, divergence), "
-           "2 usage error\n");
+    printf("\n" CLI_EXIT_CODES_HELP "\n");
 }
 
 bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out) {

@@ -12,9 +12,14 @@
 /* Exit codes, documented in --help and the README. */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILURE = 1, /* runtime failure: data, device, OpenCL, divergence */
-    CLI_EXIT_USAGE = 2,   /* bad command line: unknown option, bad value */
+    CLI_EXIT_FAILURE = 1,       /* runtime failure: data, device, OpenCL, divergence */
+    CLI_EXIT_USAGE = 2,         /* bad command line: unknown option, bad value */
+    CLI_EXIT_INTERRUPTED = 130, /* stopped by Ctrl-C (128 + SIGINT, as shells report it) */
 };
+/* The line every --help ends with. */
+#define CLI_EXIT_CODES_HELP                                                                        \
+    "exit codes: 0 success, 1 runtime failure (data, device, OpenCL, divergence), 2 usage "        \
+    "error, 130 interrupted (Ctrl-C)"
 
 typedef struct cli_option {
     const char *name;    /* "--epochs" */

@@ -1,6 +1,7 @@
 /* mnist-cl train: Keras-like training with per-epoch lines and a live progress bar on a TTY. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +84,6 @@ typedef struct train_ui {
     mcl_trainer *trainer;
     const char *save_path, *history_path;
     bool save_best;
-    mcl_epoch_result *rows; /* history so far */
-    size_t row_count;
     double best_val_loss;
     uint32_t best_epoch;
     bool failed; /* a write failed: err says why and training stops */
@@ -105,6 +104,44 @@ static void print_bar(uint32_t step, uint32_t steps) {
     printf("%*u/%u [%s]", digits, step, steps, bar);
 }
 
+/* The only process-wide mutable state in mnist-cl: a signal handler can talk to the rest of
+ * the program only through a volatile sig_atomic_t. The first Ctrl-C sets it and training
+ * stops after the current step (mcl_fit_options.interrupt); the second exits at once. */
+static volatile sig_atomic_t interrupt_requested;
+
+static void write_stderr(const char *text, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, text, len);
+        if (n <= 0) return;
+        text += n;
+        len -= (size_t)n;
+    }
+}
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (interrupt_requested) {
+        static const char again[] = "\nInterrupted again: exiting now\n";
+        write_stderr(again, sizeof again - 1);
+        _exit(CLI_EXIT_INTERRUPTED);
+    }
+    interrupt_requested = 1;
+    static const char first[] =
+        "\nInterrupted: finishing the current step (Ctrl-C again to exit at once)\n";
+    write_stderr(first, sizeof first - 1);
+}
+
+/* Installs on_sigint for the training loop; *old receives the handler to restore. */
+static void catch_sigint(struct sigaction *old) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    interrupt_requested = 0;
+    sigaction(SIGINT, &sa, old);
+}
+
 static bool on_progress(const mcl_progress *p, void *user) {
     train_ui *ui = user;
     double eta = p->step > 0 ? p->seconds / p->step * (p->steps - p->step) : 0.0;
@@ -119,15 +156,10 @@ static bool on_progress(const mcl_progress *p, void *user) {
 /* After an epoch: history, then the checkpoint (every epoch, or only on improvement). */
 static bool write_epoch_files(train_ui *ui, const mcl_epoch_result *r) {
     if (ui->history_path != NULL) {
-        mcl_epoch_result *rows = realloc(ui->rows, (ui->row_count + 1) * sizeof *rows);
-        if (rows == NULL) {
-            cli_set_error(&ui->err, MCL_ERR_HOST_MEMORY, "out of host memory");
-            return false;
-        }
-        ui->rows = rows;
-        rows[ui->row_count++] = *r;
-        if (mcl_history_write(ui->history_path, rows, ui->row_count, &ui->err) != MCL_OK)
-            return false;
+        /* The trainer's history: with --resume it starts with the epochs before the stop. */
+        size_t count = 0;
+        const mcl_epoch_result *rows = mcl_trainer_history(ui->trainer, &count);
+        if (mcl_history_write(ui->history_path, rows, count, &ui->err) != MCL_OK) return false;
     }
     if (r->improved) {
         ui->best_val_loss = r->val_loss;
@@ -143,13 +175,13 @@ static bool write_epoch_files(train_ui *ui, const mcl_epoch_result *r) {
 }
 
 static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
+    double ms_per_step = 1000.0 * r->train_seconds / (r->steps - r->resumed_at);
     if (ui->verbose == 1) {
         if (ui->tty) printf("\r");
         print_bar(r->steps, r->steps);
-        printf(" - %.0fs %.0fms/step", r->seconds, 1000.0 * r->train_seconds / r->steps);
+        printf(" - %.0fs %.0fms/step", r->seconds, ms_per_step);
     } else {
-        printf("%u/%u - %.0fs - %.0fms/step", r->steps, r->steps, r->seconds,
-               1000.0 * r->train_seconds / r->steps);
+        printf("%u/%u - %.0fs - %.0fms/step", r->steps, r->steps, r->seconds, ms_per_step);
     }
     printf(" - loss: %.4f - accuracy: %.4f", r->loss, r->accuracy);
     if (r->has_validation)
@@ -158,9 +190,41 @@ static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
     fflush(stdout);
 }
 
+/* After Ctrl-C stopped the fit: says where, keeps the position in the checkpoint if --save was
+ * given (not with --save-best, whose file holds the best epoch), and gives the exit code. */
+static int report_interrupt(train_ui *ui, mcl_trainer *trainer, uint32_t batch,
+                            const mcl_dataset *train) {
+    uint32_t done = mcl_trainer_epochs_done(trainer), step = mcl_trainer_epoch_step(trainer);
+    uint32_t steps = (mcl_dataset_count(train) + batch - 1) / batch;
+    char where[96];
+    if (step > 0)
+        snprintf(where, sizeof where, "in epoch %u at step %u/%u", done + 1, step, steps);
+    else
+        snprintf(where, sizeof where, "after epoch %u", done);
+    if (ui->save_path != NULL && !ui->save_best) {
+        mcl_error err = {0};
+        if (mcl_trainer_save(trainer, ui->save_path, &err) != MCL_OK) {
+            cli_error("interrupted %s, and the checkpoint could not be written: %s", where,
+                      err.message);
+            return CLI_EXIT_FAILURE;
+        }
+        fprintf(stderr,
+                "Stopped %s; saved %s. Continue with: mnist-cl train --resume %s --save %s\n",
+                where, ui->save_path, ui->save_path, ui->save_path);
+    } else if (ui->save_path != NULL) {
+        fprintf(stderr, "Stopped %s; %s keeps the best epoch so far (%u)\n", where, ui->save_path,
+                ui->best_epoch);
+    } else {
+        fprintf(stderr, "Stopped %s; nothing was saved (train with --save FILE to keep a run)\n",
+                where);
+    }
+    return CLI_EXIT_INTERRUPTED;
+}
+
 static bool on_epoch(const mcl_epoch_result *r, void *user) {
     train_ui *ui = user;
-    if (r->epoch > 1 || r->epochs == 1) {
+    /* Throughput: whole epochs only, and not the first (kernel compilation). */
+    if ((r->epoch > 1 || r->epochs == 1) && r->resumed_at == 0) {
         ui->train_seconds += r->train_seconds;
         ui->timed_epochs++;
         ui->steps = r->steps;
@@ -436,7 +500,12 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         if (a->enabled)
             printf("Augmentation: rotation %g deg, shift %g, shear %g deg, zoom %g\n",
                    (double)a->rotation, (double)a->shift, (double)a->shear, (double)a->zoom);
-        if (initial_epoch > 0) printf("Resuming %s after epoch %u\n", v[OPT_RESUME], initial_epoch);
+        uint32_t resume_step = run.checkpoint != NULL ? mcl_trainer_epoch_step(run.trainer) : 0;
+        if (resume_step > 0)
+            printf("Resuming %s in epoch %u at step %u\n", v[OPT_RESUME], initial_epoch + 1,
+                   resume_step);
+        else if (initial_epoch > 0)
+            printf("Resuming %s after epoch %u\n", v[OPT_RESUME], initial_epoch);
         if (initial_epoch < recipe.epochs)
             printf("Epoch %u/%u\n", initial_epoch + 1, recipe.epochs);
         fflush(stdout);
@@ -448,19 +517,28 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                            .on_epoch = on_epoch,
                            .user = &ui,
                            .initial_epoch = initial_epoch,
-                           .early_stopping_patience = patience};
+                           .early_stopping_patience = patience,
+                           .interrupt = &interrupt_requested};
+    struct sigaction old_sigint;
+    catch_sigint(&old_sigint);
     st = mcl_trainer_fit(run.trainer, run.train, run.val, &fit, &err);
+    sigaction(SIGINT, &old_sigint, NULL);
     if (st == MCL_OK && ui.failed) {
         err = ui.err;
         st = err.status;
     }
-    free(ui.rows);
     if (st != MCL_OK) {
         if (ui.bar_shown) printf("\n");
         train_run_free(&run);
         return cli_fail(&err);
     }
     uint32_t done = mcl_trainer_epochs_done(run.trainer);
+    if (interrupt_requested) {
+        if (ui.bar_shown) printf("\n");
+        int code = report_interrupt(&ui, run.trainer, recipe.batch_size, run.train);
+        train_run_free(&run);
+        return code;
+    }
     if (patience > 0 && verbose > 0 && ui.best_epoch > 0)
         printf("%s: restored the weights of epoch %u (val_loss %.4f)\n",
                done < recipe.epochs ? "Early stopping" : "Best epoch", ui.best_epoch,

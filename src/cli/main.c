@@ -27,9 +27,7 @@ static void print_usage(void) {
            "\n"
            "Default device: the first GPU of any platform, else the first device.\n"
            "'mnist-cl COMMAND --help' describes each command.\n"
-           "\n"
-           "exit codes: 0 success, 1 runtime failure (data, device, OpenCL, divergence), "
-           "2 usage error\n");
+           "\n" CLI_EXIT_CODES_HELP "\n");
 }
 
 /* Removes --platform/--device (anywhere) from argv into g. Returns false on a bad value. */

@@ -27,11 +27,27 @@ struct mcl_trainer {
     uint64_t seed;
     uint32_t step;        /* training steps so far: the dropout counter */
     uint32_t epochs_done; /* the shuffle counter */
-    char *model_text;     /* owned copy, for checkpoints */
+    /* A fit stopped mid-epoch (interrupt or callback): steps of epoch epochs_done+1 already
+     * taken and their loss / correct-prediction sums; 0 at an epoch boundary. */
+    uint32_t epoch_step;
+    double epoch_loss_sum, epoch_correct_sum;
+    char *model_text; /* owned copy, for checkpoints */
     uint32_t rows, cols, classes;
     mcl_recipe recipe;              /* of the latest fit, for checkpoints */
     cl_mem best_params, best_state; /* early stopping's best weights (created on demand) */
+    mcl_epoch_result *history;      /* [history_count] every epoch of the run, owned */
+    size_t history_count;
 };
+
+/* Appends an epoch to the run's history (kept in checkpoints, so a resumed run's history
+ * file starts with the epochs before the interruption). */
+static mcl_status history_append(mcl_trainer *t, const mcl_epoch_result *r, mcl_error *err) {
+    mcl_epoch_result *h = realloc(t->history, (t->history_count + 1) * sizeof *h);
+    if (h == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    t->history = h;
+    h[t->history_count++] = *r;
+    return MCL_OK;
+}
 
 /* A dataset resident on the device. */
 typedef struct device_data {
@@ -172,14 +188,17 @@ static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t
     return st;
 }
 
-/* Reads slots [0, steps) and sums them in double. */
-static mcl_status read_metrics(mcl_trainer *t, cl_mem step_metrics, uint32_t steps, float *host,
-                               double *loss_sum, double *correct_sum, mcl_error *err) {
-    MCL_CL_TRY(clEnqueueReadBuffer(t->ctx->queue, step_metrics, CL_TRUE, 0,
-                                   (size_t)steps * 2 * sizeof(float), host, 0, NULL, NULL),
+/* Reads slots [first, end) and sums them in double. */
+static mcl_status read_metrics(mcl_trainer *t, cl_mem step_metrics, uint32_t first, uint32_t end,
+                               float *host, double *loss_sum, double *correct_sum, mcl_error *err) {
+    *loss_sum = *correct_sum = 0.0;
+    if (end <= first) return MCL_OK;
+    MCL_CL_TRY(clEnqueueReadBuffer(
+                   t->ctx->queue, step_metrics, CL_TRUE, (size_t)first * 2 * sizeof(float),
+                   (size_t)(end - first) * 2 * sizeof(float), host + 2 * first, 0, NULL, NULL),
                err, "reading metrics");
     double l = 0.0, c = 0.0;
-    for (uint32_t s = 0; s < steps; s++) {
+    for (uint32_t s = first; s < end; s++) {
         l += host[2 * s];
         c += host[2 * s + 1];
     }
@@ -207,7 +226,7 @@ static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32
         st = enqueue_forward(t, d, base, n, &ex, NULL, metrics, s, err);
     }
     double l = 0, c = 0;
-    if (st == MCL_OK) st = read_metrics(t, metrics, steps, host, &l, &c, err);
+    if (st == MCL_OK) st = read_metrics(t, metrics, 0, steps, host, &l, &c, err);
     if (st == MCL_OK) {
         *loss = l / d->count;
         *accuracy = c / d->count;
@@ -249,8 +268,8 @@ typedef struct epoch_pass {
 } epoch_pass;
 
 /* The first step whose loss sum is not finite, for the divergence message. */
-static uint32_t first_bad_step(const float *host, uint32_t steps) {
-    for (uint32_t s = 0; s < steps; s++)
+static uint32_t first_bad_step(const float *host, uint32_t first, uint32_t steps) {
+    for (uint32_t s = first; s < steps; s++)
         if (!isfinite(host[2 * s])) return s;
     return steps;
 }
@@ -272,7 +291,9 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
     cl_event in_flight[MAX_STEPS_IN_FLIGHT] = {0};
     double last_progress = now_seconds();
     const mcl_fit_options *o = p->options;
-    uint32_t s = 0;
+    /* A fit that stopped mid-epoch resumes at its next step, with the same order. */
+    const uint32_t first = t->epoch_step;
+    uint32_t s = first;
     for (; s < p->steps && st == MCL_OK && !p->stop_requested; s++) {
         cl_event *slot = &in_flight[s % MAX_STEPS_IN_FLIGHT];
         if (*slot != NULL) {
@@ -295,11 +316,15 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
                               "marking the end of a training step");
         if (st == MCL_OK) st = MCL_CL_CHECK(clFlush(ctx->queue), err, "submitting a step");
         t->step++;
+        /* An interrupt (Ctrl-C) lets this step finish and stops before the next one. */
+        if (o->interrupt != NULL && *o->interrupt != 0) p->stop_requested = true;
         double now = now_seconds();
         if (st == MCL_OK && o->on_progress != NULL && s + 1 < p->steps &&
             now - last_progress >= o->progress_interval_s) {
             double l = 0, c = 0;
-            st = read_metrics(t, p->metrics, s + 1, p->host_metrics, &l, &c, err);
+            st = read_metrics(t, p->metrics, first, s + 1, p->host_metrics, &l, &c, err);
+            l += t->epoch_loss_sum;
+            c += t->epoch_correct_sum;
             uint32_t seen = (s + 1) * p->batch;
             mcl_progress pr = {.epoch = p->epoch,
                                .epochs = p->epochs,
@@ -315,8 +340,10 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
     for (int i = 0; i < MAX_STEPS_IN_FLIGHT; i++)
         if (in_flight[i] != NULL) clReleaseEvent(in_flight[i]);
     double l = 0, c = 0;
-    if (st == MCL_OK) st = read_metrics(t, p->metrics, s, p->host_metrics, &l, &c, err);
+    if (st == MCL_OK) st = read_metrics(t, p->metrics, first, s, p->host_metrics, &l, &c, err);
     if (st == MCL_OK) {
+        l += t->epoch_loss_sum;
+        c += t->epoch_correct_sum;
         uint32_t seen = s == p->steps ? d->count : s * p->batch;
         *loss = l / seen;
         *accuracy = c / seen;
@@ -324,8 +351,14 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
             st = mcl_fail(err, MCL_ERR_DIVERGED,
                           "training diverged: the loss became non-finite at epoch %u, step %u; "
                           "try a lower learning rate (--lr)",
-                          p->epoch, first_bad_step(p->host_metrics, s) + 1);
+                          p->epoch, first_bad_step(p->host_metrics, first, s) + 1);
     }
+    /* Stopped before the end: remember where, so that a later fit (or a checkpoint) carries on
+     * with the same sample order and metric sums. */
+    bool finished = s == p->steps;
+    t->epoch_step = finished ? 0 : s;
+    t->epoch_loss_sum = finished ? 0.0 : l;
+    t->epoch_correct_sum = finished ? 0.0 : c;
     p->steps = s;
     return st;
 }
@@ -369,6 +402,12 @@ static mcl_status check_fit_options(const mcl_trainer *t, const mcl_dataset *val
         return mcl_fail(err, MCL_ERR_USAGE,
                         "the run already has %u epochs; ask for more than that to continue",
                         o->initial_epoch);
+    if (t->epoch_step > 0 &&
+        (o->initial_epoch != t->epochs_done || r->batch_size != t->recipe.batch_size))
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "the run stopped %u steps into epoch %u: continue it from there with its "
+                        "batch size (%u)",
+                        t->epoch_step, t->epochs_done + 1, t->recipe.batch_size);
     if (o->early_stopping_patience > 0 && val == NULL)
         return mcl_fail(err, MCL_ERR_USAGE,
                         "early stopping watches the validation loss: give a validation set "
@@ -403,8 +442,13 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
                                "training metrics", err);
     if (st == MCL_OK && (host = malloc((size_t)steps * 2 * sizeof(float))) == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st == MCL_OK && t->epoch_step >= steps)
+        st = mcl_fail(err, MCL_ERR_USAGE,
+                      "the run stopped %u steps into epoch %u, but an epoch of this data has %u "
+                      "steps: continue it on the same data",
+                      t->epoch_step, t->epochs_done + 1, steps);
     /* The schedule spans the whole run, so a resumed fit picks it up where it stopped. */
-    uint64_t fit_step = (uint64_t)steps * options->initial_epoch;
+    uint64_t fit_step = (uint64_t)steps * options->initial_epoch + t->epoch_step;
     double best_val = INFINITY;
     uint32_t since_best = 0;
     bool have_best = false;
@@ -419,15 +463,16 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
                            .host_metrics = host,
                            .options = options,
                            .start = now_seconds()};
-        mcl_epoch_result res = {.epoch = e, .epochs = r->epochs};
+        mcl_epoch_result res = {.epoch = e, .epochs = r->epochs, .resumed_at = t->epoch_step};
         st = train_epoch(t, &dtrain, &pass, &res.loss, &res.accuracy, err);
         if (st != MCL_OK) break;
         res.steps = pass.steps;
         res.learning_rate = pass.last_lr;
         fit_step = pass.fit_step;
         res.train_seconds = now_seconds() - pass.start;
+        if (t->epoch_step > 0) break; /* stopped mid-epoch: not an epoch done */
         t->epochs_done++;
-        if (pass.stop_requested) break;
+        /* A stop on the epoch's last step still validates and reports the epoch. */
         if (val != NULL) {
             st = evaluate_resident(t, &dval, r->batch_size, &res.val_loss, &res.val_accuracy, err);
             res.has_validation = true;
@@ -444,10 +489,12 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
             }
         }
         res.seconds = now_seconds() - pass.start;
+        if (st == MCL_OK) st = history_append(t, &res, err);
         if (st == MCL_OK && options->on_epoch != NULL && !options->on_epoch(&res, options->user))
             break;
         if (options->early_stopping_patience > 0 && since_best >= options->early_stopping_patience)
             break;
+        if (pass.stop_requested) break;
     }
     /* Keras EarlyStopping(restore_best_weights=True) restores when it stopped or finished. */
     if (st == MCL_OK && have_best) st = copy_weights(t, false, err);
@@ -505,6 +552,7 @@ void mcl_trainer_free(mcl_trainer *t) {
     if (t->best_state != NULL) clReleaseMemObject(t->best_state);
     mcl_graph_free(t->graph);
     free(t->model_text);
+    free(t->history);
     free(t);
 }
 
@@ -537,6 +585,11 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
                                 .seed = t->seed,
                                 .epochs_done = t->epochs_done,
                                 .step = t->step,
+                                .epoch_step = t->epoch_step,
+                                .epoch_loss_sum = t->epoch_loss_sum,
+                                .epoch_correct_sum = t->epoch_correct_sum,
+                                .history = t->history,
+                                .history_count = t->history_count,
                                 .recipe = t->recipe};
     mcl_status st = mcl_model_parse(t->model_text, "checkpoint", &ck.model, err);
     if (st != MCL_OK) return st;
@@ -585,6 +638,17 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     t->recipe = ck->recipe;
     t->epochs_done = ck->epochs_done;
     t->step = ck->step;
+    t->epoch_step = ck->epoch_step;
+    t->epoch_loss_sum = ck->epoch_loss_sum;
+    t->epoch_correct_sum = ck->epoch_correct_sum;
+    if (st == MCL_OK && ck->history_count > 0) {
+        t->history = malloc(ck->history_count * sizeof *t->history);
+        if (t->history == NULL)
+            st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        else
+            memcpy(t->history, ck->history, ck->history_count * sizeof *t->history);
+        t->history_count = st == MCL_OK ? ck->history_count : 0;
+    }
     if (st == MCL_OK && ck->has_optimizer) {
         mcl_recipe r = ck->recipe;
         r.optimizer = ck->optimizer;
@@ -603,6 +667,15 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
 
 uint32_t mcl_trainer_epochs_done(const mcl_trainer *t) {
     return t->epochs_done;
+}
+
+uint32_t mcl_trainer_epoch_step(const mcl_trainer *t) {
+    return t->epoch_step;
+}
+
+const mcl_epoch_result *mcl_trainer_history(const mcl_trainer *t, size_t *count) {
+    *count = t->history_count;
+    return t->history;
 }
 
 /* ---------------------------------------------------------------- inference */

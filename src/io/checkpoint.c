@@ -13,6 +13,12 @@
  *             ("conv2d_1/kernel", "batchnorm_1/moving_mean"); "optimizer/m" and "optimizer/v"
  *             for the optimizer's moments over the flat parameter vector
  *     "OPTM"  u32 optimizer kind, u64 optimizer steps (present with the optimizer tensors)
+ *     "HIST"  the run's per-epoch results: u32 count, then per epoch u32 epoch, u32 steps,
+ *             u32 has validation, u32 improved, f64 loss, accuracy, val loss, val accuracy,
+ *             learning rate, seconds, training seconds (absent if no epoch has finished)
+ *     "EPOS"  only in a checkpoint written inside an epoch (after an interrupt): u32 steps of
+ *             the unfinished epoch already taken (>= 1), f64 their loss sum, f64 their
+ *             correct-prediction sum (IEEE-754 bits as u64)
  *   trailer: "END!" and the CRC-32 (zlib) of every byte before the trailer
  *
  * Reading validates the size, magic, version and checksum before interpreting anything, then
@@ -24,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +135,42 @@ static void put_run(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *
     end_section(b, at);
 }
 
+static void put_f64(mcl_byte_buf *b, double v) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    mcl_buf_put_u64(b, bits);
+}
+
+static void put_epoch_position(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
+                               uint32_t *sections) {
+    if (ck->epoch_step == 0) return;
+    size_t at = begin_section(b, "EPOS", sections);
+    mcl_buf_put_u32(b, ck->epoch_step);
+    put_f64(b, ck->epoch_loss_sum);
+    put_f64(b, ck->epoch_correct_sum);
+    end_section(b, at);
+}
+
+#define HISTORY_ROW_BYTES (4 * 4 + 7 * 8)
+
+static void put_history(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (ck->history_count == 0) return;
+    size_t at = begin_section(b, "HIST", sections);
+    mcl_buf_put_u32(b, (uint32_t)ck->history_count);
+    for (size_t i = 0; i < ck->history_count; i++) {
+        const mcl_epoch_result *r = &ck->history[i];
+        mcl_buf_put_u32(b, r->epoch);
+        mcl_buf_put_u32(b, r->steps);
+        mcl_buf_put_u32(b, r->has_validation ? 1u : 0u);
+        mcl_buf_put_u32(b, r->improved ? 1u : 0u);
+        const double f[] = {r->loss,          r->accuracy, r->val_loss,     r->val_accuracy,
+                            r->learning_rate, r->seconds,  r->train_seconds};
+        for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+            put_f64(b, f[k]);
+    }
+    end_section(b, at);
+}
+
 mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *path, mcl_error *err) {
     mcl_graph g = {0};
     mcl_status st =
@@ -148,6 +191,8 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *pat
     mcl_buf_put_u32(&b, ck->classes);
     end_section(&b, at);
     put_run(&b, ck, &sections);
+    put_epoch_position(&b, ck, &sections);
+    put_history(&b, ck, &sections);
     write_ctx w = {ck, &b, &sections};
     for_each_tensor(&g, write_tensor, &w);
     if (ck->has_optimizer) {
@@ -222,6 +267,42 @@ static bool get_f32(reader *r, float *f) {
     if (!get_u32(r, &v)) return false;
     memcpy(f, &v, 4);
     return true;
+}
+
+static bool get_f64(reader *r, double *f) {
+    uint64_t v;
+    if (!get_u64(r, &v)) return false;
+    memcpy(f, &v, 8);
+    return true;
+}
+
+/* HIST: bounded by the section's length before anything is allocated. */
+static mcl_status read_history(reader *r, const uint8_t *section_end, struct mcl_checkpoint *ck) {
+    uint32_t count = 0;
+    if (ck->history != NULL || !get_u32(r, &count) || count == 0 ||
+        (uint64_t)count * HISTORY_ROW_BYTES != (uint64_t)(section_end - r->p))
+        return corrupt(r, "bad history section");
+    ck->history = calloc(count, sizeof *ck->history);
+    if (ck->history == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    ck->history_count = count;
+    for (uint32_t i = 0; i < count; i++) {
+        mcl_epoch_result *h = &ck->history[i];
+        uint32_t u[4] = {0}; /* the length check above guarantees the bytes */
+        for (int k = 0; k < 4; k++)
+            get_u32(r, &u[k]);
+        double *f[] = {&h->loss,          &h->accuracy, &h->val_loss,     &h->val_accuracy,
+                       &h->learning_rate, &h->seconds,  &h->train_seconds};
+        for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+            get_f64(r, f[k]);
+        if (i > 0 && u[0] != ck->history[i - 1].epoch + 1)
+            return corrupt(r, "history epochs are not consecutive");
+        if (u[0] == 0 || u[2] > 1 || u[3] > 1) return corrupt(r, "bad history section");
+        h->epoch = u[0];
+        h->steps = u[1];
+        h->has_validation = u[2] == 1;
+        h->improved = u[3] == 1;
+    }
+    return MCL_OK;
 }
 
 static mcl_status read_file(const char *path, uint8_t **data, size_t *size, mcl_error *err) {
@@ -480,6 +561,14 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
                 st = corrupt(r, "bad optimizer section");
             ck->optimizer = (mcl_optimizer)kind;
             ck->has_optimizer = true;
+        } else if (memcmp(tag, "HIST", 4) == 0) {
+            st = read_history(r, section_end, ck);
+        } else if (memcmp(tag, "EPOS", 4) == 0) {
+            if (!get_u32(r, &ck->epoch_step) || !get_f64(r, &ck->epoch_loss_sum) ||
+                !get_f64(r, &ck->epoch_correct_sum) || ck->epoch_step == 0 ||
+                !(ck->epoch_correct_sum >= 0.0) || !isfinite(ck->epoch_correct_sum) ||
+                !isfinite(ck->epoch_loss_sum))
+                st = corrupt(r, "bad epoch position section");
         } else {
             char shown[5] = {0}; /* the tag as read, with anything unprintable as '?' */
             for (int i = 0; i < 4; i++)
@@ -495,6 +584,11 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
                           e.list[i].name);
     free(e.list);
     if (st == MCL_OK && !have_run) st = corrupt(r, "the run section is missing");
+    if (st == MCL_OK && ck->history_count > 0 &&
+        ck->history[ck->history_count - 1].epoch > ck->epochs_done)
+        st = corrupt(r, "the history runs past the epochs done");
+    if (st == MCL_OK && ck->epoch_step > 0 && !ck->has_optimizer)
+        st = corrupt(r, "a mid-epoch position without optimizer state");
     if (st == MCL_OK && ck->has_optimizer &&
         (ck->moment1 == NULL || (ck->optimizer == MCL_OPTIMIZER_ADAM) != (ck->moment2 != NULL)))
         st = corrupt(r, "optimizer state is incomplete");
@@ -562,5 +656,6 @@ void mcl_checkpoint_free(mcl_checkpoint *ck) {
     free(ck->state);
     free(ck->moment1);
     free(ck->moment2);
+    free(ck->history);
     free(ck);
 }

@@ -24,7 +24,13 @@ struct mcl_checkpoint {
     uint64_t seed;
     uint32_t epochs_done; /* completed epochs: the shuffle / augmentation counter */
     uint32_t step;        /* training steps so far: the dropout counter */
-    mcl_recipe recipe;    /* the recipe of the run that wrote it */
+    /* Written mid-epoch (after an interrupt): steps of epoch epochs_done+1 already taken and
+     * their loss / correct-prediction sums. 0 (and no EPOS section) at an epoch boundary. */
+    uint32_t epoch_step;
+    double epoch_loss_sum, epoch_correct_sum;
+    mcl_recipe recipe;         /* the recipe of the run that wrote it */
+    mcl_epoch_result *history; /* [history_count] the run's epochs; owned when loaded */
+    size_t history_count;
 };
 
 /* Writes ck to path atomically (see checkpoint.c for the format). */
