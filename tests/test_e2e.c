@@ -299,6 +299,36 @@ START_TEST(test_batch_too_large_for_device) {
 END_TEST
 
 /* A huge learning rate makes the loss non-finite: training stops with MCL_ERR_DIVERGED. */
+/* OpenCL failures that can be provoked on any driver: an allocation past the device's largest
+ * buffer is refused (before the driver sees it) with the sizes, and a failing OpenCL call is
+ * reported with the call, its status as a word and the operation. */
+START_TEST(test_device_errors_are_named) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    mcl_error err = {0};
+    cl_mem mem = NULL;
+    const mcl_device_info *dev = mcl_context_device(ctx);
+    mcl_status st = mcl_buffer_create(ctx, dev->max_alloc_bytes + 1, &mem, "the test buffer", &err);
+    ck_assert_int_eq(st, MCL_ERR_DEVICE_MEMORY);
+    ck_assert_ptr_null(mem);
+    ck_assert_msg(strstr(err.message, "the test buffer") && strstr(err.message, "at most"), "%s",
+                  err.message);
+    ck_assert(mcl_buffer_create(ctx, 64, &mem, "a small buffer", &err) == MCL_OK);
+    float host[32];
+    /* Reading 128 bytes from a 64-byte buffer: CL_INVALID_VALUE from every conformant driver. */
+    st = MCL_CL_CHECK(
+        clEnqueueReadBuffer(ctx->queue, mem, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL), &err,
+        "reading past the end");
+    ck_assert_int_eq(st, MCL_ERR_OPENCL);
+    ck_assert_msg(strstr(err.message, "clEnqueueReadBuffer") &&
+                      strstr(err.message, "CL_INVALID_VALUE") &&
+                      strstr(err.message, "reading past the end"),
+                  "%s", err.message);
+    clReleaseMemObject(mem);
+    mcl_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_divergence_is_reported) {
     if (mnist_or_skip() == NULL) return;
     trained t;
@@ -333,6 +363,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, test_flops_count_only_needed_gradients);
     tcase_add_test(tc, test_build_failure_reports_log);
     tcase_add_test(tc, test_invalid_platform_and_device);
+    tcase_add_test(tc, test_device_errors_are_named);
     tcase_add_test(tc, test_batch_too_large_for_device);
     tcase_add_test(tc, test_divergence_is_reported);
     suite_add_tcase(s, tc);
