@@ -286,6 +286,11 @@ mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const
 /* Inference-mode loss and accuracy over a whole dataset. */
 mcl_status mcl_trainer_evaluate(mcl_trainer *trainer, const mcl_dataset *data, uint32_t batch_size,
                                 mcl_eval_result *out, mcl_error *err);
+/* The same in one pass, also writing every sample's class probabilities to probs, a caller's
+ * buffer of mcl_dataset_count(data) * classes floats (for a confusion matrix); NULL skips them. */
+mcl_status mcl_trainer_evaluate_probs(mcl_trainer *trainer, const mcl_dataset *data,
+                                      uint32_t batch_size, mcl_eval_result *out, float *probs,
+                                      mcl_error *err);
 
 /* Total trainable parameters and the floating-point operations of one training step per sample
  * (forward + backward), used for GFLOP/s reports. */

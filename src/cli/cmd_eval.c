@@ -20,7 +20,7 @@ typedef struct eval_run {
     mcl_dataset *test;
     mcl_context *ctx;
     mcl_trainer *trainer;
-    float *images, *probs;
+    float *probs;
     uint32_t *confusion; /* [true * classes + predicted] */
 } eval_run;
 
@@ -29,24 +29,20 @@ static void eval_run_free(eval_run *r) {
     mcl_context_free(r->ctx);
     mcl_dataset_free(r->test);
     mcl_checkpoint_free(r->ck);
-    free(r->images);
     free(r->probs);
     free(r->confusion);
 }
 
-/* Predicts every test image and counts (true, predicted) pairs. */
-static mcl_status confusion_matrix(eval_run *r, uint32_t classes, mcl_error *err) {
+/* Evaluates the test set in one pass, keeping the probabilities, and counts (true, predicted)
+ * pairs from them. */
+static mcl_status evaluate(eval_run *r, uint32_t classes, uint32_t batch, mcl_eval_result *res,
+                           mcl_error *err) {
     uint32_t n = mcl_dataset_count(r->test);
-    size_t features = (size_t)mcl_dataset_rows(r->test) * mcl_dataset_cols(r->test);
-    r->images = malloc((size_t)n * features * sizeof(float) + 1);
     r->probs = malloc((size_t)n * classes * sizeof(float) + 1);
     r->confusion = calloc((size_t)classes * classes, sizeof(uint32_t));
-    if (r->images == NULL || r->probs == NULL || r->confusion == NULL)
+    if (r->probs == NULL || r->confusion == NULL)
         return cli_set_error(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    const uint8_t *pixels = mcl_dataset_pixels(r->test);
-    for (size_t i = 0; i < (size_t)n * features; i++)
-        r->images[i] = pixels[i] * (1.0f / 255.0f);
-    mcl_status st = mcl_trainer_predict(r->trainer, r->images, n, r->probs, err);
+    mcl_status st = mcl_trainer_evaluate_probs(r->trainer, r->test, batch, res, r->probs, err);
     if (st != MCL_OK) return st;
     const uint8_t *labels = mcl_dataset_labels(r->test);
     for (uint32_t i = 0; i < n; i++) {
@@ -164,8 +160,7 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     if (st == MCL_OK) st = mcl_context_create(&copt, &r.ctx, &err);
     if (st == MCL_OK) st = mcl_trainer_create_from_checkpoint(r.ctx, r.ck, batch, &r.trainer, &err);
     mcl_eval_result res = {0};
-    if (st == MCL_OK) st = mcl_trainer_evaluate(r.trainer, r.test, batch, &res, &err);
-    if (st == MCL_OK) st = confusion_matrix(&r, classes, &err);
+    if (st == MCL_OK) st = evaluate(&r, classes, batch, &res, &err);
     if (st == MCL_OK && v[OPT_CONFUSION])
         st = mcl_plot_confusion(r.confusion, classes, v[OPT_CONFUSION], &err);
     if (st == MCL_OK) {

@@ -211,9 +211,10 @@ static uint32_t steps_for(uint32_t count, uint32_t batch) {
     return (count + batch - 1) / batch;
 }
 
-/* Inference over a resident dataset (identity order) into loss/accuracy means. */
+/* Inference over a resident dataset (identity order) into loss/accuracy means and, if probs is
+ * not NULL, every sample's class probabilities [count, classes]. */
 static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32_t batch,
-                                    double *loss, double *accuracy, mcl_error *err) {
+                                    double *loss, double *accuracy, float *probs, mcl_error *err) {
     uint32_t steps = steps_for(d->count, batch);
     float *host = malloc((size_t)steps * 2 * sizeof(float));
     if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
@@ -224,6 +225,15 @@ static mcl_status evaluate_resident(mcl_trainer *t, const device_data *d, uint32
         uint32_t base = s * batch, n = d->count - base < batch ? d->count - base : batch;
         mcl_exec ex = mcl_graph_exec(t->graph, n, 0, t->seed, false);
         st = enqueue_forward(t, d, base, n, &ex, NULL, metrics, s, err);
+        /* The softmax head's output; the in-order queue finishes this read before the next
+         * batch overwrites it, and the blocking metrics read below waits for all of them. */
+        size_t classes = t->graph->classes;
+        if (st == MCL_OK && probs != NULL)
+            st = MCL_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue,
+                                                  t->graph->nodes[t->graph->node_count - 1].y,
+                                                  CL_FALSE, 0, (size_t)n * classes * sizeof(float),
+                                                  probs + (size_t)base * classes, 0, NULL, NULL),
+                              err, "reading predictions");
     }
     double l = 0, c = 0;
     if (st == MCL_OK) st = read_metrics(t, metrics, 0, steps, host, &l, &c, err);
@@ -474,7 +484,8 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
         t->epochs_done++;
         /* A stop on the epoch's last step still validates and reports the epoch. */
         if (val != NULL) {
-            st = evaluate_resident(t, &dval, r->batch_size, &res.val_loss, &res.val_accuracy, err);
+            st = evaluate_resident(t, &dval, r->batch_size, &res.val_loss, &res.val_accuracy, NULL,
+                                   err);
             res.has_validation = true;
             res.improved = st == MCL_OK && res.val_loss < best_val;
             if (res.improved) {
@@ -507,10 +518,16 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
 
 mcl_status mcl_trainer_evaluate(mcl_trainer *t, const mcl_dataset *data, uint32_t batch_size,
                                 mcl_eval_result *out, mcl_error *err) {
+    return mcl_trainer_evaluate_probs(t, data, batch_size, out, NULL, err);
+}
+
+mcl_status mcl_trainer_evaluate_probs(mcl_trainer *t, const mcl_dataset *data, uint32_t batch_size,
+                                      mcl_eval_result *out, float *probs, mcl_error *err) {
     if (batch_size == 0 || batch_size > t->graph->max_batch) batch_size = t->graph->max_batch;
     device_data d = {0};
     mcl_status st = device_data_upload(t, data, &d, err);
-    if (st == MCL_OK) st = evaluate_resident(t, &d, batch_size, &out->loss, &out->accuracy, err);
+    if (st == MCL_OK)
+        st = evaluate_resident(t, &d, batch_size, &out->loss, &out->accuracy, probs, err);
     out->count = d.count;
     device_data_free(&d);
     return st;
