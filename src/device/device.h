@@ -15,8 +15,9 @@ struct mcl_context {
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
-    cl_command_queue queue; /* in-order; every mnist-cl command goes here */
-    cl_program program;     /* every kernel file of cl/, built once */
+    cl_command_queue queue;  /* in-order; every mnist-cl command goes here */
+    cl_program program;      /* every kernel file of cl/, built once */
+    bool program_from_cache; /* the program came from the binary cache (program_cache.h) */
     mcl_device_info info;
     mcl_log_fn log;
     void *log_user;
@@ -31,13 +32,13 @@ mcl_status mcl_cl_fail(mcl_error *err, cl_int code, const char *call_expr, const
                        int line, const char *what);
 
 /* Evaluates an OpenCL call returning cl_int; yields MCL_OK or the recorded failure status. */
-#define MCL_CL_CHECK(call, err, what)                                                          \
+#define MCL_CL_CHECK(call, err, what)                                                              \
     mcl_cl_check_((call), #call, __FILE__, __LINE__, (err), (what))
 /* Same, but returns the failure status from the enclosing function. */
-#define MCL_CL_TRY(call, err, what)                                                            \
-    do {                                                                                       \
-        mcl_status mcl_try_st_ = MCL_CL_CHECK(call, err, what);                                \
-        if (mcl_try_st_ != MCL_OK) return mcl_try_st_;                                         \
+#define MCL_CL_TRY(call, err, what)                                                                \
+    do {                                                                                           \
+        mcl_status mcl_try_st_ = MCL_CL_CHECK(call, err, what);                                    \
+        if (mcl_try_st_ != MCL_OK) return mcl_try_st_;                                             \
     } while (0)
 
 static inline mcl_status mcl_cl_check_(cl_int code, const char *expr, const char *file, int line,
@@ -60,11 +61,10 @@ typedef struct mcl_kernel_arg {
 #define MCL_LOCAL_ARG(bytes) ((mcl_kernel_arg){(bytes), NULL})
 mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, unsigned count,
                                mcl_error *err);
-#define MCL_SET_ARGS(kernel, err, ...)                                                         \
-    mcl_kernel_set_args((kernel), (const mcl_kernel_arg[]){__VA_ARGS__},                        \
-                        (unsigned)(sizeof((const mcl_kernel_arg[]){__VA_ARGS__}) /                \
-                                   sizeof(mcl_kernel_arg)),                                     \
-                        (err))
+#define MCL_SET_ARGS(kernel, err, ...)                                                             \
+    mcl_kernel_set_args(                                                                           \
+        (kernel), (const mcl_kernel_arg[]){__VA_ARGS__},                                           \
+        (unsigned)(sizeof((const mcl_kernel_arg[]){__VA_ARGS__}) / sizeof(mcl_kernel_arg)), (err))
 
 /* Enqueues a kernel over an exact global range (1-3 dims, local size chosen by the driver). */
 mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,

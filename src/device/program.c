@@ -4,6 +4,7 @@
 
 #include "device/cl_sources.h"
 #include "device/device.h"
+#include "device/program_cache.h"
 
 /* OpenCL C 1.2 keeps the kernels portable (Intel iGPUs, AMD, Mesa rusticl, macOS). No
  * -cl-fast-relaxed-math: exp/log precision matters for the loss, and it would change results
@@ -32,8 +33,23 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
     unsigned n = mcl_cl_source_count + (extra_source != NULL ? 1u : 0u);
     const char **texts = calloc(n, sizeof *texts);
     if (texts == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    for (unsigned i = 0; i < mcl_cl_source_count; i++) texts[i] = mcl_cl_sources[i].text;
+    for (unsigned i = 0; i < mcl_cl_source_count; i++)
+        texts[i] = mcl_cl_sources[i].text;
     if (extra_source != NULL) texts[n - 1] = extra_source;
+    /* The binary cache, for the real program only (a test's broken one must reach the compiler). */
+    mcl_program_key key;
+    if (extra_source == NULL && mcl_program_cache_key(ctx, texts, n, build_options, &key)) {
+        cl_program cached = mcl_program_cache_load(ctx, &key, build_options);
+        if (cached != NULL) {
+            free(texts);
+            ctx->program_from_cache = true;
+            *out = cached;
+            return MCL_OK;
+        }
+    } else {
+        key.path[0] = '\0';
+    }
+    ctx->program_from_cache = false;
     cl_int rc = CL_SUCCESS;
     cl_program program = clCreateProgramWithSource(ctx->context, n, texts, NULL, &rc);
     free(texts);
@@ -49,6 +65,7 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
                             ctx->info.name, (int)rc);
         return MCL_CL_CHECK(rc, err, "building mnist-cl's OpenCL kernels");
     }
+    mcl_program_cache_store(ctx, &key, program);
     *out = program;
     return MCL_OK;
 }

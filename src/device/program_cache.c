@@ -1,0 +1,192 @@
+/* The program binary cache (see program_cache.h). Entry layout, little-endian:
+ *
+ *   magic "MCLPBIN1" (8 bytes), u64 key hash, u32 key check, u64 binary size, the binary,
+ *   u32 CRC-32 of the binary */
+#define _POSIX_C_SOURCE 200809L
+#include "device/program_cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "io/atomic_file.h"
+#include "io/byte_buf.h"
+
+#define MAGIC "MCLPBIN1"
+#define HEADER_BYTES (8 + 8 + 4 + 8)
+/* Far above any real program binary (PoCL's for all of cl/ is a few hundred KiB). */
+#define MAX_BINARY_BYTES ((uint64_t)256 << 20)
+
+#ifndef MCL_VERSION
+#define MCL_VERSION "unknown"
+#endif
+
+/* Key material is hashed as it is fed: FNV-1a 64 for the name, CRC-32 as a second check. */
+typedef struct key_hasher {
+    uint64_t fnv;
+    uLong crc;
+} key_hasher;
+
+static void feed(key_hasher *h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h->fnv ^= p[i];
+        h->fnv *= 0x100000001b3ull;
+    }
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off > (1u << 30) ? (1u << 30) : n - off;
+        h->crc = crc32(h->crc, p + off, (uInt)k);
+        off += k;
+    }
+}
+
+/* A string with its length first, so that ("ab", "c") and ("a", "bc") differ. */
+static void feed_text(key_hasher *h, const char *s) {
+    uint64_t n = strlen(s);
+    feed(h, &n, sizeof n);
+    feed(h, s, (size_t)n);
+}
+
+/* The folder entries live in, or false when the cache is off or no folder can be named. */
+static bool cache_dir(char *out, size_t size) {
+    const char *off = getenv("MNIST_CL_CACHE");
+    if (off != NULL && strcmp(off, "0") == 0) return false;
+    const char *dir = getenv("MNIST_CL_CACHE_DIR");
+    if (dir != NULL && dir[0] != '\0') return (size_t)snprintf(out, size, "%s", dir) < size;
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg != NULL && xdg[0] == '/') return (size_t)snprintf(out, size, "%s/mnist-cl", xdg) < size;
+    const char *home = getenv("HOME");
+    if (home != NULL && home[0] == '/')
+        return (size_t)snprintf(out, size, "%s/.cache/mnist-cl", home) < size;
+    return false;
+}
+
+bool mcl_program_cache_key(const mcl_context *ctx, const char *const *texts, unsigned count,
+                           const char *options, mcl_program_key *key) {
+    memset(key, 0, sizeof *key);
+    char dir[3900];
+    if (!cache_dir(dir, sizeof dir)) return false;
+    key_hasher h = {.fnv = 0xcbf29ce484222325ull, .crc = crc32(0L, Z_NULL, 0)};
+    const mcl_device_info *d = &ctx->info;
+    const char *const fields[] = {
+        "mnist-cl program cache 1", MCL_VERSION, options,   d->platform_name,
+        d->platform_version,        d->name,     d->vendor, d->device_version,
+        d->driver_version};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        feed_text(&h, fields[i]);
+    for (unsigned i = 0; i < count; i++)
+        feed_text(&h, texts[i]);
+    key->hash = h.fnv;
+    key->check = (uint32_t)h.crc;
+    snprintf(key->path, sizeof key->path, "%s/%016llx.bin", dir, (unsigned long long)key->hash);
+    return true;
+}
+
+static uint64_t get_le(const unsigned char *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The entry's binary (malloc'd) if the file is complete and matches the key, else NULL. */
+static unsigned char *read_entry(const mcl_program_key *key, size_t *size) {
+    FILE *f = fopen(key->path, "rb");
+    if (f == NULL) return NULL;
+    unsigned char header[HEADER_BYTES];
+    unsigned char *binary = NULL;
+    if (fread(header, 1, sizeof header, f) == sizeof header && memcmp(header, MAGIC, 8) == 0 &&
+        get_le(header + 8, 8) == key->hash && get_le(header + 16, 4) == key->check) {
+        uint64_t n = get_le(header + 20, 8);
+        unsigned char trailer[5];
+        if (n > 0 && n <= MAX_BINARY_BYTES && (binary = malloc((size_t)n)) != NULL) {
+            /* Exactly n bytes and the CRC, then the end of the file. */
+            if (fread(binary, 1, (size_t)n, f) != n || fread(trailer, 1, 5, f) != 4 ||
+                get_le(trailer, 4) != (uint32_t)crc32(0L, binary, (uInt)n)) {
+                free(binary);
+                binary = NULL;
+            } else {
+                *size = (size_t)n;
+            }
+        }
+    }
+    fclose(f);
+    return binary;
+}
+
+cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
+                                  const char *options) {
+    if (key->path[0] == '\0') return NULL;
+    size_t size = 0;
+    unsigned char *binary = read_entry(key, &size);
+    if (binary == NULL) return NULL;
+    const unsigned char *binaries[1] = {binary};
+    cl_int rc = CL_SUCCESS, status = CL_SUCCESS;
+    cl_program program =
+        clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &size, binaries, &status, &rc);
+    free(binary);
+    if (rc != CL_SUCCESS || status != CL_SUCCESS) {
+        if (program != NULL) clReleaseProgram(program);
+        mcl_log(ctx, MCL_LOG_DEBUG, "program cache: %s refused by the driver (%s); rebuilding",
+                key->path, mcl_cl_status_str(rc != CL_SUCCESS ? rc : status));
+        return NULL;
+    }
+    rc = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        clReleaseProgram(program);
+        mcl_log(ctx, MCL_LOG_DEBUG, "program cache: %s did not build (%s); rebuilding", key->path,
+                mcl_cl_status_str(rc));
+        return NULL;
+    }
+    return program;
+}
+
+/* mkdir -p for the entry's folder (0755 for each part it creates). */
+static bool make_folders(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (slash == NULL || slash == buf) return true;
+    *slash = '\0';
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_program program) {
+    if (key->path[0] == '\0') return;
+    size_t size = 0;
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
+            CL_SUCCESS ||
+        size == 0 || size > MAX_BINARY_BYTES)
+        return; /* a driver that gives no binary: nothing to cache */
+    unsigned char *binary = malloc(size);
+    unsigned char *binaries[1] = {binary};
+    mcl_byte_buf b = {0};
+    if (binary != NULL && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof binaries, binaries,
+                                           NULL) == CL_SUCCESS) {
+        mcl_buf_put(&b, MAGIC, 8);
+        mcl_buf_put_u64(&b, key->hash);
+        mcl_buf_put_u32(&b, key->check);
+        mcl_buf_put_u64(&b, size);
+        mcl_buf_put(&b, binary, size);
+        mcl_buf_put_u32(&b, (uint32_t)crc32(0L, binary, (uInt)size));
+        mcl_error err = {0};
+        if (b.failed)
+            mcl_log(ctx, MCL_LOG_WARN, "program cache: out of memory; %s not written", key->path);
+        else if (!make_folders(key->path))
+            mcl_log(ctx, MCL_LOG_WARN, "program cache: cannot create the folder of %s: %s",
+                    key->path, strerror(errno));
+        else if (mcl_atomic_write(key->path, b.data, b.len, "program cache entry", &err) != MCL_OK)
+            mcl_log(ctx, MCL_LOG_WARN, "program cache: %s", err.message);
+    }
+    mcl_buf_free(&b);
+    free(binary);
+}

@@ -1,0 +1,137 @@
+/* The program binary cache: a second context loads the program from the cache and its kernels
+ * still compute correctly; corrupt, truncated and foreign entries are ignored and rebuilt;
+ * MNIST_CL_CACHE=0 turns it off. Each test points MNIST_CL_CACHE_DIR at its own folder. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "device/device.h"
+#include "test_util.h"
+
+/* Points the cache at test_tmp_dir/NAME (not created: the cache makes its folders). */
+static char *use_cache_dir(const char *name) {
+    char *dir = malloc(strlen(test_tmp_dir) + strlen(name) + 2);
+    sprintf(dir, "%s/%s", test_tmp_dir, name);
+    ck_assert_int_eq(setenv("MNIST_CL_CACHE_DIR", dir, 1), 0);
+    ck_assert_int_eq(unsetenv("MNIST_CL_CACHE"), 0);
+    return dir;
+}
+
+/* The one entry in dir (malloc'd path), failing if there is not exactly one. */
+static char *only_entry(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "no cache folder %s", dir);
+    char *found = NULL;
+    int count = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        count++;
+        ck_assert_msg(strstr(e->d_name, ".bin") != NULL, "unexpected file %s", e->d_name);
+        free(found);
+        found = malloc(strlen(dir) + strlen(e->d_name) + 2);
+        sprintf(found, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    ck_assert_msg(count == 1, "%d files in the cache folder, want 1", count);
+    return found;
+}
+
+/* A context, whether its program came from the cache, and a self-check of its kernels. */
+static bool open_and_check(void) {
+    mcl_context *ctx = test_context_create();
+    ck_assert_ptr_nonnull(ctx);
+    bool cached = ctx->program_from_cache;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_context_self_check(ctx, &err) == MCL_OK, "%s", err.message);
+    mcl_context_free(ctx);
+    return cached;
+}
+
+static long file_size(const char *path) {
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    return (long)sb.st_size;
+}
+
+/* Cold: built from source, one entry written (folders created). Warm: loaded from it. */
+START_TEST(test_second_context_loads_from_cache) {
+    mcl_context *probe = test_context_create();
+    if (probe == NULL) return;
+    mcl_context_free(probe);
+    char *dir = use_cache_dir("a/b/cache");
+    ck_assert(!open_and_check());
+    char *entry = only_entry(dir);
+    ck_assert(open_and_check());
+    ck_assert(open_and_check());
+    free(entry);
+    free(dir);
+}
+END_TEST
+
+/* Damaged entries (a flipped byte in the binary, half a file, an empty file, another key's
+ * header) are ignored: the program is rebuilt and the entry rewritten, then used. */
+START_TEST(test_damaged_entries_are_rebuilt) {
+    mcl_context *probe = test_context_create();
+    if (probe == NULL) return;
+    mcl_context_free(probe);
+    char *dir = use_cache_dir("cache");
+    ck_assert(!open_and_check());
+    char *entry = only_entry(dir);
+    long size = file_size(entry);
+    ck_assert_int_gt(size, 40);
+    FILE *f = fopen(entry, "rb");
+    unsigned char *good = malloc((size_t)size);
+    ck_assert_int_eq(fread(good, 1, (size_t)size, f), size);
+    fclose(f);
+    unsigned char *bad = malloc((size_t)size);
+    static const char *const damage[] = {"a flipped byte in the binary",
+                                         "a flipped byte in the key", "half the file",
+                                         "an empty file"};
+    for (int c = 0; c < 4; c++) {
+        memcpy(bad, good, (size_t)size);
+        long keep = size;
+        if (c == 0) bad[28 + (size - 32) / 2] ^= 0x40;
+        if (c == 1) bad[10] ^= 0x01;
+        if (c == 2) keep = size / 2;
+        if (c == 3) keep = 0;
+        test_write_file(entry, bad, (size_t)keep, 0);
+        ck_assert_msg(!open_and_check(), "%s: the damaged entry was used", damage[c]);
+        ck_assert_msg(file_size(entry) == size, "%s: the entry was not rewritten", damage[c]);
+        ck_assert_msg(open_and_check(), "%s: the rewritten entry is not used", damage[c]);
+    }
+    free(bad);
+    free(good);
+    free(entry);
+    free(dir);
+}
+END_TEST
+
+/* MNIST_CL_CACHE=0: nothing is read or written. */
+START_TEST(test_cache_can_be_turned_off) {
+    mcl_context *probe = test_context_create();
+    if (probe == NULL) return;
+    mcl_context_free(probe);
+    char *dir = use_cache_dir("off");
+    ck_assert_int_eq(setenv("MNIST_CL_CACHE", "0", 1), 0);
+    ck_assert(!open_and_check());
+    ck_assert(!open_and_check());
+    struct stat sb;
+    ck_assert_msg(stat(dir, &sb) != 0, "the cache folder was created with MNIST_CL_CACHE=0");
+    free(dir);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cache");
+    TCase *tc = tcase_create("cache");
+    tcase_set_timeout(tc, 300);
+    tcase_add_checked_fixture(tc, test_tmp_setup, test_tmp_teardown);
+    tcase_add_test(tc, test_second_context_loads_from_cache);
+    tcase_add_test(tc, test_damaged_entries_are_rebuilt);
+    tcase_add_test(tc, test_cache_can_be_turned_off);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
