@@ -378,6 +378,14 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
         fail_because "stdout holds a carriage return or an escape sequence"
     result "train mlp50 for 1 epoch on 2000 images (--verbose 2)"
 
+    train_small --verbose 2 --profile
+    want_rc 0
+    want_stdout "Profile of the training steps"
+    want_stdout "dense_1 backward"
+    want_stdout "optimizer update"
+    want_line "^total +[0-9]+\.[0-9]+$"
+    result "train --profile prints the time per op and phase"
+
     train_small --verbose 2 --seed 7
     rc1=$rc
     grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/.* - loss:/loss:/' >"$TMP/seed7a"
@@ -529,6 +537,7 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     result "SIGINT mid-epoch exits 130 with a checkpoint; --resume gives the same final weights"
 else
     for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
+        "train --profile prints the time per op and phase" \
         "the same --seed gives the same losses and test result" \
         "train --verbose 0 prints nothing on stdout" \
         "train the tutorial CNN (augmented) for 1 epoch on 640 images" \

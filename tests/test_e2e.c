@@ -155,6 +155,63 @@ START_TEST(test_synthetic_three_classes) {
 }
 END_TEST
 
+/* Profiling: with a profiled context every node's forward and backward and every phase has a
+ * row with one call per step, times are positive and sorted; without, there are no rows. */
+START_TEST(test_profile_covers_every_op) {
+    mcl_context *ctx = test_context_create_with(true);
+    if (ctx == NULL) return;
+    char *dir = test_mkdtemp();
+    test_write_synthetic(dir, "train", 256, 1);
+    mcl_error err = {0};
+    mcl_dataset *train = NULL;
+    mcl_model *model = NULL;
+    mcl_trainer *trainer = NULL;
+    ck_assert(mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &train, &err) == MCL_OK);
+    ck_assert(mcl_model_builtin("mlp50", &model, &err) == MCL_OK);
+    ck_assert(mcl_trainer_create(ctx, model, 8, 10, 3, 32, 3, &trainer, &err) == MCL_OK);
+    mcl_fit_options fit = {.recipe = *mcl_model_recipe(model), .seed = 3};
+    fit.recipe.batch_size = 32;
+    fit.recipe.epochs = 2;
+    fit.recipe.validation_split = 0.0f;
+    ck_assert_msg(mcl_trainer_fit(trainer, train, NULL, &fit, &err) == MCL_OK, "%s", err.message);
+    mcl_profile_row rows[64];
+    size_t n = mcl_trainer_profile(trainer, rows, 64);
+    /* Every node of mlp50 has a forward and a backward row, and there are five phase rows
+     * (data, loss sums, zeroing, optimizer, between steps). */
+    ck_assert_uint_ge(n, 8);
+    ck_assert_uint_le(n, 64);
+    const uint64_t steps = 2 * 256 / 32;
+    bool forward = false, backward = false, optimizer = false, between = false;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(rows[i].seconds >= 0.0, "%s: %g s", rows[i].name, rows[i].seconds);
+        if (i > 0) ck_assert(rows[i].seconds <= rows[i - 1].seconds);
+        /* The first step of each epoch only opens the timeline for "between steps". */
+        bool is_between = strstr(rows[i].name, "between steps") != NULL;
+        ck_assert_msg(rows[i].calls == (is_between ? steps - 2 : steps), "%s: %llu calls",
+                      rows[i].name, (unsigned long long)rows[i].calls);
+        forward |= strcmp(rows[i].name, "dense_1 forward") == 0;
+        backward |= strcmp(rows[i].name, "dense_1 backward") == 0;
+        optimizer |= strcmp(rows[i].name, "optimizer update") == 0;
+        between |= is_between;
+    }
+    ck_assert(forward && backward && optimizer && between);
+    ck_assert_msg(rows[0].seconds > 0.0, "nothing took time");
+    mcl_trainer_free(trainer);
+    mcl_context_free(ctx);
+    /* Without profiling: no rows. */
+    ctx = test_context_create();
+    ck_assert(mcl_trainer_create(ctx, model, 8, 10, 3, 32, 3, &trainer, &err) == MCL_OK);
+    ck_assert(mcl_trainer_fit(trainer, train, NULL, &fit, &err) == MCL_OK);
+    ck_assert_uint_eq(mcl_trainer_profile(trainer, rows, 64), 0);
+    mcl_trainer_free(trainer);
+    mcl_context_free(ctx);
+    mcl_model_free(model);
+    mcl_dataset_free(train);
+    test_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* A second fit takes its own recipe: after SGD with momentum 0.9, a fit with momentum 0 and a
  * negligible rate must not keep applying the old velocity. */
 START_TEST(test_second_fit_uses_its_recipe) {
@@ -364,6 +421,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, test_build_failure_reports_log);
     tcase_add_test(tc, test_invalid_platform_and_device);
     tcase_add_test(tc, test_device_errors_are_named);
+    tcase_add_test(tc, test_profile_covers_every_op);
     tcase_add_test(tc, test_batch_too_large_for_device);
     tcase_add_test(tc, test_divergence_is_reported);
     suite_add_tcase(s, tc);

@@ -64,7 +64,11 @@ void test_write_file(const char *path, const void *data, size_t size, int gzip) 
 }
 
 mcl_context *test_context_create(void) {
-    mcl_context_options opt = {.platform = -1, .device = -1};
+    return test_context_create_with(false);
+}
+
+mcl_context *test_context_create_with(bool profile) {
+    mcl_context_options opt = {.platform = -1, .device = -1, .profile = profile};
     const char *p = getenv("MNIST_CL_TEST_PLATFORM");
     if (p != NULL) opt.platform = atoi(p);
     mcl_context *ctx = NULL;

@@ -28,6 +28,8 @@ void test_write_file(const char *path, const void *data, size_t size, int gzip);
 /* Opens the default OpenCL device. When none exists: returns NULL, unless
  * MNIST_CL_REQUIRE_DEVICE=1, in which case the test fails. */
 mcl_context *test_context_create(void);
+/* The same with OpenCL event profiling on the queue (mcl_context_options.profile). */
+mcl_context *test_context_create_with(bool profile);
 
 /* Deterministic uniform floats in [lo, hi). */
 void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed);

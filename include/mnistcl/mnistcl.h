@@ -143,6 +143,9 @@ typedef struct mcl_context_options {
     int device;     /* device index within the platform, or -1 */
     mcl_log_fn log; /* NULL: diagnostics go to stderr */
     void *log_user;
+    /* Create the queue with OpenCL event profiling, so that trainers on this context record
+     * where training time goes (mcl_trainer_profile). Costs a marker per op and step. */
+    bool profile;
 } mcl_context_options;
 
 /* Default choice (platform and device both -1): the first GPU of any platform, else the first
@@ -339,6 +342,17 @@ uint32_t mcl_trainer_epochs_done(const mcl_trainer *trainer);
  * inside it (interrupt or callback); 0 at an epoch boundary. Checkpoints keep it, and resuming
  * such a checkpoint (same data and batch size) is still bit-identical to an uninterrupted run. */
 uint32_t mcl_trainer_epoch_step(const mcl_trainer *trainer);
+
+/* One line of a training profile: device time of one op's forward or backward, or of a phase
+ * (data, loss sums, gradient zeroing, optimizer, gaps between steps), summed over steps. */
+typedef struct mcl_profile_row {
+    char name[96]; /* "conv2d_2 backward", "optimizer update", ... */
+    uint64_t calls;
+    double seconds;
+} mcl_profile_row;
+/* The profile of every training step so far, largest first, when the trainer's context was
+ * created with options.profile (else 0 rows). Fills rows up to capacity; returns the total. */
+size_t mcl_trainer_profile(const mcl_trainer *trainer, mcl_profile_row *rows, size_t capacity);
 /* Every epoch of the run so far, earliest first, including those before a resume (checkpoints
  * carry the history). Owned by the trainer; valid until its next fit or free. */
 const mcl_epoch_result *mcl_trainer_history(const mcl_trainer *trainer, size_t *count);

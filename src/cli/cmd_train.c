@@ -42,6 +42,9 @@ static const cli_option options[] = {
      "stop after N epochs without a lower validation loss, keeping the "
      "best weights"},
     {"--history", "FILE", "write per-epoch metrics as CSV (or JSON if FILE ends in .json)"},
+    {"--profile", NULL,
+     "after training, print where the device time of the training steps went (per op and "
+     "phase, from OpenCL event profiling)"},
     {"--verbose", "0|1|2", "0 silent, 1 progress bar (on a terminal), 2 one line per epoch"},
     {"--help", NULL, "show this help"},
 };
@@ -71,6 +74,7 @@ enum {
     OPT_RESUME,
     OPT_EARLY_STOPPING,
     OPT_HISTORY,
+    OPT_PROFILE,
     OPT_VERBOSE,
     OPT_HELP,
     OPT_COUNT
@@ -188,6 +192,27 @@ static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
         printf(" - val_loss: %.4f - val_accuracy: %.4f", r->val_loss, r->val_accuracy);
     printf("%s\n", ui->tty ? "\033[K" : "");
     fflush(stdout);
+}
+
+/* train --profile: the device time of the training steps by op and phase, largest first. */
+static void print_profile(const mcl_trainer *trainer) {
+    mcl_profile_row rows[160];
+    size_t n = mcl_trainer_profile(trainer, rows, sizeof rows / sizeof rows[0]);
+    if (n > sizeof rows / sizeof rows[0]) n = sizeof rows / sizeof rows[0];
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].seconds;
+    if (n == 0 || !(total > 0.0)) {
+        printf("\nProfile: no training steps were timed\n");
+        return;
+    }
+    printf("\nProfile of the training steps (device time between markers; OpenCL events):\n");
+    printf("%-44s %9s %11s %10s %6s\n", "op / phase", "calls", "total s", "ms/call", "%");
+    for (size_t i = 0; i < n; i++)
+        printf("%-44s %9llu %11.3f %10.3f %5.1f%%\n", rows[i].name,
+               (unsigned long long)rows[i].calls, rows[i].seconds,
+               1000.0 * rows[i].seconds / (double)rows[i].calls, 100.0 * rows[i].seconds / total);
+    printf("%-44s %9s %11.3f\n", "total", "", total);
 }
 
 /* After Ctrl-C stopped the fit: says where, keeps the position in the checkpoint if --save was
@@ -450,7 +475,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     if (dir == NULL || dir[0] == '\0') dir = "data/mnist";
 
     mcl_status st = load_data(&run, dir, limit, recipe.validation_split, &err);
-    mcl_context_options copt = {.platform = g->platform, .device = g->device};
+    mcl_context_options copt = {
+        .platform = g->platform, .device = g->device, .profile = v[OPT_PROFILE] != NULL};
     if (st == MCL_OK) st = mcl_context_create(&copt, &run.ctx, &err);
     uint32_t classes = st == MCL_OK ? mcl_dataset_num_classes(run.all) : 0;
     if (st == MCL_OK && run.checkpoint != NULL) {
@@ -561,6 +587,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         printf("Trained on %s (%s, platform %u, device %u)\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_index, dev->device_index);
     }
+    if (st == MCL_OK && v[OPT_PROFILE] != NULL) print_profile(run.trainer);
     train_run_free(&run);
     return st == MCL_OK ? CLI_EXIT_OK : cli_fail(&err);
 }

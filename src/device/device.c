@@ -300,7 +300,9 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     }
     if (st == MCL_OK) {
         cl_int rc = CL_SUCCESS;
-        ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, 0, &rc);
+        ctx->profiling = opt->profile;
+        ctx->queue = clCreateCommandQueue(ctx->context, ctx->device,
+                                          opt->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &rc);
         st = MCL_CL_CHECK(rc, err, "creating the command queue");
     }
     if (st == MCL_OK) st = mcl_program_build(ctx, NULL, &ctx->program, err);

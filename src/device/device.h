@@ -18,6 +18,7 @@ struct mcl_context {
     cl_command_queue queue;  /* in-order; every mnist-cl command goes here */
     cl_program program;      /* every kernel file of cl/, built once */
     bool program_from_cache; /* the program came from the binary cache (program_cache.h) */
+    bool profiling;          /* the queue records event times (mcl_context_options.profile) */
     mcl_device_info info;
     mcl_log_fn log;
     void *log_user;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/profile.h"
+
 /* Each tensor starts on a 64-float (256-byte) boundary of the flat buffer: aligned for vector
  * loads and for any sub-buffer alignment a driver may ask for. */
 #define PARAM_ALIGN 64
@@ -288,6 +290,8 @@ mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, 
 mcl_status mcl_graph_forward(mcl_graph *g, const mcl_exec *ex, mcl_error *err) {
     for (uint32_t i = 0; i < g->node_count; i++) {
         mcl_status st = g->nodes[i].op->forward(&g->nodes[i], ex, err);
+        if (st == MCL_OK)
+            st = mcl_profile_mark(ex->profiler, g->ctx->queue, MCL_PHASE_FORWARD, i, err);
         if (st != MCL_OK) return st;
     }
     return MCL_OK;
@@ -298,8 +302,12 @@ mcl_status mcl_graph_backward(mcl_graph *g, const mcl_exec *ex, mcl_error *err) 
     MCL_CL_TRY(clEnqueueFillBuffer(g->ctx->queue, g->grads, &zero, sizeof zero, 0,
                                    g->param_count * sizeof(float), 0, NULL, NULL),
                err, "zeroing gradients");
+    mcl_status zst = mcl_profile_mark(ex->profiler, g->ctx->queue, MCL_PHASE_ZERO_GRADS, 0, err);
+    if (zst != MCL_OK) return zst;
     for (uint32_t i = g->node_count; i-- > 0;) {
         mcl_status st = g->nodes[i].op->backward(&g->nodes[i], ex, err);
+        if (st == MCL_OK)
+            st = mcl_profile_mark(ex->profiler, g->ctx->queue, MCL_PHASE_BACKWARD, i, err);
         if (st != MCL_OK) return st;
     }
     return MCL_OK;

@@ -12,6 +12,7 @@
 
 #include "data/augment.h"
 #include "graph/graph.h"
+#include "graph/profile.h"
 #include "graph/scheduler.h"
 #include "io/checkpoint.h"
 #include "ops/optim.h"
@@ -35,6 +36,7 @@ struct mcl_trainer {
     uint32_t rows, cols, classes;
     mcl_recipe recipe;              /* of the latest fit, for checkpoints */
     cl_mem best_params, best_state; /* early stopping's best weights (created on demand) */
+    mcl_profiler *profiler;         /* when the context profiles (train --profile), owned */
     mcl_epoch_result *history;      /* [history_count] every epoch of the run, owned */
     size_t history_count;
 };
@@ -135,6 +137,9 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch", &t->gather, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch_augment", &t->gather_augment, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "metrics_reduce", &t->metrics, err);
+    if (st == MCL_OK && ctx->profiling &&
+        (t->profiler = mcl_profiler_create(t->graph->node_count)) == NULL)
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK) {
         size_t kernel_max = 0;
         st = MCL_CL_CHECK(clGetKernelWorkGroupInfo(t->metrics, ctx->device,
@@ -173,6 +178,7 @@ static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t
                           MCL_ARG(b), MCL_ARG(features), MCL_ARG(g->input), MCL_ARG(g->labels));
         if (st == MCL_OK) st = mcl_enqueue(t->ctx, t->gather, 2, (size_t[]){features, n}, err);
     }
+    if (st == MCL_OK) st = mcl_profile_mark(ex->profiler, t->ctx->queue, MCL_PHASE_DATA, 0, err);
     if (st == MCL_OK) st = mcl_graph_forward(g, ex, err);
     cl_uint nn = n, s = slot;
     if (st == MCL_OK)
@@ -185,6 +191,7 @@ static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t
                                                  &t->metrics_group, 0, NULL, NULL),
                           err, "running kernel 'metrics_reduce'");
     }
+    if (st == MCL_OK) st = mcl_profile_mark(ex->profiler, t->ctx->queue, MCL_PHASE_METRICS, 0, err);
     return st;
 }
 
@@ -315,12 +322,16 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         uint32_t base = s * p->batch;
         uint32_t n = d->count - base < p->batch ? d->count - base : p->batch;
         mcl_exec ex = mcl_graph_exec(g, n, t->step, t->seed, true);
+        ex.profiler = t->profiler;
+        st = mcl_profile_mark(t->profiler, ctx->queue, MCL_PHASE_STEP_START, 0, err);
         const mcl_augment *aug = o->recipe.augment.enabled ? &o->recipe.augment : NULL;
-        st = enqueue_forward(t, d, base, n, &ex, aug, p->metrics, s, err);
+        if (st == MCL_OK) st = enqueue_forward(t, d, base, n, &ex, aug, p->metrics, s, err);
         if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
         float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps, p->steps);
         p->last_lr = lr;
         if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, err);
+        if (st == MCL_OK)
+            st = mcl_profile_mark(t->profiler, ctx->queue, MCL_PHASE_OPTIMIZER, 0, err);
         if (st == MCL_OK)
             st = MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, slot), err,
                               "marking the end of a training step");
@@ -351,6 +362,8 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         if (in_flight[i] != NULL) clReleaseEvent(in_flight[i]);
     double l = 0, c = 0;
     if (st == MCL_OK) st = read_metrics(t, p->metrics, first, s, p->host_metrics, &l, &c, err);
+    /* The blocking read above means every marker of the epoch has completed. */
+    if (st == MCL_OK) st = mcl_profile_collect(t->profiler, err);
     if (st == MCL_OK) {
         l += t->epoch_loss_sum;
         c += t->epoch_correct_sum;
@@ -570,6 +583,7 @@ void mcl_trainer_free(mcl_trainer *t) {
     mcl_graph_free(t->graph);
     free(t->model_text);
     free(t->history);
+    mcl_profiler_free(t->profiler);
     free(t);
 }
 
@@ -688,6 +702,16 @@ uint32_t mcl_trainer_epochs_done(const mcl_trainer *t) {
 
 uint32_t mcl_trainer_epoch_step(const mcl_trainer *t) {
     return t->epoch_step;
+}
+
+size_t mcl_trainer_profile(const mcl_trainer *t, mcl_profile_row *rows, size_t capacity) {
+    const mcl_graph *g = t->graph;
+    const char *names[2 * MCL_MODEL_MAX_LAYERS];
+    uint32_t count =
+        g->node_count < 2 * MCL_MODEL_MAX_LAYERS ? g->node_count : 2 * MCL_MODEL_MAX_LAYERS;
+    for (uint32_t i = 0; i < count; i++)
+        names[i] = g->nodes[i].name;
+    return mcl_profile_rows(t->profiler, names, rows, capacity);
 }
 
 const mcl_epoch_result *mcl_trainer_history(const mcl_trainer *t, size_t *count) {

@@ -98,6 +98,7 @@ typedef struct mcl_exec {
     uint32_t step;                      /* training step: the dropout counter */
     uint64_t seed;
     bool training;
+    struct mcl_profiler *profiler; /* train --profile: markers between ops (NULL: none) */
 } mcl_exec;
 
 /* The same for the plain C reference, over host arrays. */
