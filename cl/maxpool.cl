@@ -62,3 +62,29 @@ __kernel void maxpool_backward(__global const int *argmax, __global const float 
     }
     dx[i] = acc;
 }
+
+/* Scatter for windows that do not overlap (stride >= window in both directions): one work-item
+ * per output element writes dy to its window's saved argmax and zero to the rest of its window,
+ * so each input element is written exactly once and no element loops over windows. Inputs no
+ * window covers (the remainder of a 'valid' pooling) are zeroed by the host beforehand.
+ * Global size: (n * OH * OW * C). */
+__kernel void maxpool_backward_tiled(__global const int *argmax, __global const float *dy,
+                                     __global float *dx, uint count, uint C, uint H, uint W,
+                                     uint OH, uint OW, uint kh, uint kw, uint sh, uint sw,
+                                     uint pad_top, uint pad_left) {
+    uint i = get_global_id(0);
+    if (i >= count) return;
+    uint c = i % C, t = i / C;
+    uint ow = t % OW;
+    t /= OW;
+    uint oh = t % OH, n = t / OH;
+    int h0 = (int)(oh * sh) - (int)pad_top, w0 = (int)(ow * sw) - (int)pad_left;
+    int h_lo = max(h0, 0), h_hi = min(h0 + (int)kh, (int)H);
+    int w_lo = max(w0, 0), w_hi = min(w0 + (int)kw, (int)W);
+    int arg = argmax[i];
+    float g = dy[i];
+    __global float *ds = dx + (size_t)n * H * W * C + c;
+    for (int h = h_lo; h < h_hi; h++)
+        for (int w = w_lo; w < w_hi; w++)
+            ds[((size_t)h * W + w) * C] = h * (int)W + w == arg ? g : 0.0f;
+}

@@ -55,8 +55,7 @@ static void op_fixture_setup(op_fixture *f, mcl_context *ctx, mcl_layer layer, m
     snprintf(node->name, sizeof node->name, "test_%s", node->op->name);
     node->in_shape = in;
     mcl_error err = {0};
-    ck_assert_msg(node->op->infer(&layer, in, &node->out_shape, &err) == MCL_OK, "%s",
-                  err.message);
+    ck_assert_msg(node->op->infer(&layer, in, &node->out_shape, &err) == MCL_OK, "%s", err.message);
     f->in_count = (size_t)n * mcl_shape_size(in);
     f->out_count = (size_t)n * mcl_shape_size(node->out_shape);
     node->x = make_buffer(ctx, f->in_count * 4);
@@ -95,6 +94,10 @@ static void run_forward(op_fixture *f, const float *x, float *y) {
 /* Uploads dy, runs backward (after a forward) and downloads dx (in_count floats). */
 static void run_backward(op_fixture *f, const float *dy, float *dx) {
     upload(f->ctx, f->node.dy, dy, f->out_count * 4);
+    /* dx starts as NaN, so an element that backward does not write fails the comparison. */
+    for (size_t i = 0; i < f->in_count; i++)
+        dx[i] = NAN;
+    upload(f->ctx, f->node.dx, dx, f->in_count * 4);
     mcl_exec ex = exec_for(f);
     mcl_error err = {0};
     ck_assert_msg(f->node.op->backward(&f->node, &ex, &err) == MCL_OK, "%s", err.message);
@@ -107,8 +110,12 @@ static void reference_forward(op_fixture *f, const float *x, float *y) {
 }
 
 static mcl_layer maxpool_layer(uint32_t size, uint32_t stride, mcl_padding padding) {
-    return (mcl_layer){.kind = MCL_OP_MAXPOOL, .kernel_h = size, .kernel_w = size,
-                       .stride_h = stride, .stride_w = stride, .padding = padding};
+    return (mcl_layer){.kind = MCL_OP_MAXPOOL,
+                       .kernel_h = size,
+                       .kernel_w = size,
+                       .stride_h = stride,
+                       .stride_w = stride,
+                       .padding = padding};
 }
 
 /* The C reference of maxpool's backward: dx = 0, then each window adds its dy to the first
@@ -140,19 +147,19 @@ static void maxpool_reference_backward(const mcl_node *node, uint32_t n, const f
 }
 
 /* Forward and backward of one maxpool configuration against the C references; exact. */
-static void check_maxpool(mcl_context *ctx, mcl_layer layer, mcl_shape in, uint32_t n,
-                          float lo, float hi, uint64_t seed) {
+static void check_maxpool(mcl_context *ctx, mcl_layer layer, mcl_shape in, uint32_t n, float lo,
+                          float hi, uint64_t seed) {
     op_fixture f;
     op_fixture_setup(&f, ctx, layer, in, n);
-    float *x = malloc(f.in_count * 4), *y = malloc(f.out_count * 4),
-          *ref = malloc(f.out_count * 4), *dy = malloc(f.out_count * 4),
-          *dx = malloc(f.in_count * 4), *dx_ref = malloc(f.in_count * 4);
+    float *x = malloc(f.in_count * 4), *y = malloc(f.out_count * 4), *ref = malloc(f.out_count * 4),
+          *dy = malloc(f.out_count * 4), *dx = malloc(f.in_count * 4),
+          *dx_ref = malloc(f.in_count * 4);
     test_fill_uniform(x, f.in_count, lo, hi, seed);
     test_fill_uniform(dy, f.out_count, -1.0f, 1.0f, seed + 1);
     run_forward(&f, x, y);
     reference_forward(&f, x, ref);
     ck_assert_msg(memcmp(y, ref, f.out_count * 4) == 0, "maxpool forward differs from the "
-                  "reference");
+                                                        "reference");
     run_backward(&f, dy, dx);
     maxpool_reference_backward(&f.node, n, x, dy, dx_ref);
     /* With overlapping windows an input may sum several dy: allow fp32 rounding there. */
@@ -206,12 +213,14 @@ START_TEST(test_maxpool_ties) {
      * top-left (oh, ow), so each of the four top-left inputs gets exactly its window's dy. */
     op_fixture_setup(&f, ctx, maxpool_layer(2, 1, MCL_PADDING_VALID), (mcl_shape){1, 3, 3}, 1);
     float flat[9], y2[4], dx2[9];
-    for (int i = 0; i < 9; i++) flat[i] = 0.75f;
+    for (int i = 0; i < 9; i++)
+        flat[i] = 0.75f;
     const float dy2[4] = {1.0f, 2.0f, 3.0f, 4.0f};
     run_forward(&f, flat, y2);
     run_backward(&f, dy2, dx2);
     const float want2[9] = {1.0f, 2.0f, 0.0f, 3.0f, 4.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < 4; i++) ck_assert(y2[i] == 0.75f);
+    for (int i = 0; i < 4; i++)
+        ck_assert(y2[i] == 0.75f);
     for (int i = 0; i < 9; i++)
         ck_assert_msg(dx2[i] == want2[i], "overlapping ties: dx[%d] = %g, want %g", i,
                       (double)dx2[i], (double)want2[i]);
@@ -249,14 +258,19 @@ START_TEST(test_maxpool_same_border) {
     op_fixture_teardown(&f);
     /* Backward too, and geometries with leading padding (3x3 stride 1: one row each side;
      * 4x4 stride 3 on 7x5: one before, two after) and an overlapping 3x3 stride 2. */
-    check_maxpool(ctx, maxpool_layer(2, 2, MCL_PADDING_SAME), (mcl_shape){3, 5, 5}, 2, -3.0f,
-                  -1.0f, 42);
-    check_maxpool(ctx, maxpool_layer(3, 1, MCL_PADDING_SAME), (mcl_shape){2, 5, 5}, 2, -3.0f,
-                  -1.0f, 43);
-    check_maxpool(ctx, maxpool_layer(4, 3, MCL_PADDING_SAME), (mcl_shape){2, 7, 5}, 3, -3.0f,
-                  3.0f, 44);
-    check_maxpool(ctx, maxpool_layer(3, 2, MCL_PADDING_VALID), (mcl_shape){4, 9, 8}, 2, -3.0f,
-                  3.0f, 45);
+    check_maxpool(ctx, maxpool_layer(2, 2, MCL_PADDING_SAME), (mcl_shape){3, 5, 5}, 2, -3.0f, -1.0f,
+                  42);
+    check_maxpool(ctx, maxpool_layer(3, 1, MCL_PADDING_SAME), (mcl_shape){2, 5, 5}, 2, -3.0f, -1.0f,
+                  43);
+    check_maxpool(ctx, maxpool_layer(4, 3, MCL_PADDING_SAME), (mcl_shape){2, 7, 5}, 3, -3.0f, 3.0f,
+                  44);
+    check_maxpool(ctx, maxpool_layer(3, 2, MCL_PADDING_VALID), (mcl_shape){4, 9, 8}, 2, -3.0f, 3.0f,
+                  45);
+    /* Windows that do not overlap, with inputs no window covers (the tiled backward). */
+    check_maxpool(ctx, maxpool_layer(3, 3, MCL_PADDING_VALID), (mcl_shape){2, 7, 8}, 2, -3.0f, 3.0f,
+                  46);
+    check_maxpool(ctx, maxpool_layer(2, 3, MCL_PADDING_VALID), (mcl_shape){2, 7, 8}, 2, -3.0f, 3.0f,
+                  47);
     mcl_context_free(ctx);
 }
 END_TEST
@@ -265,8 +279,8 @@ END_TEST
 START_TEST(test_maxpool_realistic) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
-    check_maxpool(ctx, maxpool_layer(2, 2, MCL_PADDING_VALID), (mcl_shape){32, 24, 24}, 64,
-                  -1.0f, 1.0f, 51);
+    check_maxpool(ctx, maxpool_layer(2, 2, MCL_PADDING_VALID), (mcl_shape){32, 24, 24}, 64, -1.0f,
+                  1.0f, 51);
     mcl_context_free(ctx);
 }
 END_TEST
@@ -275,21 +289,22 @@ END_TEST
 START_TEST(test_zeropad_round_trip) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
-    mcl_layer layer = {.kind = MCL_OP_ZEROPAD, .pad_top = 1, .pad_bottom = 2, .pad_left = 3,
-                       .pad_right = 0};
+    mcl_layer layer = {
+        .kind = MCL_OP_ZEROPAD, .pad_top = 1, .pad_bottom = 2, .pad_left = 3, .pad_right = 0};
     op_fixture f;
     op_fixture_setup(&f, ctx, layer, (mcl_shape){3, 5, 4}, 2);
     ck_assert_uint_eq(f.node.out_shape.c, 3);
     ck_assert_uint_eq(f.node.out_shape.h, 8);
     ck_assert_uint_eq(f.node.out_shape.w, 7);
-    float *x = malloc(f.in_count * 4), *y = malloc(f.out_count * 4),
-          *ref = malloc(f.out_count * 4), *dx = malloc(f.in_count * 4);
+    float *x = malloc(f.in_count * 4), *y = malloc(f.out_count * 4), *ref = malloc(f.out_count * 4),
+          *dx = malloc(f.in_count * 4);
     test_fill_uniform(x, f.in_count, 0.5f, 1.5f, 61); /* no zeros: a zero in y is padding */
     run_forward(&f, x, y);
     reference_forward(&f, x, ref);
     ck_assert(memcmp(y, ref, f.out_count * 4) == 0);
     size_t zeros = 0;
-    for (size_t i = 0; i < f.out_count; i++) zeros += y[i] == 0.0f;
+    for (size_t i = 0; i < f.out_count; i++)
+        zeros += y[i] == 0.0f;
     ck_assert_uint_eq(zeros, f.out_count - f.in_count);
     run_backward(&f, y, dx);
     ck_assert_msg(memcmp(dx, x, f.in_count * 4) == 0, "crop(pad(x)) != x");
@@ -311,10 +326,12 @@ START_TEST(test_softmax_invariants) {
     test_fill_uniform(x, ROWS * C, -4.0f, 4.0f, 71);
     /* Multiples of 1/64 and integer shifts: x + shift is exact in fp32, so only the softmax
      * itself can make the two results differ. */
-    for (int i = 0; i < ROWS * C; i++) x[i] = roundf(x[i] * 64.0f) / 64.0f;
+    for (int i = 0; i < ROWS * C; i++)
+        x[i] = roundf(x[i] * 64.0f) / 64.0f;
     for (int r = 0; r < ROWS; r++) {
         float shift = (float)((r * 37) % 11 - 5) * (r % 3 == 0 ? 200.0f : 1.0f);
-        for (int k = 0; k < C; k++) shifted[r * C + k] = x[r * C + k] + shift;
+        for (int k = 0; k < C; k++)
+            shifted[r * C + k] = x[r * C + k] + shift;
     }
     run_forward(&f, x, y);
     reference_forward(&f, x, ref);
@@ -322,7 +339,8 @@ START_TEST(test_softmax_invariants) {
     ck_assert_msg(e <= 1.0, "softmax differs from the reference (scaled error %.3g)", e);
     for (int r = 0; r < ROWS; r++) {
         double sum = 0.0;
-        for (int k = 0; k < C; k++) sum += y[r * C + k];
+        for (int k = 0; k < C; k++)
+            sum += y[r * C + k];
         ck_assert_msg(fabs(sum - 1.0) < 1e-5, "row %d sums to %.9g", r, sum);
     }
     run_forward(&f, shifted, ys);
@@ -330,10 +348,11 @@ START_TEST(test_softmax_invariants) {
     ck_assert_msg(e <= 1.0, "softmax changes when a constant is added to a row (%.3g)", e);
     /* Backward of a constant dy is zero: the rows of y sum to one. */
     float dy[ROWS * C], dx[ROWS * C];
-    for (int i = 0; i < ROWS * C; i++) dy[i] = 0.5f;
+    for (int i = 0; i < ROWS * C; i++)
+        dy[i] = 0.5f;
     run_backward(&f, dy, dx);
-    for (int i = 0; i < ROWS * C; i++) ck_assert_msg(fabsf(dx[i]) < 1e-6f, "dx[%d] = %g", i,
-                                                     (double)dx[i]);
+    for (int i = 0; i < ROWS * C; i++)
+        ck_assert_msg(fabsf(dx[i]) < 1e-6f, "dx[%d] = %g", i, (double)dx[i]);
     op_fixture_teardown(&f);
     mcl_context_free(ctx);
 }
@@ -359,8 +378,7 @@ START_TEST(test_parse_and_infer) {
     ck_assert_int_eq(parse_words(MCL_OP_MAXPOOL, "2", &l, &err), MCL_OK);
     ck_assert(l.kernel_h == 2 && l.kernel_w == 2 && l.stride_h == 2 && l.stride_w == 2 &&
               l.padding == MCL_PADDING_VALID);
-    ck_assert_int_eq(parse_words(MCL_OP_MAXPOOL, "3x2 padding=same stride=1x2", &l, &err),
-                     MCL_OK);
+    ck_assert_int_eq(parse_words(MCL_OP_MAXPOOL, "3x2 padding=same stride=1x2", &l, &err), MCL_OK);
     ck_assert(l.kernel_h == 3 && l.kernel_w == 2 && l.stride_h == 1 && l.stride_w == 2 &&
               l.padding == MCL_PADDING_SAME);
     ck_assert_int_eq(mcl_op_maxpool.infer(&l, (mcl_shape){4, 5, 7}, &out, &err), MCL_OK);
