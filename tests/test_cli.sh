@@ -365,6 +365,15 @@ train_small() { # extra ARGS...
     run train --data "$DATA" --model mlp50 --epochs 1 --limit 2000 "$@"
 }
 
+# -h and -o are short for --help and --output wherever the long option exists.
+run train -h
+want_rc 0
+want_stdout "usage: mnist-cl"
+run eval x.ckpt -o out.png
+want_rc 2
+want_stderr "unknown option '-o' for 'eval'"
+result "-h is --help for every command; -o only where --output exists"
+
 if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     train_small --verbose 2
     want_rc 0

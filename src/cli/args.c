@@ -36,13 +36,21 @@ bool cli_parse(const char *command, int argc, char **argv, const cli_option *opt
     return cli_parse_positional(command, argc, argv, opts, nopts, values, NULL, 0, NULL);
 }
 
+/* The short spellings every command understands, for the commands that have the long one. */
+static const char *long_name_of(const char *arg) {
+    if (strcmp(arg, "-o") == 0) return "--output";
+    if (strcmp(arg, "-h") == 0) return "--help";
+    return arg;
+}
+
 bool cli_parse_positional(const char *command, int argc, char **argv, const cli_option *opts,
                           size_t nopts, const char **values, const char **positional,
                           size_t max_positional, size_t *npositional) {
     if (npositional != NULL) *npositional = 0;
     bool options_done = false; /* after "--" everything is positional */
     for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
+        const char *typed = argv[i];
+        const char *arg = options_done ? typed : long_name_of(typed);
         if (!options_done && strcmp(arg, "--") == 0 && max_positional > 0) {
             options_done = true;
             continue;
@@ -63,8 +71,12 @@ bool cli_parse_positional(const char *command, int argc, char **argv, const cli_
                !(strlen(opts[k].name) == name_len && strncmp(opts[k].name, arg, name_len) == 0))
             k++;
         if (k == nopts) {
-            cli_error("unknown option '%.*s' for '%s'; see 'mnist-cl %s --help'", (int)name_len,
-                      arg, command, command);
+            if (arg != typed)
+                cli_error("unknown option '%s' for '%s'; see 'mnist-cl %s --help'", typed, command,
+                          command);
+            else
+                cli_error("unknown option '%.*s' for '%s'; see 'mnist-cl %s --help'", (int)name_len,
+                          arg, command, command);
             return false;
         }
         if (opts[k].metavar == NULL) {

@@ -29,29 +29,11 @@ static export_format format_of_path(const char *path) {
 
 int cmd_export(const cli_global *g, int argc, char **argv) {
     (void)g; /* no device needed */
-    /* The option parser knows long options only: spell -o and -h out. */
-    char **args = calloc((size_t)argc + 1, sizeof *args);
-    if (args == NULL) {
-        cli_error("out of host memory");
-        return CLI_EXIT_FAILURE;
-    }
-    bool options_done = false;
-    for (int i = 0; i < argc; i++) {
-        args[i] = argv[i];
-        if (options_done) continue;
-        if (strcmp(argv[i], "--") == 0)
-            options_done = true;
-        else if (strcmp(argv[i], "-o") == 0)
-            args[i] = "--output";
-        else if (strcmp(argv[i], "-h") == 0)
-            args[i] = "--help";
-    }
     const char *v[OPT_COUNT] = {0};
     const char *pos[1] = {0};
     size_t npos = 0;
-    bool parsed = cli_parse_positional("export", argc, args, options, OPT_COUNT, v, pos, 1, &npos);
-    free(args);
-    if (!parsed) return CLI_EXIT_USAGE;
+    if (!cli_parse_positional("export", argc, argv, options, OPT_COUNT, v, pos, 1, &npos))
+        return CLI_EXIT_USAGE;
     if (v[OPT_HELP]) {
         cli_print_help("mnist-cl export CHECKPOINT -o OUT.onnx|OUT.npz [--format onnx|npz]",
                        "Write a trained model for use elsewhere. ONNX (opset 13): input 'images' "
