@@ -287,18 +287,6 @@ START_TEST(test_interrupt_mid_epoch_resumes_exactly) {
 }
 END_TEST
 
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    ck_assert_ptr_nonnull(fp);
-    fseek(fp, 0, SEEK_END);
-    *size = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *data = malloc(*size);
-    ck_assert_uint_eq(fread(data, 1, *size, fp), *size);
-    fclose(fp);
-    return data;
-}
-
 static void expect_rejected(const char *path, const uint8_t *data, size_t size,
                             const char *phrase) {
     test_write_file(path, data, size, 0);
@@ -325,7 +313,7 @@ START_TEST(test_damaged_files_are_rejected) {
     mcl_error err = {0};
     ck_assert(mcl_trainer_save(t, good, &err) == MCL_OK); /* before any training: no optimizer */
     size_t size;
-    uint8_t *data = read_all(good, &size);
+    uint8_t *data = test_read_file(good, &size);
     mcl_checkpoint *ck = NULL;
     ck_assert_msg(mcl_checkpoint_load(good, &ck, &err) == MCL_OK, "%s", err.message);
     ck_assert(!ck->has_optimizer);
@@ -484,14 +472,14 @@ START_TEST(test_history_csv_and_json) {
     ck_assert(mcl_history_write(csv, rows, 2, &err) == MCL_OK);
     ck_assert(mcl_history_write(json, rows, 2, &err) == MCL_OK);
     size_t n;
-    uint8_t *text = read_all(csv, &n);
+    uint8_t *text = test_read_file(csv, &n);
     const char want[] = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n"
                         "1,0.5,0.8,,,0.001,2.500\n"
                         "2,0.25,0.9,0.3,0.88,0.0005,2.250\n";
     ck_assert_uint_eq(n, sizeof want - 1);
     ck_assert(memcmp(text, want, n) == 0);
     free(text);
-    text = read_all(json, &n);
+    text = test_read_file(json, &n);
     ck_assert(memmem(text, n, "\"val_loss\": 0.3", 15) != NULL);
     free(text);
     test_rmtree(dir);

@@ -394,21 +394,6 @@ START_TEST(test_odd_layouts) {
 END_TEST
 
 /* The same checkpoint gives the same bytes (fixed zip timestamps, no pointers or clocks). */
-static void *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    void *data = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(data);
-    ck_assert_uint_eq(fread(data, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return data;
-}
-
 START_TEST(test_deterministic_and_replaces) {
     test_model m = model_create(cnn_text, 20, 17, 10, 5);
     mcl_error err = {0};
@@ -422,7 +407,7 @@ START_TEST(test_deterministic_and_replaces) {
         ck_assert_int_eq(fn(m.ck, a, &err), MCL_OK);
         ck_assert_int_eq(fn(m.ck, b, &err), MCL_OK);
         size_t na, nb;
-        void *da = read_all(a, &na), *db = read_all(b, &nb);
+        void *da = test_read_file(a, &na), *db = test_read_file(b, &nb);
         ck_assert_uint_gt(na, 3);
         ck_assert_uint_eq(na, nb);
         ck_assert(memcmp(da, db, na) == 0);

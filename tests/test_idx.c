@@ -54,7 +54,8 @@ static uint8_t *idx_bytes(uint8_t type, uint8_t declared_dims, const uint32_t *d
 }
 
 /* Writes a well-formed unsigned-byte IDX file of `ndims` dims with `size` data bytes (which
- * may disagree with the dims, to make malformed files) into test_tmp_dir/name; path gets its path. */
+ * may disagree with the dims, to make malformed files) into test_tmp_dir/name; path gets its path.
+ */
 static void write_idx(const char *name, const uint32_t *dims, size_t ndims, const uint8_t *data,
                       size_t size, int gzip, char *path, size_t path_size) {
     size_t total = 0;
@@ -72,22 +73,6 @@ static void write_fixture_images(const char *name, int gzip, char *path, size_t 
 static void write_fixture_labels(const char *name, int gzip, char *path, size_t path_size) {
     const uint32_t dims[1] = {FIX_N};
     write_idx(name, dims, 1, fixture_labels, FIX_N, gzip, path, path_size);
-}
-
-/* Reads a whole file into a malloc'd buffer the caller frees. */
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_gt(n, 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)n);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
 }
 
 static void overwrite(const char *path, const uint8_t *buf, size_t size) {
@@ -142,7 +127,7 @@ START_TEST(test_gzip_round_trip) {
     write_fixture_labels("lab.gz", 1, lpath, sizeof lpath);
     /* Make sure the fixture really is compressed, or this test proves nothing. */
     size_t size = 0;
-    uint8_t *raw = read_whole(ipath, &size);
+    uint8_t *raw = test_read_file(ipath, &size);
     ck_assert_uint_eq(raw[0], 0x1f);
     ck_assert_uint_eq(raw[1], 0x8b);
     free(raw);
@@ -243,7 +228,7 @@ START_TEST(test_wrong_magic) {
     char path[4096];
     write_fixture_images("img", 0, path, sizeof path);
     size_t size = 0;
-    uint8_t *buf = read_whole(path, &size);
+    uint8_t *buf = test_read_file(path, &size);
     buf[0] = 0x12;
     buf[1] = 0x34;
     overwrite(path, buf, size);
@@ -415,7 +400,7 @@ START_TEST(test_gz_cut_stream) {
     char path[4096];
     write_fixture_images("img.gz", 1, path, sizeof path);
     size_t size = 0;
-    uint8_t *buf = read_whole(path, &size);
+    uint8_t *buf = test_read_file(path, &size);
     for (size_t keep = size - 1; keep >= 2; keep = keep * 2 / 3) {
         overwrite(path, buf, keep);
         mcl_idx_images img;
@@ -432,7 +417,7 @@ START_TEST(test_gz_corrupt_stream) {
     char path[4096];
     write_fixture_images("img.gz", 1, path, sizeof path);
     size_t size = 0;
-    uint8_t *buf = read_whole(path, &size);
+    uint8_t *buf = test_read_file(path, &size);
     ck_assert_uint_gt(size, 30);
 
     /* A wrong CRC32 in the trailer (the ISIZE still matches): zlib notices at the end. */
@@ -470,7 +455,7 @@ START_TEST(test_gz_stream_without_end) {
     ck_assert_int_eq(gzwrite(gz, content, (unsigned)total), (int)total);
     ck_assert_int_eq(gzflush(gz, Z_SYNC_FLUSH), Z_OK);
     size_t size = 0;
-    uint8_t *flushed = read_whole(partial, &size);
+    uint8_t *flushed = test_read_file(partial, &size);
     ck_assert_int_eq(gzclose(gz), Z_OK);
     free(content);
 
@@ -531,7 +516,7 @@ START_TEST(test_gz_trailer_mismatch) {
     const uint32_t dims[3] = {1000, 28, 28};
     write_idx("big.gz", dims, 3, NULL, 1000 * 28 * 28, 1, path, sizeof path);
     size_t size = 0;
-    uint8_t *buf = read_whole(path, &size);
+    uint8_t *buf = test_read_file(path, &size);
     mcl_idx_images img;
     mcl_error err = {0};
     ck_assert_int_eq(mcl_idx_read_images(path, &img, &err), MCL_OK);
@@ -553,7 +538,7 @@ START_TEST(test_gz_trailer_mismatch) {
     /* In a small file zlib meets the bad trailer first; still a format error naming the file. */
     write_fixture_images("small.gz", 1, path, sizeof path);
     free(buf);
-    buf = read_whole(path, &size);
+    buf = test_read_file(path, &size);
     shift_isize(buf, size, 50);
     overwrite(path, buf, size);
     free(buf);

@@ -34,25 +34,10 @@ static void path_in(char *buf, size_t size, const char *name) {
     snprintf(buf, size, "%s/%s", test_tmp_dir, name);
 }
 
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 /* Decodes a file with the code under test; the caller frees with mcl_grey_image_free. */
 static mcl_grey_image decode_file(const char *path) {
     size_t size = 0;
-    uint8_t *data = read_whole(path, &size);
+    uint8_t *data = test_read_file(path, &size);
     mcl_grey_image img;
     mcl_error err = {0};
     mcl_status st = mcl_image_decode(data, size, path, &img, &err);
@@ -834,7 +819,7 @@ START_TEST(test_bad_png) {
     path_in(path, sizeof path, "good.png");
     write_grey(path, px, MN, MN);
     size_t size = 0;
-    uint8_t *good = read_whole(path, &size);
+    uint8_t *good = test_read_file(path, &size);
     path_in(path, sizeof path, "truncated.png");
     test_write_file(path, good, size / 2, 0);
     expect_load_error(path, MCL_ERR_FORMAT, "truncated PNG");

@@ -22,6 +22,9 @@ void test_tmp_teardown(void);
  * directory is removed by test_rmtree. */
 char *test_mkdtemp(void);
 void test_rmtree(const char *path);
+/* Reads a whole file (which must exist) into a malloc'd buffer the caller frees; a NUL follows
+ * the `*size` bytes, so text can be used as a string. */
+uint8_t *test_read_file(const char *path, size_t *size);
 /* Writes `size` bytes to `path`, raw or gzip-compressed. */
 void test_write_file(const char *path, const void *data, size_t size, int gzip);
 
