@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "io/read_file.h"
 
 #define IDX_TYPE_UBYTE 0x08
 #define IDX_MAX_DIMS 3
@@ -38,12 +39,6 @@ typedef struct idx_file {
     uint64_t file_size; /* bytes on disk */
     uint32_t isize;     /* gzip trailer: uncompressed size mod 2^32 */
 } idx_file;
-
-/* strerror is not required to be thread-safe; the XSI strerror_r writes into our buffer. */
-static const char *errno_text(int errnum, char *buf, size_t size) {
-    if (strerror_r(errnum, buf, size) != 0) snprintf(buf, size, "error %d", errnum);
-    return buf;
-}
 
 /* How much the file yielded, in words that fit both kinds: "holds" / "decompresses to". */
 static const char *yield_verb(const idx_file *f) {
@@ -73,21 +68,10 @@ static mcl_status idx_open(const char *path, idx_file *f, mcl_error *err) {
     memset(f, 0, sizeof *f);
     f->path = path;
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot open: %s", path,
-                        errno_text(errno, why, sizeof why));
+    int fd = -1;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot stat: %s", path,
-                        errno_text(e, why, sizeof why));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return mcl_fail(err, MCL_ERR_IO, "%s: is a directory, not an IDX file", path);
-    }
+    mcl_status opened = mcl_open_file(path, "an IDX file", &fd, &st, err);
+    if (opened != MCL_OK) return opened;
     /* Pipes and devices are read as streams: no size checks before allocating, but the
      * header limits still bound the allocation. */
     f->size_known = S_ISREG(st.st_mode);
@@ -100,7 +84,7 @@ static mcl_status idx_open(const char *path, idx_file *f, mcl_error *err) {
             int e = n < 0 ? errno : EIO;
             close(fd);
             return mcl_fail(err, MCL_ERR_IO, "%s: cannot read: %s", path,
-                            errno_text(e, why, sizeof why));
+                            mcl_errno_text(e, why, sizeof why));
         }
     }
     f->is_gzip = magic[0] == 0x1f && magic[1] == 0x8b;
@@ -119,7 +103,7 @@ static mcl_status idx_open(const char *path, idx_file *f, mcl_error *err) {
             int e = n < 0 ? errno : EIO;
             close(fd);
             return mcl_fail(err, MCL_ERR_IO, "%s: cannot read the gzip trailer: %s", path,
-                            errno_text(e, why, sizeof why));
+                            mcl_errno_text(e, why, sizeof why));
         }
         f->isize = load_le32(trailer);
     }
@@ -160,7 +144,7 @@ static mcl_status idx_read(idx_file *f, void *buf, size_t n, size_t *got, mcl_er
         if (zerr == Z_ERRNO) {
             char why[256];
             return mcl_fail(err, MCL_ERR_IO, "%s: read error: %s", f->path,
-                            errno_text(saved_errno, why, sizeof why));
+                            mcl_errno_text(saved_errno, why, sizeof why));
         }
         /* zlib prefixes its message with the name it was opened under, "<fd:N>" for gzdopen;
          * our message already starts with the real path. */

@@ -47,6 +47,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/byte_buf.h"
+#include "io/read_file.h"
 
 /* Preparation constants (see the top of the file). Values are on the 0..255 scale. */
 #define POLARITY_SPLIT 127  /* a border median above this means dark ink on light paper */
@@ -57,12 +58,6 @@
 #define PNG_SIGNATURE_BYTES 8
 
 /* ---------------------------------------------------------------- small helpers */
-
-/* strerror is not required to be thread-safe; the XSI strerror_r writes into our buffer. */
-static const char *errno_text(int errnum, char *buf, size_t size) {
-    if (strerror_r(errnum, buf, size) != 0) snprintf(buf, size, "error %d", errnum);
-    return buf;
-}
 
 /* Width and height within the limits of image.h; `kind` is "PNG" or "PGM". */
 static mcl_status check_image_size(const char *name, const char *kind, uint64_t width,
@@ -684,90 +679,6 @@ mcl_status mcl_image_load_mnist_memory(const uint8_t *data, size_t size, const c
     return st;
 }
 
-/* Reads a whole file (at most MCL_IMAGE_MAX_FILE_BYTES) into a malloc'd buffer the caller
- * frees. An empty file gives *data == NULL, *size == 0 and MCL_OK: the decoder reports it. */
-static mcl_status read_whole_file(const char *path, uint8_t **data, size_t *size, mcl_error *err) {
-    char why[256];
-    *data = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot open: %s", path,
-                        errno_text(errno, why, sizeof why));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot stat: %s", path,
-                        errno_text(e, why, sizeof why));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return mcl_fail(err, MCL_ERR_IO, "%s: is a directory, not an image", path);
-    }
-    /* A regular file of known size is read at that size (plus one byte, to notice growth);
-     * anything else (a pipe, a device, a /proc file that reports 0 bytes) grows the buffer up
-     * to the limit. */
-    const bool sized = S_ISREG(st.st_mode) && st.st_size > 0;
-    if (sized && (uint64_t)st.st_size > MCL_IMAGE_MAX_FILE_BYTES) {
-        close(fd);
-        return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s: the file is %llu bytes, more than the 1 GiB limit for an image", path,
-                        (unsigned long long)st.st_size);
-    }
-    size_t cap = sized ? (size_t)st.st_size + 1 : 1u << 16;
-    uint8_t *buf = malloc(cap);
-    if (buf == NULL) {
-        close(fd);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: cannot allocate %zu bytes to read it", path,
-                        cap);
-    }
-    size_t used = 0;
-    mcl_status status = MCL_OK;
-    for (;;) {
-        if (used == cap) {
-            if (sized || used > MCL_IMAGE_MAX_FILE_BYTES) {
-                status = mcl_fail(err, MCL_ERR_FORMAT,
-                                  "%s: the file %s while being read, more than the 1 GiB limit "
-                                  "for an image",
-                                  path, sized ? "grew" : "goes on");
-                break;
-            }
-            /* At most one byte over the limit, which is enough to tell it was exceeded. */
-            size_t grown =
-                cap * 2 > MCL_IMAGE_MAX_FILE_BYTES + 1 ? MCL_IMAGE_MAX_FILE_BYTES + 1 : cap * 2;
-            uint8_t *bigger = realloc(buf, grown);
-            if (bigger == NULL) {
-                status = mcl_fail(err, MCL_ERR_HOST_MEMORY,
-                                  "%s: cannot allocate %zu bytes to "
-                                  "read it",
-                                  path, grown);
-                break;
-            }
-            buf = bigger;
-            cap = grown;
-        }
-        ssize_t n = read(fd, buf + used, cap - used);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            status = mcl_fail(err, MCL_ERR_IO, "%s: read error: %s", path,
-                              errno_text(errno, why, sizeof why));
-            break;
-        }
-        if (n == 0) break;
-        used += (size_t)n;
-    }
-    /* The file was only read, so a failing close cannot lose data. */
-    close(fd);
-    if (status != MCL_OK || used == 0) {
-        free(buf);
-        return status;
-    }
-    *data = buf;
-    *size = used;
-    return MCL_OK;
-}
-
 mcl_status mcl_image_load_mnist(const char *path, uint32_t rows, uint32_t cols, float *dst,
                                 mcl_error *err) {
     if (path == NULL) return mcl_fail(err, MCL_ERR_USAGE, "image path is NULL");
@@ -775,7 +686,7 @@ mcl_status mcl_image_load_mnist(const char *path, uint32_t rows, uint32_t cols, 
     if (st != MCL_OK) return st;
     uint8_t *data = NULL;
     size_t size = 0;
-    st = read_whole_file(path, &data, &size, err);
+    st = mcl_read_file(path, "an image", MCL_IMAGE_MAX_FILE_BYTES, &data, &size, err);
     if (st != MCL_OK) return st;
     st = mcl_image_load_mnist_memory(data, size, path, rows, cols, dst, err);
     free(data);

@@ -41,6 +41,7 @@
 #include "graph/graph.h"
 #include "io/atomic_file.h"
 #include "io/byte_buf.h"
+#include "io/read_file.h"
 
 #define MAGIC "MNISTCL\x1a"
 #define FORMAT_VERSION 1u
@@ -302,39 +303,6 @@ static mcl_status read_history(reader *r, const uint8_t *section_end, struct mcl
         h->has_validation = u[2] == 1;
         h->improved = u[3] == 1;
     }
-    return MCL_OK;
-}
-
-static mcl_status read_file(const char *path, uint8_t **data, size_t *size, mcl_error *err) {
-    *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot open checkpoint: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return mcl_fail(err, MCL_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)sb.st_size > MAX_FILE_BYTES) {
-        fclose(f);
-        return mcl_fail(err, MCL_ERR_FORMAT, "%s: %lld bytes is too large for a checkpoint", path,
-                        (long long)sb.st_size);
-    }
-    size_t n = (size_t)sb.st_size;
-    uint8_t *buf = malloc(n > 0 ? n : 1);
-    if (buf == NULL) {
-        fclose(f);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory reading %s", path);
-    }
-    size_t got = fread(buf, 1, n, f);
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad || got != n) {
-        free(buf);
-        return mcl_fail(err, MCL_ERR_IO, "%s: read error", path);
-    }
-    *data = buf;
-    *size = n;
     return MCL_OK;
 }
 
@@ -619,7 +587,7 @@ mcl_status mcl_checkpoint_load(const char *path, mcl_checkpoint **out, mcl_error
     *out = NULL;
     uint8_t *data = NULL;
     size_t size = 0;
-    mcl_status st = read_file(path, &data, &size, err);
+    mcl_status st = mcl_read_file(path, "a checkpoint", MAX_FILE_BYTES, &data, &size, err);
     if (st == MCL_OK) st = mcl_checkpoint_load_memory(data, size, path, out, err);
     free(data);
     return st;
