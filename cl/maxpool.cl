@@ -5,24 +5,42 @@
  * are deterministic. argmax holds h*W + w of the winner within its sample, -1 for a window with
  * no input element (impossible with Keras 'valid'/'same' geometry; kept for safety). */
 
+/* The window of output element i (channels-last [n, OH, OW, C]): its sample n, channel c and
+ * the input rows [h_lo, h_hi) and columns [w_lo, w_hi) it covers, padding clipped away. */
+typedef struct pool_window {
+    uint n, c;
+    int h_lo, h_hi, w_lo, w_hi;
+} pool_window;
+
+inline pool_window maxpool_window(uint i, uint C, uint H, uint W, uint OH, uint OW, uint kh,
+                                 uint kw, uint sh, uint sw, uint pad_top, uint pad_left) {
+    pool_window p;
+    p.c = i % C;
+    uint t = i / C;
+    uint ow = t % OW;
+    t /= OW;
+    uint oh = t % OH;
+    p.n = t / OH;
+    int h0 = (int)(oh * sh) - (int)pad_top, w0 = (int)(ow * sw) - (int)pad_left;
+    p.h_lo = max(h0, 0);
+    p.h_hi = min(h0 + (int)kh, (int)H);
+    p.w_lo = max(w0, 0);
+    p.w_hi = min(w0 + (int)kw, (int)W);
+    return p;
+}
+
 /* One work-item per output element. Global size: (n * OH * OW * C). */
 __kernel void maxpool_forward(__global const float *x, __global float *y, __global int *argmax,
                               uint count, uint C, uint H, uint W, uint OH, uint OW, uint kh,
                               uint kw, uint sh, uint sw, uint pad_top, uint pad_left) {
     uint i = get_global_id(0);
     if (i >= count) return;
-    uint c = i % C, t = i / C;
-    uint ow = t % OW;
-    t /= OW;
-    uint oh = t % OH, n = t / OH;
-    int h0 = (int)(oh * sh) - (int)pad_top, w0 = (int)(ow * sw) - (int)pad_left;
-    int h_lo = max(h0, 0), h_hi = min(h0 + (int)kh, (int)H);
-    int w_lo = max(w0, 0), w_hi = min(w0 + (int)kw, (int)W);
-    __global const float *xs = x + (size_t)n * H * W * C + c;
+    pool_window p = maxpool_window(i, C, H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left);
+    __global const float *xs = x + (size_t)p.n * H * W * C + p.c;
     float best = 0.0f;
     int arg = -1;
-    for (int h = h_lo; h < h_hi; h++) {
-        for (int w = w_lo; w < w_hi; w++) {
+    for (int h = p.h_lo; h < p.h_hi; h++) {
+        for (int w = p.w_lo; w < p.w_hi; w++) {
             float v = xs[((size_t)h * W + w) * C];
             /* Strictly greater: an equal value later in the scan does not replace the first. */
             if (arg < 0 || v > best) {
@@ -74,17 +92,11 @@ __kernel void maxpool_backward_tiled(__global const int *argmax, __global const 
                                      uint pad_top, uint pad_left) {
     uint i = get_global_id(0);
     if (i >= count) return;
-    uint c = i % C, t = i / C;
-    uint ow = t % OW;
-    t /= OW;
-    uint oh = t % OH, n = t / OH;
-    int h0 = (int)(oh * sh) - (int)pad_top, w0 = (int)(ow * sw) - (int)pad_left;
-    int h_lo = max(h0, 0), h_hi = min(h0 + (int)kh, (int)H);
-    int w_lo = max(w0, 0), w_hi = min(w0 + (int)kw, (int)W);
+    pool_window p = maxpool_window(i, C, H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left);
     int arg = argmax[i];
     float g = dy[i];
-    __global float *ds = dx + (size_t)n * H * W * C + c;
-    for (int h = h_lo; h < h_hi; h++)
-        for (int w = w_lo; w < w_hi; w++)
+    __global float *ds = dx + (size_t)p.n * H * W * C + p.c;
+    for (int h = p.h_lo; h < p.h_hi; h++)
+        for (int w = p.w_lo; w < p.w_hi; w++)
             ds[((size_t)h * W + w) * C] = h * (int)W + w == arg ? g : 0.0f;
 }
