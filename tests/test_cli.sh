@@ -214,7 +214,7 @@ want_rc 0
 want_stdout "Total params: 42,310"
 result "summary --model mlp50 shows 42,310 parameters"
 
-for c in devices models summary train; do
+for c in devices models summary train eval predict plot export bench; do
     run "$c" --help
     want_rc 0
     want_stdout "usage: mnist-cl"
@@ -395,6 +395,24 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     want_line "^total +[0-9]+\.[0-9]+$"
     result "train --profile prints the time per op and phase"
 
+    run bench --models mlp50 --steps 2 --infer 100 --sgemm-size 64 --json --data "$DATA"
+    want_rc 0
+    if ! python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["models"][0]
+assert d["sgemm_gflops"] > 0 and m["model"] == "mlp50" and m["batch"] == 100
+for k in ("steps_per_s", "epoch_s", "images_per_s", "gflops", "ceiling_percent",
+          "inference_images_per_s", "device_peak_mib", "host_peak_mib"):
+    assert m[k] > 0, k' "$OUT" 2>"$TMP/json.err"; then
+        fail_because "bench --json: $(tail -1 "$TMP/json.err")"
+    fi
+    result "bench --json measures a model: every figure positive, valid JSON"
+
+    run bench --models mlp50,nosuch --steps 2 --data "$DATA"
+    want_rc 2
+    want_stderr "nosuch"
+    result "bench with an unknown model exits 2 and names it"
+
     train_small --verbose 2 --seed 7
     rc1=$rc
     grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/.* - loss:/loss:/' >"$TMP/seed7a"
@@ -547,6 +565,8 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
 else
     for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
         "train --profile prints the time per op and phase" \
+        "bench --json measures a model: every figure positive, valid JSON" \
+        "bench with an unknown model exits 2 and names it" \
         "the same --seed gives the same losses and test result" \
         "train --verbose 0 prints nothing on stdout" \
         "train the tutorial CNN (augmented) for 1 epoch on 640 images" \

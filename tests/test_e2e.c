@@ -155,6 +155,38 @@ START_TEST(test_synthetic_three_classes) {
 }
 END_TEST
 
+/* Device memory accounting follows buffers as they are made and released, and the SGEMM
+ * ceiling measures something. */
+START_TEST(test_device_memory_and_sgemm_ceiling) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    mcl_error err = {0};
+    uint64_t base = 0, peak = 0, now = 0;
+    mcl_context_device_memory(ctx, &base, &peak);
+    cl_mem a = NULL, b = NULL;
+    ck_assert(mcl_buffer_create(ctx, 1 << 20, &a, "a", &err) == MCL_OK);
+    ck_assert(mcl_buffer_create(ctx, 3 << 20, &b, "b", &err) == MCL_OK);
+    mcl_context_device_memory(ctx, &now, &peak);
+    ck_assert_uint_eq(now, base + (4u << 20));
+    ck_assert_uint_eq(peak, base + (4u << 20));
+    clReleaseMemObject(b);
+    mcl_context_device_memory(ctx, &now, &peak);
+    ck_assert_uint_eq(now, base + (1u << 20));
+    ck_assert_uint_eq(peak, base + (4u << 20));
+    mcl_context_reset_memory_peak(ctx);
+    mcl_context_device_memory(ctx, &now, &peak);
+    ck_assert_uint_eq(peak, base + (1u << 20));
+    clReleaseMemObject(a);
+    mcl_context_device_memory(ctx, &now, &peak);
+    ck_assert_uint_eq(now, base);
+    double gflops = 0.0;
+    ck_assert_msg(mcl_context_sgemm_gflops(ctx, 64, 2, &gflops, &err) == MCL_OK, "%s", err.message);
+    ck_assert_msg(gflops > 0.0 && gflops < 1e6, "SGEMM ceiling %g GFLOP/s", gflops);
+    ck_assert_int_eq(mcl_context_sgemm_gflops(ctx, 0, 2, &gflops, &err), MCL_ERR_USAGE);
+    mcl_context_free(ctx);
+}
+END_TEST
+
 /* Profiling: with a profiled context every node's forward and backward and every phase has a
  * row with one call per step, times are positive and sorted; without, there are no rows. */
 START_TEST(test_profile_covers_every_op) {
@@ -422,6 +454,7 @@ static Suite *e2e_suite(void) {
     tcase_add_test(tc, test_invalid_platform_and_device);
     tcase_add_test(tc, test_device_errors_are_named);
     tcase_add_test(tc, test_profile_covers_every_op);
+    tcase_add_test(tc, test_device_memory_and_sgemm_ceiling);
     tcase_add_test(tc, test_batch_too_large_for_device);
     tcase_add_test(tc, test_divergence_is_reported);
     suite_add_tcase(s, tc);

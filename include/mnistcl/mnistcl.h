@@ -160,6 +160,16 @@ void mcl_context_free(mcl_context *ctx);
  * and compares them with a plain C reference. MCL_ERR_CHECK_FAILED names what disagreed. */
 mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err);
 
+/* Device memory held by mnist-cl's buffers on this context: now, and the most at once since
+ * the context was created or the peak was last reset (CLBlast's own scratch is not counted). */
+void mcl_context_device_memory(const mcl_context *ctx, uint64_t *current, uint64_t *peak);
+void mcl_context_reset_memory_peak(mcl_context *ctx);
+
+/* The device's SGEMM throughput through CLBlast: C = A*B on n x n matrices, one untimed call
+ * (kernel compilation) then `repeats` timed ones; *gflops counts 2n^3 per call. */
+mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repeats, double *gflops,
+                                    mcl_error *err);
+
 /* ---------------------------------------------------------------- models */
 
 typedef enum mcl_optimizer { MCL_OPTIMIZER_ADAM, MCL_OPTIMIZER_SGD } mcl_optimizer;

@@ -154,3 +154,9 @@ mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *
         return mcl_model_load_file(name_or_path, out, err);
     return mcl_model_builtin(name_or_path, out, err);
 }
+
+const char *cli_data_dir(const char *option_value) {
+    if (option_value != NULL) return option_value;
+    const char *env = getenv("MNIST_CL_DATA");
+    return env != NULL && env[0] != '\0' ? env : "data/mnist";
+}

@@ -71,8 +71,11 @@ int cmd_eval(const cli_global *g, int argc, char **argv);
 int cmd_predict(const cli_global *g, int argc, char **argv);
 int cmd_plot(const cli_global *g, int argc, char **argv);
 int cmd_export(const cli_global *g, int argc, char **argv);
+int cmd_bench(const cli_global *g, int argc, char **argv);
 
 /* Shared by commands that take --model: a built-in name or a model file path. */
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);
+/* The data folder: --data's value if given, else $MNIST_CL_DATA, else data/mnist. */
+const char *cli_data_dir(const char *option_value);
 
 #endif

@@ -142,8 +142,7 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     uint32_t batch = 500;
     if (v[OPT_BATCH] && !cli_u32("--batch-size", v[OPT_BATCH], 1, 1u << 20, &batch))
         return CLI_EXIT_USAGE;
-    const char *dir = v[OPT_DATA] ? v[OPT_DATA] : getenv("MNIST_CL_DATA");
-    if (dir == NULL || dir[0] == '\0') dir = "data/mnist";
+    const char *dir = cli_data_dir(v[OPT_DATA]);
     eval_run r = {0};
     mcl_error err = {0};
     mcl_status st = mcl_checkpoint_load(pos[0], &r.ck, &err);

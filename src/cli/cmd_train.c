@@ -471,8 +471,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
-    const char *dir = v[OPT_DATA] ? v[OPT_DATA] : getenv("MNIST_CL_DATA");
-    if (dir == NULL || dir[0] == '\0') dir = "data/mnist";
+    const char *dir = cli_data_dir(v[OPT_DATA]);
 
     mcl_status st = load_data(&run, dir, limit, recipe.validation_split, &err);
     mcl_context_options copt = {

@@ -18,6 +18,7 @@ static void print_usage(void) {
            "  predict    classify PNG/PGM images (or IDX entries) with a checkpoint\n"
            "  plot       draw a training history's loss and accuracy curves (PNG or SVG)\n"
            "  export     write a checkpoint's weights as ONNX or NumPy .npz\n"
+           "  bench      speed and memory of each model on the device, against its SGEMM ceiling\n"
            "  help       show this help\n"
            "\n"
            "global options (before or after the command):\n"
@@ -86,7 +87,7 @@ int main(int argc, char **argv) {
     } commands[] = {
         {"devices", cmd_devices}, {"models", cmd_models}, {"summary", cmd_summary},
         {"train", cmd_train},     {"eval", cmd_eval},     {"predict", cmd_predict},
-        {"plot", cmd_plot},       {"export", cmd_export},
+        {"plot", cmd_plot},       {"export", cmd_export}, {"bench", cmd_bench},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(&g, n - 1, args + 1);

@@ -369,6 +369,44 @@ mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const s
     return MCL_OK;
 }
 
+/* What a buffer's destructor callback needs to give its bytes back. */
+typedef struct buffer_record {
+    mcl_context *ctx;
+    uint64_t bytes;
+} buffer_record;
+
+static void CL_CALLBACK buffer_released(cl_mem mem, void *user) {
+    (void)mem;
+    buffer_record *r = user;
+    atomic_fetch_sub(&r->ctx->memory_current, r->bytes);
+    free(r);
+}
+
+/* Counts a new buffer towards the context's current and peak device memory. Best effort: if
+ * the record cannot be made or the driver takes no callback, the buffer is simply not counted. */
+static void count_buffer(mcl_context *ctx, cl_mem mem, uint64_t bytes) {
+    buffer_record *r = malloc(sizeof *r);
+    if (r == NULL) return;
+    *r = (buffer_record){ctx, bytes};
+    if (clSetMemObjectDestructorCallback(mem, buffer_released, r) != CL_SUCCESS) {
+        free(r);
+        return;
+    }
+    uint64_t now = atomic_fetch_add(&ctx->memory_current, bytes) + bytes;
+    uint64_t peak = atomic_load(&ctx->memory_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&ctx->memory_peak, &peak, now)) {
+    }
+}
+
+void mcl_context_device_memory(const mcl_context *ctx, uint64_t *current, uint64_t *peak) {
+    *current = atomic_load(&ctx->memory_current);
+    *peak = atomic_load(&ctx->memory_peak);
+}
+
+void mcl_context_reset_memory_peak(mcl_context *ctx) {
+    atomic_store(&ctx->memory_peak, atomic_load(&ctx->memory_current));
+}
+
 mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const char *what,
                              mcl_error *err) {
     cl_int rc = CL_SUCCESS;
@@ -382,6 +420,7 @@ mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const 
     char msg[160];
     snprintf(msg, sizeof msg, "allocating %s (%.1f MiB)", what, (double)bytes / 1048576.0);
     MCL_CL_TRY(rc, err, msg);
+    count_buffer(ctx, mem, bytes > 0 ? bytes : 4);
     *out = mem;
     return MCL_OK;
 }

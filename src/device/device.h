@@ -8,6 +8,8 @@
 #endif
 #include <CL/cl.h>
 
+#include <stdatomic.h>
+
 #include "core/error.h"
 #include "mnistcl/mnistcl.h"
 
@@ -19,6 +21,10 @@ struct mcl_context {
     cl_program program;      /* every kernel file of cl/, built once */
     bool program_from_cache; /* the program came from the binary cache (program_cache.h) */
     bool profiling;          /* the queue records event times (mcl_context_options.profile) */
+    /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once
+     * (each buffer's destructor callback subtracts its size; drivers may call it from their own
+     * threads, hence atomics). */
+    _Atomic uint64_t memory_current, memory_peak;
     mcl_device_info info;
     mcl_log_fn log;
     void *log_user;

@@ -1,8 +1,10 @@
 /* `mnist-cl devices --check`: a small SGEMM through CLBlast and one of mnist-cl's own kernels,
  * each compared with a plain C reference. Odd sizes and offsets exercise edge handling, which
- * is where badly tuned GEMM parameters and broken drivers go wrong. */
+ * is where badly tuned GEMM parameters and broken drivers go wrong. Also the SGEMM ceiling
+ * that `mnist-cl bench` measures its models against. */
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/philox.h"
 #include "device/gemm.h"
@@ -33,14 +35,18 @@ static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
     mcl_status st = MCL_OK;
     if (a == NULL || b == NULL || c == NULL || ref == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    for (size_t i = 0; st == MCL_OK && i < a_n; i++) a[i] = mcl_philox_uniform(1, 9, i) - 0.5f;
-    for (size_t i = 0; st == MCL_OK && i < b_n; i++) b[i] = mcl_philox_uniform(2, 9, i) - 0.5f;
-    for (size_t i = 0; st == MCL_OK && i < c_n; i++) c[i] = ref[i] = mcl_philox_uniform(3, 9, i);
+    for (size_t i = 0; st == MCL_OK && i < a_n; i++)
+        a[i] = mcl_philox_uniform(1, 9, i) - 0.5f;
+    for (size_t i = 0; st == MCL_OK && i < b_n; i++)
+        b[i] = mcl_philox_uniform(2, 9, i) - 0.5f;
+    for (size_t i = 0; st == MCL_OK && i < c_n; i++)
+        c[i] = ref[i] = mcl_philox_uniform(3, 9, i);
     /* ref = 0.5 * A^T(as stored [K, M]) * B + 2 * C */
     for (size_t i = 0; st == MCL_OK && i < M; i++)
         for (size_t j = 0; j < N; j++) {
             double acc = 0.0;
-            for (size_t k = 0; k < K; k++) acc += (double)a[OFF + k * M + i] * b[OFF + k * N + j];
+            for (size_t k = 0; k < K; k++)
+                acc += (double)a[OFF + k * M + i] * b[OFF + k * N + j];
             ref[OFF + i * N + j] = (float)(0.5 * acc + 2.0 * ref[OFF + i * N + j]);
         }
     if (st == MCL_OK) st = mcl_buffer_create(ctx, a_n * sizeof(float), &da, "check matrix A", err);
@@ -99,9 +105,9 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
         st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, bufs[1], CL_TRUE, 0, sizeof g, g, 0, NULL, NULL),
                           err, "uploading check data");
     if (st == MCL_OK)
-        st = MCL_CL_CHECK(clEnqueueFillBuffer(q, bufs[2], &zero, sizeof zero, 0, sizeof p, 0, NULL,
-                                              NULL),
-                          err, "zeroing check data");
+        st = MCL_CL_CHECK(
+            clEnqueueFillBuffer(q, bufs[2], &zero, sizeof zero, 0, sizeof p, 0, NULL, NULL), err,
+            "zeroing check data");
     cl_kernel k = NULL;
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "sgd_step", &k, err);
     cl_uint count = COUNT;
@@ -112,9 +118,9 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
         if (st == MCL_OK) st = mcl_enqueue(ctx, k, 1, (size_t[]){COUNT}, err);
     }
     if (st == MCL_OK)
-        st = MCL_CL_CHECK(clEnqueueReadBuffer(q, bufs[0], CL_TRUE, 0, sizeof out, out, 0, NULL,
-                                              NULL),
-                          err, "reading check results");
+        st = MCL_CL_CHECK(
+            clEnqueueReadBuffer(q, bufs[0], CL_TRUE, 0, sizeof out, out, 0, NULL, NULL), err,
+            "reading check results");
     if (st == MCL_OK) {
         float ref[COUNT];
         for (int i = 0; i < COUNT; i++) {
@@ -138,4 +144,48 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
 mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err) {
     mcl_status st = check_gemm(ctx, err);
     return st != MCL_OK ? st : check_kernel(ctx, err);
+}
+
+static double monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repeats, double *gflops,
+                                    mcl_error *err) {
+    *gflops = 0.0;
+    if (n == 0 || repeats == 0)
+        return mcl_fail(err, MCL_ERR_USAGE, "the SGEMM size and repeat count must be positive");
+    size_t bytes = (size_t)n * n * sizeof(float);
+    cl_mem m[3] = {NULL, NULL, NULL};
+    static const char *const names[3] = {"SGEMM ceiling matrix A", "SGEMM ceiling matrix B",
+                                         "SGEMM ceiling matrix C"};
+    mcl_status st = MCL_OK;
+    const float fill[3] = {0.5f, 0.25f, 0.0f};
+    for (int i = 0; i < 3 && st == MCL_OK; i++) {
+        st = mcl_buffer_create(ctx, bytes, &m[i], names[i], err);
+        if (st == MCL_OK)
+            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, m[i], &fill[i], sizeof fill[i], 0,
+                                                  bytes, 0, NULL, NULL),
+                              err, "filling an SGEMM ceiling matrix");
+    }
+    double start = 0.0;
+    for (uint32_t r = 0; r <= repeats && st == MCL_OK; r++) {
+        mcl_matrix a = {m[0], 0, n, false}, b = {m[1], 0, n, false}, c = {m[2], 0, n, false};
+        st = mcl_gemm(ctx, n, n, n, 1.0f, a, b, 0.0f, c, "the SGEMM ceiling", err);
+        /* The first call compiles CLBlast's kernel for the device: not timed. */
+        if (st == MCL_OK && r == 0) {
+            st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the SGEMM ceiling");
+            start = monotonic_seconds();
+        }
+    }
+    if (st == MCL_OK) st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the SGEMM ceiling");
+    if (st == MCL_OK) {
+        double seconds = monotonic_seconds() - start;
+        *gflops = 2.0 * n * n * (double)n * repeats / (seconds > 0.0 ? seconds : 1e-9) * 1e-9;
+    }
+    for (int i = 0; i < 3; i++)
+        if (m[i] != NULL) clReleaseMemObject(m[i]);
+    return st;
 }
