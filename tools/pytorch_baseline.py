@@ -41,7 +41,7 @@ timed separately. --limit N trains on the first N training images only (before a
 split, as mnist-cl's --limit; the test set stays whole), for quick checks.
 
 Training FLOPs per image count only the GEMM-class work, exactly as mnist-cl does (so that
-tools/bench can check both sides train the same workload): a multiply-add is 2 FLOPs; the forward
+tools/compare-pytorch can check both sides train the same workload): a multiply-add is 2 FLOPs; the forward
 of a dense layer is 2 in out, of a convolution 2 K F OH OW (K = kh kw Cin, F filters, OH x OW
 output); the backward is twice the forward (input and weight gradients), once for the first
 layer, which needs no input gradient; biases, BatchNorm, ReLU, pooling, dropout, the loss and the
