@@ -20,10 +20,6 @@
 /* Far above any real program binary (PoCL's for all of cl/ is a few hundred KiB). */
 #define MAX_BINARY_BYTES ((uint64_t)256 << 20)
 
-#ifndef MCL_VERSION
-#define MCL_VERSION "unknown"
-#endif
-
 /* Key material is hashed as it is fed: FNV-1a 64 for the name, CRC-32 as a second check. */
 typedef struct key_hasher {
     uint64_t fnv;
