@@ -214,7 +214,7 @@ want_rc 0
 want_stdout "Total params: 42,310"
 result "summary --model mlp50 shows 42,310 parameters"
 
-for c in devices models summary train eval predict plot export bench; do
+for c in devices models summary train eval predict plot export bench tune; do
     run "$c" --help
     want_rc 0
     want_stdout "usage: mnist-cl"
@@ -413,6 +413,19 @@ for k in ("steps_per_s", "epoch_s", "images_per_s", "gflops", "ceiling_percent",
     want_stderr "nosuch"
     result "bench with an unknown model exits 2 and names it"
 
+    # tune, in a cache folder of its own so that the rest of the suite keeps CLBlast's defaults.
+    MNIST_CL_CACHE_DIR="$TMP/tune-cache" run tune --max-configs 1 --json
+    want_rc 0
+    if ! python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["default_gflops"] > 0 and len(d["candidates"]) == 1
+c = d["candidates"][0]
+assert c["gflops"] > 0 and c["correct"] is True
+assert d["stored"] == (d["best"] == 0)' "$OUT" 2>"$TMP/json.err"; then
+        fail_because "tune --json: $(tail -1 "$TMP/json.err")"
+    fi
+    result "tune --max-configs 1 measures, checks and reports one candidate"
+
     train_small --verbose 2 --seed 7
     rc1=$rc
     grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/.* - loss:/loss:/' >"$TMP/seed7a"
@@ -567,6 +580,7 @@ else
         "train --profile prints the time per op and phase" \
         "bench --json measures a model: every figure positive, valid JSON" \
         "bench with an unknown model exits 2 and names it" \
+        "tune --max-configs 1 measures, checks and reports one candidate" \
         "the same --seed gives the same losses and test result" \
         "train --verbose 0 prints nothing on stdout" \
         "train the tutorial CNN (augmented) for 1 epoch on 640 images" \

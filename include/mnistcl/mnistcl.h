@@ -165,6 +165,37 @@ mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err);
 void mcl_context_device_memory(const mcl_context *ctx, uint64_t *current, uint64_t *peak);
 void mcl_context_reset_memory_peak(mcl_context *ctx);
 
+/* GEMM tuning: CLBlast's direct-GEMM parameters searched on this device (mnist-cl tune). Each
+ * candidate is timed on the default MLP's training GEMMs and its results checked against a CPU
+ * reference; a wrong one is rejected whatever its speed. */
+typedef struct mcl_tune_candidate {
+    char params[160]; /* "WGD=64 MDIMCD=16 ..." */
+    double gflops;    /* on the workload */
+    double max_error; /* worst error against the reference, scaled: <= 1 passes */
+    bool correct;
+} mcl_tune_candidate;
+#define MCL_TUNE_MAX_CANDIDATES 32
+typedef struct mcl_tune_result {
+    double default_gflops; /* CLBlast's own parameters */
+    double best_gflops;
+    int best; /* index of the kept candidate; -1 when none beat the default by 5% */
+    uint32_t count;
+    mcl_tune_candidate candidates[MCL_TUNE_MAX_CANDIDATES];
+    bool stored;  /* the best was written to path, for every later context on the device */
+    bool removed; /* nothing was kept, and an earlier tuning at path was removed */
+    char path[4096];
+} mcl_tune_result;
+/* Called with done = 0 for CLBlast's own parameters, then once per candidate. */
+typedef void (*mcl_tune_progress_fn)(const mcl_tune_candidate *candidate, uint32_t done,
+                                     uint32_t total, void *user);
+/* Tries up to max_configs candidates (each costs a kernel compilation: seconds on PoCL). The
+ * context must not already apply a stored tuning (create it with MNIST_CL_TUNING=0). Afterwards
+ * CLBlast in this process keeps the last candidate tried: use a new process for real work. */
+mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progress_fn progress,
+                         void *user, mcl_tune_result *out, mcl_error *err);
+/* Whether the context applied a stored GEMM tuning when it was created. */
+bool mcl_context_gemm_tuned(const mcl_context *ctx);
+
 /* The device's SGEMM throughput through CLBlast: C = A*B on n x n matrices, one untimed call
  * (kernel compilation) then `repeats` timed ones; *gflops counts 2n^3 per call. */
 mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repeats, double *gflops,

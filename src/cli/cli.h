@@ -72,6 +72,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv);
 int cmd_plot(const cli_global *g, int argc, char **argv);
 int cmd_export(const cli_global *g, int argc, char **argv);
 int cmd_bench(const cli_global *g, int argc, char **argv);
+int cmd_tune(const cli_global *g, int argc, char **argv);
 
 /* Shared by commands that take --model: a built-in name or a model file path. */
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);

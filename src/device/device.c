@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "device/gemm_tune.h"
 
 const char *mcl_device_type_str(mcl_device_type type) {
     switch (type) {
@@ -306,12 +307,17 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
         st = MCL_CL_CHECK(rc, err, "creating the command queue");
     }
     if (st == MCL_OK) st = mcl_program_build(ctx, NULL, &ctx->program, err);
+    if (st == MCL_OK) mcl_gemm_tuning_apply_stored(ctx);
     if (st != MCL_OK) {
         mcl_context_free(ctx);
         return st;
     }
     *out = ctx;
     return MCL_OK;
+}
+
+bool mcl_context_gemm_tuned(const mcl_context *ctx) {
+    return ctx->gemm_tuned;
 }
 
 const mcl_device_info *mcl_context_device(const mcl_context *ctx) {

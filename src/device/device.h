@@ -21,6 +21,7 @@ struct mcl_context {
     cl_program program;      /* every kernel file of cl/, built once */
     bool program_from_cache; /* the program came from the binary cache (program_cache.h) */
     bool profiling;          /* the queue records event times (mcl_context_options.profile) */
+    bool gemm_tuned;         /* a stored GEMM tuning was applied (gemm_tune.h) */
     /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once
      * (each buffer's destructor callback subtracts its size; drivers may call it from their own
      * threads, hence atomics). */

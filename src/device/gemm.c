@@ -52,13 +52,29 @@ mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
     if (m == 0 || n == 0) return MCL_OK;
     CLBlastStatusCode rc = CLBlastSgemm(
         CLBlastLayoutRowMajor, a.transposed ? CLBlastTransposeYes : CLBlastTransposeNo,
-        b.transposed ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buffer,
-        a.offset, a.ld, b.buffer, b.offset, b.ld, beta, c.buffer, c.offset, c.ld, &ctx->queue,
-        NULL);
+        b.transposed ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buffer, a.offset,
+        a.ld, b.buffer, b.offset, b.ld, beta, c.buffer, c.offset, c.ld, &ctx->queue, NULL);
     if (rc == CLBlastSuccess) return MCL_OK;
     mcl_status st = MCL_ERR_GEMM;
     if (rc == CLBlastTempBufferAllocFailure || rc == CLBlastOpenCLOutOfResources)
         st = MCL_ERR_DEVICE_MEMORY;
     return mcl_fail(err, st, "%s: CLBlastSgemm (%zux%zux%zu) failed with %s (%d)", what, m, n, k,
+                    clblast_status_str(rc), (int)rc);
+}
+
+const char *const mcl_gemm_direct_names[MCL_GEMM_DIRECT_PARAMS] = {
+    "WGD", "MDIMCD", "NDIMCD", "MDIMAD", "NDIMBD", "KWID", "VWMD", "VWND", "PADA", "PADB"};
+
+mcl_status mcl_gemm_override_direct(mcl_context *ctx, const mcl_gemm_direct_params *p,
+                                    mcl_error *err) {
+    const char *names[MCL_GEMM_DIRECT_PARAMS];
+    for (int i = 0; i < MCL_GEMM_DIRECT_PARAMS; i++)
+        names[i] = mcl_gemm_direct_names[i];
+    CLBlastStatusCode rc = CLBlastOverrideParameters(
+        ctx->device, "XgemmDirect", CLBlastPrecisionSingle, MCL_GEMM_DIRECT_PARAMS, names, p->v);
+    if (rc == CLBlastSuccess) return MCL_OK;
+    return mcl_fail(err, MCL_ERR_GEMM,
+                    "applying GEMM tuning: CLBlastOverrideParameters (XgemmDirect) failed with "
+                    "%s (%d)",
                     clblast_status_str(rc), (int)rc);
 }

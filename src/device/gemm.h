@@ -18,4 +18,17 @@ typedef struct mcl_matrix {
 mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha, mcl_matrix a,
                     mcl_matrix b, float beta, mcl_matrix c, const char *what, mcl_error *err);
 
+/* CLBlast's direct GEMM kernel (the one it uses below ~384^3 multiply-adds, which covers the
+ * MLPs' products) takes these tuning parameters, in this order. */
+#define MCL_GEMM_DIRECT_PARAMS 10
+extern const char *const mcl_gemm_direct_names[MCL_GEMM_DIRECT_PARAMS];
+typedef struct mcl_gemm_direct_params {
+    size_t v[MCL_GEMM_DIRECT_PARAMS]; /* WGD MDIMCD NDIMCD MDIMAD NDIMBD KWID VWMD VWND PADA PADB */
+} mcl_gemm_direct_params;
+
+/* Makes CLBlast use `p` for the direct kernel on ctx's device from its next call on (in the
+ * whole process: CLBlast keeps overrides per device). */
+mcl_status mcl_gemm_override_direct(mcl_context *ctx, const mcl_gemm_direct_params *p,
+                                    mcl_error *err);
+
 #endif

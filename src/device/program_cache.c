@@ -46,8 +46,7 @@ static void feed_text(key_hasher *h, const char *s) {
     feed(h, s, (size_t)n);
 }
 
-/* The folder entries live in, or false when the cache is off or no folder can be named. */
-static bool cache_dir(char *out, size_t size) {
+bool mcl_cache_dir(char *out, size_t size) {
     const char *off = getenv("MNIST_CL_CACHE");
     if (off != NULL && strcmp(off, "0") == 0) return false;
     const char *dir = getenv("MNIST_CL_CACHE_DIR");
@@ -64,7 +63,7 @@ bool mcl_program_cache_key(const mcl_context *ctx, const char *const *texts, uns
                            const char *options, mcl_program_key *key) {
     memset(key, 0, sizeof *key);
     char dir[3900];
-    if (!cache_dir(dir, sizeof dir)) return false;
+    if (!mcl_cache_dir(dir, sizeof dir)) return false;
     key_hasher h = {.fnv = 0xcbf29ce484222325ull, .crc = crc32(0L, Z_NULL, 0)};
     const mcl_device_info *d = &ctx->info;
     const char *const fields[] = {
@@ -141,7 +140,7 @@ cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
 }
 
 /* mkdir -p for the entry's folder (0755 for each part it creates). */
-static bool make_folders(const char *path) {
+bool mcl_cache_make_folders(const char *path) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     char *slash = strrchr(buf, '/');
@@ -177,7 +176,7 @@ void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_pr
         mcl_error err = {0};
         if (b.failed)
             mcl_log(ctx, MCL_LOG_WARN, "program cache: out of memory; %s not written", key->path);
-        else if (!make_folders(key->path))
+        else if (!mcl_cache_make_folders(key->path))
             mcl_log(ctx, MCL_LOG_WARN, "program cache: cannot create the folder of %s: %s",
                     key->path, strerror(errno));
         else if (mcl_atomic_write(key->path, b.data, b.len, "program cache entry", &err) != MCL_OK)

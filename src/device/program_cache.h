@@ -15,6 +15,12 @@
 
 #include "device/device.h"
 
+/* The folder the cache lives in (see above), or false when it is off or cannot be named. The
+ * GEMM tuning file lives there too. */
+bool mcl_cache_dir(char *out, size_t size);
+/* Creates the folders above the file `path` (mkdir -p, 0755); false if one cannot be made. */
+bool mcl_cache_make_folders(const char *path);
+
 typedef struct mcl_program_key {
     uint64_t hash;   /* FNV-1a 64 of the key material: names the file */
     uint32_t check;  /* CRC-32 of the same material: stored inside, checked on load */
