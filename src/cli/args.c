@@ -160,3 +160,17 @@ const char *cli_data_dir(const char *option_value) {
     const char *env = getenv("MNIST_CL_DATA");
     return env != NULL && env[0] != '\0' ? env : "data/mnist";
 }
+
+void cli_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}

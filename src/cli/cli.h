@@ -78,5 +78,8 @@ int cmd_tune(const cli_global *g, int argc, char **argv);
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);
 /* The data folder: --data's value if given, else $MNIST_CL_DATA, else data/mnist. */
 const char *cli_data_dir(const char *option_value);
+/* Prints s as a JSON string, quotes included ("\\" and "\"" escaped, control characters as
+ * \u00XX). */
+void cli_json_string(const char *s);
 
 #endif

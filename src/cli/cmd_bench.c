@@ -129,12 +129,9 @@ static void print_table(const mcl_device_info *dev, double ceiling, uint32_t sge
 
 static void print_json(const mcl_device_info *dev, double ceiling, uint32_t sgemm_n,
                        const bench_row *rows, size_t count) {
-    printf("{\"device\": \"");
-    for (const char *c = dev->name; *c; c++) {
-        if (*c == '"' || *c == '\\') putchar('\\');
-        if ((unsigned char)*c >= 0x20) putchar(*c);
-    }
-    printf("\", \"sgemm_size\": %u, \"sgemm_gflops\": %.3f, \"models\": [", sgemm_n, ceiling);
+    printf("{\"device\": ");
+    cli_json_string(dev->name);
+    printf(", \"sgemm_size\": %u, \"sgemm_gflops\": %.3f, \"models\": [", sgemm_n, ceiling);
     for (size_t i = 0; i < count; i++) {
         const bench_row *r = &rows[i];
         printf("%s\n  {\"model\": \"%s\", \"batch\": %u, \"steps_per_s\": %.3f, "

@@ -6,51 +6,38 @@
 
 static const cli_option options[] = {
     {"--json", NULL, "print the list as JSON"},
-    {"--check", NULL, "run a small SGEMM and one of mnist-cl's kernels on each device against "
-                      "a CPU reference and report pass/fail"},
+    {"--check", NULL,
+     "run a small SGEMM and one of mnist-cl's kernels on each device against "
+     "a CPU reference and report pass/fail"},
     {"--help", NULL, "show this help"},
 };
 enum { OPT_JSON, OPT_CHECK, OPT_HELP, OPT_COUNT };
 
-static void json_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_json_device(const mcl_device_info *d, const char *check, const char *detail) {
     printf("    {\"platform\": %u, \"device\": %u, \"platform_name\": ", d->platform_index,
            d->device_index);
-    json_string(d->platform_name);
+    cli_json_string(d->platform_name);
     printf(", \"platform_version\": ");
-    json_string(d->platform_version);
+    cli_json_string(d->platform_version);
     printf(", \"name\": ");
-    json_string(d->name);
+    cli_json_string(d->name);
     printf(", \"vendor\": ");
-    json_string(d->vendor);
+    cli_json_string(d->vendor);
     printf(", \"type\": \"%s\", \"compute_units\": %u, \"clock_mhz\": %u, ",
            mcl_device_type_str(d->type), d->compute_units, d->clock_mhz);
     printf("\"global_mem_bytes\": %llu, \"local_mem_bytes\": %llu, \"max_alloc_bytes\": %llu, ",
            (unsigned long long)d->global_mem_bytes, (unsigned long long)d->local_mem_bytes,
            (unsigned long long)d->max_alloc_bytes);
     printf("\"max_work_group_size\": %zu, \"opencl_c_version\": ", d->max_work_group_size);
-    json_string(d->opencl_c_version);
+    cli_json_string(d->opencl_c_version);
     printf(", \"driver_version\": ");
-    json_string(d->driver_version);
+    cli_json_string(d->driver_version);
     printf(", \"fp16\": %s, \"fp64\": %s", d->fp16 ? "true" : "false", d->fp64 ? "true" : "false");
     if (check != NULL) {
         printf(", \"check\": \"%s\"", check);
         if (detail != NULL) {
             printf(", \"check_detail\": ");
-            json_string(detail);
+            cli_json_string(detail);
         }
     }
     printf("}");
@@ -58,8 +45,7 @@ static void print_json_device(const mcl_device_info *d, const char *check, const
 
 static void print_text_device(const mcl_device_info *d, uint32_t *last_platform) {
     if (*last_platform != d->platform_index) {
-        printf("Platform %u: %s (%s)\n", d->platform_index, d->platform_name,
-               d->platform_version);
+        printf("Platform %u: %s (%s)\n", d->platform_index, d->platform_name, d->platform_version);
         *last_platform = d->platform_index;
     }
     printf("  Device %u: %s\n", d->device_index, d->name);
@@ -75,8 +61,7 @@ static void print_text_device(const mcl_device_info *d, uint32_t *last_platform)
 
 /* Opens a context on the device and runs the self-check; fills result/detail. */
 static bool check_device(const mcl_device_info *d, char *detail, size_t detail_size) {
-    mcl_context_options opt = {.platform = (int)d->platform_index,
-                               .device = (int)d->device_index};
+    mcl_context_options opt = {.platform = (int)d->platform_index, .device = (int)d->device_index};
     mcl_context *ctx = NULL;
     mcl_error err = {0};
     mcl_status st = mcl_context_create(&opt, &ctx, &err);

@@ -96,12 +96,9 @@ static void print_text(const char *path, const eval_run *r, const mcl_eval_resul
 
 static void print_json(const char *path, const eval_run *r, const mcl_eval_result *res,
                        uint32_t classes) {
-    printf("{\"checkpoint\": \"");
-    for (const char *c = path; *c; c++) {
-        if (*c == '"' || *c == '\\') putchar('\\');
-        if ((unsigned char)*c >= 0x20) putchar(*c);
-    }
-    printf("\", \"model\": \"%s\", \"epochs\": %u, \"count\": %u, \"loss\": %.6g, "
+    printf("{\"checkpoint\": ");
+    cli_json_string(path);
+    printf(", \"model\": \"%s\", \"epochs\": %u, \"count\": %u, \"loss\": %.6g, "
            "\"accuracy\": %.6g,\n \"classes\": [",
            mcl_model_name(mcl_checkpoint_model(r->ck)), mcl_checkpoint_epoch(r->ck), res->count,
            res->loss, res->accuracy);

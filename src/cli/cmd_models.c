@@ -66,9 +66,8 @@ int cmd_summary(const cli_global *g, int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     uint32_t rows = 28, cols = 28, classes = 10;
-    if (values[S_INPUT] != NULL &&
-        (sscanf(values[S_INPUT], "%ux%u", &rows, &cols) != 2 || rows == 0 || cols == 0 ||
-         rows > 4096 || cols > 4096)) {
+    if (values[S_INPUT] != NULL && (sscanf(values[S_INPUT], "%ux%u", &rows, &cols) != 2 ||
+                                    rows == 0 || cols == 0 || rows > 4096 || cols > 4096)) {
         cli_error("--input: expected HxW such as 28x28, got '%s'", values[S_INPUT]);
         return CLI_EXIT_USAGE;
     }

@@ -54,12 +54,9 @@ static void print_result(const char *spec, const float *p, uint32_t classes, uin
         printf(")\n");
         return;
     }
-    printf("%s\n  {\"image\": \"", first ? "" : ",");
-    for (const char *c = spec; *c; c++) {
-        if (*c == '"' || *c == '\\') putchar('\\');
-        if ((unsigned char)*c >= 0x20) putchar(*c);
-    }
-    printf("\", \"class\": %u, \"top\": [", order[0]);
+    printf("%s\n  {\"image\": ", first ? "" : ",");
+    cli_json_string(spec);
+    printf(", \"class\": %u, \"top\": [", order[0]);
     for (uint32_t i = 0; i < top && i < n; i++)
         printf("%s{\"class\": %u, \"probability\": %.6g}", i ? ", " : "", order[i],
                (double)p[order[i]]);

@@ -26,12 +26,9 @@ static void show_candidate(const mcl_tune_candidate *c, uint32_t done, uint32_t 
 }
 
 static void print_json(const mcl_device_info *dev, const mcl_tune_result *r) {
-    printf("{\"device\": \"");
-    for (const char *c = dev->name; *c; c++) {
-        if (*c == '"' || *c == '\\') putchar('\\');
-        if ((unsigned char)*c >= 0x20) putchar(*c);
-    }
-    printf("\", \"default_gflops\": %.3f, \"best\": %d, \"best_gflops\": %.3f, \"stored\": %s, "
+    printf("{\"device\": ");
+    cli_json_string(dev->name);
+    printf(", \"default_gflops\": %.3f, \"best\": %d, \"best_gflops\": %.3f, \"stored\": %s, "
            "\"candidates\": [",
            r->default_gflops, r->best, r->best_gflops, r->stored ? "true" : "false");
     for (uint32_t i = 0; i < r->count; i++)
