@@ -172,6 +172,7 @@ typedef struct mcl_tune_candidate {
     char params[160]; /* "WGD=64 MDIMCD=16 ..." */
     double gflops;    /* on the workload */
     double max_error; /* worst error against the reference, scaled: <= 1 passes */
+    bool ran;         /* false: CLBlast could not build or run it (then also not correct) */
     bool correct;
 } mcl_tune_candidate;
 #define MCL_TUNE_MAX_CANDIDATES 32

@@ -17,6 +17,9 @@ static void show_candidate(const mcl_tune_candidate *c, uint32_t done, uint32_t 
     (void)user;
     if (done == 0)
         printf("      -  %-62s %7.2f GFLOP/s\n", c->params, c->gflops);
+    else if (!c->ran)
+        printf("  %2u/%u  %-62s REJECTED: CLBlast could not build or run it\n", done, total,
+               c->params);
     else if (c->correct)
         printf("  %2u/%u  %-62s %7.2f GFLOP/s\n", done, total, c->params, c->gflops);
     else
@@ -32,9 +35,11 @@ static void print_json(const mcl_device_info *dev, const mcl_tune_result *r) {
            "\"candidates\": [",
            r->default_gflops, r->best, r->best_gflops, r->stored ? "true" : "false");
     for (uint32_t i = 0; i < r->count; i++)
-        printf("%s\n  {\"params\": \"%s\", \"gflops\": %.3f, \"correct\": %s, \"max_error\": %.4g}",
+        printf("%s\n  {\"params\": \"%s\", \"gflops\": %.3f, \"ran\": %s, \"correct\": %s, "
+               "\"max_error\": %.4g}",
                i ? "," : "", r->candidates[i].params, r->candidates[i].gflops,
-               r->candidates[i].correct ? "true" : "false", r->candidates[i].max_error);
+               r->candidates[i].ran ? "true" : "false", r->candidates[i].correct ? "true" : "false",
+               r->candidates[i].max_error);
     printf("]}\n");
 }
 

@@ -331,7 +331,7 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
                       ctx->info.name, error);
     if (st == MCL_OK && progress != NULL) {
         mcl_tune_candidate baseline = {
-            .gflops = out->default_gflops, .max_error = error, .correct = true};
+            .gflops = out->default_gflops, .max_error = error, .ran = true, .correct = true};
         snprintf(baseline.params, sizeof baseline.params, "CLBlast's own parameters");
         progress(&baseline, 0, total, user);
     }
@@ -343,7 +343,14 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
         mcl_gemm_direct_format(&candidates[i], c->params, sizeof c->params);
         st = mcl_gemm_override_direct(ctx, &candidates[i], err);
         if (st == MCL_OK) st = measure(ctx, ops, &c->gflops, &c->max_error, err);
-        c->correct = c->max_error <= 1.0;
+        /* A candidate this driver cannot compile or run is rejected, not fatal. */
+        c->ran = st == MCL_OK;
+        if (st == MCL_ERR_GEMM) {
+            st = MCL_OK;
+            c->gflops = 0.0;
+            c->max_error = INFINITY;
+        }
+        c->correct = c->ran && c->max_error <= 1.0;
         if (st == MCL_OK && c->correct && c->gflops > out->best_gflops) {
             out->best_gflops = c->gflops;
             out->best = (int)out->count;
