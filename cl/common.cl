@@ -2,14 +2,34 @@
  * OpenCL C 1.2 only: no fp64, no 2.0 features, no assumptions about work-group sizes. */
 
 /* Philox4x32-10 (Salmon et al. 2011); must stay bit-identical to src/core/philox.c. */
-inline uint4 philox4x32(uint4 c, uint2 k) {
-    for (int round = 0; round < 10; round++) {
-        uint hi0 = mul_hi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
-        uint hi1 = mul_hi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+/* One Philox round on scalars. The high words come from 64-bit products, and the ten rounds are
+ * written out: PoCL vectorises that across work-items, but neither a loop over the rounds nor
+ * mul_hi (4-5x slower for dropout). */
+#define PHILOX_ROUND(c0, c1, c2, c3, k0, k1)                                                      \
+    {                                                                                              \
+        ulong p0_ = (ulong)0xD2511F53u * c0, p1_ = (ulong)0xCD9E8D57u * c2;                        \
+        uint n0_ = (uint)(p1_ >> 32) ^ c1 ^ k0, n2_ = (uint)(p0_ >> 32) ^ c3 ^ k1;                 \
+        c0 = n0_;                                                                                  \
+        c1 = (uint)p1_;                                                                            \
+        c2 = n2_;                                                                                  \
+        c3 = (uint)p0_;                                                                            \
+        k0 += 0x9E3779B9u;                                                                         \
+        k1 += 0xBB67AE85u;                                                                         \
     }
-    return c;
+
+inline uint4 philox4x32(uint4 c, uint2 k) {
+    uint c0 = c.x, c1 = c.y, c2 = c.z, c3 = c.w, k0 = k.x, k1 = k.y;
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    PHILOX_ROUND(c0, c1, c2, c3, k0, k1)
+    return (uint4)(c0, c1, c2, c3);
 }
 
 /* A random word as a float in [0, 1) with 24 bits, as mcl_u32_to_unit_float on the host. */

@@ -1,7 +1,7 @@
 /* Inverted dropout: in training each element is kept with probability 1 - rate and scaled by
  * 1 / (1 - rate); in inference it is the identity. The mask comes from Philox with counter
- * (element/4, step, layer index, MCL_STREAM_DROPOUT) and key seed, identical in cl/dropout.cl and the reference
- * below, and is regenerated in backward instead of being stored. */
+ * (element/4, step, layer index, MCL_STREAM_DROPOUT) and key seed, identical in cl/dropout.cl and
+ * the reference below, and is regenerated in backward instead of being stored. */
 #include "core/philox.h"
 #include "ops/op.h"
 
@@ -23,11 +23,15 @@ static mcl_status dropout_enqueue(mcl_node *node, const mcl_exec *ex, cl_mem src
     cl_float rate = node->layer.rate;
     cl_uint seed_lo = (cl_uint)ex->seed, seed_hi = (cl_uint)(ex->seed >> 32);
     cl_uint step = ex->step, layer = node->index;
-    cl_int training = ex->training ? 1 : 0;
+    if (!ex->training) {
+        if (count == 0) return MCL_OK;
+        return MCL_CL_CHECK(clEnqueueCopyBuffer(ex->ctx->queue, src, dst, 0, 0,
+                                                (size_t)count * sizeof(float), 0, NULL, NULL),
+                            err, "dropout in inference (a copy)");
+    }
     cl_kernel k = node->kernels[K_APPLY];
     mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(src), MCL_ARG(dst), MCL_ARG(count), MCL_ARG(rate),
-                                 MCL_ARG(seed_lo), MCL_ARG(seed_hi), MCL_ARG(step),
-                                 MCL_ARG(layer), MCL_ARG(training));
+                                 MCL_ARG(seed_lo), MCL_ARG(seed_hi), MCL_ARG(step), MCL_ARG(layer));
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){(count + 3u) / 4u}, err);
 }
 
@@ -48,8 +52,8 @@ static mcl_status dropout_backward(mcl_node *node, const mcl_exec *ex, mcl_error
     return dropout_enqueue(node, ex, node->dy, node->dx, err);
 }
 
-static void dropout_reference_forward(const mcl_node *node, const mcl_ref_exec *ex,
-                                      const float *x, float *y) {
+static void dropout_reference_forward(const mcl_node *node, const mcl_ref_exec *ex, const float *x,
+                                      float *y) {
     size_t count = (size_t)ex->n * mcl_shape_size(node->in_shape);
     float rate = node->layer.rate, scale = 1.0f / (1.0f - rate);
     for (size_t i = 0; i < count; i++) {
@@ -76,6 +80,6 @@ const mcl_op mcl_op_dropout = {
     .forward_flops = mcl_op_zero_flops,
     .backward_flops = mcl_op_zero_flops,
     .reference_forward = dropout_reference_forward,
-    .examples = {{.layer = {.kind = MCL_OP_DROPOUT, .rate = 0.3f}, .input = {41, 1, 1}, -1.0f,
-                  1.0f}},
+    .examples =
+        {{.layer = {.kind = MCL_OP_DROPOUT, .rate = 0.3f}, .input = {41, 1, 1}, -1.0f, 1.0f}},
 };
