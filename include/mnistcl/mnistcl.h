@@ -138,6 +138,17 @@ void mcl_device_list_free(mcl_device_info *list);
 
 typedef struct mcl_context mcl_context;
 
+/* Who multiplies the matrices of dense layers and of convolutions that go through im2col.
+ * AUTO: mnist-cl's register-tiled kernels (cl/gemm.cl) on CPU devices, where they run 2-3x
+ * faster than CLBlast's on PoCL, and CLBlast everywhere else. The environment variable
+ * MNIST_CL_GEMM=clblast|tiled overrides AUTO. CLBlast also does what the tiled kernels do not
+ * (both operands transposed). */
+typedef enum mcl_gemm_choice {
+    MCL_GEMM_AUTO = 0,
+    MCL_GEMM_CLBLAST,
+    MCL_GEMM_TILED
+} mcl_gemm_choice;
+
 typedef struct mcl_context_options {
     int platform;   /* platform index, or -1 */
     int device;     /* device index within the platform, or -1 */
@@ -146,6 +157,7 @@ typedef struct mcl_context_options {
     /* Create the queue with OpenCL event profiling, so that trainers on this context record
      * where training time goes (mcl_trainer_profile). Costs a marker per op and step. */
     bool profile;
+    mcl_gemm_choice gemm;
 } mcl_context_options;
 
 /* Default choice (platform and device both -1): the first GPU of any platform, else the first
@@ -154,10 +166,12 @@ typedef struct mcl_context_options {
 mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **out,
                               mcl_error *err);
 const mcl_device_info *mcl_context_device(const mcl_context *ctx);
+/* The GEMM provider the context uses: "CLBlast" or "mnist-cl tiled kernels". */
+const char *mcl_context_gemm_name(const mcl_context *ctx);
 void mcl_context_free(mcl_context *ctx);
 
-/* Runs a small SGEMM through CLBlast and one of mnist-cl's own kernels on the context's device
- * and compares them with a plain C reference. MCL_ERR_CHECK_FAILED names what disagreed. */
+/* Runs a small SGEMM (by the context's GEMM provider) and one of mnist-cl's own kernels on the
+ * device and compares them with a plain C reference. MCL_ERR_CHECK_FAILED names what disagreed. */
 mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err);
 
 /* Device memory held by mnist-cl's buffers on this context: now, and the most at once since

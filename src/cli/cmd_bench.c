@@ -108,10 +108,12 @@ static mcl_status bench_model(mcl_context *ctx, const char *name, const mcl_data
     return st;
 }
 
-static void print_table(const mcl_device_info *dev, double ceiling, uint32_t sgemm_n,
+static void print_table(const mcl_context *ctx, double ceiling, uint32_t sgemm_n,
                         const bench_row *rows, size_t count, uint32_t steps) {
+    const mcl_device_info *dev = mcl_context_device(ctx);
     printf("Device: %s (%s, %s)\n", dev->name, mcl_device_type_str(dev->type), dev->platform_name);
-    printf("SGEMM ceiling (CLBlast, %ux%u): %.1f GFLOP/s\n\n", sgemm_n, sgemm_n, ceiling);
+    printf("SGEMM ceiling (%s, %ux%u): %.1f GFLOP/s\n\n", mcl_context_gemm_name(ctx), sgemm_n,
+           sgemm_n, ceiling);
     printf("%-8s %5s %8s %9s %9s %8s %6s %10s %9s %9s\n", "model", "batch", "steps/s", "s/epoch",
            "images/s", "GFLOP/s", "%ceil", "infer/s", "dev MiB", "host MiB");
     for (size_t i = 0; i < count; i++) {
@@ -127,10 +129,12 @@ static void print_table(const mcl_device_info *dev, double ceiling, uint32_t sge
            steps, steps);
 }
 
-static void print_json(const mcl_device_info *dev, double ceiling, uint32_t sgemm_n,
+static void print_json(const mcl_context *ctx, double ceiling, uint32_t sgemm_n,
                        const bench_row *rows, size_t count) {
     printf("{\"device\": ");
-    cli_json_string(dev->name);
+    cli_json_string(mcl_context_device(ctx)->name);
+    printf(", \"gemm\": ");
+    cli_json_string(mcl_context_gemm_name(ctx));
     printf(", \"sgemm_size\": %u, \"sgemm_gflops\": %.3f, \"models\": [", sgemm_n, ceiling);
     for (size_t i = 0; i < count; i++) {
         const bench_row *r = &rows[i];
@@ -204,9 +208,9 @@ int cmd_bench(const cli_global *g, int argc, char **argv) {
     }
     if (st == MCL_OK) {
         if (v[OPT_JSON])
-            print_json(mcl_context_device(ctx), ceiling, sgemm_n, rows, count);
+            print_json(ctx, ceiling, sgemm_n, rows, count);
         else
-            print_table(mcl_context_device(ctx), ceiling, sgemm_n, rows, count, steps);
+            print_table(ctx, ceiling, sgemm_n, rows, count, steps);
     }
     mcl_context_free(ctx);
     mcl_dataset_free(test);

@@ -508,9 +508,9 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                    .save_best = v[OPT_SAVE_BEST] != NULL,
                    .history_path = v[OPT_HISTORY]};
     if (verbose > 0) {
-        printf("Device: %s (%s, %s) [platform %u, device %u]\n", dev->name,
+        printf("Device: %s (%s, %s) [platform %u, device %u]; GEMM: %s\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
-               dev->device_index);
+               dev->device_index, mcl_context_gemm_name(run.ctx));
         printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes\n", dir,
                mcl_dataset_count(run.train), run.val ? mcl_dataset_count(run.val) : 0,
                mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "device/gemm.h"
 #include "device/gemm_tune.h"
 
 const char *mcl_device_type_str(mcl_device_type type) {
@@ -308,6 +309,7 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     }
     if (st == MCL_OK) st = mcl_program_build(ctx, NULL, &ctx->program, err);
     if (st == MCL_OK) mcl_gemm_tuning_apply_stored(ctx);
+    if (st == MCL_OK) st = mcl_gemm_choose(ctx, opt->gemm, err);
     if (st != MCL_OK) {
         mcl_context_free(ctx);
         return st;
@@ -320,6 +322,10 @@ bool mcl_context_gemm_tuned(const mcl_context *ctx) {
     return ctx->gemm_tuned;
 }
 
+const char *mcl_context_gemm_name(const mcl_context *ctx) {
+    return ctx->gemm_tiled ? "mnist-cl tiled kernels" : "CLBlast";
+}
+
 const mcl_device_info *mcl_context_device(const mcl_context *ctx) {
     return &ctx->info;
 }
@@ -330,6 +336,8 @@ void mcl_context_free(mcl_context *ctx) {
         clFinish(ctx->queue);
         clReleaseCommandQueue(ctx->queue);
     }
+    for (size_t i = 0; i < sizeof ctx->gemm_kernels / sizeof ctx->gemm_kernels[0]; i++)
+        if (ctx->gemm_kernels[i] != NULL) clReleaseKernel(ctx->gemm_kernels[i]);
     if (ctx->program != NULL) clReleaseProgram(ctx->program);
     if (ctx->context != NULL) clReleaseContext(ctx->context);
     free(ctx);
@@ -363,9 +371,15 @@ mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, uns
 
 mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
                        mcl_error *err) {
+    return mcl_enqueue_local(ctx, kernel, dims, global, NULL, err);
+}
+
+mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                             const size_t *local, mcl_error *err) {
     for (cl_uint d = 0; d < dims; d++)
         if (global[d] == 0) return MCL_OK; /* an empty range is a no-op, not an error */
-    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, NULL, 0, NULL, NULL);
+    cl_int rc =
+        clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0, NULL, NULL);
     if (rc != CL_SUCCESS) {
         char name[96] = "?", what[160];
         clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);

@@ -17,11 +17,13 @@ struct mcl_context {
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
-    cl_command_queue queue;  /* in-order; every mnist-cl command goes here */
-    cl_program program;      /* every kernel file of cl/, built once */
-    bool program_from_cache; /* the program came from the binary cache (program_cache.h) */
-    bool profiling;          /* the queue records event times (mcl_context_options.profile) */
-    bool gemm_tuned;         /* a stored GEMM tuning was applied (gemm_tune.h) */
+    cl_command_queue queue;    /* in-order; every mnist-cl command goes here */
+    cl_program program;        /* every kernel file of cl/, built once */
+    bool program_from_cache;   /* the program came from the binary cache (program_cache.h) */
+    bool profiling;            /* the queue records event times (mcl_context_options.profile) */
+    bool gemm_tuned;           /* a stored GEMM tuning was applied (gemm_tune.h) */
+    bool gemm_tiled;           /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
+    cl_kernel gemm_kernels[3]; /* gemm_nn, gemm_tn, gemm_nt (only when gemm_tiled) */
     /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once
      * (each buffer's destructor callback subtracts its size; drivers may call it from their own
      * threads, hence atomics). */
@@ -77,6 +79,10 @@ mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, uns
 /* Enqueues a kernel over an exact global range (1-3 dims, local size chosen by the driver). */
 mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
                        mcl_error *err);
+
+/* The same with an explicit local size (kernels with a required work-group size). */
+mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                             const size_t *local, mcl_error *err);
 
 /* Creates a device buffer of `bytes` (no host pointer). Caller releases with clReleaseMemObject.
  * `what` names the buffer in error messages. */

@@ -1,5 +1,6 @@
-/* Matrix multiplication on the device. CLBlast is the provider; src/device/gemm.c is the only
- * file that includes clblast_c.h. */
+/* Matrix multiplication on the device: CLBlast, or on CPU devices mnist-cl's register-tiled
+ * kernels (cl/gemm.cl), chosen once per context (mcl_gemm_choice). src/device/gemm.c is the
+ * only file that includes clblast_c.h. */
 #ifndef MCL_DEVICE_GEMM_H
 #define MCL_DEVICE_GEMM_H
 
@@ -17,6 +18,11 @@ typedef struct mcl_matrix {
  * `what` names the operation in error messages ("dense_1 forward"). */
 mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha, mcl_matrix a,
                     mcl_matrix b, float beta, mcl_matrix c, const char *what, mcl_error *err);
+
+/* Decides the context's GEMM provider from `choice` and MNIST_CL_GEMM, and creates the tiled
+ * kernels when they are used (mcl_context_free releases them). A bad MNIST_CL_GEMM value fails
+ * with MCL_ERR_USAGE. */
+mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err);
 
 /* CLBlast's direct GEMM kernel (the one it uses below ~384^3 multiply-adds, which covers the
  * MLPs' products) takes these tuning parameters, in this order. */

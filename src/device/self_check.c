@@ -1,7 +1,7 @@
-/* `mnist-cl devices --check`: a small SGEMM through CLBlast and one of mnist-cl's own kernels,
- * each compared with a plain C reference. Odd sizes and offsets exercise edge handling, which
- * is where badly tuned GEMM parameters and broken drivers go wrong. Also the SGEMM ceiling
- * that `mnist-cl bench` measures its models against. */
+/* `mnist-cl devices --check`: a small SGEMM through the context's GEMM provider and one of
+ * mnist-cl's own kernels, each compared with a plain C reference. Odd sizes and offsets exercise
+ * edge handling, which is where badly tuned GEMM parameters and broken drivers go wrong. Also the
+ * SGEMM ceiling that `mnist-cl bench` measures its models against. */
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
@@ -73,9 +73,9 @@ static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
         double e = max_scaled_error(c + OFF, ref + OFF, (size_t)M * N);
         if (!(e <= 1.0))
             st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
-                          "CLBlast SGEMM (%dx%dx%d, transposed A, offsets) disagrees with the CPU "
-                          "reference: error %.3g x tolerance",
-                          M, N, K, e);
+                          "SGEMM by %s (%dx%dx%d, transposed A, offsets) disagrees with the "
+                          "CPU reference: error %.3g x tolerance",
+                          mcl_context_gemm_name(ctx), M, N, K, e);
     }
     if (da) clReleaseMemObject(da);
     if (db) clReleaseMemObject(db);
@@ -174,7 +174,7 @@ mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repea
     for (uint32_t r = 0; r <= repeats && st == MCL_OK; r++) {
         mcl_matrix a = {m[0], 0, n, false}, b = {m[1], 0, n, false}, c = {m[2], 0, n, false};
         st = mcl_gemm(ctx, n, n, n, 1.0f, a, b, 0.0f, c, "the SGEMM ceiling", err);
-        /* The first call compiles CLBlast's kernel for the device: not timed. */
+        /* The first call may compile the GEMM kernel for the device: not timed. */
         if (st == MCL_OK && r == 0) {
             st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the SGEMM ceiling");
             start = monotonic_seconds();

@@ -1,0 +1,200 @@
+#define _POSIX_C_SOURCE 200809L
+/* mcl_gemm against a double-precision C reference, for both providers (CLBlast and the tiled
+ * kernels of cl/gemm.cl), every layout the models use (A and/or B transposed), shapes on and
+ * off the tile edges (M % 8, N % 32, K % 16 and the degenerate 1s), alpha/beta with beta == 0
+ * never reading C (it starts as NaN there), and buffer offsets. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "device/gemm.h"
+#include "test_util.h"
+
+/* fp32 sums of up to ~800 products of values in [-1, 1) in a different order than the double
+ * reference: an absolute margin where terms cancel, a relative one elsewhere. A wrong index
+ * or a missed tile is off by O(1). */
+#define GEMM_ABS_TOL 1e-4
+#define GEMM_REL_TOL 1e-4
+
+typedef struct gemm_case {
+    size_t m, n, k;
+    bool ta, tb;
+    float alpha, beta;
+    size_t offset; /* floats before each matrix */
+} gemm_case;
+
+static void reference(const gemm_case *c, const float *a, const float *b, float *out) {
+    size_t lda = c->ta ? c->m : c->k, ldb = c->tb ? c->k : c->n;
+    for (size_t i = 0; i < c->m; i++)
+        for (size_t j = 0; j < c->n; j++) {
+            double acc = 0.0;
+            for (size_t p = 0; p < c->k; p++) {
+                double av = c->ta ? a[p * lda + i] : a[i * lda + p];
+                double bv = c->tb ? b[j * ldb + p] : b[p * ldb + j];
+                acc += av * bv;
+            }
+            float *o = &out[i * c->n + j];
+            *o = (float)(c->alpha * acc + (c->beta == 0.0f ? 0.0 : (double)c->beta * *o));
+        }
+}
+
+static cl_mem upload(mcl_context *ctx, const float *data, size_t count, size_t offset) {
+    cl_mem buf = NULL;
+    mcl_error err = {0};
+    size_t total = offset + (count > 0 ? count : 1);
+    ck_assert_int_eq(mcl_buffer_create(ctx, total * sizeof(float), &buf, "test", &err), MCL_OK);
+    float *host = calloc(total, sizeof *host);
+    for (size_t i = 0; i < offset; i++)
+        host[i] = NAN; /* anything reading before the view shows up */
+    for (size_t i = 0; i < count; i++)
+        host[offset + i] = data[i];
+    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, 0, total * sizeof(float), host,
+                                          0, NULL, NULL),
+                     CL_SUCCESS);
+    free(host);
+    return buf;
+}
+
+static void run_case(mcl_context *ctx, const gemm_case *c, const char *provider) {
+    size_t a_n = c->m * c->k, b_n = c->k * c->n, c_n = c->m * c->n;
+    float *a = malloc((a_n + 1) * sizeof *a), *b = malloc((b_n + 1) * sizeof *b);
+    float *start = malloc((c_n + 1) * sizeof *start), *want = malloc((c_n + 1) * sizeof *want);
+    float *got = malloc((c_n + 1) * sizeof *got);
+    test_fill_uniform(a, a_n, -1.0f, 1.0f, 11 + c->m);
+    test_fill_uniform(b, b_n, -1.0f, 1.0f, 12 + c->n);
+    test_fill_uniform(start, c_n, -1.0f, 1.0f, 13 + c->k);
+    for (size_t i = 0; c->beta == 0.0f && i < c_n; i++)
+        start[i] = NAN; /* beta == 0 must overwrite C, not scale it */
+    for (size_t i = 0; i < c_n; i++)
+        want[i] = start[i];
+    reference(c, a, b, want);
+    cl_mem da = upload(ctx, a, a_n, c->offset), db = upload(ctx, b, b_n, c->offset);
+    cl_mem dc = upload(ctx, start, c_n, c->offset);
+    mcl_error err = {0};
+    mcl_matrix ma = {da, c->offset, c->ta ? c->m : c->k, c->ta};
+    mcl_matrix mb = {db, c->offset, c->tb ? c->k : c->n, c->tb};
+    mcl_matrix mc = {dc, c->offset, c->n, false};
+    mcl_status st = mcl_gemm(ctx, c->m, c->n, c->k, c->alpha, ma, mb, c->beta, mc, "test", &err);
+    ck_assert_msg(st == MCL_OK, "%s", err.message);
+    if (c_n > 0)
+        ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, dc, CL_TRUE, c->offset * sizeof(float),
+                                             c_n * sizeof(float), got, 0, NULL, NULL),
+                         CL_SUCCESS);
+    double e = test_max_scaled_error(got, want, c_n, GEMM_ABS_TOL, GEMM_REL_TOL);
+    ck_assert_msg(e <= 1.0,
+                  "%s: %zux%zux%zu %s%s alpha %g beta %g offset %zu: error %.3g x tolerance",
+                  provider, c->m, c->n, c->k, c->ta ? "T" : "N", c->tb ? "T" : "N",
+                  (double)c->alpha, (double)c->beta, c->offset, e);
+    clReleaseMemObject(da);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    free(a);
+    free(b);
+    free(start);
+    free(want);
+    free(got);
+}
+
+static mcl_context *open_with(mcl_gemm_choice choice) {
+    mcl_context_options opt = {.platform = -1, .device = -1, .gemm = choice};
+    mcl_context *ctx = NULL;
+    mcl_error err = {0};
+    if (mcl_context_create(&opt, &ctx, &err) != MCL_OK) {
+        const char *req = getenv("MNIST_CL_REQUIRE_DEVICE");
+        ck_assert_msg(req == NULL || strcmp(req, "1") != 0, "no device: %s", err.message);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Every size class against each tile edge, in every layout, for one provider. */
+static void run_grid(mcl_gemm_choice choice, const char *provider) {
+    mcl_context *ctx = open_with(choice);
+    if (ctx == NULL) return;
+    static const size_t ms[] = {1, 7, 8, 9, 33, 128};
+    static const size_t ns[] = {1, 10, 31, 32, 50, 65, 256};
+    static const size_t ks[] = {1, 15, 16, 17, 100};
+    for (int layout = 0; layout < 4; layout++)
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+            for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
+                for (size_t p = 0; p < sizeof ks / sizeof ks[0]; p++) {
+                    /* Mix alpha, beta and offsets across the grid rather than multiply it. */
+                    size_t pick = i + j + p + (size_t)layout;
+                    gemm_case c = {ms[i],
+                                   ns[j],
+                                   ks[p],
+                                   layout & 1,
+                                   (layout & 2) != 0,
+                                   pick % 3 == 0 ? 1.0f : 0.5f,
+                                   pick % 2 == 0 ? 0.0f : (pick % 4 == 1 ? 1.0f : -2.0f),
+                                   pick % 5 == 0 ? 3 : 0};
+                    run_case(ctx, &c, provider);
+                }
+    mcl_context_free(ctx);
+}
+
+START_TEST(test_tiled_grid) {
+    run_grid(MCL_GEMM_TILED, "tiled");
+}
+END_TEST
+
+START_TEST(test_clblast_grid) {
+    run_grid(MCL_GEMM_CLBLAST, "CLBlast");
+}
+END_TEST
+
+/* The MLP's and the CNN's real shapes (forward, dW, dX of 784-256-128-10 at batch 128, and
+ * the first conv's im2col product), where the fast paths and many tiles run. */
+START_TEST(test_tiled_model_shapes) {
+    mcl_context *ctx = open_with(MCL_GEMM_TILED);
+    if (ctx == NULL) return;
+    ck_assert_str_eq(mcl_context_gemm_name(ctx), "mnist-cl tiled kernels");
+    const gemm_case cases[] = {
+        {128, 256, 784, false, false, 1.0f, 0.0f, 0}, {784, 256, 128, true, false, 1.0f, 1.0f, 0},
+        {128, 128, 256, false, false, 1.0f, 0.0f, 0}, {256, 128, 128, true, false, 1.0f, 1.0f, 0},
+        {128, 256, 128, false, true, 1.0f, 0.0f, 0},  {128, 10, 128, false, false, 1.0f, 0.0f, 0},
+        {128, 128, 10, false, true, 1.0f, 0.0f, 0},   {1000, 32, 9, false, false, 1.0f, 0.0f, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(ctx, &cases[i], "tiled");
+    mcl_context_free(ctx);
+}
+END_TEST
+
+/* MNIST_CL_GEMM picks the provider when the caller leaves it to AUTO; a bad value is refused. */
+START_TEST(test_env_choice) {
+    ck_assert_int_eq(setenv("MNIST_CL_GEMM", "clblast", 1), 0);
+    mcl_context *ctx = open_with(MCL_GEMM_AUTO);
+    if (ctx == NULL) return;
+    ck_assert_str_eq(mcl_context_gemm_name(ctx), "CLBlast");
+    mcl_context_free(ctx);
+    ck_assert_int_eq(setenv("MNIST_CL_GEMM", "tiled", 1), 0);
+    ctx = open_with(MCL_GEMM_AUTO);
+    ck_assert_str_eq(mcl_context_gemm_name(ctx), "mnist-cl tiled kernels");
+    mcl_context_free(ctx);
+    /* An explicit choice wins over the environment. */
+    ctx = open_with(MCL_GEMM_CLBLAST);
+    ck_assert_str_eq(mcl_context_gemm_name(ctx), "CLBlast");
+    mcl_context_free(ctx);
+    ck_assert_int_eq(setenv("MNIST_CL_GEMM", "fast", 1), 0);
+    mcl_context_options opt = {.platform = -1, .device = -1};
+    mcl_error err = {0};
+    mcl_status st = mcl_context_create(&opt, &ctx, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "MNIST_CL_GEMM", "'fast'");
+    ck_assert_ptr_null(ctx);
+    unsetenv("MNIST_CL_GEMM");
+}
+END_TEST
+
+int main(void) {
+    unsetenv("MNIST_CL_GEMM"); /* the tests choose providers themselves */
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_tiled_grid);
+    tcase_add_test(tc, test_clblast_grid);
+    tcase_add_test(tc, test_tiled_model_shapes);
+    tcase_add_test(tc, test_env_choice);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
