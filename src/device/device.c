@@ -338,6 +338,7 @@ void mcl_context_free(mcl_context *ctx) {
     }
     for (size_t i = 0; i < sizeof ctx->gemm_kernels / sizeof ctx->gemm_kernels[0]; i++)
         if (ctx->gemm_kernels[i] != NULL) clReleaseKernel(ctx->gemm_kernels[i]);
+    if (ctx->gemm_scratch != NULL) clReleaseMemObject(ctx->gemm_scratch);
     if (ctx->program != NULL) clReleaseProgram(ctx->program);
     if (ctx->context != NULL) clReleaseContext(ctx->context);
     free(ctx);

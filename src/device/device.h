@@ -23,7 +23,9 @@ struct mcl_context {
     bool profiling;            /* the queue records event times (mcl_context_options.profile) */
     bool gemm_tuned;           /* a stored GEMM tuning was applied (gemm_tune.h) */
     bool gemm_tiled;           /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
-    cl_kernel gemm_kernels[3]; /* gemm_nn, gemm_tn, gemm_nt (only when gemm_tiled) */
+    cl_kernel gemm_kernels[3]; /* gemm_nn, gemm_tn, gemm_transpose (only when gemm_tiled) */
+    cl_mem gemm_scratch;       /* transposed operands of the tiled GEMM, grown on demand */
+    size_t gemm_scratch_floats;
     /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once
      * (each buffer's destructor callback subtracts its size; drivers may call it from their own
      * threads, hence atomics). */

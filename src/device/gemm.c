@@ -49,8 +49,8 @@ static const char *clblast_status_str(CLBlastStatusCode code) {
     }
 }
 
-enum { TILED_NN, TILED_TN, TILED_NT, TILED_KERNELS };
-static const char *const tiled_names[TILED_KERNELS] = {"gemm_nn", "gemm_tn", "gemm_nt"};
+enum { TILED_NN, TILED_TN, TILED_TRANSPOSE, TILED_KERNELS };
+static const char *const tiled_names[TILED_KERNELS] = {"gemm_nn", "gemm_tn", "gemm_transpose"};
 
 mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err) {
     const char *env = getenv("MNIST_CL_GEMM");
@@ -73,28 +73,75 @@ mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
     return MCL_OK;
 }
 
-/* The tiled kernels' tile shapes (cl/gemm.cl: GEMM_TM x GEMM_TN, and GEMM_DOT square). */
+/* The tiled kernels' tile shapes (cl/gemm.cl: GEMM_TM x GEMM_TN; 8 x 16 transpose blocks). */
 #define TILED_ROWS 8
 #define TILED_COLS 32
-#define TILED_DOT 4
+/* Below this depth gemm_nn runs as fast as transposing A first and running gemm_tn. */
+#define TILED_TRANSPOSE_MIN_K 16
 
+/* Makes the context's transpose scratch hold at least `floats` (it only grows; the in-order
+ * queue keeps a released buffer alive until the kernels using it are done). */
+static mcl_status scratch_reserve(mcl_context *ctx, size_t floats, mcl_error *err) {
+    if (ctx->gemm_scratch_floats >= floats) return MCL_OK;
+    if (ctx->gemm_scratch != NULL) clReleaseMemObject(ctx->gemm_scratch);
+    ctx->gemm_scratch = NULL;
+    ctx->gemm_scratch_floats = 0;
+    mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), &ctx->gemm_scratch,
+                                      "the GEMM transpose scratch", err);
+    if (st == MCL_OK) ctx->gemm_scratch_floats = floats;
+    return st;
+}
+
+/* Writes the transpose of the rows x cols matrix `src` into the scratch at `offset` (leading
+ * dimension rows) and returns the view of it as op(.) of the original: transposed storage. */
+static mcl_status transpose_into_scratch(mcl_context *ctx, size_t rows, size_t cols, mcl_matrix src,
+                                         size_t offset, mcl_matrix *out, mcl_error *err) {
+    cl_kernel kernel = ctx->gemm_kernels[TILED_TRANSPOSE];
+    cl_uint r = (cl_uint)rows, c = (cl_uint)cols, src_off = (cl_uint)src.offset;
+    cl_uint lda = (cl_uint)src.ld, t_off = (cl_uint)offset, ldt = (cl_uint)rows;
+    mcl_status st =
+        MCL_SET_ARGS(kernel, err, MCL_ARG(r), MCL_ARG(c), MCL_ARG(src.buffer), MCL_ARG(src_off),
+                     MCL_ARG(lda), MCL_ARG(ctx->gemm_scratch), MCL_ARG(t_off), MCL_ARG(ldt));
+    size_t global[2] = {(cols + 15) / 16, (rows + 7) / 8}, local[2] = {1, 1};
+    if (st == MCL_OK) st = mcl_enqueue_local(ctx, kernel, 2, global, local, err);
+    *out = (mcl_matrix){ctx->gemm_scratch, offset, rows, true};
+    return st;
+}
+
+/* op(A) op(B) with at most one of them transposed. gemm_tn is the fast kernel, so A is
+ * brought into transposed storage (unless K is small) and a transposed B into plain storage;
+ * the kernel that runs is gemm_tn, or gemm_nn for shallow products. */
 static mcl_status tiled_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
                              mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c, const char *what,
                              mcl_error *err) {
-    int which = b.transposed ? TILED_NT : a.transposed ? TILED_TN : TILED_NN;
-    cl_kernel kernel = ctx->gemm_kernels[which];
+    bool move_a = !a.transposed && k >= TILED_TRANSPOSE_MIN_K, move_b = b.transposed;
+    /* A^T at the front of the scratch, B's transpose after it on a 64-byte boundary. */
+    size_t b_at = move_a ? (m * k + 15) / 16 * 16 : 0;
+    mcl_status st = MCL_OK;
+    if (move_a || move_b) st = scratch_reserve(ctx, b_at + (move_b ? k * n : 0), err);
+    if (st == MCL_OK && move_a) {
+        mcl_matrix t;
+        st = transpose_into_scratch(ctx, m, k, a, 0, &t, err);
+        a = t;
+    }
+    if (st == MCL_OK && move_b) {
+        /* B is stored [n, k]; its transpose is op(B) = [k, n] in plain storage. */
+        mcl_matrix t;
+        st = transpose_into_scratch(ctx, n, k, b, b_at, &t, err);
+        b = (mcl_matrix){t.buffer, t.offset, t.ld, false};
+    }
+    cl_kernel kernel = ctx->gemm_kernels[a.transposed ? TILED_TN : TILED_NN];
     cl_uint um = (cl_uint)m, un = (cl_uint)n, uk = (cl_uint)k;
     cl_uint a_off = (cl_uint)a.offset, b_off = (cl_uint)b.offset, c_off = (cl_uint)c.offset;
     cl_uint lda = (cl_uint)a.ld, ldb = (cl_uint)b.ld, ldc = (cl_uint)c.ld;
-    mcl_status st = MCL_SET_ARGS(kernel, err, MCL_ARG(um), MCL_ARG(un), MCL_ARG(uk), MCL_ARG(alpha),
-                                 MCL_ARG(a.buffer), MCL_ARG(a_off), MCL_ARG(lda), MCL_ARG(b.buffer),
-                                 MCL_ARG(b_off), MCL_ARG(ldb), MCL_ARG(beta), MCL_ARG(c.buffer),
-                                 MCL_ARG(c_off), MCL_ARG(ldc));
-    if (st != MCL_OK) return st;
-    size_t cols = which == TILED_NT ? TILED_DOT : TILED_COLS;
-    size_t rows = which == TILED_NT ? TILED_DOT : TILED_ROWS;
-    size_t global[2] = {(n + cols - 1) / cols, (m + rows - 1) / rows}, local[2] = {1, 1};
-    st = mcl_enqueue_local(ctx, kernel, 2, global, local, err);
+    if (st == MCL_OK)
+        st = MCL_SET_ARGS(kernel, err, MCL_ARG(um), MCL_ARG(un), MCL_ARG(uk), MCL_ARG(alpha),
+                          MCL_ARG(a.buffer), MCL_ARG(a_off), MCL_ARG(lda), MCL_ARG(b.buffer),
+                          MCL_ARG(b_off), MCL_ARG(ldb), MCL_ARG(beta), MCL_ARG(c.buffer),
+                          MCL_ARG(c_off), MCL_ARG(ldc));
+    size_t global[2] = {(n + TILED_COLS - 1) / TILED_COLS, (m + TILED_ROWS - 1) / TILED_ROWS};
+    size_t local[2] = {1, 1};
+    if (st == MCL_OK) st = mcl_enqueue_local(ctx, kernel, 2, global, local, err);
     if (st != MCL_OK) return mcl_error_prefix(err, "%s (SGEMM %zux%zux%zu)", what, m, n, k);
     return MCL_OK;
 }
