@@ -429,6 +429,10 @@ static void check_optimizer(mcl_optimizer kind) {
             mcl_sgd_reference(p, g, m, COUNT, recipe.learning_rate, recipe.momentum);
     }
     ck_assert_uint_eq(mcl_optim_steps(opt), STEPS);
+    /* The step consumes the gradients: the next backward starts from zeros without a fill. */
+    download(ctx, dg, out, sizeof out);
+    for (int i = 0; i < COUNT; i++)
+        ck_assert_msg(out[i] == 0.0f, "gradient %d left at %g after the step", i, (double)out[i]);
     download(ctx, dp, out, sizeof out);
     /* Same fp32 formula on both sides; only contraction (FMA) may differ. */
     double e = test_max_scaled_error(out, p, COUNT, 1e-6, 1e-5);

@@ -84,9 +84,10 @@ static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
     return st;
 }
 
-/* The SGD-with-momentum kernel, two steps, against the same arithmetic on the host. */
+/* The SGD-with-momentum kernel, two steps, against the same arithmetic on the host. The first
+ * step consumes (zeroes) the gradients, so the second is momentum alone. */
 static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
-    enum { COUNT = 1000 };
+    enum { COUNT = 1000 }; /* a multiple of 4: the kernel takes four floats per work-item */
     float p[COUNT], g[COUNT], out[COUNT];
     for (int i = 0; i < COUNT; i++) {
         p[i] = mcl_philox_uniform(4, 9, (uint64_t)i) - 0.5f;
@@ -110,12 +111,11 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
             "zeroing check data");
     cl_kernel k = NULL;
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "sgd_step", &k, err);
-    cl_uint count = COUNT;
     cl_float lr = 0.1f, momentum = 0.9f;
     for (int rep = 0; rep < 2 && st == MCL_OK; rep++) {
-        st = MCL_SET_ARGS(k, err, MCL_ARG(bufs[0]), MCL_ARG(bufs[1]), MCL_ARG(bufs[2]),
-                          MCL_ARG(count), MCL_ARG(lr), MCL_ARG(momentum));
-        if (st == MCL_OK) st = mcl_enqueue(ctx, k, 1, (size_t[]){COUNT}, err);
+        st = MCL_SET_ARGS(k, err, MCL_ARG(bufs[0]), MCL_ARG(bufs[1]), MCL_ARG(bufs[2]), MCL_ARG(lr),
+                          MCL_ARG(momentum));
+        if (st == MCL_OK) st = mcl_enqueue(ctx, k, 1, (size_t[]){COUNT / 4}, err);
     }
     if (st == MCL_OK)
         st = MCL_CL_CHECK(
@@ -124,8 +124,8 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
     if (st == MCL_OK) {
         float ref[COUNT];
         for (int i = 0; i < COUNT; i++) {
-            /* two steps from zero velocity: v1 = -lr g, v2 = m v1 - lr g */
-            float v1 = -lr * g[i], v2 = momentum * v1 - lr * g[i];
+            /* two steps from zero velocity: v1 = -lr g, v2 = m v1 - lr 0 */
+            float v1 = -lr * g[i], v2 = momentum * v1;
             ref[i] = (p[i] + v1) + v2;
         }
         double e = max_scaled_error(out, ref, COUNT);

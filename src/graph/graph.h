@@ -18,6 +18,7 @@ typedef struct mcl_graph {
     size_t state_count; /* floats of non-trainable state (BatchNorm moving statistics) */
     size_t workspace_bytes; /* the largest scratch any node asks for */
     cl_mem params, grads;
+    bool grads_zero;    /* grads is known to hold zeros (the optimizer step clears it) */
     cl_mem state;       /* [state_count]; NULL if empty */
     cl_mem workspace;   /* shared scratch; NULL if no node needs one */
     cl_mem input;       /* [max_batch, F] */
@@ -42,7 +43,8 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
 
 /* Runs every node's forward (the loss node last). ex->n <= max_batch. */
 mcl_status mcl_graph_forward(mcl_graph *g, const mcl_exec *ex, mcl_error *err);
-/* Zeroes parameter gradients, then runs every node's backward in reverse order. */
+/* Zeroes parameter gradients (unless g->grads_zero says they are), then runs every node's
+ * backward in reverse order; the ops accumulate into the gradients. */
 mcl_status mcl_graph_backward(mcl_graph *g, const mcl_exec *ex, mcl_error *err);
 /* An mcl_exec bound to this graph's buffers. */
 mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, bool training);

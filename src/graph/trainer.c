@@ -330,6 +330,7 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps, p->steps);
         p->last_lr = lr;
         if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, err);
+        g->grads_zero = st == MCL_OK;
         if (st == MCL_OK)
             st = mcl_profile_mark(t->profiler, ctx->queue, MCL_PHASE_OPTIMIZER, 0, err);
         if (st == MCL_OK)

@@ -24,6 +24,9 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
     *out = NULL;
     if (count > UINT32_MAX)
         return mcl_fail(err, MCL_ERR_MODEL, "the model has too many parameters (%zu)", count);
+    if (count % 4 != 0) /* the kernels take four floats per work-item */
+        return mcl_fail(err, MCL_ERR_USAGE, "optimizer over %zu floats: not a multiple of 4",
+                        count);
     mcl_optim *opt = calloc(1, sizeof *opt);
     if (opt == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     opt->ctx = ctx;
@@ -49,20 +52,20 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
 
 mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, mcl_error *err) {
     opt->t++;
-    cl_uint count = (cl_uint)opt->count;
     mcl_status st;
     if (opt->recipe.optimizer == MCL_OPTIMIZER_ADAM) {
         cl_float lr_t = adam_lr_t(lr, opt->t);
         cl_float b1 = MCL_ADAM_BETA1, b2 = MCL_ADAM_BETA2, eps = MCL_ADAM_EPSILON;
         st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads), MCL_ARG(opt->state[0]),
-                          MCL_ARG(opt->state[1]), MCL_ARG(count), MCL_ARG(lr_t), MCL_ARG(b1),
-                          MCL_ARG(b2), MCL_ARG(eps));
+                          MCL_ARG(opt->state[1]), MCL_ARG(lr_t), MCL_ARG(b1), MCL_ARG(b2),
+                          MCL_ARG(eps));
     } else {
         cl_float lr_f = lr, momentum = opt->recipe.momentum;
         st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads), MCL_ARG(opt->state[0]),
-                          MCL_ARG(count), MCL_ARG(lr_f), MCL_ARG(momentum));
+                          MCL_ARG(lr_f), MCL_ARG(momentum));
     }
-    return st != MCL_OK ? st : mcl_enqueue(opt->ctx, opt->kernel, 1, (size_t[]){count}, err);
+    return st != MCL_OK ? st
+                        : mcl_enqueue(opt->ctx, opt->kernel, 1, (size_t[]){opt->count / 4}, err);
 }
 
 uint64_t mcl_optim_steps(const mcl_optim *opt) {

@@ -11,11 +11,12 @@
 
 typedef struct mcl_optim mcl_optim;
 
-/* State buffers (Adam: m, v; SGD: velocity) for `count` parameters, zero-initialised.
- * Caller frees with mcl_optim_free. */
+/* State buffers (Adam: m, v; SGD: velocity) for `count` parameters (a multiple of 4),
+ * zero-initialised. Caller frees with mcl_optim_free. */
 mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t count,
                             mcl_optim **out, mcl_error *err);
-/* Enqueues one update of params from grads (one kernel launch) with learning rate `lr`. */
+/* Enqueues one update of params from grads (one kernel launch) with learning rate `lr`; the
+ * same launch leaves grads all zero. */
 mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, mcl_error *err);
 uint64_t mcl_optim_steps(const mcl_optim *opt);
 mcl_optimizer mcl_optim_kind(const mcl_optim *opt);
