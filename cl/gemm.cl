@@ -25,7 +25,7 @@ inline float gemm_a(__global const float *A, uint lda, uint M, uint i0, int r, u
     return a_trans ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
 }
 
-/* The last, partial column tile: one column at a time, GEMM_TM independent sums. */
+/* N < GEMM_TN: one column at a time, GEMM_TM independent sums. */
 inline void gemm_tile_edge(uint M, uint N, uint K, float alpha, __global const float *A, uint lda,
                            __global const float *B, uint ldb, float beta, __global float *C,
                            uint ldc, const int a_trans, uint i0, uint j0) {
@@ -49,10 +49,13 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
                       __global const float *B, uint ldb, float beta, __global float *C, uint ldc,
                       const int a_trans) {
     uint j0 = get_global_id(0) * GEMM_TN, i0 = get_global_id(1) * GEMM_TM;
-    if (j0 + GEMM_TN > N) {
+    if (N < GEMM_TN) {
         gemm_tile_edge(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, a_trans, i0, j0);
         return;
     }
+    /* The last tile of a ragged N computes the full-width window ending at column N and
+     * stores only its own columns (from j0): vector speed instead of a column at a time. */
+    uint jw = min(j0, N - GEMM_TN);
     float16 acc0[GEMM_TM], acc1[GEMM_TM];
     for (int r = 0; r < GEMM_TM; r++) {
         acc0[r] = 0.0f;
@@ -66,7 +69,7 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
                            : A + (size_t)min(i0 + (uint)r, M - 1u) * lda;
         size_t a_step = a_trans ? lda : 1;
         for (uint k = 0; k < K; k++) {
-            __global const float *brow = B + (size_t)k * ldb + j0;
+            __global const float *brow = B + (size_t)k * ldb + jw;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
             for (int r = 0; r < GEMM_TM; r++) {
                 float16 av = (float16)*a[r];
@@ -78,7 +81,7 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
     } else {
         /* A^T: the tile's GEMM_TM values of op(A) for one k are contiguous. */
         for (uint k = 0; k < K; k++) {
-            __global const float *brow = B + (size_t)k * ldb + j0;
+            __global const float *brow = B + (size_t)k * ldb + jw;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
             float8 av = vload8(0, A + (size_t)k * lda + i0);
 #define GEMM_FMA_ROW(r, v)                                                                         \
@@ -96,14 +99,22 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
         }
     }
     for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
-        __global float *c = C + (size_t)(i0 + r) * ldc + j0;
-        float16 out0 = alpha * acc0[r], out1 = alpha * acc1[r];
-        if (beta != 0.0f) {
-            out0 += beta * vload16(0, c);
-            out1 += beta * vload16(1, c);
+        __global float *c = C + (size_t)(i0 + r) * ldc + jw;
+        if (jw == j0) {
+            float16 out0 = alpha * acc0[r], out1 = alpha * acc1[r];
+            if (beta != 0.0f) {
+                out0 += beta * vload16(0, c);
+                out1 += beta * vload16(1, c);
+            }
+            vstore16(out0, 0, c);
+            vstore16(out1, 1, c);
+        } else {
+            float row[GEMM_TN];
+            vstore16(acc0[r], 0, row);
+            vstore16(acc1[r], 1, row);
+            for (uint t = j0 - jw; t < GEMM_TN; t++)
+                c[t] = gemm_out(row[t], alpha, beta, c + t);
         }
-        vstore16(out0, 0, c);
-        vstore16(out1, 1, c);
     }
 }
 
