@@ -2,8 +2,10 @@
  * Row-major C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C; beta == 0 never reads C.
  * Each work-item is a work-group of one that keeps a whole tile of C in registers, as a CPU
  * BLAS micro-kernel does: the vector lanes are the float16 values, not neighbouring
- * work-items, so the compiler has nothing to guess. On PoCL (AVX-512) this runs the MLP's
- * products at 70-90 GFLOP/s where CLBlast's kernels reach 3-37.
+ * work-items, so the compiler has nothing to guess. The loops over the tile's rows must be
+ * unrolled (#pragma unroll) for the accumulators to stay in registers: without it they lived
+ * on the stack and gemm_nn ran at 50-80 GFLOP/s instead of 150-200. On PoCL (AVX-512, 2 cores)
+ * the MLPs' products run at 150-200 GFLOP/s, where CLBlast's kernels reach 3-37.
  *
  * gemm_nn / gemm_tn: a GEMM_TM x GEMM_TN tile (8 rows x two float16), one row of op(B) and
  * GEMM_TM values of op(A) per k: 16 vector multiply-adds per 2 vector and 8 scalar loads.
@@ -31,13 +33,16 @@ inline void gemm_tile_edge(uint M, uint N, uint K, float alpha, __global const f
                            uint ldc, const int a_trans, uint i0, uint j0) {
     for (uint j = j0; j < N; j++) {
         float acc[GEMM_TM];
+        #pragma unroll
         for (int r = 0; r < GEMM_TM; r++)
             acc[r] = 0.0f;
         for (uint k = 0; k < K; k++) {
             float b = B[(size_t)k * ldb + j];
+            #pragma unroll
             for (int r = 0; r < GEMM_TM; r++)
                 acc[r] = fma(gemm_a(A, lda, M, i0, r, k, a_trans), b, acc[r]);
         }
+        #pragma unroll
         for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
             __global float *c = C + (size_t)(i0 + r) * ldc + j;
             *c = gemm_out(acc[r], alpha, beta, c);
@@ -57,6 +62,7 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
      * stores only its own columns (from j0): vector speed instead of a column at a time. */
     uint jw = min(j0, N - GEMM_TN);
     float16 acc0[GEMM_TM], acc1[GEMM_TM];
+    #pragma unroll
     for (int r = 0; r < GEMM_TM; r++) {
         acc0[r] = 0.0f;
         acc1[r] = 0.0f;
@@ -64,6 +70,7 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
     if (!a_trans || i0 + GEMM_TM > M) {
         /* Walking GEMM_TM row pointers (or, for A^T at the bottom edge, column reads). */
         __global const float *a[GEMM_TM];
+        #pragma unroll
         for (int r = 0; r < GEMM_TM; r++)
             a[r] = a_trans ? A + min(i0 + (uint)r, M - 1u)
                            : A + (size_t)min(i0 + (uint)r, M - 1u) * lda;
@@ -71,6 +78,7 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
         for (uint k = 0; k < K; k++) {
             __global const float *brow = B + (size_t)k * ldb + jw;
             float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+            #pragma unroll
             for (int r = 0; r < GEMM_TM; r++) {
                 float16 av = (float16)*a[r];
                 acc0[r] = fma(av, b0, acc0[r]);
@@ -98,6 +106,7 @@ inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float 
 #undef GEMM_FMA_ROW
         }
     }
+    #pragma unroll
     for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
         __global float *c = C + (size_t)(i0 + r) * ldc + jw;
         if (jw == j0) {
@@ -132,11 +141,9 @@ gemm_tn(uint M, uint N, uint K, float alpha, __global const float *A, uint a_off
     gemm_tile(M, N, K, alpha, A + a_offset, lda, B + b_offset, ldb, beta, C + c_offset, ldc, 1);
 }
 
-/* T[c, r] = A[r, c] for the R x CN matrix A (lda) into T (ldt): the tiled path multiplies
- * A^T-stored operands fastest (gemm_tn: 130-170 GFLOP/s on PoCL, against 50-80 for gemm_nn
- * and 25 for gemm_nt), so src/device/gemm.c transposes into scratch first. An 8 x 16 block per
- * work-item: eight row vectors in, sixteen column vectors out.
- * Global size: (ceil(CN / 16), ceil(R / 8)), local size (1, 1). */
+/* T[c, r] = A[r, c] for the R x CN matrix A (lda) into T (ldt): src/device/gemm.c turns a
+ * transposed B into plain storage with it. An 8 x 16 block per work-item: eight row vectors
+ * in, sixteen column vectors out. Global size: (ceil(CN / 16), ceil(R / 8)), local (1, 1). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 gemm_transpose(uint R, uint CN, __global const float *A, uint a_offset, uint lda,
                __global float *T, uint t_offset, uint ldt) {

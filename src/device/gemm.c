@@ -76,8 +76,6 @@ mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
 /* The tiled kernels' tile shapes (cl/gemm.cl: GEMM_TM x GEMM_TN; 8 x 16 transpose blocks). */
 #define TILED_ROWS 8
 #define TILED_COLS 32
-/* Below this depth gemm_nn runs as fast as transposing A first and running gemm_tn. */
-#define TILED_TRANSPOSE_MIN_K 16
 
 /* Makes the context's transpose scratch hold at least `floats` (it only grows; the in-order
  * queue keeps a released buffer alive until the kernels using it are done). */
@@ -108,27 +106,18 @@ static mcl_status transpose_into_scratch(mcl_context *ctx, size_t rows, size_t c
     return st;
 }
 
-/* op(A) op(B) with at most one of them transposed. gemm_tn is the fast kernel, so A is
- * brought into transposed storage (unless K is small) and a transposed B into plain storage;
- * the kernel that runs is gemm_tn, or gemm_nn for shallow products. */
+/* op(A) op(B) with at most one of them transposed: gemm_nn or gemm_tn, after bringing a
+ * transposed B into plain storage (the kernels read a row of op(B) per k). */
 static mcl_status tiled_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
                              mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c, const char *what,
                              mcl_error *err) {
-    bool move_a = !a.transposed && k >= TILED_TRANSPOSE_MIN_K, move_b = b.transposed;
-    /* A^T at the front of the scratch, B's transpose after it on a 64-byte boundary. */
-    size_t b_at = move_a ? (m * k + 15) / 16 * 16 : 0;
     mcl_status st = MCL_OK;
-    if (move_a || move_b) st = scratch_reserve(ctx, b_at + (move_b ? k * n : 0), err);
-    if (st == MCL_OK && move_a) {
-        mcl_matrix t;
-        st = transpose_into_scratch(ctx, m, k, a, 0, &t, err);
-        a = t;
-    }
-    if (st == MCL_OK && move_b) {
+    if (b.transposed) {
         /* B is stored [n, k]; its transpose is op(B) = [k, n] in plain storage. */
         mcl_matrix t;
-        st = transpose_into_scratch(ctx, n, k, b, b_at, &t, err);
-        b = (mcl_matrix){t.buffer, t.offset, t.ld, false};
+        st = scratch_reserve(ctx, k * n, err);
+        if (st == MCL_OK) st = transpose_into_scratch(ctx, n, k, b, 0, &t, err);
+        b = (mcl_matrix){ctx->gemm_scratch, 0, n, false};
     }
     cl_kernel kernel = ctx->gemm_kernels[a.transposed ? TILED_TN : TILED_NN];
     cl_uint um = (cl_uint)m, un = (cl_uint)n, uk = (cl_uint)k;
