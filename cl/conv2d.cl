@@ -179,3 +179,207 @@ __kernel void conv2d_backward_filter_direct(__global const float *x, __global co
         vstore16(vload16(0, g) + acc[r], 0, g);
     }
 }
+
+/* ---- Register-tiled kernels for CPU devices (chosen with the tiled GEMM, src/device/gemm.c).
+ * One work-item per work-group keeps a CONV_TP x 32 tile in sixteen float16 registers, as the
+ * tiled GEMM does: 8 positions x 32 filters (forward) or channels (input gradient), 8 channels
+ * x 32 filters (filter gradient). Positions are flattened over the batch (m = (n, oh, ow) or
+ * q = (n, ih, iw)), so a ragged image width wastes nothing but the very last tile; positions
+ * past the end repeat the last one and are not stored. A tap (kh, kw) whose 8 positions all
+ * fall inside the image runs without masks. On PoCL they run the tutorial CNN's layers 1.5-4x
+ * faster than the direct kernels above (its 24x24x32 layer: forward 14 -> 8 ms, filter
+ * gradient 16 -> 4 ms, input gradient 16 -> 10 ms per batch of 64). */
+#define CONV_TP 8
+
+/* The tile's inner loops are macros, not functions: passed by pointer, the accumulators and
+ * position pointers stayed in memory (PoCL's flat address space defeats the alias analysis
+ * that would keep them in registers), which halved the speed. */
+
+/* For one tap: p[r] points at (row[r], col[r]) of position r's own image img[r] (rows x cols
+ * x depth), or, outside it, at the image's start with mask[r] = 0; all: none was outside. */
+#define CONV_TAP(img, row, col, rows, cols, depth, p, mask, all)                                   \
+    do {                                                                                           \
+        all = true;                                                                                \
+        _Pragma("unroll") for (int r_ = 0; r_ < CONV_TP; r_++) {                                   \
+            bool ok_ = row[r_] >= 0 && row[r_] < (int)(rows) && col[r_] >= 0 &&                   \
+                       col[r_] < (int)(cols);                                                      \
+            all = all && ok_;                                                                      \
+            p[r_] = img[r_] + (ok_ ? ((size_t)row[r_] * (cols) + (uint)col[r_]) * (depth) : 0);    \
+            mask[r_] = ok_ ? 1.0f : 0.0f;                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* acc{0,1}[r] += p[r][i] (times mask[r] unless all) * w[i, 0..31] for i < depth, w's rows ldw
+ * apart. */
+#define CONV_TILE_FMA(acc0, acc1, p, mask, all, w, ldw, depth)                                     \
+    do {                                                                                           \
+        if (all) {                                                                                 \
+            for (uint i_ = 0; i_ < (depth); i_++) {                                                \
+                float16 w0_ = vload16(0, (w) + (size_t)i_ * (ldw));                                \
+                float16 w1_ = vload16(1, (w) + (size_t)i_ * (ldw));                                \
+                _Pragma("unroll") for (int r_ = 0; r_ < CONV_TP; r_++) {                           \
+                    float16 a_ = (float16)p[r_][i_];                                               \
+                    acc0[r_] = fma(a_, w0_, acc0[r_]);                                             \
+                    acc1[r_] = fma(a_, w1_, acc1[r_]);                                             \
+                }                                                                                  \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (uint i_ = 0; i_ < (depth); i_++) {                                                \
+                float16 w0_ = vload16(0, (w) + (size_t)i_ * (ldw));                                \
+                float16 w1_ = vload16(1, (w) + (size_t)i_ * (ldw));                                \
+                _Pragma("unroll") for (int r_ = 0; r_ < CONV_TP; r_++) {                           \
+                    float16 a_ = (float16)(p[r_][i_] * mask[r_]);                                  \
+                    acc0[r_] = fma(a_, w0_, acc0[r_]);                                             \
+                    acc1[r_] = fma(a_, w1_, acc1[r_]);                                             \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* y[m0 .. m0+7, f0 .. f0+31] = act(b + sum over kh, kw, c of x * W), M = N*OH*OW, F % 32 == 0.
+ * Global size: (F/32, ceil(M/8)), local size (1, 1). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+conv2d_forward_tiled(__global const float *x, __global const float *params, uint w_offset,
+                     uint b_offset, __global float *y, uint C, uint H, uint W, uint KH, uint KW,
+                     uint SH, uint SW, uint PT, uint PL, uint OH, uint OW, uint F, int activation,
+                     uint M) {
+    uint f0 = get_global_id(0) * 32, m0 = get_global_id(1) * CONV_TP;
+    float16 b0 = vload16(0, params + b_offset + f0), b1 = vload16(1, params + b_offset + f0);
+    float16 acc0[CONV_TP], acc1[CONV_TP];
+    int row0[CONV_TP], col0[CONV_TP];
+    __global const float *img[CONV_TP];
+    #pragma unroll
+    for (int r = 0; r < CONV_TP; r++) {
+        acc0[r] = b0;
+        acc1[r] = b1;
+        uint m = min(m0 + r, M - 1u);
+        uint ow = m % OW, oh = (m / OW) % OH, n = m / (OW * OH);
+        row0[r] = (int)(oh * SH) - (int)PT;
+        col0[r] = (int)(ow * SW) - (int)PL;
+        img[r] = x + (size_t)n * H * W * C;
+    }
+    for (uint kh = 0; kh < KH; kh++)
+        for (uint kw = 0; kw < KW; kw++) {
+            int row[CONV_TP], col[CONV_TP];
+            #pragma unroll
+            for (int r = 0; r < CONV_TP; r++) {
+                row[r] = row0[r] + (int)kh;
+                col[r] = col0[r] + (int)kw;
+            }
+            __global const float *p[CONV_TP];
+            float mask[CONV_TP];
+            bool all;
+            CONV_TAP(img, row, col, H, W, C, p, mask, all);
+            __global const float *wk = params + w_offset + (size_t)(kh * KW + kw) * C * F + f0;
+            CONV_TILE_FMA(acc0, acc1, p, mask, all, wk, F, C);
+        }
+    #pragma unroll
+    for (int r = 0; r < CONV_TP && m0 + r < M; r++) {
+        float16 v0 = acc0[r], v1 = acc1[r];
+        if (activation == 1) {
+            v0 = fmax(v0, 0.0f);
+            v1 = fmax(v1, 0.0f);
+        }
+        __global float *out = y + (size_t)(m0 + r) * F + f0;
+        vstore16(v0, 0, out);
+        vstore16(v1, 1, out);
+    }
+}
+
+/* dx[q0 .. q0+7, c0 .. c0+31] = sum over the (kh, kw) that reach (ih, iw) from an output
+ * position, and over f, of dz * W, through wt [KH*KW, F, C] (conv2d_transpose_weights).
+ * Q = N*H*W, C % 32 == 0. Global size: (C/32, ceil(Q/8)), local size (1, 1). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+conv2d_backward_data_tiled(__global const float *dz, __global const float *wt, __global float *dx,
+                           uint C, uint H, uint W, uint KH, uint KW, uint SH, uint SW, uint PT,
+                           uint PL, uint OH, uint OW, uint F, uint Q) {
+    uint c0 = get_global_id(0) * 32, q0 = get_global_id(1) * CONV_TP;
+    float16 acc0[CONV_TP], acc1[CONV_TP];
+    int th0[CONV_TP], tw0[CONV_TP];
+    __global const float *img[CONV_TP];
+    #pragma unroll
+    for (int r = 0; r < CONV_TP; r++) {
+        acc0[r] = 0.0f;
+        acc1[r] = 0.0f;
+        uint q = min(q0 + r, Q - 1u);
+        uint iw = q % W, ih = (q / W) % H, n = q / (W * H);
+        th0[r] = (int)(ih + PT); /* = oh * SH + kh */
+        tw0[r] = (int)(iw + PL);
+        img[r] = dz + (size_t)n * OH * OW * F;
+    }
+    for (uint kh = 0; kh < KH; kh++)
+        for (uint kw = 0; kw < KW; kw++) {
+            /* The output position that reaches (ih, iw) through this tap, if the stride lands
+             * on it; otherwise a row of -1, which conv_tap masks. */
+            int row[CONV_TP], col[CONV_TP];
+            #pragma unroll
+            for (int r = 0; r < CONV_TP; r++) {
+                int th = th0[r] - (int)kh, tw = tw0[r] - (int)kw;
+                row[r] = th >= 0 && th % (int)SH == 0 ? th / (int)SH : -1;
+                col[r] = tw >= 0 && tw % (int)SW == 0 ? tw / (int)SW : -1;
+            }
+            __global const float *p[CONV_TP];
+            float mask[CONV_TP];
+            bool all;
+            CONV_TAP(img, row, col, OH, OW, F, p, mask, all);
+            __global const float *wk = wt + (size_t)(kh * KW + kw) * F * C + c0;
+            CONV_TILE_FMA(acc0, acc1, p, mask, all, wk, C, F);
+        }
+    #pragma unroll
+    for (int r = 0; r < CONV_TP && q0 + r < Q; r++) {
+        __global float *out = dx + (size_t)(q0 + r) * C + c0;
+        vstore16(acc0[r], 0, out);
+        vstore16(acc1[r], 1, out);
+    }
+}
+
+/* dW[kh, kw, c0 .. c0+7, f0 .. f0+31] += sum over n, oh, ow of x[n, ih, iw, c] * dz[n, oh, ow,
+ * f]: the eight channels of one input position are one float8 load. Each work-item walks the
+ * whole batch in a fixed order (deterministic). C % 8 == 0, F % 32 == 0.
+ * Global size: (F/32, C/8, KH*KW), local size (1, 1, 1). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+conv2d_backward_filter_tiled(__global const float *x, __global const float *dz,
+                             __global float *grads, uint w_offset, uint C, uint H, uint W,
+                             uint KH, uint KW, uint SH, uint SW, uint PT, uint PL, uint OH,
+                             uint OW, uint F, uint N) {
+    uint f0 = get_global_id(0) * 32, c0 = get_global_id(1) * 8, k = get_global_id(2);
+    uint kh = k / KW, kw = k % KW;
+    float16 acc0[8], acc1[8];
+    #pragma unroll
+    for (int r = 0; r < 8; r++) {
+        acc0[r] = 0.0f;
+        acc1[r] = 0.0f;
+    }
+    for (uint n = 0; n < N; n++)
+        for (uint oh = 0; oh < OH; oh++) {
+            int ih = (int)(oh * SH + kh) - (int)PT;
+            if (ih < 0 || ih >= (int)H) continue;
+            __global const float *xrow = x + ((size_t)n * H + (uint)ih) * W * C + c0;
+            __global const float *dzrow = dz + ((size_t)n * OH + oh) * OW * F + f0;
+            for (uint ow = 0; ow < OW; ow++) {
+                int iw = (int)(ow * SW + kw) - (int)PL;
+                if (iw < 0 || iw >= (int)W) continue;
+                float16 d0 = vload16(0, dzrow + (size_t)ow * F);
+                float16 d1 = vload16(1, dzrow + (size_t)ow * F);
+                float8 xv = vload8(0, xrow + (size_t)iw * C);
+#define CONV_DW_ROW(r, s)                                                                          \
+    acc0[r] = fma((float16)xv.s, d0, acc0[r]);                                                     \
+    acc1[r] = fma((float16)xv.s, d1, acc1[r]);
+                CONV_DW_ROW(0, s0)
+                CONV_DW_ROW(1, s1)
+                CONV_DW_ROW(2, s2)
+                CONV_DW_ROW(3, s3)
+                CONV_DW_ROW(4, s4)
+                CONV_DW_ROW(5, s5)
+                CONV_DW_ROW(6, s6)
+                CONV_DW_ROW(7, s7)
+#undef CONV_DW_ROW
+            }
+        }
+    #pragma unroll
+    for (int r = 0; r < 8; r++) {
+        __global float *g = grads + w_offset + ((size_t)k * C + c0 + r) * F + f0;
+        vstore16(vload16(0, g) + acc0[r], 0, g);
+        vstore16(vload16(1, g) + acc1[r], 1, g);
+    }
+}

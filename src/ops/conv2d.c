@@ -27,13 +27,19 @@ enum {
     K_FORWARD_DIRECT,
     K_TRANSPOSE_WEIGHTS,
     K_BACKWARD_DATA_DIRECT,
-    K_BACKWARD_FILTER_DIRECT
+    K_BACKWARD_FILTER_DIRECT,
+    K_FORWARD_TILED,
+    K_BACKWARD_DATA_TILED,
+    K_BACKWARD_FILTER_TILED
 };
 
 /* Must match the vector width and tiles of cl/conv2d.cl. */
 #define DIRECT_WIDTH 16
 #define DIRECT_RW 4
 #define DIRECT_RC 8
+#define TILED_WIDTH 32 /* filters (forward, dW) or channels (dx) per tile */
+#define TILED_POSITIONS 8
+#define TILED_CHANNELS 8 /* input channels per filter-gradient tile */
 
 #define MAX_KERNEL 64
 #define MAX_STRIDE 64
@@ -136,27 +142,42 @@ static bool is_pointwise(const mcl_layer *l) {
     return l->kernel_h == 1 && l->kernel_w == 1 && l->stride_h == 1 && l->stride_w == 1;
 }
 
-/* Forward and the filter gradient run direct when the filters come in 16s; the input gradient
- * when the input channels do. */
-static bool direct_filters(const mcl_node *node) {
-    return node->out_shape.c % DIRECT_WIDTH == 0;
+/* Which products run without a column matrix. On contexts with the tiled kernels (CPU
+ * devices): forward when the filters come in 32s, the filter gradient when also the input
+ * channels come in 8s, the input gradient when the input channels come in 32s. Elsewhere the
+ * 16-wide direct kernels: forward and filter gradient when the filters come in 16s, the input
+ * gradient when the input channels do. */
+static bool uses_tiles(const mcl_context *ctx) {
+    return ctx->gemm_tiled;
 }
 
-static bool direct_channels(const mcl_node *node) {
-    return node->in_shape.c % DIRECT_WIDTH == 0;
+static bool direct_forward_on(const mcl_node *node, bool tiles) {
+    return node->out_shape.c % (tiles ? TILED_WIDTH : DIRECT_WIDTH) == 0;
 }
 
-/* The column matrix (im2col path) or the transposed weights (direct input gradient). */
+static bool direct_filter_grad_on(const mcl_node *node, bool tiles) {
+    if (!tiles) return node->out_shape.c % DIRECT_WIDTH == 0;
+    return node->out_shape.c % TILED_WIDTH == 0 && node->in_shape.c % TILED_CHANNELS == 0;
+}
+
+static bool direct_input_grad_on(const mcl_node *node, bool tiles) {
+    return node->in_shape.c % (tiles ? TILED_WIDTH : DIRECT_WIDTH) == 0;
+}
+
+/* The column matrix (im2col path) or the transposed weights (direct input gradient), for
+ * whichever kernels the context picks (the graph is planned before it knows). */
 static size_t conv2d_workspace_bytes(const mcl_node *node, uint32_t max_batch) {
     size_t k = patch_size(&node->layer, node->in_shape);
     size_t columns = (size_t)max_batch * node->out_shape.h * node->out_shape.w * k;
     bool pointwise = is_pointwise(&node->layer);
-    bool need_columns =
-        !pointwise && (!direct_filters(node) || (node->need_dx && !direct_channels(node)));
-    size_t bytes = need_columns ? columns * sizeof(float) : 0;
-    if (node->need_dx && direct_channels(node)) {
+    size_t bytes = 0;
+    for (int tiles = 0; tiles < 2; tiles++) {
+        bool need_columns =
+            !pointwise && (!direct_forward_on(node, tiles) || !direct_filter_grad_on(node, tiles) ||
+                           (node->need_dx && !direct_input_grad_on(node, tiles)));
+        if (need_columns && columns * sizeof(float) > bytes) bytes = columns * sizeof(float);
         size_t wt = k * node->out_shape.c * sizeof(float);
-        if (wt > bytes) bytes = wt;
+        if (node->need_dx && direct_input_grad_on(node, tiles) && wt > bytes) bytes = wt;
     }
     return bytes;
 }
@@ -218,6 +239,17 @@ static mcl_status forward_direct(mcl_node *node, const mcl_exec *ex, mcl_error *
     cl_uint w_offset = (cl_uint)node->param_offset;
     cl_uint b_offset = (cl_uint)(node->param_offset + (size_t)a.kh * a.kw * a.c * a.f);
     cl_int act = act_code(node);
+    if (uses_tiles(ex->ctx)) {
+        cl_uint m = ex->n * a.oh * a.ow;
+        cl_kernel k = node->kernels[K_FORWARD_TILED];
+        mcl_status st = MCL_SET_ARGS(
+            k, err, MCL_ARG(node->x), MCL_ARG(ex->params), MCL_ARG(w_offset), MCL_ARG(b_offset),
+            MCL_ARG(node->y), MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh),
+            MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl),
+            MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(act), MCL_ARG(m));
+        size_t global[2] = {a.f / TILED_WIDTH, blocks(m, TILED_POSITIONS)}, local[2] = {1, 1};
+        return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, local, err);
+    }
     cl_kernel k = node->kernels[K_FORWARD_DIRECT];
     mcl_status st =
         MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(ex->params), MCL_ARG(w_offset),
@@ -232,14 +264,20 @@ static mcl_status forward_direct(mcl_node *node, const mcl_exec *ex, mcl_error *
 static mcl_status backward_filter_direct(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
     direct_args a = direct_args_for(node);
     cl_uint w_offset = (cl_uint)node->param_offset, n = ex->n;
-    cl_kernel k = node->kernels[K_BACKWARD_FILTER_DIRECT];
+    bool tiles = uses_tiles(ex->ctx);
+    cl_kernel k = node->kernels[tiles ? K_BACKWARD_FILTER_TILED : K_BACKWARD_FILTER_DIRECT];
     mcl_status st =
         MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(ex->grads),
                      MCL_ARG(w_offset), MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh),
                      MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl),
                      MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(n));
+    if (st != MCL_OK) return st;
+    if (tiles) {
+        size_t global[3] = {a.f / TILED_WIDTH, a.c / TILED_CHANNELS, (size_t)a.kh * a.kw};
+        return mcl_enqueue_local(ex->ctx, k, 3, global, (size_t[]){1, 1, 1}, err);
+    }
     size_t global[3] = {a.f / DIRECT_WIDTH, blocks(a.c, DIRECT_RC), (size_t)a.kh * a.kw};
-    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 3, global, err);
+    return mcl_enqueue(ex->ctx, k, 3, global, err);
 }
 
 /* dx from dz, through the weights transposed into the workspace. */
@@ -251,6 +289,16 @@ static mcl_status backward_data_direct(mcl_node *node, const mcl_exec *ex, mcl_e
                                  MCL_ARG(ex->workspace), MCL_ARG(a.c), MCL_ARG(a.f));
     if (st == MCL_OK)
         st = mcl_enqueue(ex->ctx, t, 3, (size_t[]){a.c, a.f, (size_t)a.kh * a.kw}, err);
+    if (st == MCL_OK && uses_tiles(ex->ctx)) {
+        cl_uint q = ex->n * a.h * a.w;
+        cl_kernel k = node->kernels[K_BACKWARD_DATA_TILED];
+        st = MCL_SET_ARGS(k, err, MCL_ARG(node->dy), MCL_ARG(ex->workspace), MCL_ARG(node->dx),
+                          MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh), MCL_ARG(a.kw),
+                          MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl), MCL_ARG(a.oh),
+                          MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(q));
+        size_t global[2] = {a.c / TILED_WIDTH, blocks(q, TILED_POSITIONS)}, local[2] = {1, 1};
+        return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, local, err);
+    }
     cl_kernel k = node->kernels[K_BACKWARD_DATA_DIRECT];
     if (st == MCL_OK)
         st = MCL_SET_ARGS(k, err, MCL_ARG(node->dy), MCL_ARG(ex->workspace), MCL_ARG(node->dx),
@@ -262,7 +310,7 @@ static mcl_status backward_data_direct(mcl_node *node, const mcl_exec *ex, mcl_e
 }
 
 static mcl_status conv2d_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
-    if (direct_filters(node)) return forward_direct(node, ex, err);
+    if (direct_forward_on(node, uses_tiles(ex->ctx))) return forward_direct(node, ex, err);
     bool pointwise = is_pointwise(&node->layer);
     cl_uint kk = patch_size(&node->layer, node->in_shape), f = node->out_shape.c;
     size_t m = (size_t)ex->n * node->out_shape.h * node->out_shape.w;
@@ -296,7 +344,8 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
     if (st == MCL_OK) st = mcl_enqueue(ex->ctx, k, 1, (size_t[]){f}, err);
     char what[64];
     snprintf(what, sizeof what, "%s backward", node->name);
-    if (st == MCL_OK && direct_filters(node)) {
+    bool tiles = uses_tiles(ex->ctx);
+    if (st == MCL_OK && direct_filter_grad_on(node, tiles)) {
         st = backward_filter_direct(node, ex, err);
     } else if (st == MCL_OK) {
         /* The workspace was overwritten by later layers: rebuild this layer's columns. */
@@ -309,7 +358,7 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
                           (mcl_matrix){ex->grads, node->param_offset, f, false}, what, err);
     }
     if (st != MCL_OK || !node->need_dx) return st;
-    if (direct_channels(node)) return backward_data_direct(node, ex, err);
+    if (direct_input_grad_on(node, tiles)) return backward_data_direct(node, ex, err);
     /* dcol[M, K] = dz W^T, straight into dx for a pointwise kernel, else folded back by col2im
      * (the GEMM above has read the columns, so the workspace is free again). */
     cl_mem dcol = pointwise ? node->dx : ex->workspace;
@@ -389,7 +438,9 @@ const mcl_op mcl_op_conv2d = {
     .workspace_bytes = conv2d_workspace_bytes,
     .kernel_names = {"conv2d_im2col", "conv2d_col2im", "dense_bias_act_forward",
                      "dense_bias_act_backward", "conv2d_forward_direct", "conv2d_transpose_weights",
-                     "conv2d_backward_data_direct", "conv2d_backward_filter_direct"},
+                     "conv2d_backward_data_direct", "conv2d_backward_filter_direct",
+                     "conv2d_forward_tiled", "conv2d_backward_data_tiled",
+                     "conv2d_backward_filter_tiled"},
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .forward_flops = conv2d_forward_flops,
@@ -427,6 +478,19 @@ const mcl_op mcl_op_conv2d = {
              * channels); an even kernel and unequal strides. */
             {.layer = CONV(32, 2, 3, 1, 2, MCL_PADDING_SAME, MCL_ACT_LINEAR),
              .input = {3, 5, 7},
+             -1.0f,
+             1.0f},
+            /* 32 in, 32 out: every product of the tiled (CPU) kernels, with 'same' padding
+             * (masked taps), stride 2 down and ReLU; 2x5x6 = 60 input positions is not a
+             * multiple of the 8-position tile. */
+            {.layer = CONV(32, 3, 3, 2, 1, MCL_PADDING_SAME, MCL_ACT_RELU),
+             .input = {32, 5, 6},
+             -1.0f,
+             1.0f},
+            /* 'valid' with 8 channels: unmasked tiles in forward and the filter gradient, the
+             * input gradient through im2col + GEMM. */
+            {.layer = CONV(32, 3, 3, 1, 1, MCL_PADDING_VALID, MCL_ACT_LINEAR),
+             .input = {8, 6, 7},
              -1.0f,
              1.0f},
         },

@@ -63,7 +63,7 @@ typedef struct mcl_layer {
     uint32_t line;           /* line in the model source, for error messages */
 } mcl_layer;
 
-#define MCL_NODE_MAX_KERNELS 8
+#define MCL_NODE_MAX_KERNELS 12
 
 /* A layer placed in a graph: shapes resolved, parameters and buffers assigned. */
 typedef struct mcl_node {
@@ -113,7 +113,7 @@ typedef struct mcl_ref_exec {
     bool training;
 } mcl_ref_exec;
 
-#define MCL_OP_MAX_EXAMPLES 6
+#define MCL_OP_MAX_EXAMPLES 8
 
 /* A small configuration the op test harness runs (forward vs reference, gradient check). */
 typedef struct mcl_op_example {
