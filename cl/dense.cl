@@ -12,21 +12,33 @@ __kernel void dense_bias_act_forward(__global float *y, __global const float *pa
     y[i] = v;
 }
 
-/* Turns dy into dz (the gradient before the activation) in place and accumulates the bias
- * gradient: grads[bias_offset + c] += sum_r dz[r, c]. One work-item per output column walks
- * the batch in order, so the sum is deterministic. Global size: (out). */
-__kernel void dense_bias_act_backward(__global float *dy, __global const float *y,
-                                      __global float *grads, uint bias_offset, uint n, uint out,
-                                      int activation) {
-    uint c = get_global_id(0);
-    if (c >= out) return;
+/* The bias gradient, in two deterministic stages (a fixed order of additions, no atomics):
+ * dense_bias_act_backward turns dy into dz = dy * act'(y) in place and sums column c over row
+ * chunk j (rows j*R .. j*R+R-1) into partial[j, c]; dense_bias_grad_finish adds the chunks in
+ * order, grads[bias_offset + c] += sum_j partial[j, c]. One work-item per column walking all
+ * of a conv layer's 36864 rows took 1 ms on PoCL (32 work-items for 2 cores to share).
+ * Global sizes: (out, ceil(n / R)) and (out). */
+__kernel void dense_bias_act_backward(__global float *dy, __global const float *y, uint n,
+                                      uint out, uint rows_per_chunk, int activation,
+                                      __global float *partial) {
+    uint c = get_global_id(0), j = get_global_id(1);
+    uint first = j * rows_per_chunk, end = min(first + rows_per_chunk, n);
     float acc = 0.0f;
-    for (uint r = 0; r < n; r++) {
+    for (uint r = first; r < end; r++) {
         size_t i = (size_t)r * out + c;
         float g = dy[i];
         if (activation == 1 && !(y[i] > 0.0f)) g = 0.0f;
         dy[i] = g;
         acc += g;
     }
+    partial[(size_t)j * out + c] = acc;
+}
+
+__kernel void dense_bias_grad_finish(__global const float *partial, uint chunks, uint out,
+                                     __global float *grads, uint bias_offset) {
+    uint c = get_global_id(0);
+    float acc = 0.0f;
+    for (uint j = 0; j < chunks; j++)
+        acc += partial[(size_t)j * out + c];
     grads[bias_offset + c] += acc;
 }

@@ -338,10 +338,46 @@ void mcl_context_free(mcl_context *ctx) {
     }
     for (size_t i = 0; i < sizeof ctx->gemm_kernels / sizeof ctx->gemm_kernels[0]; i++)
         if (ctx->gemm_kernels[i] != NULL) clReleaseKernel(ctx->gemm_kernels[i]);
-    if (ctx->gemm_scratch != NULL) clReleaseMemObject(ctx->gemm_scratch);
+    if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
+    if (ctx->zeros != NULL) clReleaseMemObject(ctx->zeros);
     if (ctx->program != NULL) clReleaseProgram(ctx->program);
     if (ctx->context != NULL) clReleaseContext(ctx->context);
     free(ctx);
+}
+
+mcl_status mcl_scratch_reserve(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err) {
+    *out = NULL;
+    if (ctx->scratch_floats < floats) {
+        if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
+        ctx->scratch = NULL;
+        ctx->scratch_floats = 0;
+        mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), &ctx->scratch,
+                                          "the context's scratch", err);
+        if (st != MCL_OK) return st;
+        ctx->scratch_floats = floats;
+    }
+    *out = ctx->scratch;
+    return MCL_OK;
+}
+
+mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err) {
+    *out = NULL;
+    if (ctx->zeros_floats < floats) {
+        if (ctx->zeros != NULL) clReleaseMemObject(ctx->zeros);
+        ctx->zeros = NULL;
+        ctx->zeros_floats = 0;
+        mcl_status st =
+            mcl_buffer_create(ctx, floats * sizeof(float), &ctx->zeros, "a row of zeros", err);
+        const float zero = 0.0f;
+        if (st == MCL_OK)
+            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, ctx->zeros, &zero, sizeof zero, 0,
+                                                  floats * sizeof(float), 0, NULL, NULL),
+                              err, "filling a row of zeros");
+        if (st != MCL_OK) return st;
+        ctx->zeros_floats = floats;
+    }
+    *out = ctx->zeros;
+    return MCL_OK;
 }
 
 mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out, mcl_error *err) {

@@ -24,8 +24,10 @@ struct mcl_context {
     bool gemm_tuned;           /* a stored GEMM tuning was applied (gemm_tune.h) */
     bool gemm_tiled;           /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
     cl_kernel gemm_kernels[3]; /* gemm_nn, gemm_tn, gemm_transpose (only when gemm_tiled) */
-    cl_mem gemm_scratch;       /* transposed operands of the tiled GEMM, grown on demand */
-    size_t gemm_scratch_floats;
+    cl_mem scratch;            /* mcl_scratch_reserve's buffer, grown on demand */
+    size_t scratch_floats;
+    cl_mem zeros; /* mcl_zeros's buffer, grown on demand */
+    size_t zeros_floats;
     /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once
      * (each buffer's destructor callback subtracts its size; drivers may call it from their own
      * threads, hence atomics). */
@@ -85,6 +87,16 @@ mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const s
 /* The same with an explicit local size (kernels with a required work-group size). */
 mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
                              const size_t *local, mcl_error *err);
+
+/* The context's scratch buffer, grown to hold at least `floats` floats, in *out (owned by the
+ * context). Its content lasts until the next command that reserves scratch: users enqueue
+ * their producer and consumer back to back, and the in-order queue keeps a buffer that a
+ * growth released alive until the commands using it are done. */
+mcl_status mcl_scratch_reserve(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err);
+
+/* A buffer of at least `floats` zeros that kernels read and never write, in *out (owned by the
+ * context). */
+mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err);
 
 /* Creates a device buffer of `bytes` (no host pointer). Caller releases with clReleaseMemObject.
  * `what` names the buffer in error messages. */

@@ -77,33 +77,17 @@ mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
 #define TILED_ROWS 8
 #define TILED_COLS 32
 
-/* Makes the context's transpose scratch hold at least `floats` (it only grows; the in-order
- * queue keeps a released buffer alive until the kernels using it are done). */
-static mcl_status scratch_reserve(mcl_context *ctx, size_t floats, mcl_error *err) {
-    if (ctx->gemm_scratch_floats >= floats) return MCL_OK;
-    if (ctx->gemm_scratch != NULL) clReleaseMemObject(ctx->gemm_scratch);
-    ctx->gemm_scratch = NULL;
-    ctx->gemm_scratch_floats = 0;
-    mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), &ctx->gemm_scratch,
-                                      "the GEMM transpose scratch", err);
-    if (st == MCL_OK) ctx->gemm_scratch_floats = floats;
-    return st;
-}
-
-/* Writes the transpose of the rows x cols matrix `src` into the scratch at `offset` (leading
- * dimension rows) and returns the view of it as op(.) of the original: transposed storage. */
-static mcl_status transpose_into_scratch(mcl_context *ctx, size_t rows, size_t cols, mcl_matrix src,
-                                         size_t offset, mcl_matrix *out, mcl_error *err) {
+/* Writes the transpose of the rows x cols matrix `src` into `dst` (leading dimension rows). */
+static mcl_status transpose(mcl_context *ctx, size_t rows, size_t cols, mcl_matrix src, cl_mem dst,
+                            mcl_error *err) {
     cl_kernel kernel = ctx->gemm_kernels[TILED_TRANSPOSE];
     cl_uint r = (cl_uint)rows, c = (cl_uint)cols, src_off = (cl_uint)src.offset;
-    cl_uint lda = (cl_uint)src.ld, t_off = (cl_uint)offset, ldt = (cl_uint)rows;
+    cl_uint lda = (cl_uint)src.ld, t_off = 0, ldt = (cl_uint)rows;
     mcl_status st =
         MCL_SET_ARGS(kernel, err, MCL_ARG(r), MCL_ARG(c), MCL_ARG(src.buffer), MCL_ARG(src_off),
-                     MCL_ARG(lda), MCL_ARG(ctx->gemm_scratch), MCL_ARG(t_off), MCL_ARG(ldt));
+                     MCL_ARG(lda), MCL_ARG(dst), MCL_ARG(t_off), MCL_ARG(ldt));
     size_t global[2] = {(cols + 15) / 16, (rows + 7) / 8}, local[2] = {1, 1};
-    if (st == MCL_OK) st = mcl_enqueue_local(ctx, kernel, 2, global, local, err);
-    *out = (mcl_matrix){ctx->gemm_scratch, offset, rows, true};
-    return st;
+    return st != MCL_OK ? st : mcl_enqueue_local(ctx, kernel, 2, global, local, err);
 }
 
 /* op(A) op(B) with at most one of them transposed: gemm_nn or gemm_tn, after bringing a
@@ -113,11 +97,11 @@ static mcl_status tiled_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, flo
                              mcl_error *err) {
     mcl_status st = MCL_OK;
     if (b.transposed) {
-        /* B is stored [n, k]; its transpose is op(B) = [k, n] in plain storage. */
-        mcl_matrix t;
-        st = scratch_reserve(ctx, k * n, err);
-        if (st == MCL_OK) st = transpose_into_scratch(ctx, n, k, b, 0, &t, err);
-        b = (mcl_matrix){ctx->gemm_scratch, 0, n, false};
+        /* B is stored [n, k]; its transpose is op(B) = [k, n] in plain storage, in scratch. */
+        cl_mem t = NULL;
+        st = mcl_scratch_reserve(ctx, k * n, &t, err);
+        if (st == MCL_OK) st = transpose(ctx, n, k, b, t, err);
+        b = (mcl_matrix){t, 0, n, false};
     }
     cl_kernel kernel = ctx->gemm_kernels[a.transposed ? TILED_TN : TILED_NN];
     cl_uint um = (cl_uint)m, un = (cl_uint)n, uk = (cl_uint)k;

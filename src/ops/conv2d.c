@@ -30,7 +30,8 @@ enum {
     K_BACKWARD_FILTER_DIRECT,
     K_FORWARD_TILED,
     K_BACKWARD_DATA_TILED,
-    K_BACKWARD_FILTER_TILED
+    K_BACKWARD_FILTER_TILED,
+    K_BIAS_FINISH
 };
 
 /* Must match the vector width and tiles of cl/conv2d.cl. */
@@ -242,11 +243,15 @@ static mcl_status forward_direct(mcl_node *node, const mcl_exec *ex, mcl_error *
     if (uses_tiles(ex->ctx)) {
         cl_uint m = ex->n * a.oh * a.ow;
         cl_kernel k = node->kernels[K_FORWARD_TILED];
-        mcl_status st = MCL_SET_ARGS(
-            k, err, MCL_ARG(node->x), MCL_ARG(ex->params), MCL_ARG(w_offset), MCL_ARG(b_offset),
-            MCL_ARG(node->y), MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh),
-            MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl),
-            MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(act), MCL_ARG(m));
+        cl_mem zeros = NULL;
+        mcl_status st = mcl_zeros(ex->ctx, a.c, &zeros, err);
+        if (st == MCL_OK)
+            st =
+                MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(ex->params), MCL_ARG(w_offset),
+                             MCL_ARG(b_offset), MCL_ARG(node->y), MCL_ARG(a.c), MCL_ARG(a.h),
+                             MCL_ARG(a.w), MCL_ARG(a.kh), MCL_ARG(a.kw), MCL_ARG(a.sh),
+                             MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl), MCL_ARG(a.oh),
+                             MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(act), MCL_ARG(m), MCL_ARG(zeros));
         size_t global[2] = {a.f / TILED_WIDTH, blocks(m, TILED_POSITIONS)}, local[2] = {1, 1};
         return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, local, err);
     }
@@ -292,10 +297,14 @@ static mcl_status backward_data_direct(mcl_node *node, const mcl_exec *ex, mcl_e
     if (st == MCL_OK && uses_tiles(ex->ctx)) {
         cl_uint q = ex->n * a.h * a.w;
         cl_kernel k = node->kernels[K_BACKWARD_DATA_TILED];
-        st = MCL_SET_ARGS(k, err, MCL_ARG(node->dy), MCL_ARG(ex->workspace), MCL_ARG(node->dx),
-                          MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh), MCL_ARG(a.kw),
-                          MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl), MCL_ARG(a.oh),
-                          MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(q));
+        cl_mem zeros = NULL;
+        st = mcl_zeros(ex->ctx, a.f, &zeros, err);
+        if (st == MCL_OK)
+            st = MCL_SET_ARGS(k, err, MCL_ARG(node->dy), MCL_ARG(ex->workspace), MCL_ARG(node->dx),
+                              MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh),
+                              MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt),
+                              MCL_ARG(a.pl), MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(q),
+                              MCL_ARG(zeros));
         size_t global[2] = {a.c / TILED_WIDTH, blocks(q, TILED_POSITIONS)}, local[2] = {1, 1};
         return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, local, err);
     }
@@ -338,10 +347,9 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
     cl_uint bias_offset = (cl_uint)(node->param_offset + (size_t)kk * f);
     cl_int act = act_code(node);
     /* dy becomes dz = dy * act'(y) in place; db += column sums of dz. */
-    cl_kernel k = node->kernels[K_BIAS_BACKWARD];
-    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(node->dy), MCL_ARG(node->y), MCL_ARG(ex->grads),
-                                 MCL_ARG(bias_offset), MCL_ARG(m), MCL_ARG(f), MCL_ARG(act));
-    if (st == MCL_OK) st = mcl_enqueue(ex->ctx, k, 1, (size_t[]){f}, err);
+    mcl_status st =
+        mcl_bias_act_backward(ex, node->kernels[K_BIAS_BACKWARD], node->kernels[K_BIAS_FINISH],
+                              node->dy, node->y, m, f, act, bias_offset, err);
     char what[64];
     snprintf(what, sizeof what, "%s backward", node->name);
     bool tiles = uses_tiles(ex->ctx);
@@ -366,7 +374,7 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
                   (mcl_matrix){ex->params, node->param_offset, f, true}, 0.0f,
                   (mcl_matrix){dcol, 0, kk, false}, what, err);
     if (st != MCL_OK || pointwise) return st;
-    k = node->kernels[K_COL2IM];
+    cl_kernel k = node->kernels[K_COL2IM];
     st = set_conv_args(k, node, ex->workspace, node->dx, err);
     mcl_shape in = node->in_shape;
     return st != MCL_OK
@@ -440,7 +448,7 @@ const mcl_op mcl_op_conv2d = {
                      "dense_bias_act_backward", "conv2d_forward_direct", "conv2d_transpose_weights",
                      "conv2d_backward_data_direct", "conv2d_backward_filter_direct",
                      "conv2d_forward_tiled", "conv2d_backward_data_tiled",
-                     "conv2d_backward_filter_tiled"},
+                     "conv2d_backward_filter_tiled", "dense_bias_grad_finish"},
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .forward_flops = conv2d_forward_flops,

@@ -182,6 +182,13 @@ mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl
                                        mcl_error *err);
 double mcl_op_zero_flops(const mcl_node *node);
 size_t mcl_op_no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out);
+/* The backward epilogue of dense and conv2d over an [n, out] output: dy becomes dz = dy *
+ * act'(y) in place (act: 0 linear, 1 ReLU) and grads[bias_offset ..] += the column sums of dz,
+ * via cl/dense.cl's dense_bias_act_backward (`partial`) and dense_bias_grad_finish (`finish`)
+ * and the context's scratch. */
+mcl_status mcl_bias_act_backward(const mcl_exec *ex, cl_kernel partial, cl_kernel finish, cl_mem dy,
+                                 cl_mem y, cl_uint n, cl_uint out, cl_int act, cl_uint bias_offset,
+                                 mcl_error *err);
 
 /* Argument parsing shared by ops' parse functions. Each returns false if `s` is malformed. */
 bool mcl_parse_u32(const char *s, uint32_t *out);
