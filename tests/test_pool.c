@@ -225,6 +225,29 @@ START_TEST(test_maxpool_ties) {
         ck_assert_msg(dx2[i] == want2[i], "overlapping ties: dx[%d] = %g, want %g", i,
                       (double)dx2[i], (double)want2[i]);
     op_fixture_teardown(&f);
+
+    /* The float16 kernels (16 channels): a constant 2x4 input, windows 2x2 stride 2; every
+     * channel's window sends its dy to the window's top-left only. */
+    op_fixture_setup(&f, ctx, maxpool_layer(2, 2, MCL_PADDING_VALID), (mcl_shape){16, 2, 4}, 1);
+    float x16[128], y16[32], dy16[32], dx16[128];
+    for (int i = 0; i < 128; i++)
+        x16[i] = -0.25f;
+    for (int i = 0; i < 32; i++)
+        dy16[i] = (float)(i + 1);
+    run_forward(&f, x16, y16);
+    run_backward(&f, dy16, dx16);
+    for (int i = 0; i < 32; i++)
+        ck_assert(y16[i] == -0.25f);
+    for (int h = 0; h < 2; h++)
+        for (int w = 0; w < 4; w++)
+            for (int c = 0; c < 16; c++) {
+                /* window ow = w / 2; its top-left is (0, 2 * ow) */
+                float want = h == 0 && w % 2 == 0 ? dy16[(w / 2) * 16 + c] : 0.0f;
+                float got = dx16[(h * 4 + w) * 16 + c];
+                ck_assert_msg(got == want, "16-channel ties: dx(%d,%d,%d) = %g, want %g", h, w, c,
+                              (double)got, (double)want);
+            }
+    op_fixture_teardown(&f);
     mcl_context_free(ctx);
 }
 END_TEST
@@ -271,6 +294,13 @@ START_TEST(test_maxpool_same_border) {
                   46);
     check_maxpool(ctx, maxpool_layer(2, 3, MCL_PADDING_VALID), (mcl_shape){2, 7, 8}, 2, -3.0f, 3.0f,
                   47);
+    /* Channels in 16s take the float16 kernels: 'same' borders, gaps, overlapping windows. */
+    check_maxpool(ctx, maxpool_layer(2, 2, MCL_PADDING_SAME), (mcl_shape){16, 5, 5}, 2, -3.0f,
+                  -1.0f, 48);
+    check_maxpool(ctx, maxpool_layer(3, 3, MCL_PADDING_VALID), (mcl_shape){32, 7, 8}, 2, -3.0f,
+                  3.0f, 49);
+    check_maxpool(ctx, maxpool_layer(3, 2, MCL_PADDING_VALID), (mcl_shape){16, 9, 8}, 2, -3.0f,
+                  3.0f, 50);
     mcl_context_free(ctx);
 }
 END_TEST

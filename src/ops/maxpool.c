@@ -6,7 +6,7 @@
 
 #include "ops/op.h"
 
-enum { K_FORWARD, K_BACKWARD, K_BACKWARD_TILED };
+enum { K_FORWARD, K_BACKWARD, K_BACKWARD_TILED, K_FORWARD16, K_BACKWARD_TILED16 };
 
 /* Largest window or stride side the parser accepts; far beyond any real image. */
 #define MAXPOOL_MAX_SIDE 4096u
@@ -92,13 +92,15 @@ static size_t maxpool_aux_bytes(const mcl_node *node, uint32_t max_batch) {
     return (size_t)max_batch * mcl_shape_size(node->out_shape) * sizeof(int32_t);
 }
 
-/* Sets the arguments the two kernels share after their three buffers and the element count. */
+/* Sets the arguments the kernels share after their three buffers and the work-item count:
+ * one per element of `counted`, or per 16 channels of it for the *16 kernels. */
 static mcl_status maxpool_enqueue(mcl_node *node, const mcl_exec *ex, int which, cl_mem a, cl_mem b,
                                   cl_mem c, mcl_shape counted, mcl_error *err) {
     pool_geometry g;
     if (!pool_geometry_get(&node->layer, node->in_shape, &g))
         return mcl_fail(err, MCL_ERR_MODEL, "%s: the window does not fit the input", node->name);
-    cl_uint count = ex->n * mcl_shape_size(counted);
+    bool by16 = which == K_FORWARD16 || which == K_BACKWARD_TILED16;
+    cl_uint count = ex->n * mcl_shape_size(counted) / (by16 ? 16u : 1u);
     cl_uint C = g.c, H = g.h, W = g.w, OH = g.oh, OW = g.ow, kh = g.kh, kw = g.kw, sh = g.sh,
             sw = g.sw, pad_top = g.pad_top, pad_left = g.pad_left;
     cl_kernel k = node->kernels[which];
@@ -109,8 +111,14 @@ static mcl_status maxpool_enqueue(mcl_node *node, const mcl_exec *ex, int which,
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){count}, err);
 }
 
+/* Channels in 16s take the float16 kernels. */
+static bool by16(const mcl_node *node) {
+    return node->in_shape.c % 16 == 0;
+}
+
 static mcl_status maxpool_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
-    return maxpool_enqueue(node, ex, K_FORWARD, node->x, node->y, node->aux, node->out_shape, err);
+    return maxpool_enqueue(node, ex, by16(node) ? K_FORWARD16 : K_FORWARD, node->x, node->y,
+                           node->aux, node->out_shape, err);
 }
 
 /* Windows that do not overlap (the usual 'maxpool 2') scatter from each window, a quarter of
@@ -135,8 +143,8 @@ static mcl_status maxpool_backward(mcl_node *node, const mcl_exec *ex, mcl_error
                                 NULL, NULL),
             err, "zeroing maxpool's input gradient");
     }
-    return maxpool_enqueue(node, ex, K_BACKWARD_TILED, node->aux, node->dy, node->dx,
-                           node->out_shape, err);
+    return maxpool_enqueue(node, ex, by16(node) ? K_BACKWARD_TILED16 : K_BACKWARD_TILED, node->aux,
+                           node->dy, node->dx, node->out_shape, err);
 }
 
 /* Same scan order and tie rule as cl/maxpool.cl. */
@@ -175,7 +183,8 @@ const mcl_op mcl_op_maxpool = {
     .infer = maxpool_infer,
     .param_count = mcl_op_no_params,
     .aux_bytes = maxpool_aux_bytes,
-    .kernel_names = {"maxpool_forward", "maxpool_backward", "maxpool_backward_tiled", NULL},
+    .kernel_names = {"maxpool_forward", "maxpool_backward", "maxpool_backward_tiled",
+                     "maxpool_forward16", "maxpool_backward_tiled16"},
     .forward = maxpool_forward,
     .backward = maxpool_backward,
     .forward_flops = mcl_op_zero_flops,
