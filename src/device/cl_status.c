@@ -5,8 +5,8 @@
 
 const char *mcl_cl_status_str(cl_int code) {
     switch (code) {
-#define CASE(name)                                                                             \
-    case name:                                                                                 \
+#define CASE(name)                                                                                 \
+    case name:                                                                                     \
         return #name;
         CASE(CL_SUCCESS)
         CASE(CL_DEVICE_NOT_FOUND)

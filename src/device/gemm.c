@@ -125,6 +125,13 @@ mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
     /* The kernels take 32-bit offsets; mnist-cl's tensors are capped at 2^28 floats. */
     if (ctx->gemm_tiled && !(a.transposed && b.transposed))
         return tiled_gemm(ctx, m, n, k, alpha, a, b, beta, c, what, err);
+    return mcl_gemm_clblast(ctx, m, n, k, alpha, a, b, beta, c, what, err);
+}
+
+mcl_status mcl_gemm_clblast(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
+                            mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c, const char *what,
+                            mcl_error *err) {
+    if (m == 0 || n == 0) return MCL_OK;
     CLBlastStatusCode rc = CLBlastSgemm(
         CLBlastLayoutRowMajor, a.transposed ? CLBlastTransposeYes : CLBlastTransposeNo,
         b.transposed ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buffer, a.offset,

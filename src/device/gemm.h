@@ -19,6 +19,11 @@ typedef struct mcl_matrix {
 mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha, mcl_matrix a,
                     mcl_matrix b, float beta, mcl_matrix c, const char *what, mcl_error *err);
 
+/* The same product through CLBlast whatever the context's provider (what `tune` tunes). */
+mcl_status mcl_gemm_clblast(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
+                            mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c, const char *what,
+                            mcl_error *err);
+
 /* Decides the context's GEMM provider from `choice` and MNIST_CL_GEMM, and creates the tiled
  * kernels when they are used (mcl_context_free releases them). A bad MNIST_CL_GEMM value fails
  * with MCL_ERR_USAGE. */

@@ -253,7 +253,8 @@ static mcl_status run_ops(mcl_context *ctx, gemm_op *ops, mcl_error *err) {
         mcl_matrix a = {o->a, 0, o->ta ? o->m : o->k, o->ta};
         mcl_matrix b = {o->b, 0, o->tb ? o->k : o->n, o->tb};
         mcl_matrix c = {o->c, 0, o->n, false};
-        st = mcl_gemm(ctx, o->m, o->n, o->k, 1.0f, a, b, 0.0f, c, "the tuning workload", err);
+        st = mcl_gemm_clblast(ctx, o->m, o->n, o->k, 1.0f, a, b, 0.0f, c, "the tuning workload",
+                              err);
     }
     return st;
 }

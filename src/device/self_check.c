@@ -1,7 +1,7 @@
-/* `mnist-cl devices --check`: a small SGEMM through the context's GEMM provider and one of
- * mnist-cl's own kernels, each compared with a plain C reference. Odd sizes and offsets exercise
- * edge handling, which is where badly tuned GEMM parameters and broken drivers go wrong. Also the
- * SGEMM ceiling that `mnist-cl bench` measures its models against. */
+/* `mnist-cl devices --check`: a small SGEMM through the context's GEMM provider (and CLBlast,
+ * if that is not it) and one of mnist-cl's own kernels, each compared with a plain C reference. Odd
+ * sizes and offsets exercise edge handling, which is where badly tuned GEMM parameters and broken
+ * drivers go wrong. Also the SGEMM ceiling that `mnist-cl bench` measures its models against. */
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
@@ -26,7 +26,7 @@ static double max_scaled_error(const float *a, const float *b, size_t n) {
     return worst;
 }
 
-static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
+static mcl_status check_gemm(mcl_context *ctx, bool clblast, mcl_error *err) {
     enum { M = 37, N = 53, K = 67, OFF = 5 };
     size_t a_n = OFF + (size_t)M * K, b_n = OFF + (size_t)K * N, c_n = OFF + (size_t)M * N;
     float *a = malloc(a_n * sizeof *a), *b = malloc(b_n * sizeof *b);
@@ -62,10 +62,11 @@ static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
     if (st == MCL_OK)
         st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
                           "uploading check data");
+    mcl_matrix ma = {da, OFF, M, true}, mb = {db, OFF, N, false}, mc = {dc, OFF, N, false};
     if (st == MCL_OK)
-        st = mcl_gemm(ctx, M, N, K, 0.5f, (mcl_matrix){da, OFF, M, true},
-                      (mcl_matrix){db, OFF, N, false}, 2.0f, (mcl_matrix){dc, OFF, N, false},
-                      "self-check SGEMM", err);
+        st = clblast
+                 ? mcl_gemm_clblast(ctx, M, N, K, 0.5f, ma, mb, 2.0f, mc, "self-check SGEMM", err)
+                 : mcl_gemm(ctx, M, N, K, 0.5f, ma, mb, 2.0f, mc, "self-check SGEMM", err);
     if (st == MCL_OK)
         st = MCL_CL_CHECK(clEnqueueReadBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
                           "reading check results");
@@ -75,7 +76,7 @@ static mcl_status check_gemm(mcl_context *ctx, mcl_error *err) {
             st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
                           "SGEMM by %s (%dx%dx%d, transposed A, offsets) disagrees with the "
                           "CPU reference: error %.3g x tolerance",
-                          mcl_context_gemm_name(ctx), M, N, K, e);
+                          clblast ? "CLBlast" : mcl_context_gemm_name(ctx), M, N, K, e);
     }
     if (da) clReleaseMemObject(da);
     if (db) clReleaseMemObject(db);
@@ -142,7 +143,10 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
 }
 
 mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err) {
-    mcl_status st = check_gemm(ctx, err);
+    mcl_status st = check_gemm(ctx, false, err);
+    /* CLBlast too where the context multiplies with its own kernels (MNIST_CL_GEMM=clblast
+     * would switch to it). */
+    if (st == MCL_OK && ctx->gemm_tiled) st = check_gemm(ctx, true, err);
     return st != MCL_OK ? st : check_kernel(ctx, err);
 }
 
