@@ -193,6 +193,9 @@ typedef struct mcl_tune_candidate {
 typedef struct mcl_tune_result {
     double default_gflops; /* CLBlast's own parameters */
     double best_gflops;
+    /* mnist-cl's tiled kernels on the same workload, where the context multiplies with them
+     * (CPU devices); else 0. For comparison: tune changes CLBlast only. */
+    double tiled_gflops;
     int best; /* index of the kept candidate; -1 when none beat the default by 5% */
     uint32_t count;
     mcl_tune_candidate candidates[MCL_TUNE_MAX_CANDIDATES];

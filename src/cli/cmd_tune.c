@@ -32,8 +32,9 @@ static void print_json(const mcl_device_info *dev, const mcl_tune_result *r) {
     printf("{\"device\": ");
     cli_json_string(dev->name);
     printf(", \"default_gflops\": %.3f, \"best\": %d, \"best_gflops\": %.3f, \"stored\": %s, "
-           "\"candidates\": [",
-           r->default_gflops, r->best, r->best_gflops, r->stored ? "true" : "false");
+           "\"tiled_gflops\": %.3f, \"candidates\": [",
+           r->default_gflops, r->best, r->best_gflops, r->stored ? "true" : "false",
+           r->tiled_gflops);
     for (uint32_t i = 0; i < r->count; i++)
         printf("%s\n  {\"params\": \"%s\", \"gflops\": %.3f, \"ran\": %s, \"correct\": %s, "
                "\"max_error\": %.4g}",
@@ -53,7 +54,9 @@ int cmd_tune(const cli_global *g, int argc, char **argv) {
             "the default MLP's training GEMMs and checked against a CPU reference (tuned "
             "parameters can compute wrong results on some drivers). The fastest correct one, "
             "if it beats CLBlast's own by 5%, is kept in the cache folder and applied by every "
-            "later run on this device and driver (MNIST_CL_TUNING=0 ignores it).",
+            "later run on this device and driver (MNIST_CL_TUNING=0 ignores it). On CPU "
+            "devices, where mnist-cl multiplies with its own tiled kernels by default, it also "
+            "times those for comparison.",
             options, OPT_COUNT);
         return CLI_EXIT_OK;
     }
@@ -93,6 +96,11 @@ int cmd_tune(const cli_global *g, int argc, char **argv) {
         else
             printf("No candidate beat CLBlast's own parameters by 5%%: nothing was stored%s.\n",
                    r->removed ? " (an earlier tuning was removed)" : "");
+        if (r->tiled_gflops > 0.0)
+            printf("For comparison, mnist-cl's tiled kernels, which this device uses by default "
+                   "(MNIST_CL_GEMM=clblast\nswitches to CLBlast): %.2f GFLOP/s on the same "
+                   "workload.\n",
+                   r->tiled_gflops);
     }
     free(r);
     mcl_context_free(ctx);

@@ -246,28 +246,29 @@ static mcl_status setup_ops(mcl_context *ctx, gemm_op *ops, mcl_error *err) {
     return st;
 }
 
-static mcl_status run_ops(mcl_context *ctx, gemm_op *ops, mcl_error *err) {
+/* Runs the workload through CLBlast, or with `tiled` through mcl_gemm (the tiled kernels). */
+static mcl_status run_ops(mcl_context *ctx, gemm_op *ops, bool tiled, mcl_error *err) {
     mcl_status st = MCL_OK;
     for (size_t i = 0; i < WORKLOAD_OPS && st == MCL_OK; i++) {
         gemm_op *o = &ops[i];
         mcl_matrix a = {o->a, 0, o->ta ? o->m : o->k, o->ta};
         mcl_matrix b = {o->b, 0, o->tb ? o->k : o->n, o->tb};
         mcl_matrix c = {o->c, 0, o->n, false};
-        st = mcl_gemm_clblast(ctx, o->m, o->n, o->k, 1.0f, a, b, 0.0f, c, "the tuning workload",
-                              err);
+        st = (tiled ? mcl_gemm : mcl_gemm_clblast)(ctx, o->m, o->n, o->k, 1.0f, a, b, 0.0f, c,
+                                                   "the tuning workload", err);
     }
     return st;
 }
 
 /* Times the workload (one untimed pass: compilation) and checks every product against the
  * reference: *max_error is the worst |c - ref| / (1e-3 + 1e-3 |ref|) (<= 1 passes). */
-static mcl_status measure(mcl_context *ctx, gemm_op *ops, double *gflops, double *max_error,
-                          mcl_error *err) {
-    mcl_status st = run_ops(ctx, ops, err);
+static mcl_status measure(mcl_context *ctx, gemm_op *ops, bool tiled, double *gflops,
+                          double *max_error, mcl_error *err) {
+    mcl_status st = run_ops(ctx, ops, tiled, err);
     if (st == MCL_OK) st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the tuning");
     double start = now_seconds();
     for (int r = 0; r < TIMED_REPEATS && st == MCL_OK; r++)
-        st = run_ops(ctx, ops, err);
+        st = run_ops(ctx, ops, tiled, err);
     if (st == MCL_OK) st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the tuning");
     double seconds = now_seconds() - start, flops = 0.0;
     *max_error = 0.0;
@@ -324,7 +325,7 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
     memset(ops, 0, sizeof ops);
     mcl_status st = setup_ops(ctx, ops, err);
     double error = 0.0;
-    if (st == MCL_OK) st = measure(ctx, ops, &out->default_gflops, &error, err);
+    if (st == MCL_OK) st = measure(ctx, ops, false, &out->default_gflops, &error, err);
     if (st == MCL_OK && !(error <= 1.0))
         st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
                       "CLBlast's own GEMM parameters give wrong results on %s (scaled error %.3g); "
@@ -343,7 +344,7 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
         mcl_tune_candidate *c = &out->candidates[out->count];
         mcl_gemm_direct_format(&candidates[i], c->params, sizeof c->params);
         st = mcl_gemm_override_direct(ctx, &candidates[i], err);
-        if (st == MCL_OK) st = measure(ctx, ops, &c->gflops, &c->max_error, err);
+        if (st == MCL_OK) st = measure(ctx, ops, false, &c->gflops, &c->max_error, err);
         /* A candidate this driver cannot compile or run is rejected, not fatal. */
         c->ran = st == MCL_OK;
         if (st == MCL_ERR_GEMM) {
@@ -359,6 +360,14 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
         out->count++;
         if (st == MCL_OK && out->best == (int)out->count - 1) best_params = candidates[i];
         if (st == MCL_OK && progress != NULL) progress(c, out->count, total, user);
+    }
+    if (st == MCL_OK && ctx->gemm_tiled) {
+        st = measure(ctx, ops, true, &out->tiled_gflops, &error, err);
+        if (st == MCL_OK && !(error <= 1.0))
+            st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
+                          "mnist-cl's tiled GEMM kernels give wrong results on %s (scaled error "
+                          "%.3g)",
+                          ctx->info.name, error);
     }
     if (st == MCL_OK && out->best >= 0 && out->best_gflops < MIN_GAIN * out->default_gflops)
         out->best = -1; /* no candidate beat CLBlast's own parameters clearly */
