@@ -70,28 +70,37 @@ __kernel void batchnorm_stats(__global const float *x, uint rows, uint channels,
     }
 }
 
-/* y = gamma * (x - mean) * inv_std + beta. Training: `stats` is aux (mean, inv_std).
+/* y = gamma * (x - mean) * inv_std + beta, then max(y, 0) with `relu` (a ReLU layer after the
+ * BatchNorm runs here, src/graph/graph.c). Training: `stats` is aux (mean, inv_std).
  * Inference (from_variance = 1): `stats` is the layer's moving statistics (mean, variance) at
  * stats_offset, and inv_std = 1 / sqrt(variance + epsilon). params[param_offset ..]: gamma [C],
  * beta [C]. Global size: (C, M). */
 __kernel void batchnorm_forward(__global const float *x, __global float *y, uint channels,
                                 __global const float *params, uint param_offset,
                                 __global const float *stats, uint stats_offset, int from_variance,
-                                float epsilon) {
+                                float epsilon, int relu) {
     uint c = get_global_id(0);
     size_t i = (size_t)get_global_id(1) * channels + c;
     float mean = stats[stats_offset + c], spread = stats[stats_offset + channels + c];
     float inv_std = from_variance ? 1.0f / sqrt(spread + epsilon) : spread;
     float gamma = params[param_offset + c], beta = params[param_offset + channels + c];
-    y[i] = gamma * ((x[i] - mean) * inv_std) + beta;
+    float v = gamma * ((x[i] - mean) * inv_std) + beta;
+    y[i] = relu ? fmax(v, 0.0f) : v;
+}
+
+/* dy through a fused ReLU (relu set: y is the ReLU's output) as the ReLU layer's backward does:
+ * the derivative at 0 is 0. */
+inline float batchnorm_dy(__global const float *dy, __global const float *y, size_t i, int relu) {
+    return relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
 }
 
 /* Backward, reduction part: per channel sum(dy) and sum(dy * xhat) with xhat recomputed from x
- * and the saved mean and inv_std. Accumulates dgamma += sum(dy * xhat), dbeta += sum(dy) into
+ * and the saved mean and inv_std (dy through the fused ReLU, if any). Accumulates dgamma += sum(dy * xhat), dbeta += sum(dy) into
  * grads[param_offset ..] and saves both sums to aux for batchnorm_backward_dx.
  * Local size: power of two; scratch: 2 * local size floats. Global: groups * local. */
 __kernel void batchnorm_backward_reduce(__global const float *x, __global const float *dy,
-                                        uint rows, uint channels, uint group, __global float *aux,
+                                        __global const float *y, int relu, uint rows,
+                                        uint channels, uint group, __global float *aux,
                                         __global float *grads, uint param_offset,
                                         __local float *scratch) {
     uint lid = get_local_id(0), size = get_local_size(0);
@@ -105,7 +114,7 @@ __kernel void batchnorm_backward_reduce(__global const float *x, __global const 
         float mean = aux[c], inv_std = aux[channels + c];
         for (uint r = first; r < end; r++) {
             size_t i = (size_t)r * channels + c;
-            float g = dy[i];
+            float g = batchnorm_dy(dy, y, i, relu);
             sum_dy += g;
             sum_dy_xhat += g * ((x[i] - mean) * inv_std);
         }
@@ -133,14 +142,15 @@ __kernel void batchnorm_backward_reduce(__global const float *x, __global const 
 /* dx = gamma * inv_std * (dy - (sum(dy) + xhat * sum(dy * xhat)) / M), from the sums
  * batchnorm_backward_reduce left in aux. Global size: (C, M). */
 __kernel void batchnorm_backward_dx(__global const float *x, __global const float *dy,
-                                    __global float *dx, uint channels, float inv_rows,
-                                    __global const float *params, uint param_offset,
-                                    __global const float *aux) {
+                                    __global const float *y, int relu, __global float *dx,
+                                    uint channels, float inv_rows, __global const float *params,
+                                    uint param_offset, __global const float *aux) {
     uint c = get_global_id(0);
     size_t i = (size_t)get_global_id(1) * channels + c;
     float mean = aux[c], inv_std = aux[channels + c];
     float sum_dy = aux[2 * channels + c], sum_dy_xhat = aux[3 * channels + c];
     float xhat = (x[i] - mean) * inv_std;
     float gamma = params[param_offset + c];
-    dx[i] = gamma * inv_std * (dy[i] - (sum_dy + xhat * sum_dy_xhat) * inv_rows);
+    float g = batchnorm_dy(dy, y, i, relu);
+    dx[i] = gamma * inv_std * (g - (sum_dy + xhat * sum_dy_xhat) * inv_rows);
 }

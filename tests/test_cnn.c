@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Convolutional networks end to end through the public API: a user-written LeNet-5 learns,
  * BatchNorm's inference mode leaves its statistics alone, and training with augmentation is
  * reproducible for a seed. */
@@ -159,6 +160,42 @@ START_TEST(test_augmented_training_is_reproducible) {
 }
 END_TEST
 
+/* BatchNorm + ReLU run as one node (src/graph/graph.c) and as two (MNIST_CL_FUSE=0): training
+ * (two epochs, dropout and all) ends at the same weights bit for bit, and evaluation (inference
+ * through the moving statistics, the fused inference path) at the same loss. */
+static float *train_and_evaluate(bool fuse, uint64_t *count, double *loss) {
+    ck_assert_int_eq(setenv("MNIST_CL_FUSE", fuse ? "1" : "0", 1), 0);
+    run r;
+    if (!run_open(&r, small_bn_cnn, 1000)) return NULL;
+    mcl_recipe recipe = *mcl_model_recipe(r.model);
+    recipe.epochs = 2;
+    recipe.batch_size = 32;
+    run_fit(&r, recipe, 5);
+    *count = mcl_trainer_param_count(r.trainer);
+    float *w = malloc(*count * sizeof *w);
+    mcl_error err = {0};
+    ck_assert(mcl_trainer_read_params(r.trainer, w, &err) == MCL_OK);
+    mcl_eval_result e = {0};
+    ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 100, &e, &err) == MCL_OK);
+    *loss = e.loss;
+    run_free(&r);
+    unsetenv("MNIST_CL_FUSE");
+    return w;
+}
+
+START_TEST(test_fused_batchnorm_relu_is_exact) {
+    uint64_t nf = 0, nu = 0;
+    double lf = 0.0, lu = 0.0;
+    float *wf = train_and_evaluate(true, &nf, &lf);
+    if (wf == NULL) return;
+    float *wu = train_and_evaluate(false, &nu, &lu);
+    ck_assert_uint_eq(nf, nu);
+    ck_assert_msg(memcmp(wf, wu, nf * sizeof *wf) == 0, "fusion changed the trained weights");
+    ck_assert_msg(lf == lu, "fusion changed the evaluation loss: %.9g vs %.9g", lf, lu);
+    free(wf), free(wu);
+}
+END_TEST
+
 static Suite *cnn_suite(void) {
     Suite *s = suite_create("cnn");
     TCase *tc = tcase_create("cnn");
@@ -166,6 +203,7 @@ static Suite *cnn_suite(void) {
     tcase_add_test(tc, test_lenet_learns);
     tcase_add_test(tc, test_batchnorm_evaluation_is_pure);
     tcase_add_test(tc, test_augmented_training_is_reproducible);
+    tcase_add_test(tc, test_fused_batchnorm_relu_is_exact);
     suite_add_tcase(s, tc);
     return s;
 }

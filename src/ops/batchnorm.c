@@ -178,10 +178,12 @@ static mcl_status batchnorm_forward(mcl_node *node, const mcl_exec *ex, mcl_erro
         from_variance = 0;
     }
     cl_kernel k = node->kernels[K_FORWARD];
+    cl_int relu = node->fused_relu ? 1 : 0;
     if (st == MCL_OK)
         st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->y), MCL_ARG(channels),
                           MCL_ARG(ex->params), MCL_ARG(param_offset), MCL_ARG(stats),
-                          MCL_ARG(stats_offset), MCL_ARG(from_variance), MCL_ARG(epsilon));
+                          MCL_ARG(stats_offset), MCL_ARG(from_variance), MCL_ARG(epsilon),
+                          MCL_ARG(relu));
     if (st == MCL_OK) st = mcl_enqueue(ex->ctx, k, 2, (size_t[]){channels, rows}, err);
     return st;
 }
@@ -193,19 +195,20 @@ static mcl_status batchnorm_backward(mcl_node *node, const mcl_exec *ex, mcl_err
     if (rows == 0 || channels == 0) return MCL_OK;
     cl_uint param_offset = (cl_uint)node->param_offset;
     cl_kernel k = node->kernels[K_BACKWARD_REDUCE];
+    cl_int relu = node->fused_relu ? 1 : 0;
     reduce_geometry geo;
     mcl_status st = reduce_geometry_get(node, ex, k, 2, &geo, err);
     if (st == MCL_OK)
-        st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(rows),
-                          MCL_ARG(channels), MCL_ARG(geo.group), MCL_ARG(node->aux),
-                          MCL_ARG(ex->grads), MCL_ARG(param_offset),
+        st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(node->y),
+                          MCL_ARG(relu), MCL_ARG(rows), MCL_ARG(channels), MCL_ARG(geo.group),
+                          MCL_ARG(node->aux), MCL_ARG(ex->grads), MCL_ARG(param_offset),
                           MCL_LOCAL_ARG(2 * geo.local * sizeof(float)));
     if (st == MCL_OK) st = reduce_enqueue(node, ex, k, &geo, err);
     if (st != MCL_OK || !node->need_dx) return st;
     cl_float inv_rows = 1.0f / (float)rows;
     k = node->kernels[K_BACKWARD_DX];
-    st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(node->dx),
-                      MCL_ARG(channels), MCL_ARG(inv_rows), MCL_ARG(ex->params),
+    st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(node->y), MCL_ARG(relu),
+                      MCL_ARG(node->dx), MCL_ARG(channels), MCL_ARG(inv_rows), MCL_ARG(ex->params),
                       MCL_ARG(param_offset), MCL_ARG(node->aux));
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 2, (size_t[]){channels, rows}, err);
 }
@@ -243,7 +246,8 @@ static void batchnorm_reference_forward(const mcl_node *node, const mcl_ref_exec
         double inv_std = 1.0 / sqrt(var + epsilon);
         for (size_t r = 0; r < rows; r++) {
             size_t i = r * channels + c;
-            y[i] = (float)(gamma[c] * (x[i] - mean) * inv_std + beta[c]);
+            float v = (float)(gamma[c] * (x[i] - mean) * inv_std + beta[c]);
+            y[i] = node->fused_relu && !(v > 0.0f) ? 0.0f : v;
         }
     }
 }

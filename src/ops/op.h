@@ -78,6 +78,10 @@ typedef struct mcl_node {
                             statistics): updated by forward in training, never by the optimizer */
     size_t state_count;
     bool need_dx; /* false for the first node: nothing consumes the input gradient */
+    /* Activation fusion (src/graph/graph.c): fused_relu: this node also applies the ReLU layer
+     * that follows it (forward: max(y, 0); backward: dy through its derivative first), and that
+     * layer is fused_away: it aliases its input (y is x, dx is dy) and runs nothing. */
+    bool fused_relu, fused_away;
     /* Borrowed from the graph. x/dx: [N, in]; y/dy: [N, out]. */
     cl_mem x, y, dx, dy;
     cl_mem aux; /* op->aux_bytes of per-node memory kept from forward to backward; owned by the
