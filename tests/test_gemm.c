@@ -186,6 +186,28 @@ START_TEST(test_env_choice) {
 }
 END_TEST
 
+/* A buffer can outlive its context: the driver may hold it (PoCL releases buffers from its own
+ * threads, after mcl_context_free) or a caller may retain it. Its destructor callback then runs
+ * after the context is gone and must not touch it: under ASan that was a use-after-free, and
+ * under load a deadlock at exit while ASan printed the report. Here the test holds the buffer. */
+START_TEST(test_buffer_outlives_its_context) {
+    mcl_context *ctx = open_with(MCL_GEMM_TILED);
+    if (ctx == NULL) return;
+    gemm_case c = {64, 96, 80, false, true, 1.0f, 0.0f, 0}; /* uses the context's scratch */
+    run_case(ctx, &c, "tiled");
+    mcl_error err = {0};
+    cl_mem kept = NULL;
+    ck_assert_int_eq(mcl_buffer_create(ctx, 4096, &kept, "a buffer the test keeps", &err), MCL_OK);
+    ck_assert_int_eq(clRetainMemObject(kept), CL_SUCCESS);
+    ck_assert_int_eq(clReleaseMemObject(kept), CL_SUCCESS); /* the creator's reference */
+    uint64_t current = 0, peak = 0;
+    mcl_context_device_memory(ctx, &current, &peak);
+    ck_assert_uint_ge(current, 4096);
+    mcl_context_free(ctx);
+    ck_assert_int_eq(clReleaseMemObject(kept), CL_SUCCESS); /* its callback runs now */
+}
+END_TEST
+
 int main(void) {
     unsetenv("MNIST_CL_GEMM"); /* the tests choose providers themselves */
     Suite *s = suite_create("gemm");
@@ -195,6 +217,7 @@ int main(void) {
     tcase_add_test(tc, test_clblast_grid);
     tcase_add_test(tc, test_tiled_model_shapes);
     tcase_add_test(tc, test_env_choice);
+    tcase_add_test(tc, test_buffer_outlives_its_context);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -281,6 +281,29 @@ void mcl_log(const mcl_context *ctx, mcl_log_level level, const char *fmt, ...) 
         default_log(level, buf, NULL);
 }
 
+/* The context's device-memory count. Each counted buffer's destructor callback holds a
+ * reference, as does the context: PoCL releases buffers (and calls the callbacks) from its
+ * worker threads, possibly after mcl_context_free; a callback that reached into a freed context
+ * was a use-after-free that AddressSanitizer caught. */
+typedef struct mcl_memory_count {
+    _Atomic uint64_t current, peak;
+    _Atomic unsigned refs;
+} mcl_memory_count;
+
+/* Created with one reference, the context's. */
+static mcl_memory_count *memory_count_create(void) {
+    mcl_memory_count *m = malloc(sizeof *m);
+    if (m == NULL) return NULL;
+    atomic_init(&m->current, 0);
+    atomic_init(&m->peak, 0);
+    atomic_init(&m->refs, 1);
+    return m;
+}
+
+static void memory_count_release(mcl_memory_count *m) {
+    if (m != NULL && atomic_fetch_sub(&m->refs, 1) == 1) free(m);
+}
+
 mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **out,
                               mcl_error *err) {
     *out = NULL;
@@ -290,6 +313,11 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     if (ctx == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     ctx->log = opt->log;
     ctx->log_user = opt->log_user;
+    ctx->memory = memory_count_create();
+    if (ctx->memory == NULL) {
+        free(ctx);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    }
     uint32_t pi = 0, di = 0;
     mcl_status st = choose_device(opt, &ctx->platform, &ctx->device, &pi, &di, err);
     if (st == MCL_OK) st = device_info(ctx->platform, ctx->device, pi, di, &ctx->info, err);
@@ -342,6 +370,7 @@ void mcl_context_free(mcl_context *ctx) {
     if (ctx->zeros != NULL) clReleaseMemObject(ctx->zeros);
     if (ctx->program != NULL) clReleaseProgram(ctx->program);
     if (ctx->context != NULL) clReleaseContext(ctx->context);
+    memory_count_release(ctx->memory);
     free(ctx);
 }
 
@@ -428,40 +457,47 @@ mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, c
 
 /* What a buffer's destructor callback needs to give its bytes back. */
 typedef struct buffer_record {
-    mcl_context *ctx;
+    mcl_memory_count *memory; /* one reference */
     uint64_t bytes;
 } buffer_record;
 
 static void CL_CALLBACK buffer_released(cl_mem mem, void *user) {
     (void)mem;
     buffer_record *r = user;
-    atomic_fetch_sub(&r->ctx->memory_current, r->bytes);
+    atomic_fetch_sub(&r->memory->current, r->bytes);
+    memory_count_release(r->memory);
     free(r);
 }
 
 /* Counts a new buffer towards the context's current and peak device memory. Best effort: if
  * the record cannot be made or the driver takes no callback, the buffer is simply not counted. */
 static void count_buffer(mcl_context *ctx, cl_mem mem, uint64_t bytes) {
+    mcl_memory_count *m = ctx->memory;
     buffer_record *r = malloc(sizeof *r);
-    if (r == NULL) return;
-    *r = (buffer_record){ctx, bytes};
-    if (clSetMemObjectDestructorCallback(mem, buffer_released, r) != CL_SUCCESS) {
+    if (r == NULL || m == NULL) {
         free(r);
         return;
     }
-    uint64_t now = atomic_fetch_add(&ctx->memory_current, bytes) + bytes;
-    uint64_t peak = atomic_load(&ctx->memory_peak);
-    while (now > peak && !atomic_compare_exchange_weak(&ctx->memory_peak, &peak, now)) {
+    *r = (buffer_record){m, bytes};
+    atomic_fetch_add(&m->refs, 1);
+    if (clSetMemObjectDestructorCallback(mem, buffer_released, r) != CL_SUCCESS) {
+        memory_count_release(m);
+        free(r);
+        return;
+    }
+    uint64_t now = atomic_fetch_add(&m->current, bytes) + bytes;
+    uint64_t peak = atomic_load(&m->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&m->peak, &peak, now)) {
     }
 }
 
 void mcl_context_device_memory(const mcl_context *ctx, uint64_t *current, uint64_t *peak) {
-    *current = atomic_load(&ctx->memory_current);
-    *peak = atomic_load(&ctx->memory_peak);
+    *current = ctx->memory != NULL ? atomic_load(&ctx->memory->current) : 0;
+    *peak = ctx->memory != NULL ? atomic_load(&ctx->memory->peak) : 0;
 }
 
 void mcl_context_reset_memory_peak(mcl_context *ctx) {
-    atomic_store(&ctx->memory_peak, atomic_load(&ctx->memory_current));
+    if (ctx->memory != NULL) atomic_store(&ctx->memory->peak, atomic_load(&ctx->memory->current));
 }
 
 mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const char *what,

@@ -28,10 +28,10 @@ struct mcl_context {
     size_t scratch_floats;
     cl_mem zeros; /* mcl_zeros's buffer, grown on demand */
     size_t zeros_floats;
-    /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once
-     * (each buffer's destructor callback subtracts its size; drivers may call it from their own
-     * threads, hence atomics). */
-    _Atomic uint64_t memory_current, memory_peak;
+    /* Bytes of the buffers mcl_buffer_create made that are still alive, and the most at once.
+     * Shared with those buffers' destructor callbacks, which drivers may run from their own
+     * threads after the context is gone (PoCL does): the last owner frees it. */
+    struct mcl_memory_count *memory;
     mcl_device_info info;
     mcl_log_fn log;
     void *log_user;
