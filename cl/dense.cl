@@ -1,4 +1,5 @@
-/* Dense layer epilogues around CLBlast's SGEMM (y = x W is the GEMM; these add the rest).
+/* Dense layer epilogues around the SGEMM (y = x W is the GEMM, src/device/gemm.c; these add
+ * the rest).
  * Activation codes: 0 linear, 1 ReLU. */
 
 /* y[n, out] += b[out], then the activation, in place. Global size: (out, n). */

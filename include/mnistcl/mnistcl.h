@@ -214,7 +214,8 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
 /* Whether the context applied a stored GEMM tuning when it was created. */
 bool mcl_context_gemm_tuned(const mcl_context *ctx);
 
-/* The device's SGEMM throughput through CLBlast: C = A*B on n x n matrices, one untimed call
+/* The device's SGEMM throughput through the context's GEMM provider (mcl_context_gemm_name):
+ * C = A*B on n x n matrices, one untimed call
  * (kernel compilation) then `repeats` timed ones; *gflops counts 2n^3 per call. */
 mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repeats, double *gflops,
                                     mcl_error *err);

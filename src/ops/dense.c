@@ -1,6 +1,7 @@
 /* Dense (fully connected) layer: y = act(x W + b), W: [in, out] (Keras layout), b: [out].
- * The product runs in CLBlast's SGEMM; bias and activation are fused in one epilogue kernel,
- * and in backward the activation derivative and the bias gradient in another. */
+ * The product is one SGEMM (src/device/gemm.c: the tiled kernels on CPU devices, CLBlast
+ * elsewhere); bias and activation are fused in one epilogue kernel, and in backward the
+ * activation derivative and the bias gradient in another two (mcl_bias_act_backward). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
