@@ -3,12 +3,14 @@
  * MNIST_CL_CACHE=0 turns it off. Each test points MNIST_CL_CACHE_DIR at its own folder. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "device/device.h"
+#include "device/program_cache.h"
 #include "test_util.h"
 
 /* Points the cache at test_tmp_dir/NAME (not created: the cache makes its folders). */
@@ -124,6 +126,44 @@ START_TEST(test_cache_can_be_turned_off) {
 }
 END_TEST
 
+/* Old entries (other sources, drivers or versions) beyond MCL_PROGRAM_CACHE_KEEP are removed,
+ * oldest first, when a new one is written; the new entry and other files stay. */
+START_TEST(test_old_entries_are_evicted) {
+    mcl_context *probe = test_context_create();
+    if (probe == NULL) return;
+    mcl_context_free(probe);
+    char *dir = use_cache_dir("evict");
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    enum { OLD = MCL_PROGRAM_CACHE_KEEP + 3 };
+    char path[4300];
+    for (int i = 0; i < OLD; i++) {
+        /* Entry i is i hours older than the first; none is a valid entry, which is fine. */
+        snprintf(path, sizeof path, "%s/%016x.bin", dir, 0xa0 + i);
+        test_write_file(path, "stale", 5, 0);
+        struct timespec times[2] = {{1000000000 - i * 3600, 0}, {1000000000 - i * 3600, 0}};
+        ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+    }
+    snprintf(path, sizeof path, "%s/gemm-0123456789abcdef.tune", dir);
+    test_write_file(path, "not a program", 13, 0);
+    ck_assert(!open_and_check()); /* builds, writes its entry, evicts */
+    int entries = 0;
+    bool newest_old_kept = false, oldest_kept = false, tuning_kept = false;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        entries += strstr(e->d_name, ".bin") != NULL;
+        newest_old_kept |= strcmp(e->d_name, "00000000000000a0.bin") == 0;
+        oldest_kept |= strcmp(e->d_name, "00000000000000aa.bin") == 0;
+        tuning_kept |= strstr(e->d_name, ".tune") != NULL;
+    }
+    closedir(d);
+    ck_assert_int_eq(entries, MCL_PROGRAM_CACHE_KEEP);
+    ck_assert_msg(newest_old_kept && !oldest_kept, "eviction did not go oldest first");
+    ck_assert(tuning_kept);
+    ck_assert(open_and_check()); /* the new entry is among those kept */
+    free(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cache");
     TCase *tc = tcase_create("cache");
@@ -132,6 +172,7 @@ int main(void) {
     tcase_add_test(tc, test_second_context_loads_from_cache);
     tcase_add_test(tc, test_damaged_entries_are_rebuilt);
     tcase_add_test(tc, test_cache_can_be_turned_off);
+    tcase_add_test(tc, test_old_entries_are_evicted);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

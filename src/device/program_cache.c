@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "device/program_cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,58 @@ bool mcl_cache_make_folders(const char *path) {
     return mkdir(buf, 0755) == 0 || errno == EEXIST;
 }
 
+/* Whether `name` is a program entry's file name: 16 hex digits and ".bin". */
+static bool is_entry_name(const char *name) {
+    if (strlen(name) != 16 + 4 || strcmp(name + 16, ".bin") != 0) return false;
+    for (int i = 0; i < 16; i++)
+        if (name[i] == '\0' || strchr("0123456789abcdef", name[i]) == NULL) return false;
+    return true;
+}
+
+/* Keeps the newest MCL_PROGRAM_CACHE_KEEP entries in the folder of `kept` (the entry just
+ * written, always kept) and removes older ones: every change of the sources, the driver or
+ * mnist-cl makes a new entry (~1 MB on PoCL), and the cache must not grow without end. Other
+ * files (GEMM tunings) are left alone. Best effort: what cannot be read or removed stays. */
+static void evict_old_entries(const char *kept) {
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s", kept);
+    char *slash = strrchr(folder, '/');
+    if (slash == NULL) return;
+    *slash = '\0';
+    const char *kept_name = slash + 1;
+    struct entry {
+        char name[32];
+        struct timespec mtime;
+    } entries[64];
+    size_t count = 0;
+    DIR *d = opendir(folder);
+    if (d == NULL) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL && count < 64;) {
+        if (!is_entry_name(e->d_name) || strcmp(e->d_name, kept_name) == 0) continue;
+        char path[4200];
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s", folder, e->d_name) >= (int)sizeof path ||
+            stat(path, &st) != 0)
+            continue;
+        snprintf(entries[count].name, sizeof entries[count].name, "%s", e->d_name);
+        entries[count++].mtime = st.st_mtim;
+    }
+    closedir(d);
+    /* Remove the oldest until the kept entry and the newest KEEP - 1 others remain. */
+    while (count > MCL_PROGRAM_CACHE_KEEP - 1) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < count; i++) {
+            const struct timespec *a = &entries[i].mtime, *o = &entries[oldest].mtime;
+            if (a->tv_sec < o->tv_sec || (a->tv_sec == o->tv_sec && a->tv_nsec < o->tv_nsec))
+                oldest = i;
+        }
+        char path[4200];
+        if (snprintf(path, sizeof path, "%s/%s", folder, entries[oldest].name) < (int)sizeof path)
+            remove(path);
+        entries[oldest] = entries[--count];
+    }
+}
+
 void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_program program) {
     if (key->path[0] == '\0') return;
     size_t size = 0;
@@ -181,6 +234,8 @@ void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_pr
                     key->path, strerror(errno));
         else if (mcl_atomic_write(key->path, b.data, b.len, "program cache entry", &err) != MCL_OK)
             mcl_log(ctx, MCL_LOG_WARN, "program cache: %s", err.message);
+        else
+            evict_old_entries(key->path);
     }
     mcl_buf_free(&b);
     free(binary);

@@ -37,6 +37,9 @@ bool mcl_program_cache_key(const mcl_context *ctx, const char *const *texts, uns
 cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
                                   const char *options);
 
+/* Program entries kept per cache folder: a store removes the oldest beyond this. */
+#define MCL_PROGRAM_CACHE_KEEP 8
+
 /* Writes the built program's binary as the key's entry; failures are logged as warnings. */
 void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_program program);
 
