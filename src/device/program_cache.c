@@ -189,7 +189,7 @@ static void evict_old_entries(const char *kept) {
         if (snprintf(path, sizeof path, "%s/%s", folder, e->d_name) >= (int)sizeof path ||
             stat(path, &st) != 0)
             continue;
-        snprintf(entries[count].name, sizeof entries[count].name, "%s", e->d_name);
+        memcpy(entries[count].name, e->d_name, 16 + 4 + 1); /* is_entry_name: 20 characters */
         entries[count++].mtime = st.st_mtim;
     }
     closedir(d);
