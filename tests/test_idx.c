@@ -547,6 +547,21 @@ START_TEST(test_gz_trailer_mismatch) {
 }
 END_TEST
 
+/* The gzip trailer holds the size mod 2^32 only: a tiny file whose header claims 4 GiB more
+ * than it holds matches its trailer. It is refused before allocating, because deflate cannot
+ * expand a file of a few dozen bytes that far. (Found by the fuzzer: it allocated 4 GiB.) */
+START_TEST(test_gz_header_beyond_deflate_ratio) {
+    char path[4096];
+    const uint32_t dims[3] = {65536, 16,
+                              4096}; /* 2^32 bytes of pixels: 16 mod 2^32 with the header */
+    write_idx("huge.gz", dims, 3, NULL, 0, 1, path, sizeof path);
+    mcl_idx_images img;
+    mcl_error err = {0};
+    mcl_status st = mcl_idx_read_images(path, &img, &err);
+    ck_assert_error(st, err, MCL_ERR_FORMAT, path, "cannot decompress to more than");
+}
+END_TEST
+
 /* ---------------------------------------------------------------- files that are not there */
 
 START_TEST(test_empty_file) {
@@ -763,6 +778,7 @@ static Suite *idx_suite(void) {
     tcase_add_test(tc, test_gz_stream_without_end);
     tcase_add_test(tc, test_trailing_bytes);
     tcase_add_test(tc, test_gz_trailer_mismatch);
+    tcase_add_test(tc, test_gz_header_beyond_deflate_ratio);
     tcase_add_test(tc, test_empty_file);
     tcase_add_test(tc, test_directory_as_file);
     tcase_add_test(tc, test_missing_file);

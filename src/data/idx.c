@@ -31,6 +31,9 @@
 typedef enum idx_kind { IDX_IMAGES, IDX_LABELS } idx_kind;
 
 /* One open IDX file. zlib reads raw files transparently, so both kinds go through `gz`. */
+/* The most deflate can expand: a 258-byte match coded in 2 bits. */
+#define DEFLATE_MAX_RATIO 1032u
+
 typedef struct idx_file {
     const char *path;
     gzFile gz;          /* owns the file descriptor */
@@ -217,6 +220,16 @@ static mcl_status check_size(const idx_file *f, const char *what, uint64_t heade
                             (unsigned long long)data_bytes);
         return MCL_OK;
     }
+    /* ISIZE is only the size mod 2^32: above 4 GiB a few bytes of gzip can match a header that
+     * claims 4 GiB more than they hold. Deflate expands at most 1032:1 (a 258-byte match in 2
+     * bits), so such a header is refused before anything is allocated. */
+    if (total > UINT32_MAX && total > f->file_size * DEFLATE_MAX_RATIO)
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "%s: header says %s (%llu bytes) but a gzip file of %llu bytes cannot "
+                        "decompress to more than %llu (corrupt header?)",
+                        f->path, what, (unsigned long long)data_bytes,
+                        (unsigned long long)f->file_size,
+                        (unsigned long long)(f->file_size * DEFLATE_MAX_RATIO));
     if (f->isize == (uint32_t)total) return MCL_OK;
     /* ISIZE is the size mod 2^32 (of the last member: a multi-member .gz is not supported),
      * so when the expected size fits in 32 bits the comparison is exact. A cut or damaged
