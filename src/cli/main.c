@@ -29,6 +29,15 @@ static void print_usage(void) {
            "\n"
            "Default device: the first GPU of any platform, else the first device.\n"
            "'mnist-cl COMMAND --help' describes each command.\n"
+           "\n"
+           "environment:\n"
+           "  MNIST_CL_DATA        default --data folder (else data/mnist)\n"
+           "  MNIST_CL_GEMM        clblast|tiled: who multiplies matrices (default: mnist-cl's\n"
+           "                       tiled kernels on CPU devices, CLBlast on the others)\n"
+           "  MNIST_CL_CACHE=0     do not read or write the compiled-kernel cache\n"
+           "  MNIST_CL_CACHE_DIR   where that cache lives (else ~/.cache/mnist-cl)\n"
+           "  MNIST_CL_TUNING=0    ignore a stored 'tune' result\n"
+           "  MNIST_CL_FUSE=0      run BatchNorm and a following ReLU as two steps\n"
            "\n" CLI_EXIT_CODES_HELP "\n");
 }
 
