@@ -374,39 +374,37 @@ void mcl_context_free(mcl_context *ctx) {
     free(ctx);
 }
 
+/* A context-owned buffer of at least `floats` floats in *buf (*have: its size), replaced by a
+ * larger one when needed (zero-filled if `zero`). The in-order queue keeps a released buffer
+ * alive until the commands using it are done. */
+static mcl_status grow_buffer(mcl_context *ctx, cl_mem *buf, size_t *have, size_t floats, bool zero,
+                              const char *what, mcl_error *err) {
+    if (*have >= floats) return MCL_OK;
+    if (*buf != NULL) clReleaseMemObject(*buf);
+    *buf = NULL;
+    *have = 0;
+    mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), buf, what, err);
+    const float value = 0.0f;
+    if (st == MCL_OK && zero)
+        st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, *buf, &value, sizeof value, 0,
+                                              floats * sizeof(float), 0, NULL, NULL),
+                          err, what);
+    if (st == MCL_OK) *have = floats;
+    return st;
+}
+
 mcl_status mcl_scratch_reserve(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err) {
-    *out = NULL;
-    if (ctx->scratch_floats < floats) {
-        if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
-        ctx->scratch = NULL;
-        ctx->scratch_floats = 0;
-        mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), &ctx->scratch,
-                                          "the context's scratch", err);
-        if (st != MCL_OK) return st;
-        ctx->scratch_floats = floats;
-    }
-    *out = ctx->scratch;
-    return MCL_OK;
+    mcl_status st = grow_buffer(ctx, &ctx->scratch, &ctx->scratch_floats, floats, false,
+                                "the context's scratch", err);
+    *out = st == MCL_OK ? ctx->scratch : NULL;
+    return st;
 }
 
 mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err) {
-    *out = NULL;
-    if (ctx->zeros_floats < floats) {
-        if (ctx->zeros != NULL) clReleaseMemObject(ctx->zeros);
-        ctx->zeros = NULL;
-        ctx->zeros_floats = 0;
-        mcl_status st =
-            mcl_buffer_create(ctx, floats * sizeof(float), &ctx->zeros, "a row of zeros", err);
-        const float zero = 0.0f;
-        if (st == MCL_OK)
-            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, ctx->zeros, &zero, sizeof zero, 0,
-                                                  floats * sizeof(float), 0, NULL, NULL),
-                              err, "filling a row of zeros");
-        if (st != MCL_OK) return st;
-        ctx->zeros_floats = floats;
-    }
-    *out = ctx->zeros;
-    return MCL_OK;
+    mcl_status st =
+        grow_buffer(ctx, &ctx->zeros, &ctx->zeros_floats, floats, true, "a row of zeros", err);
+    *out = st == MCL_OK ? ctx->zeros : NULL;
+    return st;
 }
 
 mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out, mcl_error *err) {
