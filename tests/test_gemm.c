@@ -96,15 +96,7 @@ static void run_case(mcl_context *ctx, const gemm_case *c, const char *provider)
 }
 
 static mcl_context *open_with(mcl_gemm_choice choice) {
-    mcl_context_options opt = {.platform = -1, .device = -1, .gemm = choice};
-    mcl_context *ctx = NULL;
-    mcl_error err = {0};
-    if (mcl_context_create(&opt, &ctx, &err) != MCL_OK) {
-        const char *req = getenv("MNIST_CL_REQUIRE_DEVICE");
-        ck_assert_msg(req == NULL || strcmp(req, "1") != 0, "no device: %s", err.message);
-        return NULL;
-    }
-    return ctx;
+    return test_context_create_options((mcl_context_options){.gemm = choice});
 }
 
 /* Every size class against each tile edge, in every layout, for one provider. */

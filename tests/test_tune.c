@@ -28,20 +28,13 @@ static mcl_context *open_context(log_capture *log) {
     ck_assert_int_eq(setenv("MNIST_CL_CACHE_DIR", dir, 1), 0);
     /* CLBlast multiplies, so that what is tuned is what runs (CPU devices default to the
      * tiled kernels). */
-    mcl_context_options opt = {.platform = -1, .device = -1, .gemm = MCL_GEMM_CLBLAST};
+    mcl_context_options opt = {.gemm = MCL_GEMM_CLBLAST};
     if (log != NULL) {
         memset(log, 0, sizeof *log);
         opt.log = capture;
         opt.log_user = log;
     }
-    mcl_context *ctx = NULL;
-    mcl_error err = {0};
-    if (mcl_context_create(&opt, &ctx, &err) != MCL_OK) {
-        const char *req = getenv("MNIST_CL_REQUIRE_DEVICE");
-        ck_assert_msg(req == NULL || strcmp(req, "1") != 0, "no device: %s", err.message);
-        return NULL;
-    }
-    return ctx;
+    return test_context_create_options(opt);
 }
 
 static void write_tuning(const mcl_context *ctx, const char *params, const char *device_line) {

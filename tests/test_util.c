@@ -68,7 +68,12 @@ mcl_context *test_context_create(void) {
 }
 
 mcl_context *test_context_create_with(bool profile) {
-    mcl_context_options opt = {.platform = -1, .device = -1, .profile = profile};
+    return test_context_create_options((mcl_context_options){.profile = profile});
+}
+
+mcl_context *test_context_create_options(mcl_context_options opt) {
+    opt.platform = -1;
+    opt.device = -1;
     const char *p = getenv("MNIST_CL_TEST_PLATFORM");
     if (p != NULL) opt.platform = atoi(p);
     mcl_context *ctx = NULL;

@@ -33,6 +33,9 @@ void test_write_file(const char *path, const void *data, size_t size, int gzip);
 mcl_context *test_context_create(void);
 /* The same with OpenCL event profiling on the queue (mcl_context_options.profile). */
 mcl_context *test_context_create_with(bool profile);
+/* The same with the caller's options (log, profile, GEMM provider); platform and device are
+ * the test defaults. */
+mcl_context *test_context_create_options(mcl_context_options opt);
 
 /* Deterministic uniform floats in [lo, hi). */
 void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed);
