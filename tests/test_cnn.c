@@ -129,7 +129,10 @@ START_TEST(test_batchnorm_evaluation_is_pure) {
 }
 END_TEST
 
-static float *weights_after(const char *model, bool augment, uint64_t seed, uint64_t *count) {
+/* Trains `model` for 2 epochs on 1000 images and returns its weights (malloc'd); with `loss`,
+ * also the inference loss on the test set. */
+static float *weights_after(const char *model, bool augment, uint64_t seed, uint64_t *count,
+                            double *loss) {
     run r;
     if (!run_open(&r, model, 1000)) return NULL;
     mcl_recipe recipe = *mcl_model_recipe(r.model);
@@ -142,6 +145,11 @@ static float *weights_after(const char *model, bool augment, uint64_t seed, uint
     float *w = malloc(*count * sizeof *w);
     mcl_error err = {0};
     ck_assert(mcl_trainer_read_params(r.trainer, w, &err) == MCL_OK);
+    if (loss != NULL) {
+        mcl_eval_result e = {0};
+        ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 100, &e, &err) == MCL_OK);
+        *loss = e.loss;
+    }
     run_free(&r);
     return w;
 }
@@ -149,10 +157,10 @@ static float *weights_after(const char *model, bool augment, uint64_t seed, uint
 /* Same seed, same device, augmentation on: bit-identical weights. Augmentation changes them. */
 START_TEST(test_augmented_training_is_reproducible) {
     uint64_t n1 = 0, n2 = 0, n3 = 0;
-    float *a = weights_after(small_bn_cnn, true, 11, &n1);
+    float *a = weights_after(small_bn_cnn, true, 11, &n1, NULL);
     if (a == NULL) return;
-    float *b = weights_after(small_bn_cnn, true, 11, &n2);
-    float *c = weights_after(small_bn_cnn, false, 11, &n3);
+    float *b = weights_after(small_bn_cnn, true, 11, &n2, NULL);
+    float *c = weights_after(small_bn_cnn, false, 11, &n3, NULL);
     ck_assert_uint_eq(n1, n2);
     ck_assert_msg(memcmp(a, b, n1 * sizeof *a) == 0, "same seed gave different weights");
     ck_assert_msg(memcmp(a, c, n1 * sizeof *a) != 0, "augmentation did not change training");
@@ -165,20 +173,7 @@ END_TEST
  * through the moving statistics, the fused inference path) at the same loss. */
 static float *train_and_evaluate(bool fuse, uint64_t *count, double *loss) {
     ck_assert_int_eq(setenv("MNIST_CL_FUSE", fuse ? "1" : "0", 1), 0);
-    run r;
-    if (!run_open(&r, small_bn_cnn, 1000)) return NULL;
-    mcl_recipe recipe = *mcl_model_recipe(r.model);
-    recipe.epochs = 2;
-    recipe.batch_size = 32;
-    run_fit(&r, recipe, 5);
-    *count = mcl_trainer_param_count(r.trainer);
-    float *w = malloc(*count * sizeof *w);
-    mcl_error err = {0};
-    ck_assert(mcl_trainer_read_params(r.trainer, w, &err) == MCL_OK);
-    mcl_eval_result e = {0};
-    ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 100, &e, &err) == MCL_OK);
-    *loss = e.loss;
-    run_free(&r);
+    float *w = weights_after(small_bn_cnn, false, 5, count, loss);
     unsetenv("MNIST_CL_FUSE");
     return w;
 }
