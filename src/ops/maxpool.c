@@ -99,8 +99,8 @@ static mcl_status maxpool_enqueue(mcl_node *node, const mcl_exec *ex, int which,
     pool_geometry g;
     if (!pool_geometry_get(&node->layer, node->in_shape, &g))
         return mcl_fail(err, MCL_ERR_MODEL, "%s: the window does not fit the input", node->name);
-    bool by16 = which == K_FORWARD16 || which == K_BACKWARD_TILED16;
-    cl_uint count = ex->n * mcl_shape_size(counted) / (by16 ? 16u : 1u);
+    bool per16 = which == K_FORWARD16 || which == K_BACKWARD_TILED16;
+    cl_uint count = ex->n * mcl_shape_size(counted) / (per16 ? 16u : 1u);
     cl_uint C = g.c, H = g.h, W = g.w, OH = g.oh, OW = g.ow, kh = g.kh, kw = g.kw, sh = g.sh,
             sw = g.sw, pad_top = g.pad_top, pad_left = g.pad_left;
     cl_kernel k = node->kernels[which];
@@ -112,13 +112,13 @@ static mcl_status maxpool_enqueue(mcl_node *node, const mcl_exec *ex, int which,
 }
 
 /* Channels in 16s take the float16 kernels. */
-static bool by16(const mcl_node *node) {
+static bool channels_in_16s(const mcl_node *node) {
     return node->in_shape.c % 16 == 0;
 }
 
 static mcl_status maxpool_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
-    return maxpool_enqueue(node, ex, by16(node) ? K_FORWARD16 : K_FORWARD, node->x, node->y,
-                           node->aux, node->out_shape, err);
+    return maxpool_enqueue(node, ex, channels_in_16s(node) ? K_FORWARD16 : K_FORWARD, node->x,
+                           node->y, node->aux, node->out_shape, err);
 }
 
 /* Windows that do not overlap (the usual 'maxpool 2') scatter from each window, a quarter of
@@ -143,8 +143,8 @@ static mcl_status maxpool_backward(mcl_node *node, const mcl_exec *ex, mcl_error
                                 NULL, NULL),
             err, "zeroing maxpool's input gradient");
     }
-    return maxpool_enqueue(node, ex, by16(node) ? K_BACKWARD_TILED16 : K_BACKWARD_TILED, node->aux,
-                           node->dy, node->dx, node->out_shape, err);
+    return maxpool_enqueue(node, ex, channels_in_16s(node) ? K_BACKWARD_TILED16 : K_BACKWARD_TILED,
+                           node->aux, node->dy, node->dx, node->out_shape, err);
 }
 
 /* Same scan order and tie rule as cl/maxpool.cl. */
