@@ -519,20 +519,25 @@ assert d["stored"] == (d["best"] == 0)' "$OUT" 2>"$TMP/json.err"; then
     }
 
     # SIGKILL in the middle of a run, then --resume: the final weights are bit-identical to an
-    # uninterrupted run's.
-    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/whole.ckpt" --verbose 0 \
-        </dev/null >/dev/null 2>&1
+    # uninterrupted run's. Batches of 8 make an epoch last a few seconds (mlp50's usual epoch
+    # takes a quarter of a second here), so the signals below land in epoch 2, not after the end.
+    SLOW="--batch-size 8"
+    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 $SLOW --save "$CK/whole.ckpt" \
+        --verbose 0 </dev/null >/dev/null 2>&1
     rc1=$?
-    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/killed.ckpt" --verbose 0 \
-        </dev/null >/dev/null 2>&1 &
+    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 $SLOW --save "$CK/killed.ckpt" \
+        --verbose 0 </dev/null >/dev/null 2>&1 &
     pid=$!
     n=0
     while [ ! -s "$CK/killed.ckpt" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
     sleep 0.4
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
+    rc_killed=$?
     run train --data "$DATA" --resume "$CK/killed.ckpt" --save "$CK/killed.ckpt" --verbose 2
     [ "$rc1" -eq 0 ] || fail_because "the uninterrupted run failed ($rc1)"
+    [ "$rc_killed" -eq 137 ] ||
+        fail_because "the run ended ($rc_killed) before SIGKILL: nothing was interrupted"
     want_rc 0
     same_weights "$CK/whole.ckpt" "$CK/killed.ckpt" ||
         fail_because "killed + resumed run differs from the uninterrupted one"
@@ -554,8 +559,8 @@ assert d["stored"] == (d["best"] == 0)' "$OUT" 2>"$TMP/json.err"; then
     # Ctrl-C (SIGINT) in the middle of epoch 2: the step finishes, the checkpoint keeps the
     # position inside the epoch, the exit code is 130, and --resume ends where the
     # uninterrupted run did, bit for bit.
-    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 --save "$CK/int.ckpt" --verbose 2 \
-        </dev/null >"$OUT" 2>"$ERR" &
+    "$EXE" train --data "$DATA" --model mlp50 --epochs 3 $SLOW --save "$CK/int.ckpt" \
+        --verbose 2 </dev/null >"$OUT" 2>"$ERR" &
     pid=$!
     n=0
     while [ ! -s "$CK/int.ckpt" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
