@@ -13,13 +13,18 @@
 #include "device/program_cache.h"
 #include "test_util.h"
 
-/* Points the cache at test_tmp_dir/NAME (not created: the cache makes its folders). */
-static char *use_cache_dir(const char *name) {
+/* Sets the variable `var` to test_tmp_dir/NAME (malloc'd, not created). */
+static char *use_dir(const char *var, const char *name) {
     char *dir = malloc(strlen(test_tmp_dir) + strlen(name) + 2);
     sprintf(dir, "%s/%s", test_tmp_dir, name);
-    ck_assert_int_eq(setenv("MNIST_CL_CACHE_DIR", dir, 1), 0);
-    ck_assert_int_eq(unsetenv("MNIST_CL_CACHE"), 0);
+    ck_assert_int_eq(setenv(var, dir, 1), 0);
     return dir;
+}
+
+/* Points the cache at test_tmp_dir/NAME (not created: the cache makes its folders). */
+static char *use_cache_dir(const char *name) {
+    ck_assert_int_eq(unsetenv("MNIST_CL_CACHE"), 0);
+    return use_dir("MNIST_CL_CACHE_DIR", name);
 }
 
 /* The one entry in dir (malloc'd path), failing if there is not exactly one. */
@@ -74,8 +79,14 @@ START_TEST(test_second_context_loads_from_cache) {
 END_TEST
 
 /* Damaged entries (a flipped byte in the binary, half a file, an empty file, another key's
- * header) are ignored: the program is rebuilt and the entry rewritten, then used. */
+ * header) are ignored: the program is rebuilt and the entry replaced by a valid one, then used.
+ * The new entry need not have the first one's size: PoCL's binary carries the kernel variants
+ * its own cache holds at build time, and the self-checks in between add some (a cold PoCL
+ * cache on a fresh machine made the sizes differ). */
 START_TEST(test_damaged_entries_are_rebuilt) {
+    /* PoCL's own cache starts cold here, as on a fresh machine (this test runs in its own
+     * process, before PoCL reads the variable). */
+    char *pocl_dir = use_dir("POCL_CACHE_DIR", "pocl");
     mcl_context *probe = test_context_create();
     if (probe == NULL) return;
     mcl_context_free(probe);
@@ -101,13 +112,20 @@ START_TEST(test_damaged_entries_are_rebuilt) {
         if (c == 3) keep = 0;
         test_write_file(entry, bad, (size_t)keep, 0);
         ck_assert_msg(!open_and_check(), "%s: the damaged entry was used", damage[c]);
-        ck_assert_msg(file_size(entry) == size, "%s: the entry was not rewritten", damage[c]);
+        ck_assert_msg(mcl_program_cache_entry_valid(entry),
+                      "%s: the entry was not replaced by a valid one", damage[c]);
+        size_t now = 0;
+        uint8_t *got = test_read_file(entry, &now);
+        ck_assert_msg(now != (size_t)keep || memcmp(got, bad, now) != 0,
+                      "%s: the damaged entry is still there", damage[c]);
+        free(got);
         ck_assert_msg(open_and_check(), "%s: the rewritten entry is not used", damage[c]);
     }
     free(bad);
     free(good);
     free(entry);
     free(dir);
+    free(pocl_dir);
 }
 END_TEST
 

@@ -88,14 +88,17 @@ static uint64_t get_le(const unsigned char *p, int bytes) {
     return v;
 }
 
-/* The entry's binary (malloc'd) if the file is complete and matches the key, else NULL. */
-static unsigned char *read_entry(const mcl_program_key *key, size_t *size) {
-    FILE *f = fopen(key->path, "rb");
+/* The binary (malloc'd) of the entry at `path` if the file is complete, its CRC holds and its
+ * header carries the key's hash (and, when `check_too`, its check); else NULL. */
+static unsigned char *read_entry(const char *path, const mcl_program_key *key, bool check_too,
+                                 size_t *size) {
+    FILE *f = fopen(path, "rb");
     if (f == NULL) return NULL;
     unsigned char header[HEADER_BYTES];
     unsigned char *binary = NULL;
     if (fread(header, 1, sizeof header, f) == sizeof header && memcmp(header, MAGIC, 8) == 0 &&
-        get_le(header + 8, 8) == key->hash && get_le(header + 16, 4) == key->check) {
+        get_le(header + 8, 8) == key->hash &&
+        (!check_too || get_le(header + 16, 4) == key->check)) {
         uint64_t n = get_le(header + 20, 8);
         unsigned char trailer[5];
         if (n > 0 && n <= MAX_BINARY_BYTES && (binary = malloc((size_t)n)) != NULL) {
@@ -117,7 +120,7 @@ cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
                                   const char *options) {
     if (key->path[0] == '\0') return NULL;
     size_t size = 0;
-    unsigned char *binary = read_entry(key, &size);
+    unsigned char *binary = read_entry(key->path, key, true, &size);
     if (binary == NULL) return NULL;
     const unsigned char *binaries[1] = {binary};
     cl_int rc = CL_SUCCESS, status = CL_SUCCESS;
@@ -139,6 +142,8 @@ cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
     }
     return program;
 }
+
+
 
 /* mkdir -p for the entry's folder (0755 for each part it creates). */
 bool mcl_cache_make_folders(const char *path) {
@@ -162,6 +167,18 @@ static bool is_entry_name(const char *name) {
     for (int i = 0; i < 16; i++)
         if (name[i] == '\0' || strchr("0123456789abcdef", name[i]) == NULL) return false;
     return true;
+}
+
+bool mcl_program_cache_entry_valid(const char *path) {
+    /* The file is named by its key's hash, so the name checks the header's hash. */
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+    if (!is_entry_name(name)) return false;
+    mcl_program_key key = {.hash = strtoull(name, NULL, 16)};
+    size_t size = 0;
+    unsigned char *binary = read_entry(path, &key, false, &size);
+    free(binary);
+    return binary != NULL;
 }
 
 /* Keeps the newest MCL_PROGRAM_CACHE_KEEP entries in the folder of `kept` (the entry just

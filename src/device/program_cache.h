@@ -37,10 +37,18 @@ bool mcl_program_cache_key(const mcl_context *ctx, const char *const *texts, uns
 cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
                                   const char *options);
 
+/* Whether the file at `path` is a complete entry: its header carries the hash its name says, and
+ * its binary's CRC-32 holds. */
+bool mcl_program_cache_entry_valid(const char *path);
+
 /* Program entries kept per cache folder: a store removes the oldest beyond this. */
 #define MCL_PROGRAM_CACHE_KEEP 8
 
-/* Writes the built program's binary as the key's entry; failures are logged as warnings. */
+/* Writes the built program's binary as the key's entry; failures are logged as warnings. It is
+ * called right after the build, before any kernel runs. Even so, the same source does not always
+ * store the same bytes: PoCL's binary carries the work-group-specialised variants its own kernel
+ * cache (~/.cache/pocl) holds for the program at that moment, and launches add variants there.
+ * Only the entry's validity and its key are stable, not its size. */
 void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_program program);
 
 #endif
