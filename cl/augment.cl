@@ -6,7 +6,7 @@
 #define AUGMENT_DEG_TO_RAD 0.017453292f /* pi / 180 in float, as on the host */
 
 /* A uniform draw in [-range, range) from a random word; a range of 0 gives exactly +-0. */
-inline float augment_symmetric(uint word, float range) {
+static inline float augment_symmetric(uint word, float range) {
     return (2.0f * u32_to_unit_float(word) - 1.0f) * range;
 }
 
@@ -15,7 +15,7 @@ inline float augment_symmetric(uint word, float range) {
  * Random words: Philox, key = seed, counter = (sample, epoch, MCL_STREAM_AUGMENT = 4, block)
  * for blocks 0 and 1; words 0..5 are theta, row shift, col shift, shear, row zoom, col zoom.
  * ranges = (rotation degrees, shift fraction, shear degrees, zoom fraction). */
-inline void augment_matrix(uint2 key, uint sample, uint epoch, float4 ranges, uint rows, uint cols,
+static inline void augment_matrix(uint2 key, uint sample, uint epoch, float4 ranges, uint rows, uint cols,
                            __local float *m) {
     uint4 w0 = philox4x32((uint4)(sample, epoch, 4u, 0u), key);
     uint4 w1 = philox4x32((uint4)(sample, epoch, 4u, 1u), key);
@@ -42,7 +42,7 @@ inline void augment_matrix(uint2 key, uint sample, uint epoch, float4 ranges, ui
 
 /* A pixel of the uint8 image as a float 0..255, or 0 outside [0, rows) x [0, cols). The load
  * is clamped inside and always made, so the compiler can use a select instead of a branch. */
-inline float augment_tap(__global const uchar *image, int r, int c, int rows, int cols) {
+static inline float augment_tap(__global const uchar *image, int r, int c, int rows, int cols) {
     float p = (float)image[clamp(r, 0, rows - 1) * cols + clamp(c, 0, cols - 1)];
     return r >= 0 && r < rows && c >= 0 && c < cols ? p : 0.0f;
 }

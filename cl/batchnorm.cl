@@ -18,7 +18,7 @@
 
 /* Adds scratch[lid + s] into scratch[lid] for s = size/2, size/4, ..., G: afterwards
  * scratch[j] (j < G) holds the total of channel j of the group. Every work-item must call it. */
-inline void batchnorm_tree(__local float *scratch, uint lid, uint size, uint group) {
+static inline void batchnorm_tree(__local float *scratch, uint lid, uint size, uint group) {
     for (uint s = size / 2; s >= group; s /= 2) {
         if (lid < s) scratch[lid] += scratch[lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -90,7 +90,7 @@ __kernel void batchnorm_forward(__global const float *x, __global float *y, uint
 
 /* dy through a fused ReLU (relu set: y is the ReLU's output) as the ReLU layer's backward does:
  * the derivative at 0 is 0. */
-inline float batchnorm_dy(__global const float *dy, __global const float *y, size_t i, int relu) {
+static inline float batchnorm_dy(__global const float *dy, __global const float *y, size_t i, int relu) {
     return relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
 }
 

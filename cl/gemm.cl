@@ -1,184 +1,239 @@
 /* Register-tiled SGEMM for CPU devices (src/device/gemm.c chooses it over CLBlast there).
  * Row-major C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C; beta == 0 never reads C.
  * Each work-item is a work-group of one that keeps a whole tile of C in registers, as a CPU
- * BLAS micro-kernel does: the vector lanes are the float16 values, not neighbouring
- * work-items, so the compiler has nothing to guess. The loops over the tile's rows must be
- * unrolled (#pragma unroll) for the accumulators to stay in registers: without it they lived
- * on the stack and gemm_nn ran at 50-80 GFLOP/s instead of 150-200. On PoCL (AVX-512, 2 cores)
- * the MLPs' products run at 150-200 GFLOP/s, where CLBlast's kernels reach 3-37.
+ * BLAS micro-kernel does: the vector lanes are the values of one GEMM_VW-wide vector, not
+ * neighbouring work-items, so the compiler has nothing to guess. The tile is GEMM_TM rows by
+ * GEMM_NV vectors; per k it loads one row of op(B) (GEMM_NV vectors) and GEMM_TM values of
+ * op(A) (broadcasts): GEMM_TM * GEMM_NV vector multiply-adds. The loops over the tile must be
+ * unrolled (#pragma unroll) for the accumulators to stay in registers: without it they lived on
+ * the stack and gemm_nn ran at a third of the speed.
  *
- * gemm_nn / gemm_tn: a GEMM_TM x GEMM_TN tile (8 rows x two float16), one row of op(B) and
- * GEMM_TM values of op(A) per k: 16 vector multiply-adds per 2 vector and 8 scalar loads.
- * Global size: (ceil(N / GEMM_TN), ceil(M / GEMM_TM)), local size (1, 1).
- * A transposed B is transposed into plain storage first (gemm_transpose), so B is never
- * transposed here. */
-#define GEMM_TM 8
-#define GEMM_TN 32
+ * K is walked in chunks of at most GEMM_KC: work-item (x, y, z) takes chunk z. With one chunk
+ * the result goes to C; with several, each chunk's raw sum goes to its own [M, N] slice of a
+ * partial buffer (C, c_chunk floats apart) and gemm_reduce_chunks adds the slices in order.
+ * Global size: (ceil(N / GEMM_TN) or, for N < GEMM_TN, N, ceil(M / GEMM_TM), chunks); local
+ * size (1, 1, 1). A transposed B is transposed into plain storage first (gemm_transpose), so B
+ * is never transposed here. The shapes come from src/device/kernel_shapes.c.
+ *
+ * An epilogue may follow alpha/beta on the way out, so that a dense layer's forward is one
+ * launch: 1 adds bias[j] to column j, 2 also applies ReLU (src/device/gemm.h). */
+#if !defined(GEMM_TM) || !defined(GEMM_VW) || !defined(GEMM_NV) || !defined(GEMM_KC)
+#error "cl/gemm.cl needs -DGEMM_TM, -DGEMM_VW, -DGEMM_NV and -DGEMM_KC (src/device/kernel_shapes.c)"
+#endif
+#define GEMM_TN (GEMM_VW * GEMM_NV)
+#define GEMM_ACC (GEMM_TM * GEMM_NV)
+#define gemm_vec MCL_VEC(GEMM_VW)
+#define gemm_load MCL_VLOAD(GEMM_VW)
+#define gemm_store MCL_VSTORE(GEMM_VW)
 
-inline float gemm_out(float acc, float alpha, float beta, __global const float *c) {
-    return beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
+#define GEMM_EPILOGUE_BIAS 1
+#define GEMM_EPILOGUE_BIAS_RELU 2
+
+/* Output element (i, j), c its place in C. */
+static inline float gemm_out(float acc, float alpha, float beta, __global const float *c,
+                             int epilogue, __global const float *bias, uint j) {
+    float v = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
+    if (epilogue != 0) v += bias[j];
+    return epilogue == GEMM_EPILOGUE_BIAS_RELU ? fmax(v, 0.0f) : v;
 }
 
-/* op(A) is A ([M, K], lda) or, with a_trans, A^T of A stored as [K, M]. Element (r, k) of the
- * tile's rows: rows past M repeat row M-1 (always readable) and are not stored. */
-inline float gemm_a(__global const float *A, uint lda, uint M, uint i0, int r, uint k,
-                    const int a_trans) {
+/* Element (row i0 + r, k) of op(A), op(A) being A ([M, K], lda) or, with a_trans, the
+ * transpose of A stored [K, M]. Rows past M repeat row M-1 (always readable), never stored. */
+static inline float gemm_a(__global const float *A, uint lda, uint M, uint i0, int r, uint k,
+                           const int a_trans) {
     uint i = min(i0 + (uint)r, M - 1u);
     return a_trans ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
 }
 
-/* N < GEMM_TN: one column at a time, GEMM_TM independent sums. */
-inline void gemm_tile_edge(uint M, uint N, uint K, float alpha, __global const float *A, uint lda,
-                           __global const float *B, uint ldb, float beta, __global float *C,
-                           uint ldc, const int a_trans, uint i0, uint j0) {
-    for (uint j = j0; j < N; j++) {
-        float acc[GEMM_TM];
+/* N < GEMM_TN: one column (j = x) per work-item, GEMM_TM independent sums. */
+static inline void gemm_column(uint M, uint N, uint k0, uint k1, float alpha,
+                               __global const float *A, uint lda, __global const float *B,
+                               uint ldb, float beta, __global float *C, uint ldc, int epilogue,
+                               __global const float *bias, const int a_trans) {
+    uint j = get_global_id(1), i0 = get_global_id(0) * GEMM_TM;
+    if (j >= N) return;
+    float acc[GEMM_TM];
+    #pragma unroll
+    for (int r = 0; r < GEMM_TM; r++)
+        acc[r] = 0.0f;
+    for (uint k = k0; k < k1; k++) {
+        float b = B[(size_t)k * ldb + j];
         #pragma unroll
         for (int r = 0; r < GEMM_TM; r++)
-            acc[r] = 0.0f;
-        for (uint k = 0; k < K; k++) {
-            float b = B[(size_t)k * ldb + j];
-            #pragma unroll
-            for (int r = 0; r < GEMM_TM; r++)
-                acc[r] = fma(gemm_a(A, lda, M, i0, r, k, a_trans), b, acc[r]);
-        }
-        #pragma unroll
-        for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
-            __global float *c = C + (size_t)(i0 + r) * ldc + j;
-            *c = gemm_out(acc[r], alpha, beta, c);
-        }
+            acc[r] = fma(gemm_a(A, lda, M, i0, r, k, a_trans), b, acc[r]);
+    }
+    #pragma unroll
+    for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
+        __global float *c = C + (size_t)(i0 + r) * ldc + j;
+        *c = gemm_out(acc[r], alpha, beta, c, epilogue, bias, j);
     }
 }
 
-inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float *A, uint lda,
-                      __global const float *B, uint ldb, float beta, __global float *C, uint ldc,
-                      const int a_trans) {
-    uint j0 = get_global_id(0) * GEMM_TN, i0 = get_global_id(1) * GEMM_TM;
+/* b_packed: B is in gemm_pack_b's panels (N >= GEMM_TN), not [K, N] with ldb. */
+static inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const float *A,
+                             uint lda, __global const float *B, uint ldb, int b_packed, float beta,
+                             __global float *C, uint ldc, uint c_chunk, int epilogue,
+                             __global const float *bias, const int a_trans) {
+    uint chunk = get_global_id(2);
+    uint k0 = chunk * GEMM_KC, k1 = min(K, k0 + GEMM_KC);
+    C += (size_t)chunk * c_chunk;
     if (N < GEMM_TN) {
-        gemm_tile_edge(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, a_trans, i0, j0);
+        gemm_column(M, N, k0, k1, alpha, A, lda, B, ldb, beta, C, ldc, epilogue, bias, a_trans);
         return;
     }
+    uint j0 = get_global_id(1) * GEMM_TN, i0 = get_global_id(0) * GEMM_TM;
     /* The last tile of a ragged N computes the full-width window ending at column N and
      * stores only its own columns (from j0): vector speed instead of a column at a time. */
     uint jw = min(j0, N - GEMM_TN);
-    float16 acc0[GEMM_TM], acc1[GEMM_TM];
+    /* Where row k of the tile's B window starts, and the step to the next row. */
+    __global const float *b0 = b_packed ? B + (size_t)get_global_id(1) * K * GEMM_TN : B + jw;
+    size_t b_step = b_packed ? GEMM_TN : ldb;
+    gemm_vec acc[GEMM_ACC];
     #pragma unroll
-    for (int r = 0; r < GEMM_TM; r++) {
-        acc0[r] = 0.0f;
-        acc1[r] = 0.0f;
-    }
+    for (int t = 0; t < GEMM_ACC; t++)
+        acc[t] = 0.0f;
     if (!a_trans || i0 + GEMM_TM > M) {
         /* Walking GEMM_TM row pointers (or, for A^T at the bottom edge, column reads). */
         __global const float *a[GEMM_TM];
         #pragma unroll
-        for (int r = 0; r < GEMM_TM; r++)
-            a[r] = a_trans ? A + min(i0 + (uint)r, M - 1u)
-                           : A + (size_t)min(i0 + (uint)r, M - 1u) * lda;
+        for (int r = 0; r < GEMM_TM; r++) {
+            uint i = min(i0 + (uint)r, M - 1u);
+            a[r] = a_trans ? A + (size_t)k0 * lda + i : A + (size_t)i * lda + k0;
+        }
         size_t a_step = a_trans ? lda : 1;
-        for (uint k = 0; k < K; k++) {
-            __global const float *brow = B + (size_t)k * ldb + jw;
-            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
+        for (uint k = k0; k < k1; k++) {
+            __global const float *brow = b0 + (size_t)k * b_step;
+            gemm_vec b[GEMM_NV];
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; v++)
+                b[v] = gemm_load(v, brow);
             #pragma unroll
             for (int r = 0; r < GEMM_TM; r++) {
-                float16 av = (float16)*a[r];
-                acc0[r] = fma(av, b0, acc0[r]);
-                acc1[r] = fma(av, b1, acc1[r]);
+                gemm_vec av = (gemm_vec)(*a[r]);
+                #pragma unroll
+                for (int v = 0; v < GEMM_NV; v++)
+                    acc[r * GEMM_NV + v] = fma(av, b[v], acc[r * GEMM_NV + v]);
                 a[r] += a_step;
             }
         }
     } else {
-        /* A^T: the tile's GEMM_TM values of op(A) for one k are contiguous. */
-        for (uint k = 0; k < K; k++) {
-            __global const float *brow = B + (size_t)k * ldb + jw;
-            float16 b0 = vload16(0, brow), b1 = vload16(1, brow);
-            float8 av = vload8(0, A + (size_t)k * lda + i0);
-#define GEMM_FMA_ROW(r, v)                                                                         \
-    acc0[r] = fma((float16)(v), b0, acc0[r]);                                                      \
-    acc1[r] = fma((float16)(v), b1, acc1[r]);
-            GEMM_FMA_ROW(0, av.s0)
-            GEMM_FMA_ROW(1, av.s1)
-            GEMM_FMA_ROW(2, av.s2)
-            GEMM_FMA_ROW(3, av.s3)
-            GEMM_FMA_ROW(4, av.s4)
-            GEMM_FMA_ROW(5, av.s5)
-            GEMM_FMA_ROW(6, av.s6)
-            GEMM_FMA_ROW(7, av.s7)
-#undef GEMM_FMA_ROW
+        /* A^T away from the bottom edge: the tile's GEMM_TM values of op(A) for one k are
+         * contiguous. */
+        for (uint k = k0; k < k1; k++) {
+            __global const float *brow = b0 + (size_t)k * b_step;
+            __global const float *ak = A + (size_t)k * lda + i0;
+            gemm_vec b[GEMM_NV];
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; v++)
+                b[v] = gemm_load(v, brow);
+            #pragma unroll
+            for (int r = 0; r < GEMM_TM; r++) {
+                gemm_vec av = (gemm_vec)(ak[r]);
+                #pragma unroll
+                for (int v = 0; v < GEMM_NV; v++)
+                    acc[r * GEMM_NV + v] = fma(av, b[v], acc[r * GEMM_NV + v]);
+            }
         }
     }
     #pragma unroll
     for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
         __global float *c = C + (size_t)(i0 + r) * ldc + jw;
         if (jw == j0) {
-            float16 out0 = alpha * acc0[r], out1 = alpha * acc1[r];
-            if (beta != 0.0f) {
-                out0 += beta * vload16(0, c);
-                out1 += beta * vload16(1, c);
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; v++) {
+                gemm_vec out = alpha * acc[r * GEMM_NV + v];
+                if (beta != 0.0f) out += beta * gemm_load(v, c);
+                if (epilogue != 0) out += gemm_load(v, bias + jw);
+                if (epilogue == GEMM_EPILOGUE_BIAS_RELU) out = fmax(out, 0.0f);
+                gemm_store(out, v, c);
             }
-            vstore16(out0, 0, c);
-            vstore16(out1, 1, c);
         } else {
             float row[GEMM_TN];
-            vstore16(acc0[r], 0, row);
-            vstore16(acc1[r], 1, row);
+            #pragma unroll
+            for (int v = 0; v < GEMM_NV; v++)
+                gemm_store(acc[r * GEMM_NV + v], v, row);
             for (uint t = j0 - jw; t < GEMM_TN; t++)
-                c[t] = gemm_out(row[t], alpha, beta, c + t);
+                c[t] = gemm_out(row[t], alpha, beta, c + t, epilogue, bias, jw + t);
         }
     }
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 gemm_nn(uint M, uint N, uint K, float alpha, __global const float *A, uint a_offset, uint lda,
-        __global const float *B, uint b_offset, uint ldb, float beta, __global float *C,
-        uint c_offset, uint ldc) {
-    gemm_tile(M, N, K, alpha, A + a_offset, lda, B + b_offset, ldb, beta, C + c_offset, ldc, 0);
+        __global const float *B, uint b_offset, uint ldb, int b_packed, float beta,
+        __global float *C, uint c_offset, uint ldc, uint c_chunk, int epilogue,
+        __global const float *bias, uint bias_offset) {
+    gemm_tile(M, N, K, alpha, A + a_offset, lda, B + b_offset, ldb, b_packed, beta, C + c_offset,
+              ldc, c_chunk, epilogue, bias + bias_offset, 0);
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 gemm_tn(uint M, uint N, uint K, float alpha, __global const float *A, uint a_offset, uint lda,
-        __global const float *B, uint b_offset, uint ldb, float beta, __global float *C,
-        uint c_offset, uint ldc) {
-    gemm_tile(M, N, K, alpha, A + a_offset, lda, B + b_offset, ldb, beta, C + c_offset, ldc, 1);
+        __global const float *B, uint b_offset, uint ldb, int b_packed, float beta,
+        __global float *C, uint c_offset, uint ldc, uint c_chunk, int epilogue,
+        __global const float *bias, uint bias_offset) {
+    gemm_tile(M, N, K, alpha, A + a_offset, lda, B + b_offset, ldb, b_packed, beta, C + c_offset,
+              ldc, c_chunk, epilogue, bias + bias_offset, 1);
+}
+
+/* C[i, j] = alpha * sum over chunks q (in order) of P[q * M * N + i * N + j] + beta * C[i, j]:
+ * the end of a K-split product. Global size: (N, M). */
+__kernel void gemm_reduce_chunks(uint M, uint N, uint chunks, __global const float *P,
+                                 uint p_offset, float alpha, float beta, __global float *C,
+                                 uint c_offset, uint ldc, int epilogue,
+                                 __global const float *bias, uint bias_offset) {
+    uint j = get_global_id(0), i = get_global_id(1);
+    if (j >= N || i >= M) return;
+    P += p_offset;
+    float acc = 0.0f;
+    for (uint q = 0; q < chunks; q++)
+        acc += P[((size_t)q * M + i) * N + j];
+    __global float *c = C + c_offset + (size_t)i * ldc + j;
+    *c = gemm_out(acc, alpha, beta, c, epilogue, bias + bias_offset, j);
+}
+
+/* Packs B [K, N] (ldb, N >= GEMM_TN) into panels for gemm_tile: panel p holds the GEMM_TN
+ * columns from min(p * GEMM_TN, N - GEMM_TN) (the window of tile column p), K rows of GEMM_TN
+ * contiguous floats. A tile then reads its panel front to back, where with a leading dimension
+ * of a power of two (1024 floats) every row of B fell into the same few L1 cache sets.
+ * Global size: (panels, K). */
+__kernel void gemm_pack_b(uint K, uint N, __global const float *B, uint b_offset, uint ldb,
+                          __global float *P, uint p_offset) {
+    uint p = get_global_id(0), k = get_global_id(1);
+    uint j0 = min(p * GEMM_TN, N - GEMM_TN);
+    __global const float *src = B + b_offset + (size_t)k * ldb + j0;
+    __global float *dst = P + p_offset + ((size_t)p * K + k) * GEMM_TN;
+    #pragma unroll
+    for (int v = 0; v < GEMM_NV; v++)
+        gemm_store(gemm_load(v, src), v, dst);
 }
 
 /* T[c, r] = A[r, c] for the R x CN matrix A (lda) into T (ldt): src/device/gemm.c turns a
- * transposed B into plain storage with it. An 8 x 16 block per work-item: eight row vectors
- * in, sixteen column vectors out. Global size: (ceil(CN / 16), ceil(R / 8)), local (1, 1). */
+ * transposed B into plain storage with it. A GEMM_VW x GEMM_VW block per work-item: its rows
+ * are read as vectors, its columns written as scalars. Global size: (ceil(CN / GEMM_VW),
+ * ceil(R / GEMM_VW)), local (1, 1). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 gemm_transpose(uint R, uint CN, __global const float *A, uint a_offset, uint lda,
                __global float *T, uint t_offset, uint ldt) {
     A += a_offset;
     T += t_offset;
-    uint c0 = get_global_id(0) * 16u, r0 = get_global_id(1) * 8u;
-    if (r0 + 8u <= R && c0 + 16u <= CN) {
-        __global const float *a = A + (size_t)r0 * lda + c0;
-        float16 v0 = vload16(0, a), v1 = vload16(0, a + lda), v2 = vload16(0, a + 2 * lda),
-                v3 = vload16(0, a + 3 * lda), v4 = vload16(0, a + 4 * lda),
-                v5 = vload16(0, a + 5 * lda), v6 = vload16(0, a + 6 * lda),
-                v7 = vload16(0, a + 7 * lda);
-        __global float *t = T + (size_t)c0 * ldt + r0;
-#define GEMM_T_COL(c, s)                                                                           \
-    vstore8((float8)(v0.s, v1.s, v2.s, v3.s, v4.s, v5.s, v6.s, v7.s), 0, t + (size_t)(c)*ldt);
-        GEMM_T_COL(0, s0)
-        GEMM_T_COL(1, s1)
-        GEMM_T_COL(2, s2)
-        GEMM_T_COL(3, s3)
-        GEMM_T_COL(4, s4)
-        GEMM_T_COL(5, s5)
-        GEMM_T_COL(6, s6)
-        GEMM_T_COL(7, s7)
-        GEMM_T_COL(8, s8)
-        GEMM_T_COL(9, s9)
-        GEMM_T_COL(10, sa)
-        GEMM_T_COL(11, sb)
-        GEMM_T_COL(12, sc)
-        GEMM_T_COL(13, sd)
-        GEMM_T_COL(14, se)
-        GEMM_T_COL(15, sf)
-#undef GEMM_T_COL
+    uint c0 = get_global_id(0) * GEMM_VW, r0 = get_global_id(1) * GEMM_VW;
+    if (r0 + GEMM_VW <= R && c0 + GEMM_VW <= CN) {
+        float block[GEMM_VW][GEMM_VW];
+        #pragma unroll
+        for (int r = 0; r < GEMM_VW; r++)
+            gemm_store(gemm_load(0, A + (size_t)(r0 + r) * lda + c0), 0, block[r]);
+        #pragma unroll
+        for (int c = 0; c < GEMM_VW; c++) {
+            float column[GEMM_VW];
+            #pragma unroll
+            for (int r = 0; r < GEMM_VW; r++)
+                column[r] = block[r][c];
+            gemm_store(gemm_load(0, column), 0, T + (size_t)(c0 + c) * ldt + r0);
+        }
         return;
     }
-    for (uint r = r0; r < min(r0 + 8u, R); r++)
-        for (uint c = c0; c < min(c0 + 16u, CN); c++)
+    for (uint r = r0; r < min(r0 + GEMM_VW, R); r++)
+        for (uint c = c0; c < min(c0 + GEMM_VW, CN); c++)
             T[(size_t)c * ldt + r] = A[(size_t)r * lda + c];
 }

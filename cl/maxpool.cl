@@ -12,7 +12,7 @@ typedef struct pool_window {
     int h_lo, h_hi, w_lo, w_hi;
 } pool_window;
 
-inline pool_window maxpool_window(uint i, uint C, uint H, uint W, uint OH, uint OW, uint kh,
+static inline pool_window maxpool_window(uint i, uint C, uint H, uint W, uint OH, uint OW, uint kh,
                                  uint kw, uint sh, uint sw, uint pad_top, uint pad_left) {
     pool_window p;
     p.c = i % C;

@@ -1,10 +1,13 @@
 /* Softmax fused with sparse categorical cross-entropy.
  * logits, probs: [n, K]; labels: [n]; sample_loss, sample_correct: [n].
  * Forward: probs = softmax(logits) (max-subtracted), loss = logsumexp - logit[label],
- * correct = (first argmax == label). One work-item per sample. Global size: (n). */
+ * correct = (first argmax == label); with write_grad (training) also the gradient of the mean
+ * loss, dlogits = (probs - onehot(label)) * loss_scale, loss_scale = 1/n. One work-item per
+ * sample. Global size: (n). */
 __kernel void softmax_xent_forward(__global const float *logits, __global const int *labels,
                                    __global float *probs, __global float *sample_loss,
-                                   __global float *sample_correct, uint n, uint classes) {
+                                   __global float *sample_correct, uint n, uint classes,
+                                   int write_grad, __global float *dlogits, float loss_scale) {
     uint r = get_global_id(0);
     if (r >= n) return;
     __global const float *z = logits + (size_t)r * classes;
@@ -28,15 +31,9 @@ __kernel void softmax_xent_forward(__global const float *logits, __global const 
     int label = labels[r];
     sample_loss[r] = log(sum) - (z[label] - zmax);
     sample_correct[r] = (arg == (uint)label) ? 1.0f : 0.0f;
-}
-
-/* dlogits = (probs - onehot(label)) * loss_scale, with loss_scale = 1/n for a batch mean.
- * Global size: (K, n). */
-__kernel void softmax_xent_backward(__global const float *probs, __global const int *labels,
-                                    __global float *dlogits, uint classes, float loss_scale) {
-    uint k = get_global_id(0), r = get_global_id(1);
-    if (k >= classes) return;
-    size_t i = (size_t)r * classes + k;
-    float onehot = (labels[r] == (int)k) ? 1.0f : 0.0f;
-    dlogits[i] = (probs[i] - onehot) * loss_scale;
+    if (write_grad) {
+        __global float *d = dlogits + (size_t)r * classes;
+        for (uint k = 0; k < classes; k++)
+            d[k] = (p[k] - (k == (uint)label ? 1.0f : 0.0f)) * loss_scale;
+    }
 }

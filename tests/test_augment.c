@@ -125,10 +125,8 @@ static void run_gather(mcl_context *ctx, const data *d, uint32_t base, uint32_t 
         st = mcl_augment_enqueue(ctx, kernel, pixels, labels_all, order, base, n, d->rows, d->cols,
                                  a, seed, epoch, dx, dlabels, &err);
     } else {
-        cl_uint b = base, f = (cl_uint)features;
-        st = MCL_SET_ARGS(kernel, &err, MCL_ARG(pixels), MCL_ARG(labels_all), MCL_ARG(order),
-                          MCL_ARG(b), MCL_ARG(f), MCL_ARG(dx), MCL_ARG(dlabels));
-        if (st == MCL_OK) st = mcl_enqueue(ctx, kernel, 2, (size_t[]){features, n}, &err);
+        st = mcl_gather_enqueue(ctx, kernel, pixels, labels_all, order, base, n,
+                                (uint32_t)features, dx, dlabels, &err);
     }
     ck_assert_msg(st == MCL_OK, "%s", err.message);
     download(ctx, dx, x, n * features * sizeof(float));

@@ -400,8 +400,9 @@ if [ "$have_device" -eq 1 ] && [ "$have_data" -eq 1 ]; then
     if ! python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 m = d["models"][0]
-assert d["sgemm_gflops"] > 0 and m["model"] == "mlp50" and m["batch"] == 100
-for k in ("steps_per_s", "epoch_s", "images_per_s", "gflops", "ceiling_percent",
+assert d["sgemm_gflops"] > 0 and d["fma_peak_gflops"] > 0 and m["model"] == "mlp50"
+assert m["batch"] == 100 and 0 < d["sgemm_percent_of_peak"] < 150
+for k in ("steps_per_s", "epoch_s", "images_per_s", "gflops", "peak_percent",
           "inference_images_per_s", "device_peak_mib", "host_peak_mib"):
     assert m[k] > 0, k' "$OUT" 2>"$TMP/json.err"; then
         fail_because "bench --json: $(tail -1 "$TMP/json.err")"

@@ -126,6 +126,10 @@ typedef struct mcl_device_info {
     uint64_t local_mem_bytes;
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
+    size_t max_work_item_sizes[3];
+    /* CL_DEVICE_NATIVE/PREFERRED_VECTOR_WIDTH_FLOAT: 16 on AVX-512 CPUs (PoCL), 8 with AVX2, 1
+     * on GPUs and on drivers that vectorise across work-items. Decides the kernels' shapes. */
+    uint32_t native_vector_width_float, preferred_vector_width_float;
     bool fp16, fp64;
 } mcl_device_info;
 
@@ -149,6 +153,16 @@ typedef enum mcl_gemm_choice {
     MCL_GEMM_TILED
 } mcl_gemm_choice;
 
+/* Limits below the device's own, so that a test can check what a smaller device gets: the
+ * kernels' launches and local memory then stay within them, and the kernel shapes follow the
+ * vector width. 0 keeps the device's value. The environment variable MNIST_CL_DEVICE_CAPS
+ * ("work_group=64,local_mem=16384,vector_width=8") sets the same for a whole process. */
+typedef struct mcl_device_caps {
+    size_t max_work_group_size; /* also caps every dimension's work-item size */
+    uint64_t local_mem_bytes;
+    uint32_t vector_width; /* the native float vector width the shapes are chosen for */
+} mcl_device_caps;
+
 typedef struct mcl_context_options {
     int platform;   /* platform index, or -1 */
     int device;     /* device index within the platform, or -1 */
@@ -158,6 +172,7 @@ typedef struct mcl_context_options {
      * where training time goes (mcl_trainer_profile). Costs a marker per op and step. */
     bool profile;
     mcl_gemm_choice gemm;
+    mcl_device_caps caps;
 } mcl_context_options;
 
 /* Default choice (platform and device both -1): the first GPU of any platform, else the first
@@ -213,6 +228,11 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
                          void *user, mcl_tune_result *out, mcl_error *err);
 /* Whether the context applied a stored GEMM tuning when it was created. */
 bool mcl_context_gemm_tuned(const mcl_context *ctx);
+
+/* The device's peak multiply-add rate in GFLOP/s (2 flops per FMA), measured by a probe kernel
+ * of independent vector FMA chains sized to the device (cl/probe.cl): the ceiling that bench
+ * measures the SGEMM and the models against. */
+mcl_status mcl_context_fma_peak_gflops(mcl_context *ctx, double *gflops, mcl_error *err);
 
 /* The device's SGEMM throughput through the context's GEMM provider (mcl_context_gemm_name):
  * C = A*B on n x n matrices, one untimed call
@@ -413,6 +433,10 @@ typedef struct mcl_profile_row {
 /* The profile of every training step so far, largest first, when the trainer's context was
  * created with options.profile (else 0 rows). Fills rows up to capacity; returns the total. */
 size_t mcl_trainer_profile(const mcl_trainer *trainer, mcl_profile_row *rows, size_t capacity);
+/* The same training steps by kernel: every launch's own device time (OpenCL events), summed per
+ * kernel name ("conv2d_backward_filter_tiled", "CLBlast SGEMM"), largest first. */
+size_t mcl_trainer_kernel_profile(const mcl_trainer *trainer, mcl_profile_row *rows,
+                                  size_t capacity);
 /* Every epoch of the run so far, earliest first, including those before a resume (checkpoints
  * carry the history). Owned by the trainer; valid until its next fit or free. */
 const mcl_epoch_result *mcl_trainer_history(const mcl_trainer *trainer, size_t *count);

@@ -1,5 +1,5 @@
 /* mnist-cl bench: training and inference speed of the built-in models on one device, against
- * the device's own SGEMM ceiling, with the memory each needs. */
+ * the device's own FMA peak (a probe kernel) and SGEMM, with the memory each needs. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@ static const cli_option options[] = {
      "comma-separated models (built-in names or files; default: every built-in)"},
     {"--steps", "N", "timed training steps per model, after as many untimed ones (default 30)"},
     {"--infer", "N", "test images for the inference timing (default 2000)"},
-    {"--sgemm-size", "N", "size of the square SGEMM that measures the ceiling (default 1024)"},
+    {"--sgemm-size", "N", "size of the square SGEMM measured against the peak (default 1024)"},
     {"--data", "DIR", "folder with the IDX files (default $MNIST_CL_DATA or data/mnist)"},
     {"--json", NULL, "print one JSON object instead of the table"},
     {"--help", NULL, "show this help"},
@@ -24,7 +24,7 @@ enum { OPT_MODELS, OPT_STEPS, OPT_INFER, OPT_SGEMM, OPT_DATA, OPT_JSON, OPT_HELP
 typedef struct bench_row {
     char model[64];
     uint32_t batch;
-    double steps_per_s, epoch_s, images_per_s, gflops, ceiling_pct, infer_images_per_s;
+    double steps_per_s, epoch_s, images_per_s, gflops, peak_pct, infer_images_per_s;
     double device_mib, host_mib;
 } bench_row;
 
@@ -53,7 +53,7 @@ static bool record_epoch(const mcl_epoch_result *r, void *user) {
  * steps * batch images), then inference over `infer` test images. */
 static mcl_status bench_model(mcl_context *ctx, const char *name, const mcl_dataset *all,
                               const mcl_dataset *test, uint32_t steps, uint32_t infer,
-                              double ceiling, bench_row *row, mcl_error *err) {
+                              double fma_peak, bench_row *row, mcl_error *err) {
     mcl_model *model = NULL;
     mcl_trainer *trainer = NULL;
     mcl_dataset *subset = NULL, *test_subset = NULL;
@@ -84,7 +84,7 @@ static mcl_status bench_model(mcl_context *ctx, const char *name, const mcl_data
         row->epoch_s = full_steps / row->steps_per_s;
         row->images_per_s = count / t.train_seconds;
         row->gflops = mcl_trainer_train_flops_per_sample(trainer) * row->images_per_s * 1e-9;
-        row->ceiling_pct = ceiling > 0.0 ? 100.0 * row->gflops / ceiling : 0.0;
+        row->peak_pct = fma_peak > 0.0 ? 100.0 * row->gflops / fma_peak : 0.0;
     }
     uint32_t n = infer < mcl_dataset_count(test) ? infer : mcl_dataset_count(test);
     if (st == MCL_OK) st = mcl_dataset_subset(test, 0, n, &test_subset, err);
@@ -108,42 +108,51 @@ static mcl_status bench_model(mcl_context *ctx, const char *name, const mcl_data
     return st;
 }
 
-static void print_table(const mcl_context *ctx, double ceiling, uint32_t sgemm_n,
-                        const bench_row *rows, size_t count, uint32_t steps) {
+/* The device's measured ceilings: the FMA probe's peak and the square SGEMM. */
+typedef struct bench_ceilings {
+    double peak, sgemm;
+    uint32_t sgemm_n;
+} bench_ceilings;
+
+static void print_table(const mcl_context *ctx, const bench_ceilings *c, const bench_row *rows,
+                        size_t count, uint32_t steps) {
     const mcl_device_info *dev = mcl_context_device(ctx);
     printf("Device: %s (%s, %s)\n", dev->name, mcl_device_type_str(dev->type), dev->platform_name);
-    printf("SGEMM ceiling (%s, %ux%u): %.1f GFLOP/s\n\n", mcl_context_gemm_name(ctx), sgemm_n,
-           sgemm_n, ceiling);
+    printf("FMA peak (probe kernel): %.1f GFLOP/s\n", c->peak);
+    printf("SGEMM (%s, %ux%u): %.1f GFLOP/s, %.1f%% of the peak\n\n", mcl_context_gemm_name(ctx),
+           c->sgemm_n, c->sgemm_n, c->sgemm, c->peak > 0.0 ? 100.0 * c->sgemm / c->peak : 0.0);
     printf("%-8s %5s %8s %9s %9s %8s %6s %10s %9s %9s\n", "model", "batch", "steps/s", "s/epoch",
-           "images/s", "GFLOP/s", "%ceil", "infer/s", "dev MiB", "host MiB");
+           "images/s", "GFLOP/s", "%peak", "infer/s", "dev MiB", "host MiB");
     for (size_t i = 0; i < count; i++) {
         const bench_row *r = &rows[i];
         printf("%-8s %5u %8.1f %9.2f %9.0f %8.2f %5.1f%% %10.0f %9.1f %9.1f\n", r->model, r->batch,
-               r->steps_per_s, r->epoch_s, r->images_per_s, r->gflops, r->ceiling_pct,
+               r->steps_per_s, r->epoch_s, r->images_per_s, r->gflops, r->peak_pct,
                r->infer_images_per_s, r->device_mib, r->host_mib);
     }
     printf("\nTraining: %u timed steps after %u untimed; s/epoch extrapolates to the whole "
-           "training set. GFLOP/s counts\nthe GEMM-class work of a step; %%ceil is that against "
-           "the SGEMM ceiling. dev MiB: the most device memory\nmnist-cl's buffers held for the "
+           "training set. GFLOP/s counts\nthe GEMM-class work of a step; %%peak is that against "
+           "the FMA peak. dev MiB: the most device memory\nmnist-cl's buffers held for the "
            "model (CLBlast's scratch not counted); host MiB: the process's peak so far.\n",
            steps, steps);
 }
 
-static void print_json(const mcl_context *ctx, double ceiling, uint32_t sgemm_n,
-                       const bench_row *rows, size_t count) {
+static void print_json(const mcl_context *ctx, const bench_ceilings *c, const bench_row *rows,
+                       size_t count) {
     printf("{\"device\": ");
     cli_json_string(mcl_context_device(ctx)->name);
     printf(", \"gemm\": ");
     cli_json_string(mcl_context_gemm_name(ctx));
-    printf(", \"sgemm_size\": %u, \"sgemm_gflops\": %.3f, \"models\": [", sgemm_n, ceiling);
+    printf(", \"fma_peak_gflops\": %.3f, \"sgemm_size\": %u, \"sgemm_gflops\": %.3f, "
+           "\"sgemm_percent_of_peak\": %.2f, \"models\": [",
+           c->peak, c->sgemm_n, c->sgemm, c->peak > 0.0 ? 100.0 * c->sgemm / c->peak : 0.0);
     for (size_t i = 0; i < count; i++) {
         const bench_row *r = &rows[i];
         printf("%s\n  {\"model\": \"%s\", \"batch\": %u, \"steps_per_s\": %.3f, "
                "\"epoch_s\": %.3f, \"images_per_s\": %.1f, \"gflops\": %.3f, "
-               "\"ceiling_percent\": %.2f, \"inference_images_per_s\": %.1f, "
+               "\"peak_percent\": %.2f, \"inference_images_per_s\": %.1f, "
                "\"device_peak_mib\": %.2f, \"host_peak_mib\": %.2f}",
                i ? "," : "", r->model, r->batch, r->steps_per_s, r->epoch_s, r->images_per_s,
-               r->gflops, r->ceiling_pct, r->infer_images_per_s, r->device_mib, r->host_mib);
+               r->gflops, r->peak_pct, r->infer_images_per_s, r->device_mib, r->host_mib);
     }
     printf("]}\n");
 }
@@ -154,8 +163,8 @@ int cmd_bench(const cli_global *g, int argc, char **argv) {
     if (v[OPT_HELP]) {
         cli_print_help("mnist-cl [--platform P] [--device D] bench [options]",
                        "Measure each model on the device: training steps/s, seconds per epoch, "
-                       "images/s, GFLOP/s and percent of the device's SGEMM ceiling (measured "
-                       "first), inference images/s, and the device and host memory it needs.",
+                       "images/s, GFLOP/s and percent of the device's FMA peak (measured first "
+                       "by a probe kernel, with a square SGEMM), inference images/s, and the device and host memory it needs.",
                        options, OPT_COUNT);
         return CLI_EXIT_OK;
     }
@@ -191,26 +200,27 @@ int cmd_bench(const cli_global *g, int argc, char **argv) {
     mcl_dataset *all = NULL, *test = NULL;
     mcl_context *ctx = NULL;
     bench_row *rows = calloc(count, sizeof *rows);
-    double ceiling = 0.0;
+    bench_ceilings ceilings = {.sgemm_n = sgemm_n};
     mcl_status st =
         rows == NULL ? cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory") : MCL_OK;
     if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &all, &err);
     if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &test, &err);
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
     if (st == MCL_OK) st = mcl_context_create(&copt, &ctx, &err);
-    if (st == MCL_OK) st = mcl_context_sgemm_gflops(ctx, sgemm_n, 3, &ceiling, &err);
+    if (st == MCL_OK) st = mcl_context_fma_peak_gflops(ctx, &ceilings.peak, &err);
+    if (st == MCL_OK) st = mcl_context_sgemm_gflops(ctx, sgemm_n, 10, &ceilings.sgemm, &err);
     for (size_t i = 0; i < count && st == MCL_OK; i++) {
         if (!v[OPT_JSON]) {
             fprintf(stderr, "bench: %s ...\n", names[i]);
             fflush(stderr);
         }
-        st = bench_model(ctx, names[i], all, test, steps, infer, ceiling, &rows[i], &err);
+        st = bench_model(ctx, names[i], all, test, steps, infer, ceilings.peak, &rows[i], &err);
     }
     if (st == MCL_OK) {
         if (v[OPT_JSON])
-            print_json(ctx, ceiling, sgemm_n, rows, count);
+            print_json(ctx, &ceilings, rows, count);
         else
-            print_table(ctx, ceiling, sgemm_n, rows, count, steps);
+            print_table(ctx, &ceilings, rows, count, steps);
     }
     mcl_context_free(ctx);
     mcl_dataset_free(test);

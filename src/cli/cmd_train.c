@@ -194,25 +194,37 @@ static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
     fflush(stdout);
 }
 
-/* train --profile: the device time of the training steps by op and phase, largest first. */
-static void print_profile(const mcl_trainer *trainer) {
-    mcl_profile_row rows[160];
-    size_t n = mcl_trainer_profile(trainer, rows, sizeof rows / sizeof rows[0]);
-    if (n > sizeof rows / sizeof rows[0]) n = sizeof rows / sizeof rows[0];
+/* One profile table, largest first, under `title`; false when nothing was timed. */
+static bool print_profile_table(const char *title, const char *column, const mcl_profile_row *rows,
+                                size_t n) {
     double total = 0.0;
     for (size_t i = 0; i < n; i++)
         total += rows[i].seconds;
-    if (n == 0 || !(total > 0.0)) {
-        printf("\nProfile: no training steps were timed\n");
-        return;
-    }
-    printf("\nProfile of the training steps (device time between markers; OpenCL events):\n");
-    printf("%-44s %9s %11s %10s %6s\n", "op / phase", "calls", "total s", "ms/call", "%");
+    if (n == 0 || !(total > 0.0)) return false;
+    printf("\n%s:\n", title);
+    printf("%-44s %9s %11s %10s %6s\n", column, "calls", "total s", "ms/call", "%");
     for (size_t i = 0; i < n; i++)
         printf("%-44s %9llu %11.3f %10.3f %5.1f%%\n", rows[i].name,
                (unsigned long long)rows[i].calls, rows[i].seconds,
                1000.0 * rows[i].seconds / (double)rows[i].calls, 100.0 * rows[i].seconds / total);
     printf("%-44s %9s %11.3f\n", "total", "", total);
+    return true;
+}
+
+/* train --profile: the device time of the training steps by op and phase, then by kernel. */
+static void print_profile(const mcl_trainer *trainer) {
+    enum { CAP = 160 };
+    mcl_profile_row rows[CAP];
+    size_t n = mcl_trainer_profile(trainer, rows, CAP);
+    if (!print_profile_table("Profile of the training steps (device time between markers; OpenCL "
+                             "events)",
+                             "op / phase", rows, n < CAP ? n : CAP)) {
+        printf("\nProfile: no training steps were timed\n");
+        return;
+    }
+    n = mcl_trainer_kernel_profile(trainer, rows, CAP);
+    print_profile_table("The same steps by kernel (each launch's own device time)", "kernel", rows,
+                        n < CAP ? n : CAP);
 }
 
 /* After Ctrl-C stopped the fit: says where, keeps the position in the checkpoint if --save was

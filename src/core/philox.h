@@ -20,7 +20,7 @@ mcl_philox_block mcl_philox4x32(const uint32_t counter[4], uint64_t key);
 enum mcl_rng_stream {
     MCL_STREAM_INIT = 1,    /* weight initialisation: counter = (element, tensor) */
     MCL_STREAM_SHUFFLE = 2, /* epoch shuffles: counter = (position, epoch) */
-    MCL_STREAM_DROPOUT = 3, /* dropout masks: counter = (element/4, step, layer, 3) */
+    MCL_STREAM_DROPOUT = 3, /* dropout masks: counter = (block, step, layer, 3), src/ops/dropout.c */
     MCL_STREAM_AUGMENT = 4, /* augmentation: counter = (sample, epoch, stream, block) */
 };
 

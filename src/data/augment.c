@@ -101,7 +101,18 @@ mcl_status mcl_augment_enqueue(mcl_context *ctx, cl_kernel kernel, cl_mem pixels
     size_t groups = (features + max_local - 1) / max_local;
     size_t local = (features + groups - 1) / groups;
     const size_t global_size[2] = {groups * local, n}, local_size[2] = {local, 1};
-    return MCL_CL_CHECK(
-        clEnqueueNDRangeKernel(ctx->queue, kernel, 2, NULL, global_size, local_size, 0, NULL, NULL),
-        err, "running kernel 'gather_batch_augment'");
+    return mcl_enqueue_local(ctx, kernel, 2, global_size, local_size, err);
+}
+
+mcl_status mcl_gather_enqueue(mcl_context *ctx, cl_kernel kernel, cl_mem pixels, cl_mem labels_all,
+                              cl_mem order, uint32_t base, uint32_t n, uint32_t features,
+                              cl_mem x, cl_mem labels, mcl_error *err) {
+    cl_uint b = base, f = features;
+    mcl_status st = MCL_SET_ARGS(kernel, err, MCL_ARG(pixels), MCL_ARG(labels_all), MCL_ARG(order),
+                                 MCL_ARG(b), MCL_ARG(f), MCL_ARG(x), MCL_ARG(labels));
+    size_t per_item = (size_t)ctx->shapes.vector.width * ctx->shapes.vector.span;
+    return st != MCL_OK ? st
+                        : mcl_enqueue_vector(ctx, kernel, 2,
+                                             (size_t[]){(features + per_item - 1) / per_item, n},
+                                             NULL, err);
 }

@@ -50,4 +50,11 @@ mcl_status mcl_augment_enqueue(mcl_context *ctx, cl_kernel kernel, cl_mem pixels
                                uint32_t cols, const mcl_augment *a, uint64_t seed, uint32_t epoch,
                                cl_mem x, cl_mem labels, mcl_error *err);
 
+/* The same without augmentation through cl/data.cl's gather_batch (`kernel`, made with
+ * mcl_kernel_create(ctx, "gather_batch", ...)): x[s] = pixels of sample order[base + s] / 255
+ * and labels[s] its label, for s < n, `features` pixels each. Same ownership rules. */
+mcl_status mcl_gather_enqueue(mcl_context *ctx, cl_kernel kernel, cl_mem pixels, cl_mem labels_all,
+                              cl_mem order, uint32_t base, uint32_t n, uint32_t features,
+                              cl_mem x, cl_mem labels, mcl_error *err);
+
 #endif

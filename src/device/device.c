@@ -7,6 +7,7 @@
 #include "device/device.h"
 #include "device/gemm.h"
 #include "device/gemm_tune.h"
+#include "device/kernel_profile.h"
 
 const char *mcl_device_type_str(mcl_device_type type) {
     switch (type) {
@@ -154,6 +155,19 @@ static mcl_status device_info(cl_platform_id platform, cl_device_id device, uint
     size_t wg;
     DEVICE_INFO(CL_DEVICE_MAX_WORK_GROUP_SIZE, wg, "querying the work-group size");
     info->max_work_group_size = wg;
+    cl_uint dims = 0;
+    DEVICE_INFO(CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, dims, "querying work-item dimensions");
+    size_t sizes[16] = {0};
+    if (dims > 16) dims = 16;
+    MCL_CL_TRY(clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_ITEM_SIZES, dims * sizeof(size_t), sizes,
+                               NULL),
+               err, "querying work-item sizes");
+    for (int d = 0; d < 3; d++)
+        info->max_work_item_sizes[d] = d < (int)dims ? sizes[d] : 1;
+    DEVICE_INFO(CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, u, "querying the native vector width");
+    info->native_vector_width_float = u;
+    DEVICE_INFO(CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, u, "querying the preferred vector width");
+    info->preferred_vector_width_float = u;
     char *ext;
     mcl_status st =
         info_text(NULL, device, CL_DEVICE_EXTENSIONS, &ext, "querying device extensions", err);
@@ -304,6 +318,56 @@ static void memory_count_release(mcl_memory_count *m) {
     if (m != NULL && atomic_fetch_sub(&m->refs, 1) == 1) free(m);
 }
 
+/* MNIST_CL_DEVICE_CAPS ("work_group=64,local_mem=16384,vector_width=8") into *caps, for the
+ * fields the options left at 0. */
+static mcl_status caps_from_env(mcl_device_caps *caps, mcl_error *err) {
+    const char *env = getenv("MNIST_CL_DEVICE_CAPS");
+    if (env == NULL || env[0] == '\0') return MCL_OK;
+    char buf[256];
+    if (strlen(env) >= sizeof buf)
+        return mcl_fail(err, MCL_ERR_USAGE, "MNIST_CL_DEVICE_CAPS is too long");
+    strcpy(buf, env);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        char *end = NULL;
+        unsigned long long v = eq != NULL ? strtoull(eq + 1, &end, 10) : 0;
+        if (eq == NULL || end == eq + 1 || *end != '\0' || v == 0)
+            return mcl_fail(err, MCL_ERR_USAGE,
+                            "MNIST_CL_DEVICE_CAPS: '%s' is not name=positive-number (names: "
+                            "work_group, local_mem, vector_width)",
+                            item);
+        *eq = '\0';
+        if (strcmp(item, "work_group") == 0) {
+            if (caps->max_work_group_size == 0) caps->max_work_group_size = (size_t)v;
+        } else if (strcmp(item, "local_mem") == 0) {
+            if (caps->local_mem_bytes == 0) caps->local_mem_bytes = v;
+        } else if (strcmp(item, "vector_width") == 0) {
+            if (caps->vector_width == 0) caps->vector_width = (uint32_t)v;
+        } else {
+            return mcl_fail(err, MCL_ERR_USAGE,
+                            "MNIST_CL_DEVICE_CAPS: unknown limit '%s' (known: work_group, "
+                            "local_mem, vector_width)",
+                            item);
+        }
+    }
+    return MCL_OK;
+}
+
+/* The device as mnist-cl uses it: its limits lowered to the caps. */
+static void apply_caps(mcl_device_info *info, const mcl_device_caps *caps) {
+    size_t wg = caps->max_work_group_size;
+    if (wg > 0 && wg < info->max_work_group_size) info->max_work_group_size = wg;
+    for (int d = 0; d < 3; d++)
+        if (wg > 0 && wg < info->max_work_item_sizes[d]) info->max_work_item_sizes[d] = wg;
+    if (caps->local_mem_bytes > 0 && caps->local_mem_bytes < info->local_mem_bytes)
+        info->local_mem_bytes = caps->local_mem_bytes;
+    if (caps->vector_width > 0) {
+        info->native_vector_width_float = caps->vector_width;
+        info->preferred_vector_width_float = caps->vector_width;
+    }
+}
+
 mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **out,
                               mcl_error *err) {
     *out = NULL;
@@ -319,8 +383,17 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     }
     uint32_t pi = 0, di = 0;
-    mcl_status st = choose_device(opt, &ctx->platform, &ctx->device, &pi, &di, err);
+    mcl_device_caps caps = opt->caps;
+    mcl_status st = caps_from_env(&caps, err);
+    if (st == MCL_OK) st = choose_device(opt, &ctx->platform, &ctx->device, &pi, &di, err);
     if (st == MCL_OK) st = device_info(ctx->platform, ctx->device, pi, di, &ctx->info, err);
+    if (st == MCL_OK) {
+        apply_caps(&ctx->info, &caps);
+        ctx->shapes = mcl_kernel_shapes_for(&ctx->info);
+        /* Oclgrind (the strict simulator the tests run under) takes memory filled by
+         * clEnqueueFillBuffer as uninitialised; writes it tracks. */
+        ctx->fills_as_writes = strstr(ctx->info.platform_name, "Oclgrind") != NULL;
+    }
     if (st == MCL_OK) {
         cl_int rc = CL_SUCCESS;
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
@@ -328,6 +401,7 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
         ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &rc);
         st = MCL_CL_CHECK(rc, err, "creating the OpenCL context");
     }
+    if (st == MCL_OK && opt->profile) ctx->kernel_profile = mcl_kernel_profile_create();
     if (st == MCL_OK) {
         cl_int rc = CL_SUCCESS;
         ctx->profiling = opt->profile;
@@ -371,6 +445,7 @@ void mcl_context_free(mcl_context *ctx) {
     if (ctx->program != NULL) clReleaseProgram(ctx->program);
     if (ctx->context != NULL) clReleaseContext(ctx->context);
     memory_count_release(ctx->memory);
+    mcl_kernel_profile_free(ctx->kernel_profile);
     free(ctx);
 }
 
@@ -386,10 +461,27 @@ static mcl_status grow_buffer(mcl_context *ctx, cl_mem *buf, size_t *have, size_
     mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), buf, what, err);
     const float value = 0.0f;
     if (st == MCL_OK && zero)
-        st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, *buf, &value, sizeof value, 0,
-                                              floats * sizeof(float), 0, NULL, NULL),
-                          err, what);
+        st = mcl_fill(ctx, *buf, &value, sizeof value, 0, floats * sizeof(float), what, err);
     if (st == MCL_OK) *have = floats;
+    return st;
+}
+
+mcl_status mcl_fill(mcl_context *ctx, cl_mem buffer, const void *pattern, size_t pattern_size,
+                    size_t offset, size_t bytes, const char *what, mcl_error *err) {
+    if (bytes == 0) return MCL_OK;
+    if (!ctx->fills_as_writes)
+        return MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, buffer, pattern, pattern_size, offset,
+                                                bytes, 0, NULL, NULL),
+                            err, what);
+    unsigned char *host = malloc(bytes);
+    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory %s", what);
+    for (size_t i = 0; i < bytes; i++)
+        host[i] = ((const unsigned char *)pattern)[i % pattern_size];
+    /* Blocking, so the host copy can go at once; only the simulator takes this path. */
+    mcl_status st = MCL_CL_CHECK(
+        clEnqueueWriteBuffer(ctx->queue, buffer, CL_TRUE, offset, bytes, host, 0, NULL, NULL), err,
+        what);
+    free(host);
     return st;
 }
 
@@ -398,6 +490,12 @@ mcl_status mcl_scratch_reserve(mcl_context *ctx, size_t floats, cl_mem *out, mcl
                                 "the context's scratch", err);
     *out = st == MCL_OK ? ctx->scratch : NULL;
     return st;
+}
+
+void mcl_scratch_release(mcl_context *ctx) {
+    if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_floats = 0;
 }
 
 mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err) {
@@ -440,16 +538,42 @@ mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const s
 
 mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
                              const size_t *local, mcl_error *err) {
+    return mcl_enqueue_event(ctx, kernel, dims, global, local, NULL, err);
+}
+
+mcl_status mcl_enqueue_vector(mcl_context *ctx, cl_kernel kernel, cl_uint dims,
+                              const size_t *global, cl_event *done, mcl_error *err) {
+    const size_t ones[3] = {1, 1, 1};
+    return mcl_enqueue_event(ctx, kernel, dims, global, ctx->shapes.vector.group1 ? ones : NULL,
+                             done, err);
+}
+
+mcl_status mcl_enqueue_event(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                             const size_t *local, cl_event *done, mcl_error *err) {
+    if (done != NULL) *done = NULL;
     for (cl_uint d = 0; d < dims; d++)
-        if (global[d] == 0) return MCL_OK; /* an empty range is a no-op, not an error */
-    cl_int rc =
-        clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0, NULL, NULL);
-    if (rc != CL_SUCCESS) {
-        char name[96] = "?", what[160];
+        if (global[d] == 0) /* an empty range is a no-op, not an error */
+            return done != NULL ? MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL,
+                                                                             done),
+                                               err, "marking an empty launch")
+                                : MCL_OK;
+    bool timed = mcl_kernel_profile_recording(ctx->kernel_profile);
+    cl_event event = NULL;
+    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0, NULL,
+                                       timed || done != NULL ? &event : NULL);
+    char name[96] = "?";
+    if (rc != CL_SUCCESS || timed)
         clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
+    if (rc != CL_SUCCESS) {
+        char what[160];
         snprintf(what, sizeof what, "running kernel '%s'", name);
         return MCL_CL_CHECK(rc, err, what);
     }
+    if (done != NULL) {
+        *done = event;
+        if (timed) clRetainEvent(event); /* one reference each: the caller's, the profile's */
+    }
+    if (timed) mcl_kernel_profile_add(ctx->kernel_profile, name, event);
     return MCL_OK;
 }
 

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "core/error.h"
+#include "device/kernel_shapes.h"
 #include "mnistcl/mnistcl.h"
 
 struct mcl_context {
@@ -23,7 +24,7 @@ struct mcl_context {
     bool profiling;            /* the queue records event times (mcl_context_options.profile) */
     bool gemm_tuned;           /* a stored GEMM tuning was applied (gemm_tune.h) */
     bool gemm_tiled;           /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
-    cl_kernel gemm_kernels[3]; /* gemm_nn, gemm_tn, gemm_transpose (only when gemm_tiled) */
+    cl_kernel gemm_kernels[5]; /* gemm_nn, gemm_tn, gemm_transpose, gemm_reduce_chunks (tiled) */
     cl_mem scratch;            /* mcl_scratch_reserve's buffer, grown on demand */
     size_t scratch_floats;
     cl_mem zeros; /* mcl_zeros's buffer, grown on demand */
@@ -32,6 +33,9 @@ struct mcl_context {
      * Shared with those buffers' destructor callbacks, which drivers may run from their own
      * threads after the context is gone (PoCL does): the last owner frees it. */
     struct mcl_memory_count *memory;
+    struct mcl_kernel_profile *kernel_profile; /* per-kernel times when profiling, owned */
+    mcl_kernel_shapes shapes; /* the kernels' tiles and vector widths (kernel_shapes.h) */
+    bool fills_as_writes;     /* mcl_fill writes instead of filling (see mcl_fill) */
     mcl_device_info info;
     mcl_log_fn log;
     void *log_user;
@@ -88,20 +92,43 @@ mcl_status mcl_enqueue(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const s
 mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
                              const size_t *local, mcl_error *err);
 
+/* Launches one of the streaming kernels (VEC_KERNEL in cl/common.cl) over `global`, in
+ * work-groups of one where the device's shapes say so; *done as mcl_enqueue_event. */
+mcl_status mcl_enqueue_vector(mcl_context *ctx, cl_kernel kernel, cl_uint dims,
+                              const size_t *global, cl_event *done, mcl_error *err);
+
+/* The same, and *done (when not NULL) receives the launch's event, which the caller releases
+ * (a marker's, for an empty range). */
+mcl_status mcl_enqueue_event(mcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                             const size_t *local, cl_event *done, mcl_error *err);
+
 /* The context's scratch buffer, grown to hold at least `floats` floats, in *out (owned by the
  * context). Its content lasts until the next command that reserves scratch: users enqueue
  * their producer and consumer back to back, and the in-order queue keeps a buffer that a
  * growth released alive until the commands using it are done. */
 mcl_status mcl_scratch_reserve(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err);
 
+/* Frees the scratch buffer (the next mcl_scratch_reserve makes a new one). */
+void mcl_scratch_release(mcl_context *ctx);
+
 /* A buffer of at least `floats` zeros that kernels read and never write, in *out (owned by the
  * context). */
 mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *err);
+
+/* Sets `bytes` bytes of `buffer` from `offset` on to copies of the `pattern_size`-byte pattern
+ * (clEnqueueFillBuffer). On drivers whose checkers do not see fills as initialising memory
+ * (oclgrind) it writes the bytes from the host instead; the result is the same. */
+mcl_status mcl_fill(mcl_context *ctx, cl_mem buffer, const void *pattern, size_t pattern_size,
+                    size_t offset, size_t bytes, const char *what, mcl_error *err);
 
 /* Creates a device buffer of `bytes` (no host pointer). Caller releases with clReleaseMemObject.
  * `what` names the buffer in error messages. */
 mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const char *what,
                              mcl_error *err);
+
+/* The build options for kernels of the given shapes: the OpenCL C version and the shapes' -D
+ * options. False if `size` is too small. */
+bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size);
 
 /* Builds the program from the embedded sources (called by mcl_context_create). A failed build
  * sends the build log to the log callback and returns MCL_ERR_BUILD. `extra_source` (may be

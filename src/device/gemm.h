@@ -19,6 +19,24 @@ typedef struct mcl_matrix {
 mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha, mcl_matrix a,
                     mcl_matrix b, float beta, mcl_matrix c, const char *what, mcl_error *err);
 
+/* What the tiled kernels add to C on the way out (after alpha and beta), so that a dense
+ * layer's forward is one launch: a bias per column, then optionally ReLU. */
+typedef struct mcl_gemm_epilogue {
+    cl_mem bias;        /* [n] floats from bias_offset */
+    size_t bias_offset; /* floats */
+    bool relu;
+} mcl_gemm_epilogue;
+
+/* Whether the context's provider applies epilogues (the tiled kernels do; CLBlast does not). */
+bool mcl_gemm_fuses_epilogue(const mcl_context *ctx);
+
+/* mcl_gemm with the epilogue applied to C; fails with MCL_ERR_USAGE where the provider does
+ * not fuse epilogues. */
+mcl_status mcl_gemm_with_epilogue(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
+                                  mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c,
+                                  const mcl_gemm_epilogue *epilogue, const char *what,
+                                  mcl_error *err);
+
 /* The same product through CLBlast whatever the context's provider (what `tune` tunes). */
 mcl_status mcl_gemm_clblast(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
                             mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c, const char *what,

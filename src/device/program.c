@@ -8,8 +8,15 @@
 
 /* OpenCL C 1.2 keeps the kernels portable (Intel iGPUs, AMD, Mesa rusticl, macOS). No
  * -cl-fast-relaxed-math: exp/log precision matters for the loss, and it would change results
- * between drivers. */
-static const char build_options[] = "-cl-std=CL1.2";
+ * between drivers. The kernels' shapes follow as -D options (kernel_shapes.h). */
+#define BASE_OPTIONS "-cl-std=CL1.2"
+
+bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size) {
+    char defines[768];
+    if (!mcl_kernel_shapes_defines(shapes, defines, sizeof defines)) return false;
+    int n = snprintf(out, size, "%s %s", BASE_OPTIONS, defines);
+    return n > 0 && (size_t)n < size;
+}
 
 static void log_build_failure(mcl_context *ctx, cl_program program) {
     size_t size = 0;
@@ -30,6 +37,9 @@ static void log_build_failure(mcl_context *ctx, cl_program program) {
 mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_program *out,
                              mcl_error *err) {
     *out = NULL;
+    char build_options[1024];
+    if (!mcl_program_options(&ctx->shapes, build_options, sizeof build_options))
+        return mcl_fail(err, MCL_ERR_USAGE, "the kernel shapes do not fit the build options");
     unsigned n = mcl_cl_source_count + (extra_source != NULL ? 1u : 0u);
     const char **texts = calloc(n, sizeof *texts);
     if (texts == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");

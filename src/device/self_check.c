@@ -88,7 +88,7 @@ static mcl_status check_gemm(mcl_context *ctx, bool clblast, mcl_error *err) {
 /* The SGD-with-momentum kernel, two steps, against the same arithmetic on the host. The first
  * step consumes (zeroes) the gradients, so the second is momentum alone. */
 static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
-    enum { COUNT = 1000 }; /* a multiple of 4: the kernel takes four floats per work-item */
+    enum { COUNT = 1001 }; /* no multiple of a vector: the kernel's tail runs too */
     float p[COUNT], g[COUNT], out[COUNT];
     for (int i = 0; i < COUNT; i++) {
         p[i] = mcl_philox_uniform(4, 9, (uint64_t)i) - 0.5f;
@@ -107,16 +107,17 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
         st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, bufs[1], CL_TRUE, 0, sizeof g, g, 0, NULL, NULL),
                           err, "uploading check data");
     if (st == MCL_OK)
-        st = MCL_CL_CHECK(
-            clEnqueueFillBuffer(q, bufs[2], &zero, sizeof zero, 0, sizeof p, 0, NULL, NULL), err,
-            "zeroing check data");
+        st = mcl_fill(ctx, bufs[2], &zero, sizeof zero, 0, sizeof p, "zeroing check data", err);
     cl_kernel k = NULL;
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "sgd_step", &k, err);
     cl_float lr = 0.1f, momentum = 0.9f;
     for (int rep = 0; rep < 2 && st == MCL_OK; rep++) {
-        st = MCL_SET_ARGS(k, err, MCL_ARG(bufs[0]), MCL_ARG(bufs[1]), MCL_ARG(bufs[2]), MCL_ARG(lr),
-                          MCL_ARG(momentum));
-        if (st == MCL_OK) st = mcl_enqueue(ctx, k, 1, (size_t[]){COUNT / 4}, err);
+        cl_uint count = COUNT;
+        size_t width = (size_t)ctx->shapes.vector.width * ctx->shapes.vector.span;
+        st = MCL_SET_ARGS(k, err, MCL_ARG(bufs[0]), MCL_ARG(bufs[1]), MCL_ARG(bufs[2]),
+                          MCL_ARG(count), MCL_ARG(lr), MCL_ARG(momentum));
+        if (st == MCL_OK)
+            st = mcl_enqueue_vector(ctx, k, 1, (size_t[]){(COUNT + width - 1) / width}, NULL, err);
     }
     if (st == MCL_OK)
         st = MCL_CL_CHECK(
@@ -156,6 +157,43 @@ static double monotonic_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* cl/probe.cl's chains per work-item. */
+#define PROBE_CHAINS 12
+
+mcl_status mcl_context_fma_peak_gflops(mcl_context *ctx, double *gflops, mcl_error *err) {
+    *gflops = 0.0;
+    bool simt = ctx->shapes.device_class == MCL_CLASS_SIMT;
+    size_t vw = ctx->shapes.gemm.vector;
+    /* CPU devices: a few work-groups of one per compute unit, which the driver spreads over its
+     * threads. SIMT devices: enough work-items to fill every compute unit. */
+    size_t items = (size_t)ctx->info.compute_units * (simt ? 2048u : 4u);
+    cl_mem out = NULL;
+    cl_kernel k = NULL;
+    mcl_status st = mcl_buffer_create(ctx, items * vw * sizeof(float), &out, "the FMA probe", err);
+    if (st == MCL_OK) st = mcl_kernel_create(ctx, "fma_peak", &k, err);
+    cl_float scale = 0.5f, offset = 1.0f;
+    double seconds = 0.0;
+    cl_uint iterations = 1024;
+    /* Double the work until a run takes 50 ms (the first run also compiles the kernel). */
+    for (int tries = 0; st == MCL_OK && tries < 24; tries++) {
+        st = MCL_SET_ARGS(k, err, MCL_ARG(out), MCL_ARG(iterations), MCL_ARG(scale), MCL_ARG(offset));
+        if (st == MCL_OK) st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the FMA probe");
+        double start = monotonic_seconds();
+        if (st == MCL_OK)
+            st = simt ? mcl_enqueue(ctx, k, 1, &items, err)
+                      : mcl_enqueue_local(ctx, k, 1, &items, (size_t[]){1}, err);
+        if (st == MCL_OK) st = MCL_CL_CHECK(clFinish(ctx->queue), err, "waiting for the FMA probe");
+        seconds = monotonic_seconds() - start;
+        if (tries > 0 && seconds >= 0.05) break;
+        if (iterations < (1u << 30)) iterations *= 2;
+    }
+    if (st == MCL_OK && seconds > 0.0)
+        *gflops = 2.0 * (double)vw * PROBE_CHAINS * iterations * (double)items / seconds * 1e-9;
+    if (k != NULL) clReleaseKernel(k);
+    if (out != NULL) clReleaseMemObject(out);
+    return st;
+}
+
 mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repeats, double *gflops,
                                     mcl_error *err) {
     *gflops = 0.0;
@@ -170,9 +208,8 @@ mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repea
     for (int i = 0; i < 3 && st == MCL_OK; i++) {
         st = mcl_buffer_create(ctx, bytes, &m[i], names[i], err);
         if (st == MCL_OK)
-            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, m[i], &fill[i], sizeof fill[i], 0,
-                                                  bytes, 0, NULL, NULL),
-                              err, "filling an SGEMM ceiling matrix");
+            st = mcl_fill(ctx, m[i], &fill[i], sizeof fill[i], 0, bytes,
+                          "filling an SGEMM ceiling matrix", err);
     }
     double start = 0.0;
     for (uint32_t r = 0; r <= repeats && st == MCL_OK; r++) {
@@ -191,5 +228,8 @@ mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repea
     }
     for (int i = 0; i < 3; i++)
         if (m[i] != NULL) clReleaseMemObject(m[i]);
+    /* The packed B of a large product stays in the context's scratch: give it back, so that it
+     * does not count towards what a model trained next needs. */
+    mcl_scratch_release(ctx);
     return st;
 }

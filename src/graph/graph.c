@@ -317,12 +317,11 @@ mcl_status mcl_graph_forward(mcl_graph *g, const mcl_exec *ex, mcl_error *err) {
 mcl_status mcl_graph_backward(mcl_graph *g, const mcl_exec *ex, mcl_error *err) {
     if (!g->grads_zero) {
         const float zero = 0.0f;
-        MCL_CL_TRY(clEnqueueFillBuffer(g->ctx->queue, g->grads, &zero, sizeof zero, 0,
-                                       g->param_count * sizeof(float), 0, NULL, NULL),
-                   err, "zeroing gradients");
-        mcl_status zst =
-            mcl_profile_mark(ex->profiler, g->ctx->queue, MCL_PHASE_ZERO_GRADS, 0, err);
-        if (zst != MCL_OK) return zst;
+        mcl_status st = mcl_fill(g->ctx, g->grads, &zero, sizeof zero, 0,
+                                 g->param_count * sizeof(float), "zeroing gradients", err);
+        if (st == MCL_OK)
+            st = mcl_profile_mark(ex->profiler, g->ctx->queue, MCL_PHASE_ZERO_GRADS, 0, err);
+        if (st != MCL_OK) return st;
     }
     g->grads_zero = false;
     for (uint32_t i = g->node_count; i-- > 0;) {

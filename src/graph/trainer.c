@@ -12,6 +12,7 @@
 
 #include "data/augment.h"
 #include "graph/graph.h"
+#include "device/kernel_profile.h"
 #include "graph/profile.h"
 #include "graph/scheduler.h"
 #include "io/checkpoint.h"
@@ -167,16 +168,15 @@ static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t
                                   const mcl_exec *ex, const mcl_augment *augment,
                                   cl_mem step_metrics, uint32_t slot, mcl_error *err) {
     mcl_graph *g = t->graph;
-    cl_uint features = mcl_shape_size(g->input_shape), b = base;
+    cl_uint features = mcl_shape_size(g->input_shape);
     mcl_status st;
     if (augment != NULL) {
         st = mcl_augment_enqueue(t->ctx, t->gather_augment, d->pixels, d->labels, d->order, base, n,
                                  g->input_shape.h, g->input_shape.w, augment, t->seed,
                                  t->epochs_done, g->input, g->labels, err);
     } else {
-        st = MCL_SET_ARGS(t->gather, err, MCL_ARG(d->pixels), MCL_ARG(d->labels), MCL_ARG(d->order),
-                          MCL_ARG(b), MCL_ARG(features), MCL_ARG(g->input), MCL_ARG(g->labels));
-        if (st == MCL_OK) st = mcl_enqueue(t->ctx, t->gather, 2, (size_t[]){features, n}, err);
+        st = mcl_gather_enqueue(t->ctx, t->gather, d->pixels, d->labels, d->order, base, n,
+                                features, g->input, g->labels, err);
     }
     if (st == MCL_OK) st = mcl_profile_mark(ex->profiler, t->ctx->queue, MCL_PHASE_DATA, 0, err);
     if (st == MCL_OK) st = mcl_graph_forward(g, ex, err);
@@ -185,12 +185,8 @@ static mcl_status enqueue_forward(mcl_trainer *t, const device_data *d, uint32_t
         st = MCL_SET_ARGS(t->metrics, err, MCL_ARG(g->sample_loss), MCL_ARG(g->sample_correct),
                           MCL_ARG(nn), MCL_ARG(step_metrics), MCL_ARG(s),
                           MCL_LOCAL_ARG(2 * t->metrics_group * sizeof(float)));
-    if (st == MCL_OK) {
-        size_t global = t->metrics_group;
-        st = MCL_CL_CHECK(clEnqueueNDRangeKernel(t->ctx->queue, t->metrics, 1, NULL, &global,
-                                                 &t->metrics_group, 0, NULL, NULL),
-                          err, "running kernel 'metrics_reduce'");
-    }
+    if (st == MCL_OK)
+        st = mcl_enqueue_local(t->ctx, t->metrics, 1, &t->metrics_group, &t->metrics_group, err);
     if (st == MCL_OK) st = mcl_profile_mark(ex->profiler, t->ctx->queue, MCL_PHASE_METRICS, 0, err);
     return st;
 }
@@ -307,6 +303,7 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
     free(order);
     cl_event in_flight[MAX_STEPS_IN_FLIGHT] = {0};
     double last_progress = now_seconds();
+    mcl_kernel_profile_enable(ctx->kernel_profile, true);
     const mcl_fit_options *o = p->options;
     /* A fit that stopped mid-epoch resumes at its next step, with the same order. */
     const uint32_t first = t->epoch_step;
@@ -329,13 +326,12 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
         if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
         float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps, p->steps);
         p->last_lr = lr;
-        if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, err);
+        /* The optimizer's launch ends the step: its event is what a later step waits for (a
+         * marker would cost one more command for the driver's threads to pass). */
+        if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, slot, err);
         g->grads_zero = st == MCL_OK;
         if (st == MCL_OK)
             st = mcl_profile_mark(t->profiler, ctx->queue, MCL_PHASE_OPTIMIZER, 0, err);
-        if (st == MCL_OK)
-            st = MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, slot), err,
-                              "marking the end of a training step");
         if (st == MCL_OK) st = MCL_CL_CHECK(clFlush(ctx->queue), err, "submitting a step");
         t->step++;
         /* An interrupt (Ctrl-C) lets this step finish and stops before the next one. */
@@ -359,12 +355,14 @@ static mcl_status train_epoch(mcl_trainer *t, device_data *d, epoch_pass *p, dou
             last_progress = now_seconds();
         }
     }
+    mcl_kernel_profile_enable(ctx->kernel_profile, false);
     for (int i = 0; i < MAX_STEPS_IN_FLIGHT; i++)
         if (in_flight[i] != NULL) clReleaseEvent(in_flight[i]);
     double l = 0, c = 0;
     if (st == MCL_OK) st = read_metrics(t, p->metrics, first, s, p->host_metrics, &l, &c, err);
-    /* The blocking read above means every marker of the epoch has completed. */
+    /* The blocking read above means every marker and launch of the epoch has completed. */
     if (st == MCL_OK) st = mcl_profile_collect(t->profiler, err);
+    if (st == MCL_OK) st = mcl_kernel_profile_collect(ctx->kernel_profile, err);
     if (st == MCL_OK) {
         l += t->epoch_loss_sum;
         c += t->epoch_correct_sum;
@@ -715,6 +713,10 @@ size_t mcl_trainer_profile(const mcl_trainer *t, mcl_profile_row *rows, size_t c
     return mcl_profile_rows(t->profiler, names, rows, capacity);
 }
 
+size_t mcl_trainer_kernel_profile(const mcl_trainer *t, mcl_profile_row *rows, size_t capacity) {
+    return mcl_kernel_profile_rows(t->ctx->kernel_profile, rows, capacity);
+}
+
 const mcl_epoch_result *mcl_trainer_history(const mcl_trainer *t, size_t *count) {
     *count = t->history_count;
     return t->history;
@@ -728,10 +730,9 @@ mcl_status mcl_trainer_predict(mcl_trainer *t, const float *images, uint32_t n, 
     size_t features = mcl_shape_size(g->input_shape);
     cl_command_queue q = t->ctx->queue;
     const cl_int zero = 0;
-    mcl_status st =
-        MCL_CL_CHECK(clEnqueueFillBuffer(q, g->labels, &zero, sizeof zero, 0,
-                                         (size_t)g->max_batch * sizeof(cl_int), 0, NULL, NULL),
-                     err, "clearing labels for prediction");
+    mcl_status st = mcl_fill(t->ctx, g->labels, &zero, sizeof zero, 0,
+                             (size_t)g->max_batch * sizeof(cl_int), "clearing labels for prediction",
+                             err);
     /* The last node is the softmax head: its output holds the probabilities. */
     cl_mem out = g->nodes[g->node_count - 1].y;
     for (uint32_t base = 0; base < n && st == MCL_OK; base += g->max_batch) {

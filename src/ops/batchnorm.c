@@ -142,12 +142,8 @@ static mcl_status reduce_geometry_get(const mcl_node *node, const mcl_exec *ex, 
 
 static mcl_status reduce_enqueue(const mcl_node *node, const mcl_exec *ex, cl_kernel k,
                                  const reduce_geometry *geo, mcl_error *err) {
-    char name[64] = "?", what[160];
-    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
-    snprintf(what, sizeof what, "%s: running kernel '%s'", node->name, name);
-    return MCL_CL_CHECK(clEnqueueNDRangeKernel(ex->ctx->queue, k, 1, NULL, &geo->global,
-                                               &geo->local, 0, NULL, NULL),
-                        err, what);
+    mcl_status st = mcl_enqueue_local(ex->ctx, k, 1, &geo->global, &geo->local, err);
+    return st != MCL_OK ? mcl_error_prefix(err, "%s", node->name) : st;
 }
 
 static mcl_status batchnorm_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {

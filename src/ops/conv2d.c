@@ -330,17 +330,12 @@ static mcl_status conv2d_forward(mcl_node *node, const mcl_exec *ex, mcl_error *
     char what[64];
     snprintf(what, sizeof what, "%s forward", node->name);
     cl_mem a = pointwise ? node->x : ex->workspace;
-    if (st == MCL_OK)
-        st = mcl_gemm(ex->ctx, m, f, kk, 1.0f, (mcl_matrix){a, 0, kk, false},
-                      (mcl_matrix){ex->params, node->param_offset, f, false}, 0.0f,
-                      (mcl_matrix){node->y, 0, f, false}, what, err);
     cl_uint bias_offset = (cl_uint)(node->param_offset + (size_t)kk * f);
-    cl_int act = act_code(node);
-    cl_kernel k = node->kernels[K_BIAS_FORWARD];
-    if (st == MCL_OK)
-        st = MCL_SET_ARGS(k, err, MCL_ARG(node->y), MCL_ARG(ex->params), MCL_ARG(bias_offset),
-                          MCL_ARG(f), MCL_ARG(act));
-    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 2, (size_t[]){f, m}, err);
+    return st != MCL_OK ? st
+                        : mcl_gemm_bias_act(ex, node->kernels[K_BIAS_FORWARD], (cl_uint)m, f, kk,
+                                            (mcl_matrix){a, 0, kk, false},
+                                            (mcl_matrix){ex->params, node->param_offset, f, false},
+                                            node->y, act_code(node), bias_offset, what, err);
 }
 
 static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {

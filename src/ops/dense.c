@@ -12,27 +12,6 @@
 
 enum { K_FORWARD, K_BACKWARD, K_BIAS_FINISH };
 
-/* Rows per partial sum of the bias gradient: enough work per work-item, and at most a few
- * hundred partial rows for a conv layer's tens of thousands of rows. */
-#define BIAS_ROWS_PER_CHUNK 64
-
-mcl_status mcl_bias_act_backward(const mcl_exec *ex, cl_kernel partial, cl_kernel finish, cl_mem dy,
-                                 cl_mem y, cl_uint n, cl_uint out, cl_int act, cl_uint bias_offset,
-                                 mcl_error *err) {
-    if (n == 0 || out == 0) return MCL_OK;
-    cl_uint rows = BIAS_ROWS_PER_CHUNK, chunks = (n + rows - 1) / rows;
-    cl_mem sums = NULL;
-    mcl_status st = mcl_scratch_reserve(ex->ctx, (size_t)chunks * out, &sums, err);
-    if (st == MCL_OK)
-        st = MCL_SET_ARGS(partial, err, MCL_ARG(dy), MCL_ARG(y), MCL_ARG(n), MCL_ARG(out),
-                          MCL_ARG(rows), MCL_ARG(act), MCL_ARG(sums));
-    if (st == MCL_OK) st = mcl_enqueue(ex->ctx, partial, 2, (size_t[]){out, chunks}, err);
-    if (st == MCL_OK)
-        st = MCL_SET_ARGS(finish, err, MCL_ARG(sums), MCL_ARG(chunks), MCL_ARG(out),
-                          MCL_ARG(ex->grads), MCL_ARG(bias_offset));
-    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, finish, 1, (size_t[]){out}, err);
-}
-
 static mcl_status dense_parse(mcl_layer *layer, char **args, int nargs, mcl_error *err) {
     if (nargs < 1 || nargs > 2)
         return mcl_fail(err, MCL_ERR_FORMAT,
@@ -90,17 +69,11 @@ static mcl_status dense_forward(mcl_node *node, const mcl_exec *ex, mcl_error *e
     cl_uint in = node->in_shape.c, out = node->out_shape.c;
     char what[64];
     snprintf(what, sizeof what, "%s forward", node->name);
-    mcl_status st = mcl_gemm(ex->ctx, ex->n, out, in, 1.0f, (mcl_matrix){node->x, 0, in, false},
-                             (mcl_matrix){ex->params, node->param_offset, out, false}, 0.0f,
-                             (mcl_matrix){node->y, 0, out, false}, what, err);
-    if (st != MCL_OK) return st;
     cl_uint bias_offset = (cl_uint)(node->param_offset + (size_t)in * out);
-    cl_int act = act_code(node);
-    cl_kernel k = node->kernels[K_FORWARD];
-    st = MCL_SET_ARGS(k, err, MCL_ARG(node->y), MCL_ARG(ex->params), MCL_ARG(bias_offset),
-                      MCL_ARG(out), MCL_ARG(act));
-    if (st != MCL_OK) return st;
-    return mcl_enqueue(ex->ctx, k, 2, (size_t[]){out, ex->n}, err);
+    return mcl_gemm_bias_act(ex, node->kernels[K_FORWARD], ex->n, out, in,
+                             (mcl_matrix){node->x, 0, in, false},
+                             (mcl_matrix){ex->params, node->param_offset, out, false}, node->y,
+                             act_code(node), bias_offset, what, err);
 }
 
 static mcl_status dense_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {

@@ -1,7 +1,8 @@
 /* Inverted dropout: in training each element is kept with probability 1 - rate and scaled by
  * 1 / (1 - rate); in inference it is the identity. The mask comes from Philox with counter
- * (element/4, step, layer index, MCL_STREAM_DROPOUT) and key seed, identical in cl/dropout.cl and
- * the reference below, and is regenerated in backward instead of being stored. */
+ * (block, step, layer index, MCL_STREAM_DROPOUT) and key seed: word w of block b decides element
+ * w * Q + b, Q = ceil(count / 4), identical in cl/dropout.cl and the reference below, and is
+ * regenerated in backward instead of being stored. */
 #include "core/philox.h"
 #include "ops/op.h"
 
@@ -30,9 +31,16 @@ static mcl_status dropout_enqueue(mcl_node *node, const mcl_exec *ex, cl_mem src
                             err, "dropout in inference (a copy)");
     }
     cl_kernel k = node->kernels[K_APPLY];
-    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(src), MCL_ARG(dst), MCL_ARG(count), MCL_ARG(rate),
-                                 MCL_ARG(seed_lo), MCL_ARG(seed_hi), MCL_ARG(step), MCL_ARG(layer));
-    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){(count + 3u) / 4u}, err);
+    cl_uint quarter = (count + 3u) / 4u;
+    mcl_status st =
+        MCL_SET_ARGS(k, err, MCL_ARG(src), MCL_ARG(dst), MCL_ARG(count), MCL_ARG(quarter),
+                     MCL_ARG(rate), MCL_ARG(seed_lo), MCL_ARG(seed_hi), MCL_ARG(step),
+                     MCL_ARG(layer));
+    size_t width = (size_t)ex->ctx->shapes.vector.width * ex->ctx->shapes.vector.span;
+    return st != MCL_OK
+               ? st
+               : mcl_enqueue_vector(ex->ctx, k, 1, (size_t[]){(quarter + width - 1) / width},
+                                    NULL, err);
 }
 
 static mcl_status dropout_parse(mcl_layer *layer, char **args, int nargs, mcl_error *err) {
@@ -54,15 +62,16 @@ static mcl_status dropout_backward(mcl_node *node, const mcl_exec *ex, mcl_error
 
 static void dropout_reference_forward(const mcl_node *node, const mcl_ref_exec *ex, const float *x,
                                       float *y) {
-    size_t count = (size_t)ex->n * mcl_shape_size(node->in_shape);
+    size_t count = (size_t)ex->n * mcl_shape_size(node->in_shape), quarter = (count + 3) / 4;
     float rate = node->layer.rate, scale = 1.0f / (1.0f - rate);
     for (size_t i = 0; i < count; i++) {
         if (!ex->training) {
             y[i] = x[i];
             continue;
         }
-        const uint32_t counter[4] = {(uint32_t)(i / 4), ex->step, node->index, MCL_STREAM_DROPOUT};
-        uint32_t word = mcl_philox4x32(counter, ex->seed).v[i % 4];
+        const uint32_t counter[4] = {(uint32_t)(i % quarter), ex->step, node->index,
+                                     MCL_STREAM_DROPOUT};
+        uint32_t word = mcl_philox4x32(counter, ex->seed).v[i / quarter];
         y[i] = x[i] * (mcl_u32_to_unit_float(word) >= rate ? scale : 0.0f);
     }
 }

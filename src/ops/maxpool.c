@@ -137,11 +137,10 @@ static mcl_status maxpool_backward(mcl_node *node, const mcl_exec *ex, mcl_error
                 (uint64_t)g.ow * g.sw < (uint64_t)g.w + g.pad_left;
     if (gaps) {
         const float zero = 0.0f;
-        MCL_CL_TRY(
-            clEnqueueFillBuffer(ex->ctx->queue, node->dx, &zero, sizeof zero, 0,
-                                (size_t)ex->n * mcl_shape_size(node->in_shape) * sizeof(float), 0,
-                                NULL, NULL),
-            err, "zeroing maxpool's input gradient");
+        mcl_status st = mcl_fill(ex->ctx, node->dx, &zero, sizeof zero, 0,
+                                 (size_t)ex->n * mcl_shape_size(node->in_shape) * sizeof(float),
+                                 "zeroing maxpool's input gradient", err);
+        if (st != MCL_OK) return st;
     }
     return maxpool_enqueue(node, ex, channels_in_16s(node) ? K_BACKWARD_TILED16 : K_BACKWARD_TILED,
                            node->aux, node->dy, node->dx, node->out_shape, err);

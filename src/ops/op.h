@@ -9,6 +9,7 @@
 #define MCL_OPS_OP_H
 
 #include "device/device.h"
+#include "device/gemm.h"
 
 typedef enum mcl_op_kind {
     MCL_OP_FLATTEN,
@@ -186,10 +187,19 @@ mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl
                                        mcl_error *err);
 double mcl_op_zero_flops(const mcl_node *node);
 size_t mcl_op_no_params(const mcl_layer *layer, mcl_shape in, mcl_shape out);
-/* The backward epilogue of dense and conv2d over an [n, out] output: dy becomes dz = dy *
- * act'(y) in place (act: 0 linear, 1 ReLU) and grads[bias_offset ..] += the column sums of dz,
- * via cl/dense.cl's dense_bias_act_backward (`partial`) and dense_bias_grad_finish (`finish`)
- * and the context's scratch. */
+/* The epilogues of dense and conv2d over an [n, out] output (src/ops/bias_act.c). Forward: y
+ * += bias, then the activation (act: 0 linear, 1 ReLU), in place, with cl/dense.cl's
+ * dense_bias_act_forward (`kernel`). Backward: dy becomes dz = dy * act'(y) in place and
+ * grads[bias_offset ..] += the column sums of dz, via dense_bias_act_backward (`partial`) and
+ * dense_bias_grad_finish (`finish`) and the context's scratch. */
+mcl_status mcl_bias_act_forward(const mcl_exec *ex, cl_kernel kernel, cl_mem y, cl_uint n,
+                                cl_uint out, cl_int act, cl_uint bias_offset, mcl_error *err);
+/* y[n, out] = act(a[n, k] w[k, out] + bias), the bias at params[bias_offset ..]: one launch
+ * where the GEMM provider applies the epilogue itself (mcl_gemm_fuses_epilogue), else the
+ * SGEMM and then mcl_bias_act_forward with `bias_kernel`. */
+mcl_status mcl_gemm_bias_act(const mcl_exec *ex, cl_kernel bias_kernel, cl_uint n, cl_uint out,
+                             cl_uint k, mcl_matrix a, mcl_matrix w, cl_mem y,
+                             cl_int act, cl_uint bias_offset, const char *what, mcl_error *err);
 mcl_status mcl_bias_act_backward(const mcl_exec *ex, cl_kernel partial, cl_kernel finish, cl_mem dy,
                                  cl_mem y, cl_uint n, cl_uint out, cl_int act, cl_uint bias_offset,
                                  mcl_error *err);

@@ -24,9 +24,6 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
     *out = NULL;
     if (count > UINT32_MAX)
         return mcl_fail(err, MCL_ERR_MODEL, "the model has too many parameters (%zu)", count);
-    if (count % 4 != 0) /* the kernels take four floats per work-item */
-        return mcl_fail(err, MCL_ERR_USAGE, "optimizer over %zu floats: not a multiple of 4",
-                        count);
     mcl_optim *opt = calloc(1, sizeof *opt);
     if (opt == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     opt->ctx = ctx;
@@ -38,9 +35,8 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
         st = mcl_buffer_create(ctx, count * sizeof(float), &opt->state[i], "optimizer state", err);
         const float zero = 0.0f;
         if (st == MCL_OK)
-            st = MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, opt->state[i], &zero, sizeof zero, 0,
-                                                  count * sizeof(float), 0, NULL, NULL),
-                              err, "zeroing optimizer state");
+            st = mcl_fill(ctx, opt->state[i], &zero, sizeof zero, 0, count * sizeof(float),
+                          "zeroing optimizer state", err);
     }
     if (st != MCL_OK) {
         mcl_optim_free(opt);
@@ -50,22 +46,25 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
     return MCL_OK;
 }
 
-mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, mcl_error *err) {
+mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, cl_event *done,
+                          mcl_error *err) {
     opt->t++;
     mcl_status st;
+    cl_uint count = (cl_uint)opt->count;
     if (opt->recipe.optimizer == MCL_OPTIMIZER_ADAM) {
         cl_float lr_t = adam_lr_t(lr, opt->t);
         cl_float b1 = MCL_ADAM_BETA1, b2 = MCL_ADAM_BETA2, eps = MCL_ADAM_EPSILON;
         st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads), MCL_ARG(opt->state[0]),
-                          MCL_ARG(opt->state[1]), MCL_ARG(lr_t), MCL_ARG(b1), MCL_ARG(b2),
-                          MCL_ARG(eps));
+                          MCL_ARG(opt->state[1]), MCL_ARG(count), MCL_ARG(lr_t), MCL_ARG(b1),
+                          MCL_ARG(b2), MCL_ARG(eps));
     } else {
         cl_float lr_f = lr, momentum = opt->recipe.momentum;
         st = MCL_SET_ARGS(opt->kernel, err, MCL_ARG(params), MCL_ARG(grads), MCL_ARG(opt->state[0]),
-                          MCL_ARG(lr_f), MCL_ARG(momentum));
+                          MCL_ARG(count), MCL_ARG(lr_f), MCL_ARG(momentum));
     }
-    return st != MCL_OK ? st
-                        : mcl_enqueue(opt->ctx, opt->kernel, 1, (size_t[]){opt->count / 4}, err);
+    size_t per_item = (size_t)opt->ctx->shapes.vector.width * opt->ctx->shapes.vector.span;
+    size_t global = (opt->count + per_item - 1) / per_item;
+    return st != MCL_OK ? st : mcl_enqueue_vector(opt->ctx, opt->kernel, 1, &global, done, err);
 }
 
 uint64_t mcl_optim_steps(const mcl_optim *opt) {

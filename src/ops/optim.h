@@ -16,8 +16,10 @@ typedef struct mcl_optim mcl_optim;
 mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t count,
                             mcl_optim **out, mcl_error *err);
 /* Enqueues one update of params from grads (one kernel launch) with learning rate `lr`; the
- * same launch leaves grads all zero. */
-mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, mcl_error *err);
+ * same launch leaves grads all zero. *done (when not NULL) receives the launch's event, which
+ * the caller releases. */
+mcl_status mcl_optim_step(mcl_optim *opt, cl_mem params, cl_mem grads, float lr, cl_event *done,
+                          mcl_error *err);
 uint64_t mcl_optim_steps(const mcl_optim *opt);
 mcl_optimizer mcl_optim_kind(const mcl_optim *opt);
 /* Takes the recipe's momentum for later steps (the kind of optimizer cannot change). */

@@ -1,11 +1,14 @@
 /* Softmax fused with sparse categorical cross-entropy: the loss node at the end of every
- * training graph. Forward writes the probabilities (y), per-sample loss and correctness;
- * backward writes dlogits = (p - onehot(label)) / n, the gradient of the batch-mean loss. */
+ * training graph. Forward writes the probabilities (y), per-sample loss and correctness, and in
+ * training also the gradient of the batch-mean loss, dx = dlogits = (p - onehot(label)) / n, in
+ * the same pass (as llm.c's fused classifier): every training forward is followed by a
+ * backward, and one launch fewer per step matters on CPU drivers, where each launch wakes the
+ * worker threads. Backward therefore has nothing left to do. */
 #include <math.h>
 
 #include "ops/op.h"
 
-enum { K_FORWARD, K_BACKWARD };
+enum { K_FORWARD };
 
 static mcl_status softmax_xent_infer(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
                                      mcl_error *err) {
@@ -18,21 +21,20 @@ static mcl_status softmax_xent_infer(const mcl_layer *layer, mcl_shape in, mcl_s
 
 static mcl_status softmax_xent_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
     cl_uint n = ex->n, classes = node->in_shape.c;
+    cl_float scale = 1.0f / (float)ex->n;
+    cl_int write_grad = ex->training && node->need_dx;
     cl_kernel k = node->kernels[K_FORWARD];
     mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(ex->labels), MCL_ARG(node->y),
                                  MCL_ARG(ex->sample_loss), MCL_ARG(ex->sample_correct), MCL_ARG(n),
-                                 MCL_ARG(classes));
+                                 MCL_ARG(classes), MCL_ARG(write_grad), MCL_ARG(node->dx),
+                                 MCL_ARG(scale));
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){n}, err);
 }
 
+/* The training forward wrote dx already. */
 static mcl_status softmax_xent_backward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
-    if (!node->need_dx) return MCL_OK; /* nothing upstream to train */
-    cl_uint classes = node->in_shape.c;
-    cl_float scale = 1.0f / (float)ex->n;
-    cl_kernel k = node->kernels[K_BACKWARD];
-    mcl_status st = MCL_SET_ARGS(k, err, MCL_ARG(node->y), MCL_ARG(ex->labels), MCL_ARG(node->dx),
-                                 MCL_ARG(classes), MCL_ARG(scale));
-    return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 2, (size_t[]){classes, ex->n}, err);
+    (void)node, (void)ex, (void)err;
+    return MCL_OK;
 }
 
 static void softmax_xent_reference_forward(const mcl_node *node, const mcl_ref_exec *ex,
@@ -61,7 +63,7 @@ const mcl_op mcl_op_softmax_xent = {
     .internal = true,
     .infer = softmax_xent_infer,
     .param_count = mcl_op_no_params,
-    .kernel_names = {"softmax_xent_forward", "softmax_xent_backward", NULL},
+    .kernel_names = {"softmax_xent_forward", NULL},
     .forward = softmax_xent_forward,
     .backward = softmax_xent_backward,
     .forward_flops = mcl_op_zero_flops,
