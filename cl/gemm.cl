@@ -62,10 +62,12 @@ static inline void gemm_column(uint M, uint N, uint k0, uint k1, float alpha,
         for (int r = 0; r < GEMM_TM; r++)
             acc[r] = fma(gemm_a(A, lda, M, i0, r, k, a_trans), b, acc[r]);
     }
+    /* Rows past M are skipped inside the loop: an exit condition would keep it from being
+     * unrolled. */
     #pragma unroll
-    for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
+    for (int r = 0; r < GEMM_TM; r++) {
         __global float *c = C + (size_t)(i0 + r) * ldc + j;
-        *c = gemm_out(acc[r], alpha, beta, c, epilogue, bias, j);
+        if (i0 + r < M) *c = gemm_out(acc[r], alpha, beta, c, epilogue, bias, j);
     }
 }
 
@@ -136,9 +138,10 @@ static inline void gemm_tile(uint M, uint N, uint K, float alpha, __global const
         }
     }
     #pragma unroll
-    for (int r = 0; r < GEMM_TM && i0 + r < M; r++) {
+    for (int r = 0; r < GEMM_TM; r++) {
         __global float *c = C + (size_t)(i0 + r) * ldc + jw;
-        if (jw == j0) {
+        if (i0 + r >= M) {
+        } else if (jw == j0) {
             #pragma unroll
             for (int v = 0; v < GEMM_NV; v++) {
                 gemm_vec out = alpha * acc[r * GEMM_NV + v];

@@ -54,10 +54,10 @@ static const mcl_conv_tiled_shape conv_tiled_table[MCL_CLASS_COUNT] = {
 /* Direct convolutions: 16 filters in one vector (registers on a GPU, lanes on a CPU) and 4
  * pixels per work-item on a GPU; on CPU devices (MNIST_CL_GEMM=clblast) one native vector. */
 static const mcl_conv_direct_shape conv_direct_table[MCL_CLASS_COUNT] = {
-    [MCL_CLASS_CPU_16] = {.width = 16, .pixels = 4, .channels = 8},
-    [MCL_CLASS_CPU_8] = {.width = 8, .pixels = 4, .channels = 8},
-    [MCL_CLASS_CPU_4] = {.width = 4, .pixels = 4, .channels = 8},
-    [MCL_CLASS_SIMT] = {.width = 16, .pixels = 4, .channels = 8},
+    [MCL_CLASS_CPU_16] = {.width = 16, .pixels = 4, .channels = 8, .images = 8},
+    [MCL_CLASS_CPU_8] = {.width = 8, .pixels = 4, .channels = 8, .images = 8},
+    [MCL_CLASS_CPU_4] = {.width = 4, .pixels = 4, .channels = 8, .images = 8},
+    [MCL_CLASS_SIMT] = {.width = 16, .pixels = 4, .channels = 8, .images = 8},
 };
 
 /* Streaming kernels: one native vector per work-item on CPUs, where PoCL otherwise leaves them
@@ -98,7 +98,8 @@ bool mcl_kernel_shapes_valid(const mcl_kernel_shapes *s) {
            vector_width_ok(t->vector) && t->vectors >= 1 && t->vectors <= 4 &&
            (t->channels == 1 || vector_width_ok(t->channels)) && t->channels <= 16 &&
            t->images >= 1 && t->images <= 4096 && vector_width_ok(d->width) && d->pixels >= 1 &&
-           d->pixels <= 16 && d->channels >= 1 && d->channels <= 16 &&
+           d->pixels <= 16 && d->channels >= 1 && d->channels <= 16 && d->images >= 1 &&
+           d->images <= 4096 &&
            s->vector.width >= 4 && vector_width_ok(s->vector.width) && s->vector.rows >= 1 &&
            s->vector.rows <= 4096 && s->vector.span >= 1 && s->vector.span <= 256;
 }

@@ -60,6 +60,7 @@ typedef struct mcl_conv_direct_shape {
     uint32_t width;    /* CONV_DW: 2, 4, 8 or 16 */
     uint32_t pixels;   /* CONV_RW */
     uint32_t channels; /* CONV_RC */
+    uint32_t images;   /* images per filter-gradient chunk (host side only) */
 } mcl_conv_direct_shape;
 
 /* The streaming kernels (elementwise work, the optimizer, the batch gather, dropout, pooling,

@@ -4,21 +4,25 @@
  *   state  [2, C]: moving mean (init 0), moving variance (init 1); training forward updates them
  *   aux    [4, C]: mean, inv_std (forward -> backward), sum(dy), sum(dy * xhat) (backward)
  * Training normalises with the batch statistics, inference with the moving ones. The per-channel
- * reductions run in work-groups over channel groups with a fixed local-memory tree
+ * reductions run over row chunks and then combine the chunks in a fixed order
  * (cl/batchnorm.cl), so every result is deterministic; the rest is elementwise. */
 #include <math.h>
 #include <stdio.h>
 
 #include "ops/op.h"
 
-enum { K_STATS, K_FORWARD, K_BACKWARD_REDUCE, K_BACKWARD_DX };
+enum {
+    K_STATS_PARTIAL,
+    K_STATS_FINISH,
+    K_FORWARD,
+    K_BACKWARD_PARTIAL,
+    K_BACKWARD_FINISH,
+    K_BACKWARD_DX
+};
 
 /* Keras defaults. */
 #define BATCHNORM_DEFAULT_MOMENTUM 0.99f
 #define BATCHNORM_DEFAULT_EPSILON 1e-3f
-/* Largest reduction work-group and channel group (see reduce_geometry_get). */
-#define BATCHNORM_MAX_LOCAL 256u
-#define BATCHNORM_MAX_GROUP 32u
 
 static bool momentum_valid(float m) {
     return m >= 0.0f && m < 1.0f;
@@ -100,50 +104,21 @@ static size_t batchnorm_aux_bytes(const mcl_node *node, uint32_t max_batch) {
     return 4 * (size_t)node->in_shape.c * sizeof(float);
 }
 
-/* Launch geometry of a per-channel reduction kernel (cl/batchnorm.cl). `local` is the largest
- * power of two within 256, the kernel's limit and the device's local memory (`floats_per_item`
- * local floats per work-item). `group` (G, channels per work-group) is the largest power of two
- * <= C / compute units, within 1..32 and `local`: a GPU (many compute units) gets one
- * work-group per channel, for parallelism; a CPU (few) gets rows of up to 32 adjacent channels
- * per work-group, so each core reads whole cache lines instead of one float per row. */
-typedef struct reduce_geometry {
-    size_t local, global;
-    cl_uint group;
-} reduce_geometry;
+/* The chunks of a reduction (cl/batchnorm.cl: VEC_ROWS rows each) and their partial results
+ * buffer, [2, chunks, C] floats in the context's scratch; the vector kernel's global size. */
+typedef struct reduce_plan {
+    cl_uint chunks;
+    cl_mem partial;
+    size_t global[2];
+} reduce_plan;
 
-static mcl_status reduce_geometry_get(const mcl_node *node, const mcl_exec *ex, cl_kernel k,
-                                      size_t floats_per_item, reduce_geometry *out,
-                                      mcl_error *err) {
-    mcl_context *ctx = ex->ctx;
-    size_t kernel_max = 0;
-    char what[96];
-    snprintf(what, sizeof what, "%s: querying a reduction's work-group size", node->name);
-    MCL_CL_TRY(clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                        sizeof kernel_max, &kernel_max, NULL),
-               err, what);
-    size_t limit = kernel_max < BATCHNORM_MAX_LOCAL ? kernel_max : BATCHNORM_MAX_LOCAL;
-    size_t local_fit = (size_t)(ctx->info.local_mem_bytes / (floats_per_item * sizeof(float)));
-    if (local_fit < limit) limit = local_fit;
-    out->local = 1;
-    while (out->local * 2 <= limit)
-        out->local *= 2;
-
-    uint32_t channels = node->in_shape.c;
-    uint32_t units = ctx->info.compute_units > 0 ? ctx->info.compute_units : 1;
-    size_t group_limit = channels / units;
-    if (group_limit > BATCHNORM_MAX_GROUP) group_limit = BATCHNORM_MAX_GROUP;
-    if (group_limit > out->local) group_limit = out->local;
-    out->group = 1;
-    while ((size_t)out->group * 2 <= group_limit)
-        out->group *= 2;
-    out->global = ((size_t)channels + out->group - 1) / out->group * out->local;
-    return MCL_OK;
-}
-
-static mcl_status reduce_enqueue(const mcl_node *node, const mcl_exec *ex, cl_kernel k,
-                                 const reduce_geometry *geo, mcl_error *err) {
-    mcl_status st = mcl_enqueue_local(ex->ctx, k, 1, &geo->global, &geo->local, err);
-    return st != MCL_OK ? mcl_error_prefix(err, "%s", node->name) : st;
+static mcl_status reduce_plan_get(const mcl_exec *ex, cl_uint rows, cl_uint channels,
+                                  reduce_plan *out, mcl_error *err) {
+    const mcl_vector_shape *v = &ex->ctx->shapes.vector;
+    out->chunks = (rows + v->rows - 1) / v->rows;
+    out->global[0] = (channels + v->width - 1) / v->width;
+    out->global[1] = out->chunks;
+    return mcl_scratch_reserve(ex->ctx, 2 * (size_t)out->chunks * channels, &out->partial, err);
 }
 
 static mcl_status batchnorm_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
@@ -160,15 +135,19 @@ static mcl_status batchnorm_forward(mcl_node *node, const mcl_exec *ex, mcl_erro
     cl_uint stats_offset = state_offset;
     cl_int from_variance = 1;
     if (ex->training) {
-        cl_kernel k = node->kernels[K_STATS];
-        reduce_geometry geo;
-        st = reduce_geometry_get(node, ex, k, 1, &geo, err);
+        reduce_plan plan;
+        st = reduce_plan_get(ex, rows, channels, &plan, err);
+        cl_kernel k = node->kernels[K_STATS_PARTIAL];
         if (st == MCL_OK)
             st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(rows), MCL_ARG(channels),
-                              MCL_ARG(geo.group), MCL_ARG(momentum), MCL_ARG(epsilon),
-                              MCL_ARG(ex->state), MCL_ARG(state_offset), MCL_ARG(node->aux),
-                              MCL_LOCAL_ARG(geo.local * sizeof(float)));
-        if (st == MCL_OK) st = reduce_enqueue(node, ex, k, &geo, err);
+                              MCL_ARG(plan.partial), MCL_ARG(plan.chunks));
+        if (st == MCL_OK) st = mcl_enqueue_vector(ex->ctx, k, 2, plan.global, NULL, err);
+        k = node->kernels[K_STATS_FINISH];
+        if (st == MCL_OK)
+            st = MCL_SET_ARGS(k, err, MCL_ARG(plan.partial), MCL_ARG(plan.chunks), MCL_ARG(rows),
+                              MCL_ARG(channels), MCL_ARG(momentum), MCL_ARG(epsilon),
+                              MCL_ARG(ex->state), MCL_ARG(state_offset), MCL_ARG(node->aux));
+        if (st == MCL_OK) st = mcl_enqueue(ex->ctx, k, 1, (size_t[]){channels}, err);
         stats = node->aux;
         stats_offset = 0;
         from_variance = 0;
@@ -190,16 +169,20 @@ static mcl_status batchnorm_backward(mcl_node *node, const mcl_exec *ex, mcl_err
     cl_uint rows = ex->n * node->in_shape.h * node->in_shape.w;
     if (rows == 0 || channels == 0) return MCL_OK;
     cl_uint param_offset = (cl_uint)node->param_offset;
-    cl_kernel k = node->kernels[K_BACKWARD_REDUCE];
     cl_int relu = node->fused_relu ? 1 : 0;
-    reduce_geometry geo;
-    mcl_status st = reduce_geometry_get(node, ex, k, 2, &geo, err);
+    reduce_plan plan;
+    mcl_status st = reduce_plan_get(ex, rows, channels, &plan, err);
+    cl_kernel k = node->kernels[K_BACKWARD_PARTIAL];
     if (st == MCL_OK)
         st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(node->y),
-                          MCL_ARG(relu), MCL_ARG(rows), MCL_ARG(channels), MCL_ARG(geo.group),
-                          MCL_ARG(node->aux), MCL_ARG(ex->grads), MCL_ARG(param_offset),
-                          MCL_LOCAL_ARG(2 * geo.local * sizeof(float)));
-    if (st == MCL_OK) st = reduce_enqueue(node, ex, k, &geo, err);
+                          MCL_ARG(relu), MCL_ARG(rows), MCL_ARG(channels), MCL_ARG(node->aux),
+                          MCL_ARG(plan.partial), MCL_ARG(plan.chunks));
+    if (st == MCL_OK) st = mcl_enqueue_vector(ex->ctx, k, 2, plan.global, NULL, err);
+    k = node->kernels[K_BACKWARD_FINISH];
+    if (st == MCL_OK)
+        st = MCL_SET_ARGS(k, err, MCL_ARG(plan.partial), MCL_ARG(plan.chunks), MCL_ARG(channels),
+                          MCL_ARG(node->aux), MCL_ARG(ex->grads), MCL_ARG(param_offset));
+    if (st == MCL_OK) st = mcl_enqueue(ex->ctx, k, 1, (size_t[]){channels}, err);
     if (st != MCL_OK || !node->need_dx) return st;
     cl_float inv_rows = 1.0f / (float)rows;
     k = node->kernels[K_BACKWARD_DX];
@@ -269,15 +252,17 @@ const mcl_op mcl_op_batchnorm = {
     .init_state = batchnorm_init_state,
     .tensors = batchnorm_tensors,
     .aux_bytes = batchnorm_aux_bytes,
-    .kernel_names = {"batchnorm_stats", "batchnorm_forward", "batchnorm_backward_reduce",
+    .kernel_names = {"batchnorm_stats_partial", "batchnorm_stats_finish", "batchnorm_forward",
+                     "batchnorm_backward_partial", "batchnorm_backward_finish",
                      "batchnorm_backward_dx"},
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
     .forward_flops = mcl_op_zero_flops,
     .backward_flops = mcl_op_zero_flops,
     .reference_forward = batchnorm_reference_forward,
-    /* Batch 4 in the harness: 80 rows per channel for the image, 4 for the flat input. The
-     * momentum is low so that one training forward moves the state visibly. */
+    /* Batch 4 in the harness: 80 rows per channel for the image (two chunks of the reductions),
+     * 4 for the flat input; 20 channels take a vector and a scalar tail. The momentum is low so
+     * that one training forward moves the state visibly. */
     .examples =
         {
             {.layer = {.kind = MCL_OP_BATCHNORM, .momentum = 0.9f, .epsilon = 1e-3f},
@@ -288,5 +273,9 @@ const mcl_op mcl_op_batchnorm = {
              .input = {7, 1, 1},
              .input_lo = -2.0f,
              .input_hi = 2.0f},
+            {.layer = {.kind = MCL_OP_BATCHNORM, .momentum = 0.9f, .epsilon = 1e-3f},
+             .input = {20, 3, 2},
+             .input_lo = -1.0f,
+             .input_hi = 1.5f},
         },
 };

@@ -34,16 +34,9 @@ enum {
     K_FORWARD_TILED,
     K_BACKWARD_DATA_TILED,
     K_BACKWARD_FILTER_TILED,
-    K_BIAS_FINISH
+    K_BIAS_FINISH,
+    K_FILTER_REDUCE
 };
-
-/* Must match the vector width and tiles of cl/conv2d.cl. */
-#define DIRECT_WIDTH 16
-#define DIRECT_RW 4
-#define DIRECT_RC 8
-#define TILED_WIDTH 32 /* filters (forward, dW) or channels (dx) per tile */
-#define TILED_POSITIONS 8
-#define TILED_CHANNELS 8 /* input channels per filter-gradient tile */
 
 #define MAX_KERNEL 64
 #define MAX_STRIDE 64
@@ -146,55 +139,76 @@ static bool is_pointwise(const mcl_layer *l) {
     return l->kernel_h == 1 && l->kernel_w == 1 && l->stride_h == 1 && l->stride_w == 1;
 }
 
-/* Which products run without a column matrix. On contexts with the tiled kernels (CPU
- * devices): forward when the filters come in 32s, the filter gradient when also the input
- * channels come in 8s, the input gradient when the input channels come in 32s. Elsewhere the
- * 16-wide direct kernels: forward and filter gradient when the filters come in 16s, the input
- * gradient when the input channels do. */
-static bool uses_tiles(const mcl_context *ctx) {
-    return ctx->gemm_tiled;
+/* Which products run without a column matrix, by the widths of the context's kernels
+ * (src/device/kernel_shapes.c). With the tiled kernels (CPU devices): forward when the filters
+ * come in tile widths (CONV_TW), the filter gradient when also the input channels come in
+ * CONV_TC, the input gradient when the input channels come in tile widths. Elsewhere the direct
+ * kernels: forward and filter gradient when the filters come in CONV_DW, the input gradient
+ * when the input channels do. */
+typedef struct conv_widths {
+    bool tiles;
+    uint32_t width;    /* filters or channels per tile / work-item */
+    uint32_t channels; /* input channels per filter-gradient tile (tiles only) */
+} conv_widths;
+
+static conv_widths widths_of(const mcl_context *ctx) {
+    const mcl_kernel_shapes *s = &ctx->shapes;
+    if (ctx->gemm_tiled)
+        return (conv_widths){true, s->conv_tiled.vector * s->conv_tiled.vectors,
+                             s->conv_tiled.channels};
+    return (conv_widths){false, s->conv_direct.width, 1};
 }
 
-static bool direct_forward_on(const mcl_node *node, bool tiles) {
-    return node->out_shape.c % (tiles ? TILED_WIDTH : DIRECT_WIDTH) == 0;
+static bool direct_forward_on(const mcl_node *node, conv_widths w) {
+    return node->out_shape.c % w.width == 0;
 }
 
-static bool direct_filter_grad_on(const mcl_node *node, bool tiles) {
-    if (!tiles) return node->out_shape.c % DIRECT_WIDTH == 0;
-    return node->out_shape.c % TILED_WIDTH == 0 && node->in_shape.c % TILED_CHANNELS == 0;
+static bool direct_filter_grad_on(const mcl_node *node, conv_widths w) {
+    return node->out_shape.c % w.width == 0 && node->in_shape.c % w.channels == 0;
 }
 
-static bool direct_input_grad_on(const mcl_node *node, bool tiles) {
-    return node->in_shape.c % (tiles ? TILED_WIDTH : DIRECT_WIDTH) == 0;
+static bool direct_input_grad_on(const mcl_node *node, conv_widths w) {
+    return node->in_shape.c % w.width == 0;
 }
 
-/* The column matrix (im2col path) or the transposed weights (direct input gradient), for
- * whichever kernels the context picks (the graph is planned before it knows). */
+/* The column matrix (im2col path) or the transposed weights (direct input gradient), for the
+ * widest kernels any device class gets (the graph is planned before it knows the context):
+ * the test is a divisibility, so the 32-wide tiles need a column matrix wherever a narrower
+ * width would, and the 4-wide ones nowhere else. */
 static size_t conv2d_workspace_bytes(const mcl_node *node, uint32_t max_batch) {
     size_t k = patch_size(&node->layer, node->in_shape);
     size_t columns = (size_t)max_batch * node->out_shape.h * node->out_shape.w * k;
     bool pointwise = is_pointwise(&node->layer);
     size_t bytes = 0;
-    for (int tiles = 0; tiles < 2; tiles++) {
+    /* Every width and filter-gradient channel count of the shape table's rows. */
+    static const conv_widths all[] = {{true, 32, 8}, {true, 16, 4}, {true, 8, 4}, {true, 4, 4},
+                                      {false, 16, 1}, {false, 8, 1}, {false, 4, 1}};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        conv_widths w = all[i];
         bool need_columns =
-            !pointwise && (!direct_forward_on(node, tiles) || !direct_filter_grad_on(node, tiles) ||
-                           (node->need_dx && !direct_input_grad_on(node, tiles)));
+            !pointwise && (!direct_forward_on(node, w) || !direct_filter_grad_on(node, w) ||
+                           (node->need_dx && !direct_input_grad_on(node, w)));
         if (need_columns && columns * sizeof(float) > bytes) bytes = columns * sizeof(float);
         size_t wt = k * node->out_shape.c * sizeof(float);
-        if (node->need_dx && direct_input_grad_on(node, tiles) && wt > bytes) bytes = wt;
+        if (node->need_dx && direct_input_grad_on(node, w) && wt > bytes) bytes = wt;
     }
     return bytes;
 }
 
-/* im2col and col2im take the same arguments: (src, dst, geometry...). */
+/* im2col and col2im take the same arguments, (src, dst, geometry...), but im2col's range
+ * gives it the kernel height, so it takes no KH. */
 static mcl_status set_conv_args(cl_kernel k, const mcl_node *node, cl_mem src, cl_mem dst,
-                                mcl_error *err) {
+                                bool with_kh, mcl_error *err) {
     const mcl_layer *l = &node->layer;
     conv_geometry g = geometry(l, node->in_shape);
     cl_uint c = node->in_shape.c, h = node->in_shape.h, w = node->in_shape.w;
     cl_uint kh = l->kernel_h, kw = l->kernel_w, sh = l->stride_h, sw = l->stride_w;
     cl_uint pt = g.pad_top, pl = g.pad_left, oh = g.oh, ow = g.ow;
     cl_uint kk = patch_size(l, node->in_shape);
+    if (!with_kh)
+        return MCL_SET_ARGS(k, err, MCL_ARG(src), MCL_ARG(dst), MCL_ARG(c), MCL_ARG(h),
+                            MCL_ARG(w), MCL_ARG(kw), MCL_ARG(sh), MCL_ARG(sw), MCL_ARG(pt),
+                            MCL_ARG(pl), MCL_ARG(oh), MCL_ARG(ow), MCL_ARG(kk));
     return MCL_SET_ARGS(k, err, MCL_ARG(src), MCL_ARG(dst), MCL_ARG(c), MCL_ARG(h), MCL_ARG(w),
                         MCL_ARG(kh), MCL_ARG(kw), MCL_ARG(sh), MCL_ARG(sw), MCL_ARG(pt),
                         MCL_ARG(pl), MCL_ARG(oh), MCL_ARG(ow), MCL_ARG(kk));
@@ -202,7 +216,7 @@ static mcl_status set_conv_args(cl_kernel k, const mcl_node *node, cl_mem src, c
 
 static mcl_status im2col(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
     cl_kernel k = node->kernels[K_IM2COL];
-    mcl_status st = set_conv_args(k, node, node->x, ex->workspace, err);
+    mcl_status st = set_conv_args(k, node, node->x, ex->workspace, false, err);
     size_t rows = (size_t)ex->n * node->out_shape.h * node->out_shape.w;
     return st != MCL_OK ? st
                         : mcl_enqueue(ex->ctx, k, 2, (size_t[]){node->layer.kernel_h, rows}, err);
@@ -243,7 +257,9 @@ static mcl_status forward_direct(mcl_node *node, const mcl_exec *ex, mcl_error *
     cl_uint w_offset = (cl_uint)node->param_offset;
     cl_uint b_offset = (cl_uint)(node->param_offset + (size_t)a.kh * a.kw * a.c * a.f);
     cl_int act = act_code(node);
-    if (uses_tiles(ex->ctx)) {
+    const mcl_kernel_shapes *s = &ex->ctx->shapes;
+    conv_widths w = widths_of(ex->ctx);
+    if (w.tiles) {
         cl_uint m = ex->n * a.oh * a.ow;
         cl_kernel k = node->kernels[K_FORWARD_TILED];
         cl_mem zeros = NULL;
@@ -255,8 +271,8 @@ static mcl_status forward_direct(mcl_node *node, const mcl_exec *ex, mcl_error *
                              MCL_ARG(a.w), MCL_ARG(a.kh), MCL_ARG(a.kw), MCL_ARG(a.sh),
                              MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl), MCL_ARG(a.oh),
                              MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(act), MCL_ARG(m), MCL_ARG(zeros));
-        size_t global[2] = {a.f / TILED_WIDTH, blocks(m, TILED_POSITIONS)}, local[2] = {1, 1};
-        return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, local, err);
+        size_t global[2] = {a.f / w.width, blocks(m, s->conv_tiled.positions)};
+        return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, (size_t[]){1, 1}, err);
     }
     cl_kernel k = node->kernels[K_FORWARD_DIRECT];
     mcl_status st =
@@ -264,28 +280,47 @@ static mcl_status forward_direct(mcl_node *node, const mcl_exec *ex, mcl_error *
                      MCL_ARG(b_offset), MCL_ARG(node->y), MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w),
                      MCL_ARG(a.kh), MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt),
                      MCL_ARG(a.pl), MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(act));
-    size_t global[3] = {a.f / DIRECT_WIDTH, blocks(a.ow, DIRECT_RW), (size_t)ex->n * a.oh};
+    size_t global[3] = {a.f / w.width, blocks(a.ow, s->conv_direct.pixels), (size_t)ex->n * a.oh};
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 3, global, err);
 }
 
-/* grads[W] += the filter gradient, from x and dz. */
+/* grads[W] += the filter gradient, from x and dz, in chunks of CONV_IMAGES images whose sums
+ * go to the context's scratch and are then added in order (conv2d_filter_reduce): a chunk's
+ * data stays in cache while every tile reads it, and no work-item walks a whole batch. */
 static mcl_status backward_filter_direct(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
     direct_args a = direct_args_for(node);
     cl_uint w_offset = (cl_uint)node->param_offset, n = ex->n;
-    bool tiles = uses_tiles(ex->ctx);
-    cl_kernel k = node->kernels[tiles ? K_BACKWARD_FILTER_TILED : K_BACKWARD_FILTER_DIRECT];
-    mcl_status st =
-        MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(ex->grads),
-                     MCL_ARG(w_offset), MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh),
-                     MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl),
-                     MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(n));
-    if (st != MCL_OK) return st;
-    if (tiles) {
-        size_t global[3] = {a.f / TILED_WIDTH, a.c / TILED_CHANNELS, (size_t)a.kh * a.kw};
-        return mcl_enqueue_local(ex->ctx, k, 3, global, (size_t[]){1, 1, 1}, err);
+    const mcl_kernel_shapes *s = &ex->ctx->shapes;
+    conv_widths w = widths_of(ex->ctx);
+    cl_uint images = w.tiles ? s->conv_tiled.images : s->conv_direct.images;
+    cl_uint chunks = (n + images - 1) / images;
+    size_t weights = (size_t)a.kh * a.kw * a.c * a.f;
+    cl_mem partial = ex->grads; /* unused with one chunk */
+    mcl_status st = chunks > 1 ? mcl_scratch_reserve(ex->ctx, chunks * weights, &partial, err) : MCL_OK;
+    cl_kernel k = node->kernels[w.tiles ? K_BACKWARD_FILTER_TILED : K_BACKWARD_FILTER_DIRECT];
+    if (st == MCL_OK)
+        st = MCL_SET_ARGS(k, err, MCL_ARG(node->x), MCL_ARG(node->dy), MCL_ARG(ex->grads),
+                          MCL_ARG(w_offset), MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w),
+                          MCL_ARG(a.kh), MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw),
+                          MCL_ARG(a.pt), MCL_ARG(a.pl), MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f),
+                          MCL_ARG(n), MCL_ARG(images), MCL_ARG(partial));
+    size_t taps = (size_t)a.kh * a.kw;
+    if (st == MCL_OK && w.tiles) {
+        size_t global[3] = {a.f / w.width, a.c / w.channels * taps, chunks};
+        st = mcl_enqueue_local(ex->ctx, k, 3, global, (size_t[]){1, 1, 1}, err);
+    } else if (st == MCL_OK) {
+        size_t global[3] = {a.f / w.width, blocks(a.c, s->conv_direct.channels), taps * chunks};
+        st = mcl_enqueue(ex->ctx, k, 3, global, err);
     }
-    size_t global[3] = {a.f / DIRECT_WIDTH, blocks(a.c, DIRECT_RC), (size_t)a.kh * a.kw};
-    return mcl_enqueue(ex->ctx, k, 3, global, err);
+    if (st != MCL_OK || chunks == 1) return st;
+    cl_kernel r = node->kernels[K_FILTER_REDUCE];
+    cl_uint count = (cl_uint)weights;
+    st = MCL_SET_ARGS(r, err, MCL_ARG(ex->grads), MCL_ARG(w_offset), MCL_ARG(partial),
+                      MCL_ARG(chunks), MCL_ARG(count));
+    size_t per_item = (size_t)s->vector.width * s->vector.span;
+    return st != MCL_OK ? st
+                        : mcl_enqueue_vector(ex->ctx, r, 1, (size_t[]){blocks(weights, per_item)},
+                                             NULL, err);
 }
 
 /* dx from dz, through the weights transposed into the workspace. */
@@ -297,7 +332,9 @@ static mcl_status backward_data_direct(mcl_node *node, const mcl_exec *ex, mcl_e
                                  MCL_ARG(ex->workspace), MCL_ARG(a.c), MCL_ARG(a.f));
     if (st == MCL_OK)
         st = mcl_enqueue(ex->ctx, t, 3, (size_t[]){a.c, a.f, (size_t)a.kh * a.kw}, err);
-    if (st == MCL_OK && uses_tiles(ex->ctx)) {
+    const mcl_kernel_shapes *s = &ex->ctx->shapes;
+    conv_widths w = widths_of(ex->ctx);
+    if (st == MCL_OK && w.tiles) {
         cl_uint q = ex->n * a.h * a.w;
         cl_kernel k = node->kernels[K_BACKWARD_DATA_TILED];
         cl_mem zeros = NULL;
@@ -308,8 +345,8 @@ static mcl_status backward_data_direct(mcl_node *node, const mcl_exec *ex, mcl_e
                               MCL_ARG(a.kw), MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt),
                               MCL_ARG(a.pl), MCL_ARG(a.oh), MCL_ARG(a.ow), MCL_ARG(a.f), MCL_ARG(q),
                               MCL_ARG(zeros));
-        size_t global[2] = {a.c / TILED_WIDTH, blocks(q, TILED_POSITIONS)}, local[2] = {1, 1};
-        return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, local, err);
+        size_t global[2] = {a.c / w.width, blocks(q, s->conv_tiled.positions)};
+        return st != MCL_OK ? st : mcl_enqueue_local(ex->ctx, k, 2, global, (size_t[]){1, 1}, err);
     }
     cl_kernel k = node->kernels[K_BACKWARD_DATA_DIRECT];
     if (st == MCL_OK)
@@ -317,12 +354,12 @@ static mcl_status backward_data_direct(mcl_node *node, const mcl_exec *ex, mcl_e
                           MCL_ARG(a.c), MCL_ARG(a.h), MCL_ARG(a.w), MCL_ARG(a.kh), MCL_ARG(a.kw),
                           MCL_ARG(a.sh), MCL_ARG(a.sw), MCL_ARG(a.pt), MCL_ARG(a.pl), MCL_ARG(a.oh),
                           MCL_ARG(a.ow), MCL_ARG(a.f));
-    size_t global[3] = {a.c / DIRECT_WIDTH, blocks(a.w, DIRECT_RW), (size_t)ex->n * a.h};
+    size_t global[3] = {a.c / w.width, blocks(a.w, s->conv_direct.pixels), (size_t)ex->n * a.h};
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 3, global, err);
 }
 
 static mcl_status conv2d_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
-    if (direct_forward_on(node, uses_tiles(ex->ctx))) return forward_direct(node, ex, err);
+    if (direct_forward_on(node, widths_of(ex->ctx))) return forward_direct(node, ex, err);
     bool pointwise = is_pointwise(&node->layer);
     cl_uint kk = patch_size(&node->layer, node->in_shape), f = node->out_shape.c;
     size_t m = (size_t)ex->n * node->out_shape.h * node->out_shape.w;
@@ -350,8 +387,8 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
                               node->dy, node->y, m, f, act, bias_offset, err);
     char what[64];
     snprintf(what, sizeof what, "%s backward", node->name);
-    bool tiles = uses_tiles(ex->ctx);
-    if (st == MCL_OK && direct_filter_grad_on(node, tiles)) {
+    conv_widths widths = widths_of(ex->ctx);
+    if (st == MCL_OK && direct_filter_grad_on(node, widths)) {
         st = backward_filter_direct(node, ex, err);
     } else if (st == MCL_OK) {
         /* The workspace was overwritten by later layers: rebuild this layer's columns. */
@@ -364,7 +401,7 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
                           (mcl_matrix){ex->grads, node->param_offset, f, false}, what, err);
     }
     if (st != MCL_OK || !node->need_dx) return st;
-    if (direct_input_grad_on(node, tiles)) return backward_data_direct(node, ex, err);
+    if (direct_input_grad_on(node, widths)) return backward_data_direct(node, ex, err);
     /* dcol[M, K] = dz W^T, straight into dx for a pointwise kernel, else folded back by col2im
      * (the GEMM above has read the columns, so the workspace is free again). */
     cl_mem dcol = pointwise ? node->dx : ex->workspace;
@@ -373,7 +410,7 @@ static mcl_status conv2d_backward(mcl_node *node, const mcl_exec *ex, mcl_error 
                   (mcl_matrix){dcol, 0, kk, false}, what, err);
     if (st != MCL_OK || pointwise) return st;
     cl_kernel k = node->kernels[K_COL2IM];
-    st = set_conv_args(k, node, ex->workspace, node->dx, err);
+    st = set_conv_args(k, node, ex->workspace, node->dx, true, err);
     mcl_shape in = node->in_shape;
     return st != MCL_OK
                ? st
@@ -446,7 +483,8 @@ const mcl_op mcl_op_conv2d = {
                      "dense_bias_act_backward", "conv2d_forward_direct", "conv2d_transpose_weights",
                      "conv2d_backward_data_direct", "conv2d_backward_filter_direct",
                      "conv2d_forward_tiled", "conv2d_backward_data_tiled",
-                     "conv2d_backward_filter_tiled", "dense_bias_grad_finish"},
+                     "conv2d_backward_filter_tiled", "dense_bias_grad_finish",
+                     "conv2d_filter_reduce"},
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .forward_flops = conv2d_forward_flops,

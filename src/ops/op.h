@@ -64,7 +64,7 @@ typedef struct mcl_layer {
     uint32_t line;           /* line in the model source, for error messages */
 } mcl_layer;
 
-#define MCL_NODE_MAX_KERNELS 12
+#define MCL_NODE_MAX_KERNELS 16
 
 /* A layer placed in a graph: shapes resolved, parameters and buffers assigned. */
 typedef struct mcl_node {
