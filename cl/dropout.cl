@@ -13,10 +13,6 @@
 #endif
 #define drop_vec MCL_VEC(VEC_W)
 #define drop_uvec MCL_CAT(uint, VEC_W)
-#define drop_ulvec MCL_CAT(ulong, VEC_W)
-#define drop_to_ulong MCL_CAT(convert_ulong, VEC_W)
-#define drop_to_uint MCL_CAT(convert_uint, VEC_W)
-#define drop_to_float MCL_CAT(convert_float, VEC_W)
 #define drop_load MCL_VLOAD(VEC_W)
 #define drop_store MCL_VSTORE(VEC_W)
 #if VEC_W == 4
@@ -29,25 +25,48 @@
 #error "cl/dropout.cl supports VEC_W of 4, 8 or 16"
 #endif
 
-/* One Philox round on VEC_W blocks at once: common.cl's PHILOX_ROUND in vector lanes, the high
- * words from 64-bit products. */
+/* The 64-bit products of one round, in two halves of VEC_W / 2 lanes: a vector of VEC_W 64-bit
+ * values would be twice the register width (ulong8 does not fit AVX2's registers, and the
+ * compiler warns that it changes the calling convention), and mul_hi on PoCL is several times
+ * slower. */
+#if VEC_W == 4
+#define DROP_HALF 2
+#elif VEC_W == 8
+#define DROP_HALF 4
+#else
+#define DROP_HALF 8
+#endif
+#define drop_uhalf MCL_CAT(uint, DROP_HALF)
+#define drop_ulhalf MCL_CAT(ulong, DROP_HALF)
+#define drop_half_to_ulong MCL_CAT(convert_ulong, DROP_HALF)
+#define drop_half_to_uint MCL_CAT(convert_uint, DROP_HALF)
+
+/* The high and low words of x * m, lane by lane. */
+#define DROP_PRODUCT(x, m, high, low)                                                              \
+    {                                                                                              \
+        drop_ulhalf a_ = drop_half_to_ulong((x).lo) * (ulong)(m);                                  \
+        drop_ulhalf b_ = drop_half_to_ulong((x).hi) * (ulong)(m);                                  \
+        high = (drop_uvec)(drop_half_to_uint(a_ >> 32), drop_half_to_uint(b_ >> 32));              \
+        low = (drop_uvec)(drop_half_to_uint(a_), drop_half_to_uint(b_));                           \
+    }
+
+/* One Philox round on VEC_W blocks at once: common.cl's PHILOX_ROUND in vector lanes. */
 #define DROP_ROUND(c0, c1, c2, c3, k0, k1)                                                        \
     {                                                                                              \
-        drop_ulvec p0_ = drop_to_ulong(c0) * (ulong)0xD2511F53u;                                   \
-        drop_ulvec p1_ = drop_to_ulong(c2) * (ulong)0xCD9E8D57u;                                   \
-        drop_uvec n0_ = drop_to_uint(p1_ >> 32) ^ c1 ^ k0;                                         \
-        drop_uvec n2_ = drop_to_uint(p0_ >> 32) ^ c3 ^ k1;                                         \
-        c0 = n0_;                                                                                  \
-        c1 = drop_to_uint(p1_);                                                                    \
-        c2 = n2_;                                                                                  \
-        c3 = drop_to_uint(p0_);                                                                    \
+        drop_uvec hi0_, lo0_, hi1_, lo1_;                                                          \
+        DROP_PRODUCT(c0, 0xD2511F53u, hi0_, lo0_)                                                  \
+        DROP_PRODUCT(c2, 0xCD9E8D57u, hi1_, lo1_)                                                  \
+        c0 = hi1_ ^ c1 ^ k0;                                                                       \
+        c1 = lo1_;                                                                                 \
+        c2 = hi0_ ^ c3 ^ k1;                                                                       \
+        c3 = lo0_;                                                                                 \
         k0 += 0x9E3779B9u;                                                                         \
         k1 += 0xBB67AE85u;                                                                         \
     }
 
 /* The keep factors (scale or 0) of one word per lane, from the word's 24-bit uniform. */
 static inline drop_vec dropout_factors(drop_uvec word, float rate, float scale) {
-    drop_vec u = drop_to_float(word >> 8) * (1.0f / 16777216.0f);
+    drop_vec u = MCL_CAT(convert_float, VEC_W)(word >> 8) * (1.0f / 16777216.0f);
     return select((drop_vec)0.0f, (drop_vec)scale, u >= (drop_vec)rate);
 }
 

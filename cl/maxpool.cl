@@ -101,44 +101,52 @@ __kernel void maxpool_backward_tiled(__global const int *argmax, __global const 
             ds[((size_t)h * W + w) * C] = h * (int)W + w == arg ? g : 0.0f;
 }
 
-/* The same two kernels 16 channels at a time, for C % 16 == 0: work-item i takes output
- * position i / (C/16) and channels (i % (C/16)) * 16 .. +15 as float16/int16 vectors. Scalar
+/* The same two kernels VEC_W channels at a time, for C % VEC_W == 0: work-item i takes output
+ * position i / (C/VEC_W) and channels (i % (C/VEC_W)) * VEC_W .. + VEC_W-1 as vectors. Scalar
  * work-items with data-dependent window loops stayed scalar on PoCL (2.2 ms for the tutorial
- * CNN's first pool, forward, per step). Global size: (n * OH * OW * C / 16). */
-__kernel void maxpool_forward16(__global const float *x, __global float *y, __global int *argmax,
-                                uint count, uint C, uint H, uint W, uint OH, uint OW, uint kh,
-                                uint kw, uint sh, uint sw, uint pad_top, uint pad_left) {
+ * CNN's first pool, forward, per step). Global size: (n * OH * OW * C / VEC_W). */
+#ifndef VEC_W
+#error "cl/maxpool.cl needs -DVEC_W (src/device/kernel_shapes.c)"
+#endif
+#define pool_vec MCL_VEC(VEC_W)
+#define pool_ivec MCL_IVEC(VEC_W)
+
+__kernel void maxpool_forward_vec(__global const float *x, __global float *y, __global int *argmax,
+                                  uint count, uint C, uint H, uint W, uint OH, uint OW, uint kh,
+                                  uint kw, uint sh, uint sw, uint pad_top, uint pad_left) {
     uint i = get_global_id(0);
     if (i >= count) return;
     /* The window of the block's first channel; the others share it. */
-    pool_window p = maxpool_window(i * 16, C, H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left);
+    pool_window p =
+        maxpool_window(i * VEC_W, C, H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left);
     __global const float *xs = x + (size_t)p.n * H * W * C + p.c;
-    float16 best = 0.0f;
-    int16 arg = -1;
+    pool_vec best = 0.0f;
+    pool_ivec arg = -1;
     for (int h = p.h_lo; h < p.h_hi; h++)
         for (int w = p.w_lo; w < p.w_hi; w++) {
-            float16 v = vload16(0, xs + ((size_t)h * W + w) * C);
+            pool_vec v = MCL_VLOAD(VEC_W)(0, xs + ((size_t)h * W + w) * C);
             /* Strictly greater, as maxpool_forward: the first maximum wins a tie. */
-            int16 take = arg < 0 || v > best;
+            pool_ivec take = arg < 0 || v > best;
             best = select(best, v, take);
-            arg = select(arg, (int16)(h * (int)W + w), take);
+            arg = select(arg, (pool_ivec)(h * (int)W + w), take);
         }
-    vstore16(best, i, y);
-    vstore16(arg, i, argmax);
+    MCL_VSTORE(VEC_W)(best, i, y);
+    MCL_VSTORE(VEC_W)(arg, i, argmax);
 }
 
-__kernel void maxpool_backward_tiled16(__global const int *argmax, __global const float *dy,
-                                       __global float *dx, uint count, uint C, uint H, uint W,
-                                       uint OH, uint OW, uint kh, uint kw, uint sh, uint sw,
-                                       uint pad_top, uint pad_left) {
+__kernel void maxpool_backward_tiled_vec(__global const int *argmax, __global const float *dy,
+                                         __global float *dx, uint count, uint C, uint H, uint W,
+                                         uint OH, uint OW, uint kh, uint kw, uint sh, uint sw,
+                                         uint pad_top, uint pad_left) {
     uint i = get_global_id(0);
     if (i >= count) return;
-    pool_window p = maxpool_window(i * 16, C, H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left);
-    int16 arg = vload16(i, argmax);
-    float16 g = vload16(i, dy);
+    pool_window p =
+        maxpool_window(i * VEC_W, C, H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left);
+    pool_ivec arg = MCL_VLOAD(VEC_W)(i, argmax);
+    pool_vec g = MCL_VLOAD(VEC_W)(i, dy);
     __global float *ds = dx + (size_t)p.n * H * W * C + p.c;
     for (int h = p.h_lo; h < p.h_hi; h++)
         for (int w = p.w_lo; w < p.w_hi; w++)
-            vstore16(select((float16)0.0f, g, arg == (int16)(h * (int)W + w)), 0,
-                     ds + ((size_t)h * W + w) * C);
+            MCL_VSTORE(VEC_W)(select((pool_vec)0.0f, g, arg == (pool_ivec)(h * (int)W + w)), 0,
+                              ds + ((size_t)h * W + w) * C);
 }

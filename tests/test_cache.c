@@ -27,14 +27,15 @@ static char *use_cache_dir(const char *name) {
     return use_dir("MNIST_CL_CACHE_DIR", name);
 }
 
-/* The one entry in dir (malloc'd path), failing if there is not exactly one. */
+/* The one program entry in dir (malloc'd path), failing if there is not exactly one. Beside
+ * it may stand its self-check verdict (<hash>.check). */
 static char *only_entry(const char *dir) {
     DIR *d = opendir(dir);
     ck_assert_msg(d != NULL, "no cache folder %s", dir);
     char *found = NULL;
     int count = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".check") != NULL) continue;
         count++;
         ck_assert_msg(strstr(e->d_name, ".bin") != NULL, "unexpected file %s", e->d_name);
         free(found);
@@ -155,7 +156,10 @@ START_TEST(test_old_entries_are_evicted) {
     enum { OLD = MCL_PROGRAM_CACHE_KEEP + 3 };
     char path[4300];
     for (int i = 0; i < OLD; i++) {
-        /* Entry i is i hours older than the first; none is a valid entry, which is fine. */
+        /* Entry i (with its self-check verdict, which goes with it) is i hours older than the
+         * first; none is a valid entry, which is fine. */
+        snprintf(path, sizeof path, "%s/%016x.check", dir, 0xa0 + i);
+        test_write_file(path, "stale", 5, 0);
         snprintf(path, sizeof path, "%s/%016x.bin", dir, 0xa0 + i);
         test_write_file(path, "stale", 5, 0);
         struct timespec times[2] = {{1000000000 - i * 3600, 0}, {1000000000 - i * 3600, 0}};
@@ -166,16 +170,21 @@ START_TEST(test_old_entries_are_evicted) {
     ck_assert(!open_and_check()); /* builds, writes its entry, evicts */
     int entries = 0;
     bool newest_old_kept = false, oldest_kept = false, tuning_kept = false;
+    bool newest_check_kept = false, oldest_check_kept = false;
     DIR *d = opendir(dir);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         entries += strstr(e->d_name, ".bin") != NULL;
         newest_old_kept |= strcmp(e->d_name, "00000000000000a0.bin") == 0;
         oldest_kept |= strcmp(e->d_name, "00000000000000aa.bin") == 0;
+        newest_check_kept |= strcmp(e->d_name, "00000000000000a0.check") == 0;
+        oldest_check_kept |= strcmp(e->d_name, "00000000000000aa.check") == 0;
         tuning_kept |= strstr(e->d_name, ".tune") != NULL;
     }
     closedir(d);
     ck_assert_int_eq(entries, MCL_PROGRAM_CACHE_KEEP);
     ck_assert_msg(newest_old_kept && !oldest_kept, "eviction did not go oldest first");
+    ck_assert_msg(newest_check_kept && !oldest_check_kept,
+                  "an evicted entry's self-check verdict stayed (or a kept one went)");
     ck_assert(tuning_kept);
     ck_assert(open_and_check()); /* the new entry is among those kept */
     free(dir);

@@ -175,9 +175,11 @@ typedef struct mcl_context_options {
     mcl_device_caps caps;
 } mcl_context_options;
 
-/* Default choice (platform and device both -1): the first GPU of any platform, else the first
- * device. With only a platform given: its first GPU, else its first device. Compiles all of
- * mnist-cl's kernels for the device. */
+/* Default choice (platform and device both -1): the platform and device that the environment
+ * variables MNIST_CL_PLATFORM and MNIST_CL_DEVICE name, if set, else the first GPU of any
+ * platform, else the first device. With only a platform given: its first GPU, else its first
+ * device. Compiles all of mnist-cl's kernels for the device (once: they are cached) and checks
+ * the GEMM provider against a CPU reference (mcl_context_verify_gemm). */
 mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **out,
                               mcl_error *err);
 const mcl_device_info *mcl_context_device(const mcl_context *ctx);

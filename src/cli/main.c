@@ -101,7 +101,14 @@ int main(int argc, char **argv) {
         {"tune", cmd_tune},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0) return commands[i].run(&g, n - 1, args + 1);
+        if (strcmp(cmd, commands[i].name) == 0) {
+            int rc = commands[i].run(&g, n - 1, args + 1);
+            /* Now, not at exit: the shared libraries' destructors (a driver's, CLBlast's) run
+             * before the C library flushes its buffers, and one that fails would lose the
+             * last lines a piped stdout holds. */
+            fflush(stdout);
+            return rc;
+        }
     cli_error("unknown command '%s'; run 'mnist-cl help' for the list", cmd);
     return CLI_EXIT_USAGE;
 }

@@ -89,15 +89,9 @@ mcl_status mcl_augment_enqueue(mcl_context *ctx, cl_kernel kernel, cl_mem pixels
     /* Work-groups of `local` pixels of one image (the kernel draws each image's matrix once per
      * group): as few groups per image as the kernel and the device allow, padded to a whole
      * number of groups, at most groups-1 spare work-items per image. */
-    size_t max_local = 0, item_sizes[16] = {0};
-    MCL_CL_TRY(clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                        sizeof max_local, &max_local, NULL),
-               err, "querying the work-group size of gather_batch_augment");
-    MCL_CL_TRY(clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_sizes,
-                               item_sizes, NULL),
-               err, "querying the device's work-item sizes");
-    if (item_sizes[0] < max_local) max_local = item_sizes[0];
-    if (max_local == 0) max_local = 1;
+    size_t max_local = 0;
+    st = mcl_kernel_group_limit(ctx, kernel, 0, 0, &max_local, err);
+    if (st != MCL_OK) return st;
     size_t groups = (features + max_local - 1) / max_local;
     size_t local = (features + groups - 1) / groups;
     const size_t global_size[2] = {groups * local, n}, local_size[2] = {local, 1};

@@ -217,13 +217,35 @@ void mcl_device_list_free(mcl_device_info *list) {
     free(list);
 }
 
+/* An index from the environment variable `name` into *out (left alone when unset). */
+static mcl_status index_from_env(const char *name, int *out, mcl_error *err) {
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0') return MCL_OK;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n < 0 || n > 1023)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "%s must be an index from 'mnist-cl devices' (0, 1, ...), not '%s'", name,
+                        v);
+    *out = (int)n;
+    return MCL_OK;
+}
+
 /* Picks (platform, device) following mcl_context_create's documented default. */
-static mcl_status choose_device(const mcl_context_options *opt, cl_platform_id *platform_out,
+static mcl_status choose_device(const mcl_context_options *options, cl_platform_id *platform_out,
                                 cl_device_id *device_out, uint32_t *pi_out, uint32_t *di_out,
                                 mcl_error *err) {
+    mcl_context_options chosen = *options;
+    const mcl_context_options *opt = &chosen;
+    mcl_status st = MCL_OK;
+    if (chosen.platform < 0 && chosen.device < 0) {
+        st = index_from_env("MNIST_CL_PLATFORM", &chosen.platform, err);
+        if (st == MCL_OK) st = index_from_env("MNIST_CL_DEVICE", &chosen.device, err);
+        if (st != MCL_OK) return st;
+    }
     cl_platform_id *platforms = NULL;
     cl_uint nplat = 0;
-    mcl_status st = platform_ids(&platforms, &nplat, err);
+    st = platform_ids(&platforms, &nplat, err);
     if (st != MCL_OK) return st;
     if (opt->platform >= 0 && (cl_uint)opt->platform >= nplat) {
         free(platforms);
@@ -389,6 +411,7 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     if (st == MCL_OK) st = device_info(ctx->platform, ctx->device, pi, di, &ctx->info, err);
     if (st == MCL_OK) {
         apply_caps(&ctx->info, &caps);
+        ctx->capped = caps.max_work_group_size > 0 || caps.local_mem_bytes > 0;
         ctx->shapes = mcl_kernel_shapes_for(&ctx->info);
         /* Oclgrind (the strict simulator the tests run under) takes memory filled by
          * clEnqueueFillBuffer as uninitialised; writes it tracks. */
@@ -412,6 +435,7 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     if (st == MCL_OK) st = mcl_program_build(ctx, NULL, &ctx->program, err);
     if (st == MCL_OK) mcl_gemm_tuning_apply_stored(ctx);
     if (st == MCL_OK) st = mcl_gemm_choose(ctx, opt->gemm, err);
+    if (st == MCL_OK) st = mcl_context_verify_gemm(ctx, err);
     if (st != MCL_OK) {
         mcl_context_free(ctx);
         return st;
@@ -438,14 +462,14 @@ void mcl_context_free(mcl_context *ctx) {
         clFinish(ctx->queue);
         clReleaseCommandQueue(ctx->queue);
     }
-    for (size_t i = 0; i < sizeof ctx->gemm_kernels / sizeof ctx->gemm_kernels[0]; i++)
-        if (ctx->gemm_kernels[i] != NULL) clReleaseKernel(ctx->gemm_kernels[i]);
+    mcl_gemm_release(ctx);
     if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
     if (ctx->zeros != NULL) clReleaseMemObject(ctx->zeros);
     if (ctx->program != NULL) clReleaseProgram(ctx->program);
     if (ctx->context != NULL) clReleaseContext(ctx->context);
     memory_count_release(ctx->memory);
     mcl_kernel_profile_free(ctx->kernel_profile);
+    free(ctx->build_log);
     free(ctx);
 }
 
@@ -517,6 +541,22 @@ mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out,
     return MCL_OK;
 }
 
+mcl_status mcl_kernel_group_limit(const mcl_context *ctx, cl_kernel kernel, unsigned dim,
+                                  size_t local_bytes_per_item, size_t *out, mcl_error *err) {
+    size_t limit = 0;
+    *out = 1;
+    MCL_CL_TRY(clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                        sizeof limit, &limit, NULL),
+               err, "querying a kernel's work-group size");
+    if (ctx->info.max_work_group_size < limit) limit = ctx->info.max_work_group_size;
+    if (dim < 3 && ctx->info.max_work_item_sizes[dim] < limit)
+        limit = ctx->info.max_work_item_sizes[dim];
+    if (local_bytes_per_item > 0 && ctx->info.local_mem_bytes / local_bytes_per_item < limit)
+        limit = (size_t)(ctx->info.local_mem_bytes / local_bytes_per_item);
+    *out = limit > 0 ? limit : 1;
+    return MCL_OK;
+}
+
 mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, unsigned count,
                                mcl_error *err) {
     for (unsigned i = 0; i < count; i++) {
@@ -541,6 +581,37 @@ mcl_status mcl_enqueue_local(mcl_context *ctx, cl_kernel kernel, cl_uint dims, c
     return mcl_enqueue_event(ctx, kernel, dims, global, local, NULL, err);
 }
 
+/* MCL_ERR_DEVICE_MEMORY (local memory) or MCL_ERR_USAGE (work-group) when a launch of `kernel`
+ * with `local` exceeds ctx->info's limits, naming the kernel. */
+static mcl_status check_launch_fits(const mcl_context *ctx, cl_kernel kernel, cl_uint dims,
+                                    const size_t *local, mcl_error *err) {
+    char name[96] = "?";
+    clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
+    size_t items = 1;
+    for (cl_uint d = 0; d < dims && d < 3; d++) {
+        items *= local[d];
+        if (local[d] > ctx->info.max_work_item_sizes[d])
+            return mcl_fail(err, MCL_ERR_USAGE,
+                            "kernel '%s': a work-group of %zu in dimension %u exceeds the "
+                            "device's %zu",
+                            name, local[d], d, ctx->info.max_work_item_sizes[d]);
+    }
+    if (items > ctx->info.max_work_group_size)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "kernel '%s': a work-group of %zu work-items exceeds the device's %zu",
+                        name, items, ctx->info.max_work_group_size);
+    cl_ulong local_bytes = 0;
+    MCL_CL_TRY(clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                        sizeof local_bytes, &local_bytes, NULL),
+               err, "querying a kernel's local memory");
+    if (local_bytes > ctx->info.local_mem_bytes)
+        return mcl_fail(err, MCL_ERR_DEVICE_MEMORY,
+                        "kernel '%s' uses %llu bytes of local memory; the device has %llu", name,
+                        (unsigned long long)local_bytes,
+                        (unsigned long long)ctx->info.local_mem_bytes);
+    return MCL_OK;
+}
+
 mcl_status mcl_enqueue_vector(mcl_context *ctx, cl_kernel kernel, cl_uint dims,
                               const size_t *global, cl_event *done, mcl_error *err) {
     const size_t ones[3] = {1, 1, 1};
@@ -557,6 +628,27 @@ mcl_status mcl_enqueue_event(mcl_context *ctx, cl_kernel kernel, cl_uint dims, c
                                                                              done),
                                                err, "marking an empty launch")
                                 : MCL_OK;
+    /* Where mnist-cl's limits are lower than the device's (caps), a local size the driver would
+     * pick might exceed them: pick one within them instead, the largest power of two in each
+     * dimension that divides the global size (OpenCL 1.2 needs whole work-groups). */
+    size_t chosen[3] = {1, 1, 1};
+    if (local == NULL && ctx->capped) {
+        size_t left = ctx->info.max_work_group_size;
+        for (cl_uint d = 0; d < dims && d < 3; d++) {
+            size_t limit = ctx->info.max_work_item_sizes[d] < left ? ctx->info.max_work_item_sizes[d]
+                                                                   : left;
+            while (chosen[d] * 2 <= limit && global[d] % (chosen[d] * 2) == 0)
+                chosen[d] *= 2;
+            left /= chosen[d];
+        }
+        local = chosen;
+    }
+    if (ctx->capped) {
+        /* The caps are binding: a launch beyond them fails here, as it would on a device that
+         * small (the tests run the op suite so, to prove every launch fits). */
+        mcl_status st = check_launch_fits(ctx, kernel, dims, local, err);
+        if (st != MCL_OK) return st;
+    }
     bool timed = mcl_kernel_profile_recording(ctx->kernel_profile);
     cl_event event = NULL;
     cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0, NULL,

@@ -24,6 +24,8 @@ struct mcl_context {
     bool profiling;            /* the queue records event times (mcl_context_options.profile) */
     bool gemm_tuned;           /* a stored GEMM tuning was applied (gemm_tune.h) */
     bool gemm_tiled;           /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
+    bool gemm_explicit;        /* the provider was asked for (options or MNIST_CL_GEMM) */
+    uint64_t program_hash;     /* the program's cache key (program_cache.h); 0 when off */
     cl_kernel gemm_kernels[5]; /* gemm_nn, gemm_tn, gemm_transpose, gemm_reduce_chunks (tiled) */
     cl_mem scratch;            /* mcl_scratch_reserve's buffer, grown on demand */
     size_t scratch_floats;
@@ -36,6 +38,9 @@ struct mcl_context {
     struct mcl_kernel_profile *kernel_profile; /* per-kernel times when profiling, owned */
     mcl_kernel_shapes shapes; /* the kernels' tiles and vector widths (kernel_shapes.h) */
     bool fills_as_writes;     /* mcl_fill writes instead of filling (see mcl_fill) */
+    bool capped;              /* info carries limits below the device's (mcl_device_caps) */
+    char *build_log;          /* what the compiler said building the program from source (NULL:
+                                 nothing, or it came from a cache), owned */
     mcl_device_info info;
     mcl_log_fn log;
     void *log_user;
@@ -69,6 +74,12 @@ void mcl_log(const mcl_context *ctx, mcl_log_level level, const char *fmt, ...) 
 
 /* Creates a kernel from the context's program. Caller releases it with clReleaseKernel. */
 mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out, mcl_error *err);
+
+/* The largest work-group `kernel` may run in along dimension `dim` on ctx's device, as mnist-cl
+ * uses it (its caps included): the kernel's own limit, the device's work-group size and that
+ * dimension's work-item size, and the local memory for `local_bytes_per_item` bytes each. */
+mcl_status mcl_kernel_group_limit(const mcl_context *ctx, cl_kernel kernel, unsigned dim,
+                                  size_t local_bytes_per_item, size_t *out, mcl_error *err);
 
 /* Sets kernel arguments from (size, pointer) pairs; names the kernel and argument on failure. */
 typedef struct mcl_kernel_arg {
@@ -129,6 +140,13 @@ mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const 
 /* The build options for kernels of the given shapes: the OpenCL C version and the shapes' -D
  * options. False if `size` is too small. */
 bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size);
+
+/* Checks the context's GEMM provider against a CPU reference on the shapes the models use
+ * (once per program and device: the verdict is kept beside the program's cache entry). A
+ * provider the context chose by itself that fails gives way to the other one, with a warning
+ * in the log; one that was asked for fails with MCL_ERR_CHECK_FAILED, as does a device on
+ * which neither is right. Called by mcl_context_create. */
+mcl_status mcl_context_verify_gemm(mcl_context *ctx, mcl_error *err);
 
 /* Builds the program from the embedded sources (called by mcl_context_create). A failed build
  * sends the build log to the log callback and returns MCL_ERR_BUILD. `extra_source` (may be

@@ -66,10 +66,30 @@ mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
             return mcl_fail(err, MCL_ERR_USAGE,
                             "MNIST_CL_GEMM must be 'auto', 'clblast' or 'tiled', not '%s'", env);
     }
+    /* AUTO: the tiled kernels where the device vectorises explicit vectors (CPU classes),
+     * CLBlast's work-group-parallel kernels where it vectorises across work-items (SIMT). */
+    ctx->gemm_explicit = choice != MCL_GEMM_AUTO;
     if (choice == MCL_GEMM_AUTO)
-        choice = ctx->info.type == MCL_DEVICE_CPU ? MCL_GEMM_TILED : MCL_GEMM_CLBLAST;
-    ctx->gemm_tiled = choice == MCL_GEMM_TILED;
-    for (int i = 0; ctx->gemm_tiled && i < TILED_KERNELS; i++) {
+        choice = ctx->shapes.device_class == MCL_CLASS_SIMT ? MCL_GEMM_CLBLAST : MCL_GEMM_TILED;
+    return mcl_gemm_use(ctx, choice == MCL_GEMM_TILED, err);
+}
+
+void mcl_gemm_release(mcl_context *ctx) {
+    for (size_t i = 0; i < sizeof ctx->gemm_kernels / sizeof ctx->gemm_kernels[0]; i++) {
+        if (ctx->gemm_kernels[i] != NULL) clReleaseKernel(ctx->gemm_kernels[i]);
+        ctx->gemm_kernels[i] = NULL;
+    }
+    /* CLBlast keeps the programs it built in a process-wide cache that its static destructor
+     * releases at exit, after a driver's runtime may be gone (under oclgrind that aborted with
+     * "corrupted double-linked list" once training had finished). Its programs are released
+     * with the context instead; a later context rebuilds them, from the driver's own cache. */
+    CLBlastClearCache();
+}
+
+mcl_status mcl_gemm_use(mcl_context *ctx, bool tiled, mcl_error *err) {
+    ctx->gemm_tiled = tiled;
+    for (int i = 0; tiled && i < TILED_KERNELS; i++) {
+        if (ctx->gemm_kernels[i] != NULL) continue;
         mcl_status st = mcl_kernel_create(ctx, tiled_names[i], &ctx->gemm_kernels[i], err);
         if (st != MCL_OK) return st;
     }

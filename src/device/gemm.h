@@ -47,6 +47,13 @@ mcl_status mcl_gemm_clblast(mcl_context *ctx, size_t m, size_t n, size_t k, floa
  * with MCL_ERR_USAGE. */
 mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err);
 
+/* Releases the context's GEMM state: the tiled kernels and CLBlast's cached programs. Called
+ * by mcl_context_free before the context goes. */
+void mcl_gemm_release(mcl_context *ctx);
+
+/* Switches the context to the tiled kernels (creating them) or to CLBlast. */
+mcl_status mcl_gemm_use(mcl_context *ctx, bool tiled, mcl_error *err);
+
 /* CLBlast's direct GEMM kernel (the one it uses below ~384^3 multiply-adds, which covers the
  * MLPs' products) takes these tuning parameters, in this order. */
 #define MCL_GEMM_DIRECT_PARAMS 10

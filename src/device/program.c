@@ -1,6 +1,8 @@
 /* Building the one OpenCL program that holds every kernel of cl/. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "device/cl_sources.h"
 #include "device/device.h"
@@ -18,19 +20,36 @@ bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size
     return n > 0 && (size_t)n < size;
 }
 
-static void log_build_failure(mcl_context *ctx, cl_program program) {
+/* The program's build log (malloc'd, trailing blanks trimmed), or NULL when the driver gives
+ * none or it is empty. */
+static char *build_log(mcl_context *ctx, cl_program program) {
     size_t size = 0;
     if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
             CL_SUCCESS ||
-        size == 0) {
+        size == 0)
+        return NULL;
+    char *text = calloc(size + 1, 1);
+    if (text == NULL) return NULL;
+    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, text, NULL) !=
+        CL_SUCCESS)
+        text[0] = '\0';
+    size_t n = strlen(text);
+    while (n > 0 && isspace((unsigned char)text[n - 1]))
+        text[--n] = '\0';
+    if (n == 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static void log_build_failure(mcl_context *ctx, cl_program program) {
+    char *text = build_log(ctx, program);
+    if (text == NULL) {
         mcl_log(ctx, MCL_LOG_ERROR, "(the driver returned no build log)");
         return;
     }
-    char *text = calloc(size + 1, 1);
-    if (text == NULL) return;
-    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, text, NULL) ==
-        CL_SUCCESS)
-        mcl_log(ctx, MCL_LOG_ERROR, "OpenCL build log for %s:\n%s", ctx->info.name, text);
+    mcl_log(ctx, MCL_LOG_ERROR, "OpenCL build log for %s:\n%s", ctx->info.name, text);
     free(text);
 }
 
@@ -48,7 +67,9 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
     if (extra_source != NULL) texts[n - 1] = extra_source;
     /* The binary cache, for the real program only (a test's broken one must reach the compiler). */
     mcl_program_key key;
+    ctx->program_hash = 0;
     if (extra_source == NULL && mcl_program_cache_key(ctx, texts, n, build_options, &key)) {
+        ctx->program_hash = key.hash;
         cl_program cached = mcl_program_cache_load(ctx, &key, build_options);
         if (cached != NULL) {
             free(texts);
@@ -75,6 +96,13 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
                             ctx->info.name, (int)rc);
         return MCL_CL_CHECK(rc, err, "building mnist-cl's OpenCL kernels");
     }
+    /* mnist-cl's kernels build without a diagnostic on every driver it has met: anything the
+     * compiler says is kept for the tests (which fail on it) and shown in debug logs. */
+    free(ctx->build_log);
+    ctx->build_log = extra_source == NULL ? build_log(ctx, program) : NULL;
+    if (ctx->build_log != NULL)
+        mcl_log(ctx, MCL_LOG_DEBUG, "OpenCL build log for %s:\n%s", ctx->info.name,
+                ctx->build_log);
     mcl_program_cache_store(ctx, &key, program);
     *out = program;
     return MCL_OK;

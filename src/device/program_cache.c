@@ -67,10 +67,21 @@ bool mcl_program_cache_key(const mcl_context *ctx, const char *const *texts, uns
     if (!mcl_cache_dir(dir, sizeof dir)) return false;
     key_hasher h = {.fnv = 0xcbf29ce484222325ull, .crc = crc32(0L, Z_NULL, 0)};
     const mcl_device_info *d = &ctx->info;
-    const char *const fields[] = {
-        "mnist-cl program cache 1", MCL_VERSION, options,   d->platform_name,
-        d->platform_version,        d->name,     d->vendor, d->device_version,
-        d->driver_version};
+    /* Oclgrind adds OCLGRIND_BUILD_OPTIONS to every build (the tests turn optimisation off for
+     * its uninitialised-value checks), which changes the binary. */
+    const char *sim = strstr(d->platform_name, "Oclgrind") != NULL
+                          ? getenv("OCLGRIND_BUILD_OPTIONS")
+                          : NULL;
+    const char *const fields[] = {"mnist-cl program cache 1",
+                                  MCL_VERSION,
+                                  options,
+                                  d->platform_name,
+                                  d->platform_version,
+                                  d->name,
+                                  d->vendor,
+                                  d->device_version,
+                                  d->driver_version,
+                                  sim != NULL ? sim : ""};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         feed_text(&h, fields[i]);
     for (unsigned i = 0; i < count; i++)
@@ -220,6 +231,10 @@ static void evict_old_entries(const char *kept) {
         }
         char path[4200];
         if (snprintf(path, sizeof path, "%s/%s", folder, entries[oldest].name) < (int)sizeof path)
+            remove(path);
+        /* The self-check's verdict for that program goes with it (self_check.c). */
+        if (snprintf(path, sizeof path, "%s/%.16s.check", folder, entries[oldest].name) <
+            (int)sizeof path)
             remove(path);
         entries[oldest] = entries[--count];
     }

@@ -3,15 +3,21 @@
  * sizes and offsets exercise edge handling, which is where badly tuned GEMM parameters and broken
  * drivers go wrong. Also the SGEMM ceiling that `mnist-cl bench` measures its models against. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/philox.h"
+#include "core/test_hook.h"
 #include "device/gemm.h"
+#include "device/program_cache.h"
+#include "io/atomic_file.h"
 
 /* fp32 GEMM with K=67 accumulates in different orders on device and host: an absolute margin
- * near zero (where terms cancel) and a relative one elsewhere, as CLBlast's own tester. A
- * correct SGEMM uses ~2% of this allowance; a wrong kernel exceeds it by orders of magnitude. */
+ * near zero (where terms cancel) and a relative one elsewhere, as CLBlast's own tester (longer
+ * sums widen it, check_gemm_case). A correct SGEMM uses ~2% of this allowance; a wrong kernel
+ * exceeds it by orders of magnitude. */
 #define CHECK_ABS_TOL 1e-5
 #define CHECK_REL_TOL 1e-4
 
@@ -26,9 +32,30 @@ static double max_scaled_error(const float *a, const float *b, size_t n) {
     return worst;
 }
 
-static mcl_status check_gemm(mcl_context *ctx, bool clblast, mcl_error *err) {
-    enum { M = 37, N = 53, K = 67, OFF = 5 };
-    size_t a_n = OFF + (size_t)M * K, b_n = OFF + (size_t)K * N, c_n = OFF + (size_t)M * N;
+/* The products the self-check runs: odd sizes, offsets and alpha/beta where badly tuned
+ * parameters and broken drivers go wrong, a transposed B, and the shapes of the models' weight
+ * gradients, whose K is a batch of positions: llvmpipe silently cut loops of one work-item
+ * after some tens of thousands of iterations, and M=32 N=10 K=21632 came out wrong there. */
+typedef struct check_case {
+    size_t m, n, k;
+    bool ta, tb;
+    float alpha, beta;
+} check_case;
+
+static const check_case check_cases[] = {
+    {37, 53, 67, true, false, 0.5f, 2.0f},
+    {70, 45, 130, false, true, 1.0f, 0.0f},
+    {32, 10, 21632, false, false, 1.0f, 0.0f},
+    {9, 32, 9000, true, false, 1.0f, 1.0f},
+};
+#define CHECK_OFFSET 5 /* floats before each matrix */
+
+/* The largest error of one product as a multiple of the allowed error, widened by sqrt(K / 67)
+ * for long sums (fp32 rounding grows with them). */
+static mcl_status check_gemm_case(mcl_context *ctx, bool clblast, const check_case *t,
+                                  double *scaled, mcl_error *err) {
+    size_t M = t->m, N = t->n, K = t->k, OFF = CHECK_OFFSET;
+    size_t a_n = OFF + M * K, b_n = OFF + K * N, c_n = OFF + M * N;
     float *a = malloc(a_n * sizeof *a), *b = malloc(b_n * sizeof *b);
     float *c = malloc(c_n * sizeof *c), *ref = malloc(c_n * sizeof *ref);
     cl_mem da = NULL, db = NULL, dc = NULL;
@@ -41,13 +68,15 @@ static mcl_status check_gemm(mcl_context *ctx, bool clblast, mcl_error *err) {
         b[i] = mcl_philox_uniform(2, 9, i) - 0.5f;
     for (size_t i = 0; st == MCL_OK && i < c_n; i++)
         c[i] = ref[i] = mcl_philox_uniform(3, 9, i);
-    /* ref = 0.5 * A^T(as stored [K, M]) * B + 2 * C */
+    size_t lda = t->ta ? M : K, ldb = t->tb ? K : N;
     for (size_t i = 0; st == MCL_OK && i < M; i++)
         for (size_t j = 0; j < N; j++) {
             double acc = 0.0;
             for (size_t k = 0; k < K; k++)
-                acc += (double)a[OFF + k * M + i] * b[OFF + k * N + j];
-            ref[OFF + i * N + j] = (float)(0.5 * acc + 2.0 * ref[OFF + i * N + j]);
+                acc += (double)(t->ta ? a[OFF + k * lda + i] : a[OFF + i * lda + k]) *
+                       (t->tb ? b[OFF + j * ldb + k] : b[OFF + k * ldb + j]);
+            float *r = &ref[OFF + i * N + j];
+            *r = (float)(t->alpha * acc + (t->beta == 0.0f ? 0.0 : (double)t->beta * *r));
         }
     if (st == MCL_OK) st = mcl_buffer_create(ctx, a_n * sizeof(float), &da, "check matrix A", err);
     if (st == MCL_OK) st = mcl_buffer_create(ctx, b_n * sizeof(float), &db, "check matrix B", err);
@@ -62,27 +91,44 @@ static mcl_status check_gemm(mcl_context *ctx, bool clblast, mcl_error *err) {
     if (st == MCL_OK)
         st = MCL_CL_CHECK(clEnqueueWriteBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
                           "uploading check data");
-    mcl_matrix ma = {da, OFF, M, true}, mb = {db, OFF, N, false}, mc = {dc, OFF, N, false};
+    mcl_matrix ma = {da, OFF, lda, t->ta}, mb = {db, OFF, ldb, t->tb}, mc = {dc, OFF, N, false};
     if (st == MCL_OK)
-        st = clblast
-                 ? mcl_gemm_clblast(ctx, M, N, K, 0.5f, ma, mb, 2.0f, mc, "self-check SGEMM", err)
-                 : mcl_gemm(ctx, M, N, K, 0.5f, ma, mb, 2.0f, mc, "self-check SGEMM", err);
+        st = clblast ? mcl_gemm_clblast(ctx, M, N, K, t->alpha, ma, mb, t->beta, mc,
+                                        "self-check SGEMM", err)
+                     : mcl_gemm(ctx, M, N, K, t->alpha, ma, mb, t->beta, mc, "self-check SGEMM",
+                                err);
     if (st == MCL_OK)
         st = MCL_CL_CHECK(clEnqueueReadBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
                           "reading check results");
+    /* Test hook: a provider that computes a wrong value, for the fallback's tests. */
+    if (st == MCL_OK && mcl_test_hook(clblast || !ctx->gemm_tiled ? "wrong-clblast" : "wrong-tiled"))
+        c[OFF] += 1.0f;
     if (st == MCL_OK) {
-        double e = max_scaled_error(c + OFF, ref + OFF, (size_t)M * N);
-        if (!(e <= 1.0))
-            st = mcl_fail(err, MCL_ERR_CHECK_FAILED,
-                          "SGEMM by %s (%dx%dx%d, transposed A, offsets) disagrees with the "
-                          "CPU reference: error %.3g x tolerance",
-                          clblast ? "CLBlast" : mcl_context_gemm_name(ctx), M, N, K, e);
+        double widen = K > 67 ? sqrt((double)K / 67.0) : 1.0;
+        *scaled = max_scaled_error(c + OFF, ref + OFF, M * N) / widen;
     }
     if (da) clReleaseMemObject(da);
     if (db) clReleaseMemObject(db);
     if (dc) clReleaseMemObject(dc);
     free(a), free(b), free(c), free(ref);
     return st;
+}
+
+/* Every check case through one provider; MCL_ERR_CHECK_FAILED names the first that is wrong. */
+static mcl_status check_gemm(mcl_context *ctx, bool clblast, mcl_error *err) {
+    for (size_t i = 0; i < sizeof check_cases / sizeof check_cases[0]; i++) {
+        const check_case *t = &check_cases[i];
+        double e = 0.0;
+        mcl_status st = check_gemm_case(ctx, clblast, t, &e, err);
+        if (st != MCL_OK) return st;
+        if (!(e <= 1.0))
+            return mcl_fail(err, MCL_ERR_CHECK_FAILED,
+                            "SGEMM by %s (%zux%zux%zu%s%s, offsets) disagrees with the CPU "
+                            "reference: error %.3g x tolerance",
+                            clblast ? "CLBlast" : mcl_context_gemm_name(ctx), t->m, t->n, t->k,
+                            t->ta ? ", transposed A" : "", t->tb ? ", transposed B" : "", e);
+    }
+    return MCL_OK;
 }
 
 /* The SGD-with-momentum kernel, two steps, against the same arithmetic on the host. The first
@@ -140,6 +186,76 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
     if (k != NULL) clReleaseKernel(k);
     for (int i = 0; i < 3; i++)
         if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+    return st;
+}
+
+/* Where the verdict of the start-up check is kept: beside the program's cache entry, keyed by
+ * the same hash (sources, options, device, driver, mnist-cl version). False when the cache is
+ * off. */
+static bool verdict_path(const mcl_context *ctx, char *out, size_t size) {
+    char dir[3900];
+    if (ctx->program_hash == 0 || !mcl_cache_dir(dir, sizeof dir)) return false;
+    return (size_t)snprintf(out, size, "%s/%016llx.check", dir,
+                            (unsigned long long)ctx->program_hash) < size;
+}
+
+#define VERDICT_HEADER "mnist-cl self-check 1\n"
+
+/* Whether a stored verdict says `provider` passed on this program and device. */
+static bool verdict_says_pass(const mcl_context *ctx, const char *provider) {
+    char path[4096], want[128], got[128] = {0};
+    if (!verdict_path(ctx, path, sizeof path)) return false;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    snprintf(want, sizeof want, "%s%s pass\n", VERDICT_HEADER, provider);
+    return strcmp(got, want) == 0;
+}
+
+static void verdict_store_pass(mcl_context *ctx, const char *provider) {
+    char path[4096], text[128];
+    if (!verdict_path(ctx, path, sizeof path)) return;
+    int n = snprintf(text, sizeof text, "%s%s pass\n", VERDICT_HEADER, provider);
+    mcl_error err = {0};
+    if (mcl_atomic_write(path, text, (size_t)n, "self-check verdict", &err) != MCL_OK)
+        mcl_log(ctx, MCL_LOG_DEBUG, "self-check verdict not kept: %s", err.message);
+}
+
+/* The start-up check of the context's GEMM provider (mcl_context_verify_gemm). */
+static mcl_status verify_provider(mcl_context *ctx, mcl_error *err) {
+    const char *provider = ctx->gemm_tiled ? "tiled" : "clblast";
+    if (verdict_says_pass(ctx, provider)) return MCL_OK;
+    mcl_status st = check_gemm(ctx, false, err);
+    if (st == MCL_OK) verdict_store_pass(ctx, provider);
+    return st;
+}
+
+mcl_status mcl_context_verify_gemm(mcl_context *ctx, mcl_error *err) {
+    mcl_error first = {0};
+    mcl_status st = verify_provider(ctx, &first);
+    if (st != MCL_ERR_CHECK_FAILED) {
+        if (st != MCL_OK && err != NULL) *err = first;
+        return st;
+    }
+    const char *name = mcl_context_gemm_name(ctx);
+    if (ctx->gemm_explicit)
+        return mcl_fail(err, MCL_ERR_CHECK_FAILED,
+                        "%s; %s gives wrong results on %s: choose the other GEMM provider "
+                        "(MNIST_CL_GEMM=%s)",
+                        first.message, name, ctx->info.name, ctx->gemm_tiled ? "clblast" : "tiled");
+    /* AUTO chose a path this device gets wrong: the other one, if it passes. */
+    st = mcl_gemm_use(ctx, !ctx->gemm_tiled, err);
+    if (st == MCL_OK) st = verify_provider(ctx, err);
+    if (st == MCL_ERR_CHECK_FAILED)
+        return mcl_fail(err, MCL_ERR_CHECK_FAILED,
+                        "neither GEMM provider gives correct results on %s: %s; the driver is "
+                        "broken here ('mnist-cl devices --check' shows more)",
+                        ctx->info.name, first.message);
+    if (st == MCL_OK)
+        mcl_log(ctx, MCL_LOG_WARN, "warning: %s; using %s instead on %s", first.message,
+                mcl_context_gemm_name(ctx), ctx->info.name);
     return st;
 }
 

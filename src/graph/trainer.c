@@ -142,14 +142,10 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
         (t->profiler = mcl_profiler_create(t->graph->node_count)) == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK) {
-        size_t kernel_max = 0;
-        st = MCL_CL_CHECK(clGetKernelWorkGroupInfo(t->metrics, ctx->device,
-                                                   CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max,
-                                                   &kernel_max, NULL),
-                          err, "querying the work-group size of metrics_reduce");
-        size_t limit = kernel_max < 256 ? kernel_max : 256;
-        size_t local_floats = (size_t)(ctx->info.local_mem_bytes / (2 * sizeof(float)));
-        if (local_floats < limit) limit = local_floats;
+        /* A power of two (the kernel's tree), at most 256, two local floats per work-item. */
+        size_t limit = 0;
+        st = mcl_kernel_group_limit(ctx, t->metrics, 0, 2 * sizeof(float), &limit, err);
+        if (limit > 256) limit = 256;
         t->metrics_group = 1;
         while (t->metrics_group * 2 <= limit)
             t->metrics_group *= 2;

@@ -6,7 +6,7 @@
 
 #include "ops/op.h"
 
-enum { K_FORWARD, K_BACKWARD, K_BACKWARD_TILED, K_FORWARD16, K_BACKWARD_TILED16 };
+enum { K_FORWARD, K_BACKWARD, K_BACKWARD_TILED, K_FORWARD_VEC, K_BACKWARD_TILED_VEC };
 
 /* Largest window or stride side the parser accepts; far beyond any real image. */
 #define MAXPOOL_MAX_SIDE 4096u
@@ -93,14 +93,14 @@ static size_t maxpool_aux_bytes(const mcl_node *node, uint32_t max_batch) {
 }
 
 /* Sets the arguments the kernels share after their three buffers and the work-item count:
- * one per element of `counted`, or per 16 channels of it for the *16 kernels. */
+ * one per element of `counted`, or per VEC_W channels of it for the *_vec kernels. */
 static mcl_status maxpool_enqueue(mcl_node *node, const mcl_exec *ex, int which, cl_mem a, cl_mem b,
                                   cl_mem c, mcl_shape counted, mcl_error *err) {
     pool_geometry g;
     if (!pool_geometry_get(&node->layer, node->in_shape, &g))
         return mcl_fail(err, MCL_ERR_MODEL, "%s: the window does not fit the input", node->name);
-    bool per16 = which == K_FORWARD16 || which == K_BACKWARD_TILED16;
-    cl_uint count = ex->n * mcl_shape_size(counted) / (per16 ? 16u : 1u);
+    bool vectors = which == K_FORWARD_VEC || which == K_BACKWARD_TILED_VEC;
+    cl_uint count = ex->n * mcl_shape_size(counted) / (vectors ? ex->ctx->shapes.vector.width : 1u);
     cl_uint C = g.c, H = g.h, W = g.w, OH = g.oh, OW = g.ow, kh = g.kh, kw = g.kw, sh = g.sh,
             sw = g.sw, pad_top = g.pad_top, pad_left = g.pad_left;
     cl_kernel k = node->kernels[which];
@@ -111,13 +111,13 @@ static mcl_status maxpool_enqueue(mcl_node *node, const mcl_exec *ex, int which,
     return st != MCL_OK ? st : mcl_enqueue(ex->ctx, k, 1, (size_t[]){count}, err);
 }
 
-/* Channels in 16s take the float16 kernels. */
-static bool channels_in_16s(const mcl_node *node) {
-    return node->in_shape.c % 16 == 0;
+/* Channels in whole vectors of the device's VEC_W take the vector kernels. */
+static bool channels_in_vectors(const mcl_node *node, const mcl_exec *ex) {
+    return node->in_shape.c % ex->ctx->shapes.vector.width == 0;
 }
 
 static mcl_status maxpool_forward(mcl_node *node, const mcl_exec *ex, mcl_error *err) {
-    return maxpool_enqueue(node, ex, channels_in_16s(node) ? K_FORWARD16 : K_FORWARD, node->x,
+    return maxpool_enqueue(node, ex, channels_in_vectors(node, ex) ? K_FORWARD_VEC : K_FORWARD, node->x,
                            node->y, node->aux, node->out_shape, err);
 }
 
@@ -142,7 +142,7 @@ static mcl_status maxpool_backward(mcl_node *node, const mcl_exec *ex, mcl_error
                                  "zeroing maxpool's input gradient", err);
         if (st != MCL_OK) return st;
     }
-    return maxpool_enqueue(node, ex, channels_in_16s(node) ? K_BACKWARD_TILED16 : K_BACKWARD_TILED,
+    return maxpool_enqueue(node, ex, channels_in_vectors(node, ex) ? K_BACKWARD_TILED_VEC : K_BACKWARD_TILED,
                            node->aux, node->dy, node->dx, node->out_shape, err);
 }
 
@@ -183,7 +183,7 @@ const mcl_op mcl_op_maxpool = {
     .param_count = mcl_op_no_params,
     .aux_bytes = maxpool_aux_bytes,
     .kernel_names = {"maxpool_forward", "maxpool_backward", "maxpool_backward_tiled",
-                     "maxpool_forward16", "maxpool_backward_tiled16"},
+                     "maxpool_forward_vec", "maxpool_backward_tiled_vec"},
     .forward = maxpool_forward,
     .backward = maxpool_backward,
     .forward_flops = mcl_op_zero_flops,
