@@ -3,82 +3,69 @@
  * The mask is not stored: backward regenerates it from the same Philox draws, so it costs no
  * memory and is reproducible. The count elements are seen as four quarters of
  * Q = ceil(count / 4): word w of Philox block b, counter (b, step, layer, 3 =
- * MCL_STREAM_DROPOUT) and key seed, decides element w * Q + b. A work-item draws VEC_W blocks
- * side by side, one per vector lane, and writes four contiguous runs of VEC_W elements, VEC_SPAN
- * times: Philox is most of the cost, and in vector lanes it runs VEC_W times at once (one block
- * per work-item stayed scalar on PoCL: 53 us for 32768 elements). Global size:
- * ceil(Q / (VEC_W * VEC_SPAN)). */
-#ifndef VEC_W
-#error "cl/dropout.cl needs -DVEC_W (src/device/kernel_shapes.c)"
+ * MCL_STREAM_DROPOUT) and key seed, decides element w * Q + b. A work-item draws DROP_LANES
+ * blocks side by side, one per vector lane, and writes four contiguous runs of DROP_LANES
+ * elements, for VEC_W * VEC_SPAN blocks in all: Philox is most of the cost, and in vector lanes
+ * it runs many blocks at once (one block per work-item stayed scalar on PoCL: 53 us for 32768
+ * elements). Global size: ceil(Q / (VEC_W * VEC_SPAN)).
+ *
+ * The lanes are half of VEC_W: a round's 64-bit products then fill whole registers (VEC_W of
+ * them would be twice the register width: ulong8 does not fit AVX2's registers, and the
+ * compiler warns that it changes the calling convention), with no joining of half vectors
+ * (which oclgrind 21.10's uninitialised-value checker crashes on) and no mul_hi (several times
+ * slower on PoCL). */
+#if !defined(VEC_W) || !defined(VEC_SPAN)
+#error "cl/dropout.cl needs -DVEC_W and -DVEC_SPAN (src/device/kernel_shapes.c)"
 #endif
-#define drop_vec MCL_VEC(VEC_W)
-#define drop_uvec MCL_CAT(uint, VEC_W)
-#define drop_load MCL_VLOAD(VEC_W)
-#define drop_store MCL_VSTORE(VEC_W)
 #if VEC_W == 4
-#define DROP_LANES ((uint4)(0u, 1u, 2u, 3u))
+#define DROP_LANES 2
+#define DROP_LANE_IDS ((uint2)(0u, 1u))
 #elif VEC_W == 8
-#define DROP_LANES ((uint8)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u))
+#define DROP_LANES 4
+#define DROP_LANE_IDS ((uint4)(0u, 1u, 2u, 3u))
 #elif VEC_W == 16
-#define DROP_LANES ((uint16)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u))
+#define DROP_LANES 8
+#define DROP_LANE_IDS ((uint8)(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u))
 #else
 #error "cl/dropout.cl supports VEC_W of 4, 8 or 16"
 #endif
+#define drop_vec MCL_VEC(DROP_LANES)
+#define drop_uvec MCL_CAT(uint, DROP_LANES)
+#define drop_ulvec MCL_CAT(ulong, DROP_LANES)
+#define drop_to_ulong MCL_CAT(convert_ulong, DROP_LANES)
+#define drop_to_uint MCL_CAT(convert_uint, DROP_LANES)
+#define drop_load MCL_VLOAD(DROP_LANES)
+#define drop_store MCL_VSTORE(DROP_LANES)
 
-/* The 64-bit products of one round, in two halves of VEC_W / 2 lanes: a vector of VEC_W 64-bit
- * values would be twice the register width (ulong8 does not fit AVX2's registers, and the
- * compiler warns that it changes the calling convention), and mul_hi on PoCL is several times
- * slower. */
-#if VEC_W == 4
-#define DROP_HALF 2
-#elif VEC_W == 8
-#define DROP_HALF 4
-#else
-#define DROP_HALF 8
-#endif
-#define drop_uhalf MCL_CAT(uint, DROP_HALF)
-#define drop_ulhalf MCL_CAT(ulong, DROP_HALF)
-#define drop_half_to_ulong MCL_CAT(convert_ulong, DROP_HALF)
-#define drop_half_to_uint MCL_CAT(convert_uint, DROP_HALF)
-
-/* The high and low words of x * m, lane by lane. */
-#define DROP_PRODUCT(x, m, high, low)                                                              \
-    {                                                                                              \
-        drop_ulhalf a_ = drop_half_to_ulong((x).lo) * (ulong)(m);                                  \
-        drop_ulhalf b_ = drop_half_to_ulong((x).hi) * (ulong)(m);                                  \
-        high = (drop_uvec)(drop_half_to_uint(a_ >> 32), drop_half_to_uint(b_ >> 32));              \
-        low = (drop_uvec)(drop_half_to_uint(a_), drop_half_to_uint(b_));                           \
-    }
-
-/* One Philox round on VEC_W blocks at once: common.cl's PHILOX_ROUND in vector lanes. */
+/* One Philox round on DROP_LANES blocks at once: common.cl's PHILOX_ROUND in vector lanes, the
+ * high words from 64-bit products. */
 #define DROP_ROUND(c0, c1, c2, c3, k0, k1)                                                        \
     {                                                                                              \
-        drop_uvec hi0_, lo0_, hi1_, lo1_;                                                          \
-        DROP_PRODUCT(c0, 0xD2511F53u, hi0_, lo0_)                                                  \
-        DROP_PRODUCT(c2, 0xCD9E8D57u, hi1_, lo1_)                                                  \
-        c0 = hi1_ ^ c1 ^ k0;                                                                       \
-        c1 = lo1_;                                                                                 \
-        c2 = hi0_ ^ c3 ^ k1;                                                                       \
-        c3 = lo0_;                                                                                 \
+        drop_ulvec p0_ = drop_to_ulong(c0) * (ulong)0xD2511F53u;                                   \
+        drop_ulvec p1_ = drop_to_ulong(c2) * (ulong)0xCD9E8D57u;                                   \
+        c0 = drop_to_uint(p1_ >> 32) ^ c1 ^ k0;                                                    \
+        c1 = drop_to_uint(p1_);                                                                    \
+        c2 = drop_to_uint(p0_ >> 32) ^ c3 ^ k1;                                                    \
+        c3 = drop_to_uint(p0_);                                                                    \
         k0 += 0x9E3779B9u;                                                                         \
         k1 += 0xBB67AE85u;                                                                         \
     }
 
 /* The keep factors (scale or 0) of one word per lane, from the word's 24-bit uniform. */
 static inline drop_vec dropout_factors(drop_uvec word, float rate, float scale) {
-    drop_vec u = MCL_CAT(convert_float, VEC_W)(word >> 8) * (1.0f / 16777216.0f);
+    drop_vec u = MCL_CAT(convert_float, DROP_LANES)(word >> 8) * (1.0f / 16777216.0f);
     return select((drop_vec)0.0f, (drop_vec)scale, u >= (drop_vec)rate);
 }
 
-/* dst[i] = src[i] * factor[i - first] for i in [first, end), end - first <= VEC_W: one of
+/* dst[i] = src[i] * factor[i - first] for i in [first, end), end - first <= DROP_LANES: one of
  * the four runs. */
 static inline void dropout_run(__global const float *src, __global float *dst, uint first,
                                uint end, drop_vec factor) {
-    if (first + VEC_W <= end) {
+    if (first + DROP_LANES <= end) {
         drop_store(drop_load(0, src + first) * factor, 0, dst + first);
         return;
     }
-    float f[VEC_W];
+    float f[DROP_LANES];
     drop_store(factor, 0, f);
     for (uint j = 0; first + j < end; j++)
         dst[first + j] = src[first + j] * f[j];
@@ -89,8 +76,8 @@ VEC_KERNEL void dropout_apply(__global const float *src, __global float *dst, ui
                               uint layer) {
     float scale = 1.0f / (1.0f - rate);
     uint first = get_global_id(0) * (VEC_W * VEC_SPAN);
-    for (uint b0 = first; b0 < min(quarter, first + VEC_W * VEC_SPAN); b0 += VEC_W) {
-        drop_uvec c0 = (drop_uvec)b0 + DROP_LANES, c1 = (drop_uvec)step, c2 = (drop_uvec)layer,
+    for (uint b0 = first; b0 < min(quarter, first + VEC_W * VEC_SPAN); b0 += DROP_LANES) {
+        drop_uvec c0 = (drop_uvec)b0 + DROP_LANE_IDS, c1 = (drop_uvec)step, c2 = (drop_uvec)layer,
                   c3 = (drop_uvec)3u, k0 = (drop_uvec)seed_lo, k1 = (drop_uvec)seed_hi;
         DROP_ROUND(c0, c1, c2, c3, k0, k1)
         DROP_ROUND(c0, c1, c2, c3, k0, k1)
@@ -104,7 +91,7 @@ VEC_KERNEL void dropout_apply(__global const float *src, __global float *dst, ui
         DROP_ROUND(c0, c1, c2, c3, k0, k1)
         /* Lanes at b >= Q would reach into the next quarter, and the last quarter may be
          * short. */
-        uint blocks = min((uint)VEC_W, quarter - b0);
+        uint blocks = min((uint)DROP_LANES, quarter - b0);
         drop_vec f0 = dropout_factors(c0, rate, scale), f1 = dropout_factors(c1, rate, scale);
         drop_vec f2 = dropout_factors(c2, rate, scale), f3 = dropout_factors(c3, rate, scale);
         dropout_run(src, dst, b0, min(count, b0 + blocks), f0);

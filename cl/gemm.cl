@@ -11,8 +11,8 @@
  * K is walked in chunks of at most GEMM_KC: work-item (x, y, z) takes chunk z. With one chunk
  * the result goes to C; with several, each chunk's raw sum goes to its own [M, N] slice of a
  * partial buffer (C, c_chunk floats apart) and gemm_reduce_chunks adds the slices in order.
- * Global size: (ceil(N / GEMM_TN) or, for N < GEMM_TN, N, ceil(M / GEMM_TM), chunks); local
- * size (1, 1, 1). A transposed B is transposed into plain storage first (gemm_transpose), so B
+ * Global size: (ceil(M / GEMM_TM), ceil(N / GEMM_TN) or, for N < GEMM_TN, N, chunks): row
+ * tiles first, so that neighbouring work-items share a B panel; local size (1, 1, 1). A transposed B is transposed into plain storage first (gemm_transpose), so B
  * is never transposed here. The shapes come from src/device/kernel_shapes.c.
  *
  * An epilogue may follow alpha/beta on the way out, so that a dense layer's forward is one
