@@ -55,9 +55,9 @@ static void download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
 
 static void fill_zero(mcl_context *ctx, cl_mem m, size_t floats) {
     const float zero = 0.0f;
-    ck_assert_int_eq(
-        clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof zero, 0, floats * 4, 0, NULL, NULL),
-        CL_SUCCESS);
+    mcl_error err = {0};
+    ck_assert_msg(mcl_fill(ctx, m, &zero, sizeof zero, 0, floats * 4, "zeroing", &err) == MCL_OK,
+                  "%s", err.message);
 }
 
 /* A batchnorm node over n samples of `shape`, with random x in [lo, hi), dy in [-1, 1),

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "device/gemm_tune.h"
+#include "device/kernel_tuning.h"
 #include "test_util.h"
 
 typedef struct log_capture {
@@ -163,6 +164,92 @@ START_TEST(test_tune_one_candidate) {
 }
 END_TEST
 
+/* A stored kernel tuning is applied only when it is for this device, version and class and
+ * its shapes are ones the kernels take; MNIST_CL_TUNING=0 ignores it; an applied one computes
+ * correctly (the start-up check passes under it). */
+START_TEST(test_kernel_tuning_file) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache", test_tmp_dir);
+    ck_assert_int_eq(setenv("MNIST_CL_CACHE_DIR", dir, 1), 0);
+    unsetenv("MNIST_CL_TUNING");
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    ck_assert(!ctx->kernels_tuned);
+    mcl_kernel_shapes s = ctx->shapes;
+    s.gemm.rows = s.gemm.rows > 4 ? s.gemm.rows - 2 : s.gemm.rows + 2;
+    s.conv_tiled.channels = s.conv_tiled.channels == 8 ? 4 : 8;
+    char path[4096];
+    mcl_error err = {0};
+    ck_assert_msg(mcl_kernel_tuning_store(ctx, &s, path, sizeof path, &err) == MCL_OK, "%s",
+                  err.message);
+    mcl_context *tuned = test_context_create();
+    ck_assert(tuned->kernels_tuned);
+    ck_assert_uint_eq(tuned->shapes.gemm.rows, s.gemm.rows);
+    ck_assert_uint_eq(tuned->shapes.conv_tiled.channels, s.conv_tiled.channels);
+    mcl_context_free(tuned);
+    ck_assert_int_eq(setenv("MNIST_CL_TUNING", "0", 1), 0);
+    tuned = test_context_create();
+    ck_assert(!tuned->kernels_tuned);
+    ck_assert_uint_eq(tuned->shapes.gemm.rows, ctx->shapes.gemm.rows);
+    mcl_context_free(tuned);
+    unsetenv("MNIST_CL_TUNING");
+    /* Files that must not apply: another device, another version, a bad shape, truncated. */
+    size_t size = 0;
+    char *good = (char *)test_read_file(path, &size);
+    char bad[4][2048];
+    snprintf(bad[0], sizeof bad[0], "%s", good);
+    *strstr(bad[0], "device=") = 'D';
+    snprintf(bad[1], sizeof bad[1], "%s", good);
+    strstr(bad[1], "version=")[8] = '9';
+    snprintf(bad[2], sizeof bad[2], "%s", good);
+    memcpy(strstr(bad[2], "vectors="), "vectors=9", 9);
+    snprintf(bad[3], sizeof bad[3], "%.*s", (int)(strstr(good, "conv") - good), good);
+    for (int i = 0; i < 4; i++) {
+        test_write_file(path, bad[i], strlen(bad[i]), 0);
+        log_capture log = {{0}};
+        tuned = test_context_create_options((mcl_context_options){.log = capture, .log_user = &log});
+        ck_assert_msg(!tuned->kernels_tuned, "bad file %d was applied", i);
+        ck_assert_msg(strstr(log.text, "ignoring the kernel tuning") != NULL, "file %d: '%s'", i,
+                      log.text);
+        mcl_context_free(tuned);
+    }
+    free(good);
+    mcl_context_free(ctx);
+}
+END_TEST
+
+/* A search with one candidate per family measures the defaults and the candidates, checks
+ * them, and stores a winner only when it beats the defaults. */
+START_TEST(test_kernel_search) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache", test_tmp_dir);
+    ck_assert_int_eq(setenv("MNIST_CL_CACHE_DIR", dir, 1), 0);
+    ck_assert_int_eq(setenv("MNIST_CL_TUNING", "0", 1), 0);
+    mcl_context *probe = test_context_create();
+    if (probe == NULL) return;
+    mcl_context_free(probe);
+    mcl_kernel_tune_result *k = malloc(sizeof *k);
+    mcl_error err = {0};
+    mcl_context_options opt = {.platform = -1, .device = -1};
+    ck_assert_msg(mcl_kernels_tune(&opt, 1, NULL, NULL, k, &err) == MCL_OK, "%s", err.message);
+    if (k->applicable) {
+        ck_assert(k->gemm_default_gflops > 0.0 && k->conv_default_gflops > 0.0);
+        ck_assert_uint_eq(k->count, 2);
+        for (uint32_t i = 0; i < k->count; i++)
+            ck_assert_msg(k->candidates[i].ran && k->candidates[i].correct, "%s %s: error %g",
+                          k->candidates[i].family, k->candidates[i].shape,
+                          k->candidates[i].max_error);
+        struct stat sb;
+        ck_assert_int_eq(k->stored, k->gemm_best >= 0 || k->conv_best >= 0);
+        if (k->stored) ck_assert_int_eq(stat(k->path, &sb), 0);
+    } else {
+        ck_assert_uint_eq(k->count, 0);
+    }
+    free(k);
+    unsetenv("MNIST_CL_TUNING");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tune");
     TCase *tc = tcase_create("tune");
@@ -172,6 +259,8 @@ int main(void) {
     tcase_add_test(tc, test_bad_files_are_ignored);
     tcase_add_test(tc, test_valid_file_is_applied);
     tcase_add_test(tc, test_tune_one_candidate);
+    tcase_add_test(tc, test_kernel_tuning_file);
+    tcase_add_test(tc, test_kernel_search);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -156,11 +156,16 @@ typedef enum mcl_gemm_choice {
 /* Limits below the device's own, so that a test can check what a smaller device gets: the
  * kernels' launches and local memory then stay within them, and the kernel shapes follow the
  * vector width. 0 keeps the device's value. The environment variable MNIST_CL_DEVICE_CAPS
- * ("work_group=64,local_mem=16384,vector_width=8") sets the same for a whole process. */
+ * ("work_group=64,local_mem=16384,vector_width=8", and "class=cpu16|cpu8|cpu4|simt") sets the
+ * same for a whole process. */
 typedef struct mcl_device_caps {
     size_t max_work_group_size; /* also caps every dimension's work-item size */
     uint64_t local_mem_bytes;
     uint32_t vector_width; /* the native float vector width the shapes are chosen for */
+    /* The kernel shapes of another device class, whatever the device's type: 1 the 16-wide CPU
+     * class, 2 the 8-wide, 3 the 4-wide, 4 SIMT; 0 the device's own (a test can so run the CPU
+     * kernels on a simulator that presents itself as a GPU). */
+    uint32_t kernel_class;
 } mcl_device_caps;
 
 typedef struct mcl_context_options {
@@ -185,6 +190,9 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
 const mcl_device_info *mcl_context_device(const mcl_context *ctx);
 /* The GEMM provider the context uses: "CLBlast" or "mnist-cl tiled kernels". */
 const char *mcl_context_gemm_name(const mcl_context *ctx);
+/* One line on the kernels the context built: the device class they were shaped for and the
+ * tiles and vector widths ("16-wide vector CPU (AVX-512 class): GEMM tile 8x32 ..."). */
+void mcl_context_describe_kernels(const mcl_context *ctx, char *out, size_t size);
 void mcl_context_free(mcl_context *ctx);
 
 /* Runs a small SGEMM (by the context's GEMM provider) and one of mnist-cl's own kernels on the
@@ -230,6 +238,41 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
                          void *user, mcl_tune_result *out, mcl_error *err);
 /* Whether the context applied a stored GEMM tuning when it was created. */
 bool mcl_context_gemm_tuned(const mcl_context *ctx);
+
+/* Tuning mnist-cl's own kernels (mnist-cl tune): the GEMM and convolution tiles of the
+ * register-tiled kernels that CPU devices run, searched around the device class's defaults.
+ * Each candidate is built in a context of its own, timed on the default MLP's training GEMMs
+ * (GEMM) or the tutorial CNN's convolutions at batch 64, forward and both gradients (conv), and
+ * checked against the CPU references; a wrong one is rejected whatever its speed. The fastest
+ * correct tiles of each family, where they beat the defaults by 3%, are stored for every later
+ * context on this device, driver and mnist-cl version (MNIST_CL_TUNING=0 ignores them). */
+typedef struct mcl_kernel_candidate {
+    char family[8]; /* "gemm" or "conv" */
+    char shape[96]; /* "8x32 (8 rows x 2 float16)" */
+    double gflops;  /* on the family's workload */
+    double max_error;
+    bool ran, correct;
+} mcl_kernel_candidate;
+#define MCL_KERNEL_TUNE_MAX 48
+typedef struct mcl_kernel_tune_result {
+    bool applicable;          /* false: the device takes no tiled kernels (GPUs: SIMT class) */
+    char default_shapes[512]; /* the class's shapes, described */
+    double gemm_default_gflops, conv_default_gflops;
+    int gemm_best, conv_best; /* the kept candidate of each family; -1: the default stays */
+    uint32_t count;
+    mcl_kernel_candidate candidates[MCL_KERNEL_TUNE_MAX];
+    bool stored;  /* the winners were written to path */
+    bool removed; /* nothing won, and an earlier tuning at path was removed */
+    char path[4096];
+} mcl_kernel_tune_result;
+/* Called with done = 0 for each family's defaults, then once per candidate. */
+typedef void (*mcl_kernel_tune_progress_fn)(const mcl_kernel_candidate *candidate, uint32_t done,
+                                            uint32_t total, void *user);
+/* Tries up to max_configs candidates per family on the device that `options` chooses (each
+ * compiles mnist-cl's kernels: seconds on PoCL). */
+mcl_status mcl_kernels_tune(const mcl_context_options *options, uint32_t max_configs,
+                            mcl_kernel_tune_progress_fn progress, void *user,
+                            mcl_kernel_tune_result *out, mcl_error *err);
 
 /* The device's peak multiply-add rate in GFLOP/s (2 flops per FMA), measured by a probe kernel
  * of independent vector FMA chains sized to the device (cl/probe.cl): the ceiling that bench
@@ -324,6 +367,11 @@ typedef struct mcl_epoch_result {
     double val_loss, val_accuracy;
     double learning_rate; /* at the end of the epoch */
     bool improved;        /* validation loss is the best so far (Keras ModelCheckpoint's test) */
+    /* The held-out set of mcl_fit_options.monitor after this epoch (inference mode), and
+     * whether its accuracy reached mcl_fit_options.target_accuracy (the fit then stops). */
+    bool has_monitor;
+    double monitor_loss, monitor_accuracy;
+    bool reached_target;
 } mcl_epoch_result;
 
 /* Return false from a callback to stop training after the current step. The fit call then
@@ -348,6 +396,11 @@ typedef struct mcl_fit_options {
     /* If not NULL, polled after every step (no device synchronisation): non-zero stops the fit
      * as a false return from on_progress does. Meant for a flag set by a SIGINT handler. */
     const volatile sig_atomic_t *interrupt;
+    /* A held-out set (the test set, for time-to-accuracy runs) evaluated after every epoch;
+     * with target_accuracy > 0 the fit stops after the first epoch whose accuracy on it is at
+     * least that. NULL: none. */
+    const mcl_dataset *monitor;
+    double target_accuracy;
 } mcl_fit_options;
 
 typedef struct mcl_eval_result {

@@ -30,7 +30,11 @@ typedef struct cli_option {
 /* Options every command accepts, before or after the command name. */
 typedef struct cli_global {
     int platform, device; /* -1 = default */
+    double start_seconds; /* CLOCK_MONOTONIC when main began, for times from the start */
 } cli_global;
+
+/* CLOCK_MONOTONIC in seconds. */
+double cli_now(void);
 
 /* Parses argv against `opts`. values[i] receives the option's string (a flag gets "1"), or stays
  * NULL. Positional arguments are rejected. Returns false after printing a one-line error. */

@@ -1,6 +1,8 @@
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -73,8 +75,14 @@ static bool take_globals(int *argc, char **argv, cli_global *g) {
     return true;
 }
 
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int main(int argc, char **argv) {
-    cli_global g = {.platform = -1, .device = -1};
+    cli_global g = {.platform = -1, .device = -1, .start_seconds = cli_now()};
     int n = argc - 1;
     char **args = argv + 1;
     if (!take_globals(&n, args, &g)) return CLI_EXIT_USAGE;

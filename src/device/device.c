@@ -8,6 +8,7 @@
 #include "device/gemm.h"
 #include "device/gemm_tune.h"
 #include "device/kernel_profile.h"
+#include "device/kernel_tuning.h"
 
 const char *mcl_device_type_str(mcl_device_type type) {
     switch (type) {
@@ -350,7 +351,20 @@ static mcl_status caps_from_env(mcl_device_caps *caps, mcl_error *err) {
         return mcl_fail(err, MCL_ERR_USAGE, "MNIST_CL_DEVICE_CAPS is too long");
     strcpy(buf, env);
     char *save = NULL;
+    static const char *const classes[] = {"cpu16", "cpu8", "cpu4", "simt"};
     for (char *item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        if (strncmp(item, "class=", 6) == 0) {
+            uint32_t found = 0;
+            for (uint32_t c = 0; c < 4; c++)
+                if (strcmp(item + 6, classes[c]) == 0) found = c + 1;
+            if (found == 0)
+                return mcl_fail(err, MCL_ERR_USAGE,
+                                "MNIST_CL_DEVICE_CAPS: class must be cpu16, cpu8, cpu4 or simt, not "
+                                "'%s'",
+                                item + 6);
+            if (caps->kernel_class == 0) caps->kernel_class = found;
+            continue;
+        }
         char *eq = strchr(item, '=');
         char *end = NULL;
         unsigned long long v = eq != NULL ? strtoull(eq + 1, &end, 10) : 0;
@@ -369,7 +383,7 @@ static mcl_status caps_from_env(mcl_device_caps *caps, mcl_error *err) {
         } else {
             return mcl_fail(err, MCL_ERR_USAGE,
                             "MNIST_CL_DEVICE_CAPS: unknown limit '%s' (known: work_group, "
-                            "local_mem, vector_width)",
+                            "local_mem, vector_width, class)",
                             item);
         }
     }
@@ -392,6 +406,12 @@ static void apply_caps(mcl_device_info *info, const mcl_device_caps *caps) {
 
 mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **out,
                               mcl_error *err) {
+    return mcl_context_create_shaped(options, NULL, out, err);
+}
+
+mcl_status mcl_context_create_shaped(const mcl_context_options *options,
+                                     const mcl_kernel_shapes *shapes, mcl_context **out,
+                                     mcl_error *err) {
     *out = NULL;
     mcl_context_options defaults = {.platform = -1, .device = -1};
     const mcl_context_options *opt = options != NULL ? options : &defaults;
@@ -412,7 +432,16 @@ mcl_status mcl_context_create(const mcl_context_options *options, mcl_context **
     if (st == MCL_OK) {
         apply_caps(&ctx->info, &caps);
         ctx->capped = caps.max_work_group_size > 0 || caps.local_mem_bytes > 0;
-        ctx->shapes = mcl_kernel_shapes_for(&ctx->info);
+        bool forced = caps.kernel_class > 0 && caps.kernel_class <= MCL_CLASS_COUNT;
+        ctx->shapes = forced ? mcl_kernel_shapes_of_class((mcl_device_class)(caps.kernel_class - 1))
+                             : mcl_kernel_shapes_for(&ctx->info);
+        /* The tuner's candidates come with their shapes; other contexts take a stored tuning
+         * (not under forced shapes, which are a test's). */
+        ctx->uncached = shapes != NULL;
+        if (shapes != NULL)
+            ctx->shapes = *shapes;
+        else if (!forced)
+            mcl_kernel_tuning_apply_stored(ctx);
         /* Oclgrind (the strict simulator the tests run under) takes memory filled by
          * clEnqueueFillBuffer as uninitialised; writes it tracks. */
         ctx->fills_as_writes = strstr(ctx->info.platform_name, "Oclgrind") != NULL;
@@ -450,6 +479,10 @@ bool mcl_context_gemm_tuned(const mcl_context *ctx) {
 
 const char *mcl_context_gemm_name(const mcl_context *ctx) {
     return ctx->gemm_tiled ? "mnist-cl tiled kernels" : "CLBlast";
+}
+
+void mcl_context_describe_kernels(const mcl_context *ctx, char *out, size_t size) {
+    mcl_kernel_shapes_describe(&ctx->shapes, out, size);
 }
 
 const mcl_device_info *mcl_context_device(const mcl_context *ctx) {

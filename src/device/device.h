@@ -39,6 +39,8 @@ struct mcl_context {
     mcl_kernel_shapes shapes; /* the kernels' tiles and vector widths (kernel_shapes.h) */
     bool fills_as_writes;     /* mcl_fill writes instead of filling (see mcl_fill) */
     bool capped;              /* info carries limits below the device's (mcl_device_caps) */
+    bool kernels_tuned;       /* shapes came from a stored tuning (kernel_tuning.h) */
+    bool uncached;            /* build from source and keep nothing (the tuner's candidates) */
     char *build_log;          /* what the compiler said building the program from source (NULL:
                                  nothing, or it came from a cache), owned */
     mcl_device_info info;
@@ -140,6 +142,13 @@ mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const 
 /* The build options for kernels of the given shapes: the OpenCL C version and the shapes' -D
  * options. False if `size` is too small. */
 bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size);
+
+/* mcl_context_create with the given kernel shapes instead of the device class's (or a stored
+ * tuning's), building from source without reading or writing the program cache: the kernel
+ * tuner's candidates. shapes NULL is mcl_context_create. */
+mcl_status mcl_context_create_shaped(const mcl_context_options *options,
+                                     const mcl_kernel_shapes *shapes, mcl_context **out,
+                                     mcl_error *err);
 
 /* Checks the context's GEMM provider against a CPU reference on the shapes the models use
  * (once per program and device: the verdict is kept beside the program's cache entry). A

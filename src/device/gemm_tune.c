@@ -196,6 +196,10 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+struct mcl_gemm_workload {
+    gemm_op ops[WORKLOAD_OPS];
+};
+
 static void free_ops(gemm_op *ops) {
     for (size_t i = 0; i < WORKLOAD_OPS; i++) {
         if (ops[i].a != NULL) clReleaseMemObject(ops[i].a);
@@ -203,6 +207,12 @@ static void free_ops(gemm_op *ops) {
         if (ops[i].c != NULL) clReleaseMemObject(ops[i].c);
         free(ops[i].ref);
     }
+}
+
+void mcl_gemm_workload_free(mcl_gemm_workload *w) {
+    if (w == NULL) return;
+    free_ops(w->ops);
+    free(w);
 }
 
 static mcl_status upload_random(mcl_context *ctx, size_t count, uint64_t stream, cl_mem *out,
@@ -288,6 +298,22 @@ static mcl_status measure(mcl_context *ctx, gemm_op *ops, bool tiled, double *gf
     }
     *gflops = seconds > 0.0 ? flops / seconds * 1e-9 : 0.0;
     return st;
+}
+
+mcl_status mcl_gemm_workload_create(mcl_context *ctx, mcl_gemm_workload **out, mcl_error *err) {
+    *out = calloc(1, sizeof **out);
+    if (*out == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status st = setup_ops(ctx, (*out)->ops, err);
+    if (st != MCL_OK) {
+        mcl_gemm_workload_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+mcl_status mcl_gemm_workload_measure(mcl_context *ctx, mcl_gemm_workload *w, bool tiled,
+                                     double *gflops, double *max_error, mcl_error *err) {
+    return measure(ctx, w->ops, tiled, gflops, max_error, err);
 }
 
 static mcl_status store(mcl_context *ctx, const mcl_gemm_direct_params *p, double gflops,

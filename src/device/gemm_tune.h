@@ -21,6 +21,18 @@ void mcl_gemm_direct_format(const mcl_gemm_direct_params *p, char *out, size_t s
 /* The tuning file for ctx's device (false when the cache folder is off). */
 bool mcl_gemm_tuning_path(const mcl_context *ctx, char *out, size_t size);
 
+/* The default MLP's training GEMMs at batch 128 on ctx's device, with their products computed on
+ * the host in double: the workload tune times (CLBlast's candidates and the tiled kernels'
+ * shapes). Caller frees with mcl_gemm_workload_free. */
+typedef struct mcl_gemm_workload mcl_gemm_workload;
+mcl_status mcl_gemm_workload_create(mcl_context *ctx, mcl_gemm_workload **out, mcl_error *err);
+/* Times the workload (one untimed pass first) through CLBlast, or with `tiled` through the
+ * context's tiled kernels, and checks every product: *max_error is the worst |c - ref| /
+ * (1e-3 + 1e-3 |ref|), <= 1 passes. */
+mcl_status mcl_gemm_workload_measure(mcl_context *ctx, mcl_gemm_workload *w, bool tiled,
+                                     double *gflops, double *max_error, mcl_error *err);
+void mcl_gemm_workload_free(mcl_gemm_workload *w);
+
 /* Applies the stored tuning for ctx's device, if there is a valid one and MNIST_CL_TUNING is not
  * 0; sets ctx->gemm_tuned. A missing file is normal; an unreadable or invalid one is reported
  * as a warning in the log and ignored. Never fails. */

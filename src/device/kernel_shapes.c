@@ -75,7 +75,11 @@ static const mcl_vector_shape vector_table[MCL_CLASS_COUNT] = {
 };
 
 mcl_kernel_shapes mcl_kernel_shapes_for(const mcl_device_info *info) {
-    mcl_device_class c = mcl_device_class_of(info);
+    return mcl_kernel_shapes_of_class(mcl_device_class_of(info));
+}
+
+mcl_kernel_shapes mcl_kernel_shapes_of_class(mcl_device_class c) {
+    if ((unsigned)c >= MCL_CLASS_COUNT) c = MCL_CLASS_SIMT;
     return (mcl_kernel_shapes){.device_class = c,
                                .gemm = gemm_table[c],
                                .conv_tiled = conv_tiled_table[c],

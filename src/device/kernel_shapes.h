@@ -83,8 +83,10 @@ typedef struct mcl_kernel_shapes {
     mcl_vector_shape vector;
 } mcl_kernel_shapes;
 
-/* The table rows for the device's class. */
+/* The table rows for the device's class, and for a class by itself (the offline compile test
+ * builds every class's kernels). */
 mcl_kernel_shapes mcl_kernel_shapes_for(const mcl_device_info *info);
+mcl_kernel_shapes mcl_kernel_shapes_of_class(mcl_device_class c);
 
 /* Whether the values are ones the kernels accept (a tuning file may hold anything). */
 bool mcl_kernel_shapes_valid(const mcl_kernel_shapes *s);

@@ -68,7 +68,8 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
     /* The binary cache, for the real program only (a test's broken one must reach the compiler). */
     mcl_program_key key;
     ctx->program_hash = 0;
-    if (extra_source == NULL && mcl_program_cache_key(ctx, texts, n, build_options, &key)) {
+    if (extra_source == NULL && !ctx->uncached &&
+        mcl_program_cache_key(ctx, texts, n, build_options, &key)) {
         ctx->program_hash = key.hash;
         cl_program cached = mcl_program_cache_load(ctx, &key, build_options);
         if (cached != NULL) {

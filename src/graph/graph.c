@@ -68,9 +68,7 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
     bool upstream_params = false; /* some node before this one has trainable parameters */
     for (uint32_t i = 0; i < count && st == MCL_OK; i++) {
         mcl_node *node = &nodes[i];
-        node->op = mcl_op_get(layers[i].kind);
-        node->layer = layers[i];
-        node->index = i;
+        st = mcl_node_infer(node, &layers[i], shape, i, err);
         /* An input gradient is only worth computing if it reaches a trainable parameter. */
         node->need_dx = upstream_params;
         /* The loss node is the model's softmax layer: name it so. */
@@ -78,8 +76,6 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
                                  ? mcl_op_get(MCL_OP_SOFTMAX)->name
                                  : node->op->name;
         snprintf(node->name, sizeof node->name, "%s_%u", prefix, ++per_kind[layers[i].kind]);
-        node->in_shape = shape;
-        st = node->op->infer(&node->layer, shape, &node->out_shape, err);
         if (st != MCL_OK) {
             /* Op messages say what is wrong; name the model file and line, as parse errors do. */
             mcl_error_prefix(err, "%s:%u", model->source, node->layer.line);
@@ -93,13 +89,10 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
                           model->source, node->layer.line, node->name, o.h, o.w, o.c);
             break;
         }
-        node->param_count = node->op->param_count(&node->layer, node->in_shape, node->out_shape);
         node->param_offset = offset;
         offset = align_up(offset + node->param_count, PARAM_ALIGN);
         trainable += node->param_count;
-        if (node->op->state_count != NULL) {
-            node->state_count =
-                node->op->state_count(&node->layer, node->in_shape, node->out_shape);
+        if (node->state_count > 0) {
             node->state_offset = state_offset;
             state_offset = align_up(state_offset + node->state_count, PARAM_ALIGN);
         }
@@ -272,10 +265,7 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
             st = alloc(g, aux, &g->aux[i], what, err);
             node->aux = g->aux[i];
         }
-        for (int k = 0; !node->fused_away && k < MCL_NODE_MAX_KERNELS &&
-                        node->op->kernel_names[k] != NULL && st == MCL_OK;
-             k++)
-            st = mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], err);
+        if (st == MCL_OK && !node->fused_away) st = mcl_node_create_kernels(node, ctx, err);
         x = node->y;
         dx = node->dy;
     }
@@ -345,8 +335,7 @@ double mcl_graph_train_flops_per_sample(const mcl_graph *g) {
 void mcl_graph_free(mcl_graph *g) {
     if (g == NULL) return;
     for (uint32_t i = 0; i < g->node_count; i++) {
-        for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++)
-            if (g->nodes[i].kernels[k] != NULL) clReleaseKernel(g->nodes[i].kernels[k]);
+        mcl_node_release_kernels(&g->nodes[i]);
         if (g->activations != NULL && g->activations[i] != NULL)
             clReleaseMemObject(g->activations[i]);
         if (g->gradients != NULL && g->gradients[i] != NULL) clReleaseMemObject(g->gradients[i]);

@@ -2,20 +2,18 @@
  * K = KH*KW*C) and b: [F], 'valid' or 'same' padding, any stride.
  *
  * Three implementations, chosen per product:
- * - On CPU devices (the context's tiled kernels, src/device/gemm.c), register-tiled kernels
- *   (cl/conv2d.cl): forward when F is a multiple of 32, the filter gradient when also C is a
- *   multiple of 8, the input gradient when C is a multiple of 32. On PoCL (2-core AVX-512) the
- *   tutorial CNN's 24x24x32 layer (batch 64) runs forward in 3.7 ms.
- * - Elsewhere, direct kernels that work 16 channels at a time: forward and the filter gradient
- *   when F is a multiple of 16, the input gradient when C is. They read x and W in place, with
- *   no column matrix: that layer forward in ~14 ms on PoCL where im2col + CLBlast SGEMM takes
- *   ~270 ms (CLBlast's untuned kernels reach 2-7 GFLOP/s on these tall, thin products).
+ * - On CPU devices (the vector classes of src/device/kernel_shapes.c), register-tiled kernels
+ *   (cl/conv2d.cl), when the tile widths divide the filters and channels (widths_of below). On
+ *   PoCL (2-core AVX-512) the tutorial CNN's 24x24x32 layer (batch 64) runs forward in ~1 ms.
+ * - On SIMT devices (GPUs), direct kernels that work CONV_DW channels at a time in one
+ *   work-item, when CONV_DW divides them. They read x and W in place, with no column matrix.
  * - im2col + one SGEMM over the whole batch for every other shape. Channels-last
  *   activations make [N*OH*OW, K] x [K, F] land directly in y's layout, so the bias/activation
  *   epilogues are the dense layer's kernels. The column matrix lives in the graph's shared
  *   workspace and is rebuilt in backward. A 1x1 kernel with stride 1 multiplies x directly. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/philox.h"
@@ -140,11 +138,12 @@ static bool is_pointwise(const mcl_layer *l) {
 }
 
 /* Which products run without a column matrix, by the widths of the context's kernels
- * (src/device/kernel_shapes.c). With the tiled kernels (CPU devices): forward when the filters
- * come in tile widths (CONV_TW), the filter gradient when also the input channels come in
- * CONV_TC, the input gradient when the input channels come in tile widths. Elsewhere the direct
- * kernels: forward and filter gradient when the filters come in CONV_DW, the input gradient
- * when the input channels do. */
+ * (src/device/kernel_shapes.c). CPU classes take the register-tiled kernels: forward when the
+ * filters come in tile widths (CONV_TW), the filter gradient when also the input channels come
+ * in CONV_TC, the input gradient when the input channels come in tile widths. The SIMT class
+ * takes the direct kernels: forward and filter gradient when the filters come in CONV_DW, the
+ * input gradient when the input channels do. (The class decides, not the GEMM provider: a CPU
+ * device told to multiply with CLBlast keeps its tiles.) */
 typedef struct conv_widths {
     bool tiles;
     uint32_t width;    /* filters or channels per tile / work-item */
@@ -153,7 +152,7 @@ typedef struct conv_widths {
 
 static conv_widths widths_of(const mcl_context *ctx) {
     const mcl_kernel_shapes *s = &ctx->shapes;
-    if (ctx->gemm_tiled)
+    if (s->device_class != MCL_CLASS_SIMT)
         return (conv_widths){true, s->conv_tiled.vector * s->conv_tiled.vectors,
                              s->conv_tiled.channels};
     return (conv_widths){false, s->conv_direct.width, 1};
@@ -463,6 +462,55 @@ static void conv2d_reference_forward(const mcl_node *node, const mcl_ref_exec *e
                 }
 }
 
+/* dz = dy * act'(y); db += sum dz; dW += x^T dz (as im2col sees it); dx = dz W^T folded back,
+ * all in double. */
+static void conv2d_reference_backward(const mcl_node *node, const mcl_ref_exec *ex,
+                                      const float *x, const float *y, const float *dy, float *dx,
+                                      float *grads) {
+    const mcl_layer *l = &node->layer;
+    mcl_shape in = node->in_shape, out = node->out_shape;
+    conv_geometry g = geometry(l, in);
+    uint32_t kk = patch_size(l, in), f = out.c;
+    const float *w = ex->params + node->param_offset;
+    float *dw = grads + node->param_offset, *db = dw + (size_t)kk * f;
+    size_t in_count = (size_t)ex->n * mcl_shape_size(in);
+    double *dxd = dx != NULL ? calloc(in_count, sizeof *dxd) : NULL;
+    double *dwd = calloc((size_t)kk * f + f, sizeof *dwd);
+    if ((dx != NULL && dxd == NULL) || dwd == NULL) {
+        free(dxd), free(dwd);
+        return;
+    }
+    for (uint32_t n = 0; n < ex->n; n++)
+        for (uint32_t oh = 0; oh < out.h; oh++)
+            for (uint32_t ow = 0; ow < out.w; ow++)
+                for (uint32_t j = 0; j < f; j++) {
+                    size_t yi = (((size_t)n * out.h + oh) * out.w + ow) * f + j;
+                    double dz = dy[yi];
+                    if (l->activation == MCL_ACT_RELU && !(y[yi] > 0.0f)) dz = 0.0;
+                    dwd[(size_t)kk * f + j] += dz;
+                    for (uint32_t kh = 0; kh < l->kernel_h; kh++)
+                        for (uint32_t kw = 0; kw < l->kernel_w; kw++) {
+                            long ih = (long)(oh * l->stride_h + kh) - g.pad_top;
+                            long iw = (long)(ow * l->stride_w + kw) - g.pad_left;
+                            if (ih < 0 || ih >= in.h || iw < 0 || iw >= in.w) continue;
+                            for (uint32_t c = 0; c < in.c; c++) {
+                                size_t xi = (((size_t)n * in.h + ih) * in.w + iw) * in.c + c;
+                                size_t wi = ((size_t)(kh * l->kernel_w + kw) * in.c + c) * f + j;
+                                dwd[wi] += (double)x[xi] * dz;
+                                if (dxd != NULL) dxd[xi] += (double)w[wi] * dz;
+                            }
+                        }
+                }
+    for (size_t i = 0; i < (size_t)kk * f; i++)
+        dw[i] += (float)dwd[i];
+    for (uint32_t j = 0; j < f; j++)
+        db[j] += (float)dwd[(size_t)kk * f + j];
+    for (size_t i = 0; dxd != NULL && i < in_count; i++)
+        dx[i] = (float)dxd[i];
+    free(dxd);
+    free(dwd);
+}
+
 #define CONV(filters, kh, kw, sh, sw, pad, act)                                                    \
     {                                                                                              \
         .kind = MCL_OP_CONV2D, .units = (filters), .kernel_h = (kh), .kernel_w = (kw),             \
@@ -490,6 +538,7 @@ const mcl_op mcl_op_conv2d = {
     .forward_flops = conv2d_forward_flops,
     .backward_flops = conv2d_backward_flops,
     .reference_forward = conv2d_reference_forward,
+    .reference_backward = conv2d_reference_backward,
     .examples =
         {
             /* 3x3 'valid', the tutorial's layer. */

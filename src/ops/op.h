@@ -170,8 +170,24 @@ typedef struct mcl_op {
     /* The test oracle: y = op(x) on the host. x: [n, in], y: [n, out]. */
     void (*reference_forward)(const mcl_node *node, const mcl_ref_exec *ex, const float *x,
                               float *y);
+    /* Optional: backward on the host from x, the forward's y and dy: writes dx [n, in] (when
+     * not NULL) and ACCUMULATES into grads (the flat gradients, at node->param_offset), as
+     * the device does. The op tests compare the device's backward with it, and the kernel
+     * tuner checks candidate shapes against it. */
+    void (*reference_backward)(const mcl_node *node, const mcl_ref_exec *ex, const float *x,
+                               const float *y, const float *dy, float *dx, float *grads);
     mcl_op_example examples[MCL_OP_MAX_EXAMPLES]; /* input.c == 0 ends the list */
 } mcl_op;
+
+/* A node for `layer` on input `in` (src/ops/node.c): its op, layer, index, output shape and the
+ * sizes of its parameter and state slices; the offsets are the caller's to place. Fails with
+ * the op's own message when the layer does not fit the input. */
+mcl_status mcl_node_infer(mcl_node *node, const mcl_layer *layer, mcl_shape in, uint32_t index,
+                          mcl_error *err);
+/* Creates the kernels of the node's op on ctx (those not made yet); the node owns them until
+ * mcl_node_release_kernels. */
+mcl_status mcl_node_create_kernels(mcl_node *node, mcl_context *ctx, mcl_error *err);
+void mcl_node_release_kernels(mcl_node *node);
 
 /* The registry, indexed by mcl_op_kind. */
 const mcl_op *mcl_op_get(mcl_op_kind kind);
