@@ -42,6 +42,9 @@ static const cli_option options[] = {
      "stop after N epochs without a lower validation loss, keeping the "
      "best weights"},
     {"--history", "FILE", "write per-epoch metrics as CSV (or JSON if FILE ends in .json)"},
+    {"--target-accuracy", "F",
+     "evaluate the test set after every epoch and stop at the first epoch whose test accuracy "
+     "is at least F (e.g. 0.99); prints the time it took from the start of mnist-cl"},
     {"--profile", NULL,
      "after training, print where the device time of the training steps went (per op and "
      "phase, from OpenCL event profiling)"},
@@ -74,6 +77,7 @@ enum {
     OPT_RESUME,
     OPT_EARLY_STOPPING,
     OPT_HISTORY,
+    OPT_TARGET,
     OPT_PROFILE,
     OPT_VERBOSE,
     OPT_HELP,
@@ -95,6 +99,9 @@ typedef struct train_ui {
     /* Throughput over the epochs after the first (which includes kernel compilation). */
     double train_seconds;
     uint32_t timed_epochs, steps;
+    /* --target-accuracy: when the test set first reached it (epoch 0: not yet). */
+    double start_seconds, reached_seconds, reached_accuracy, last_monitor_accuracy;
+    uint32_t reached_epoch;
 } train_ui;
 
 static void print_bar(uint32_t step, uint32_t steps) {
@@ -190,6 +197,8 @@ static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
     printf(" - loss: %.4f - accuracy: %.4f", r->loss, r->accuracy);
     if (r->has_validation)
         printf(" - val_loss: %.4f - val_accuracy: %.4f", r->val_loss, r->val_accuracy);
+    if (r->has_monitor)
+        printf(" - test_loss: %.4f - test_accuracy: %.4f", r->monitor_loss, r->monitor_accuracy);
     printf("%s\n", ui->tty ? "\033[K" : "");
     fflush(stdout);
 }
@@ -271,7 +280,13 @@ static bool on_epoch(const mcl_epoch_result *r, void *user) {
         ui->failed = true;
         return false;
     }
-    if (ui->verbose > 0 && r->epoch < r->epochs) {
+    if (r->reached_target) {
+        ui->reached_epoch = r->epoch;
+        ui->reached_accuracy = r->monitor_accuracy;
+        ui->reached_seconds = cli_now() - ui->start_seconds;
+    }
+    ui->last_monitor_accuracy = r->monitor_accuracy;
+    if (ui->verbose > 0 && r->epoch < r->epochs && !r->reached_target) {
         printf("Epoch %u/%u\n", r->epoch + 1, r->epochs);
         fflush(stdout);
     }
@@ -465,6 +480,14 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     const mcl_model *model = run.checkpoint ? mcl_checkpoint_model(run.checkpoint) : run.model;
     uint32_t limit = 0, patience = 0;
     int verbose = 1;
+    float target = 0.0f;
+    if (v[OPT_TARGET] && (!cli_float("--target-accuracy", v[OPT_TARGET], 0.0, 1.0, true, &target) ||
+                          !(target > 0.0f))) {
+        if (target == 0.0f && v[OPT_TARGET] != NULL)
+            cli_error("--target-accuracy: the target must be above 0");
+        train_run_free(&run);
+        return CLI_EXIT_USAGE;
+    }
     if (!apply_options(v, &recipe, &seed, &limit, &verbose) ||
         (v[OPT_EARLY_STOPPING] &&
          !cli_u32("--early-stopping", v[OPT_EARLY_STOPPING], 1, 100000, &patience))) {
@@ -518,7 +541,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                    .trainer = run.trainer,
                    .save_path = v[OPT_SAVE],
                    .save_best = v[OPT_SAVE_BEST] != NULL,
-                   .history_path = v[OPT_HISTORY]};
+                   .history_path = v[OPT_HISTORY],
+                   .start_seconds = g->start_seconds};
     if (verbose > 0) {
         printf("Device: %s (%s, %s) [platform %u, device %u]; GEMM: %s\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
@@ -555,7 +579,9 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                            .user = &ui,
                            .initial_epoch = initial_epoch,
                            .early_stopping_patience = patience,
-                           .interrupt = &interrupt_requested};
+                           .interrupt = &interrupt_requested,
+                           .monitor = target > 0.0f ? run.test : NULL,
+                           .target_accuracy = target};
     struct sigaction old_sigint;
     catch_sigint(&old_sigint);
     st = mcl_trainer_fit(run.trainer, run.train, run.val, &fit, &err);
@@ -580,6 +606,15 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         printf("%s: restored the weights of epoch %u (val_loss %.4f)\n",
                done < recipe.epochs ? "Early stopping" : "Best epoch", ui.best_epoch,
                ui.best_val_loss);
+    if (target > 0.0f && verbose > 0) {
+        if (ui.reached_epoch > 0)
+            printf("Reached test accuracy %.4f (target %.4f) after epoch %u: %.2f s from the start "
+                   "of mnist-cl\n",
+                   ui.reached_accuracy, (double)target, ui.reached_epoch, ui.reached_seconds);
+        else
+            printf("Test accuracy %.4f did not reach the target %.4f in %u epochs\n",
+                   ui.last_monitor_accuracy, (double)target, done);
+    }
     mcl_eval_result test = {0};
     st = mcl_trainer_evaluate(run.trainer, run.test, recipe.batch_size, &test, &err);
     if (st == MCL_OK && verbose > 0) {

@@ -449,12 +449,14 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
     }
     mcl_optim_set_momentum(t->optim, r->momentum);
     t->recipe = *r;
-    device_data dtrain = {0}, dval = {0};
+    device_data dtrain = {0}, dval = {0}, dmonitor = {0};
     cl_mem metrics = NULL;
     float *host = NULL;
     uint32_t steps = steps_for(mcl_dataset_count(train), r->batch_size);
     st = device_data_upload(t, train, &dtrain, err);
     if (st == MCL_OK && val != NULL) st = device_data_upload(t, val, &dval, err);
+    if (st == MCL_OK && options->monitor != NULL)
+        st = device_data_upload(t, options->monitor, &dmonitor, err);
     if (st == MCL_OK)
         st = mcl_buffer_create(t->ctx, (size_t)steps * 2 * sizeof(float), &metrics,
                                "training metrics", err);
@@ -507,12 +509,20 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
                 since_best++;
             }
         }
+        if (st == MCL_OK && options->monitor != NULL) {
+            st = evaluate_resident(t, &dmonitor, r->batch_size, &res.monitor_loss,
+                                   &res.monitor_accuracy, NULL, err);
+            res.has_monitor = true;
+            res.reached_target = options->target_accuracy > 0.0 &&
+                                 res.monitor_accuracy >= options->target_accuracy;
+        }
         res.seconds = now_seconds() - pass.start;
         if (st == MCL_OK) st = history_append(t, &res, err);
         if (st == MCL_OK && options->on_epoch != NULL && !options->on_epoch(&res, options->user))
             break;
         if (options->early_stopping_patience > 0 && since_best >= options->early_stopping_patience)
             break;
+        if (res.reached_target) break;
         if (pass.stop_requested) break;
     }
     /* Keras EarlyStopping(restore_best_weights=True) restores when it stopped or finished. */
@@ -521,6 +531,7 @@ mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_d
     free(host);
     device_data_free(&dtrain);
     device_data_free(&dval);
+    device_data_free(&dmonitor);
     return st;
 }
 
