@@ -13,7 +13,16 @@ static const cli_option options[] = {
 };
 enum { OPT_JSON, OPT_CHECK, OPT_HELP, OPT_COUNT };
 
-static void print_json_device(const mcl_device_info *d, const char *check, const char *detail) {
+/* What --check found on one device: the verdict, the reason for a failure, and what the
+ * context chose (GEMM provider and kernel shapes). */
+typedef struct device_check {
+    bool ok;
+    char detail[MCL_ERROR_MESSAGE_MAX];
+    char gemm[64];
+    char kernels[512];
+} device_check;
+
+static void print_json_device(const mcl_device_info *d, const device_check *check) {
     printf("    {\"platform\": %u, \"device\": %u, \"platform_name\": ", d->platform_index,
            d->device_index);
     cli_json_string(d->platform_name);
@@ -32,12 +41,18 @@ static void print_json_device(const mcl_device_info *d, const char *check, const
     cli_json_string(d->opencl_c_version);
     printf(", \"driver_version\": ");
     cli_json_string(d->driver_version);
-    printf(", \"fp16\": %s, \"fp64\": %s", d->fp16 ? "true" : "false", d->fp64 ? "true" : "false");
+    printf(", \"fp16\": %s, \"fp64\": %s, \"native_vector_width_float\": %u",
+           d->fp16 ? "true" : "false", d->fp64 ? "true" : "false", d->native_vector_width_float);
     if (check != NULL) {
-        printf(", \"check\": \"%s\"", check);
-        if (detail != NULL) {
+        printf(", \"check\": \"%s\"", check->ok ? "pass" : "fail");
+        if (!check->ok) {
             printf(", \"check_detail\": ");
-            cli_json_string(detail);
+            cli_json_string(check->detail);
+        } else {
+            printf(", \"gemm\": ");
+            cli_json_string(check->gemm);
+            printf(", \"kernels\": ");
+            cli_json_string(check->kernels);
         }
     }
     printf("}");
@@ -54,21 +69,28 @@ static void print_text_device(const mcl_device_info *d, uint32_t *last_platform)
     printf("    global memory %.2f GiB (largest buffer %.2f GiB), local memory %llu KiB\n",
            (double)d->global_mem_bytes / (1 << 30), (double)d->max_alloc_bytes / (1 << 30),
            (unsigned long long)(d->local_mem_bytes / 1024));
-    printf("    max work-group size %zu, %s, fp16 %s, fp64 %s\n", d->max_work_group_size,
-           d->opencl_c_version, d->fp16 ? "yes" : "no", d->fp64 ? "yes" : "no");
+    printf("    max work-group size %zu, %s, fp16 %s, fp64 %s, native float vector %u\n",
+           d->max_work_group_size, d->opencl_c_version, d->fp16 ? "yes" : "no",
+           d->fp64 ? "yes" : "no", d->native_vector_width_float);
     printf("    driver %s\n", d->driver_version);
 }
 
-/* Opens a context on the device and runs the self-check; fills result/detail. */
-static bool check_device(const mcl_device_info *d, char *detail, size_t detail_size) {
+/* Opens a context on the device and runs the self-check. */
+static device_check check_device(const mcl_device_info *d) {
     mcl_context_options opt = {.platform = (int)d->platform_index, .device = (int)d->device_index};
     mcl_context *ctx = NULL;
     mcl_error err = {0};
+    device_check c = {0};
     mcl_status st = mcl_context_create(&opt, &ctx, &err);
-    if (st == MCL_OK) st = mcl_context_self_check(ctx, &err);
+    if (st == MCL_OK) {
+        snprintf(c.gemm, sizeof c.gemm, "%s", mcl_context_gemm_name(ctx));
+        mcl_context_describe_kernels(ctx, c.kernels, sizeof c.kernels);
+        st = mcl_context_self_check(ctx, &err);
+    }
     mcl_context_free(ctx);
-    snprintf(detail, detail_size, "%s", st == MCL_OK ? "" : err.message);
-    return st == MCL_OK;
+    c.ok = st == MCL_OK;
+    snprintf(c.detail, sizeof c.detail, "%s", c.ok ? "" : err.message);
+    return c;
 }
 
 int cmd_devices(const cli_global *g, int argc, char **argv) {
@@ -97,19 +119,20 @@ int cmd_devices(const cli_global *g, int argc, char **argv) {
     uint32_t last_platform = UINT32_MAX;
     if (json) printf("{\n  \"devices\": [\n");
     for (size_t i = 0; i < count; i++) {
-        char detail[MCL_ERROR_MESSAGE_MAX] = "";
-        bool ok = true;
+        device_check c = {.ok = true};
         if (check) {
-            ok = check_device(&list[i], detail, sizeof detail);
-            failures += !ok;
+            c = check_device(&list[i]);
+            failures += !c.ok;
         }
         if (json) {
-            print_json_device(&list[i], check ? (ok ? "pass" : "fail") : NULL,
-                              check && !ok ? detail : NULL);
+            print_json_device(&list[i], check ? &c : NULL);
             printf("%s\n", i + 1 < count ? "," : "");
         } else {
             print_text_device(&list[i], &last_platform);
-            if (check) printf("    check: %s%s%s\n", ok ? "PASS" : "FAIL", ok ? "" : ": ", detail);
+            if (check && c.ok)
+                printf("    kernels: %s; GEMM: %s\n    check: PASS\n", c.kernels, c.gemm);
+            else if (check)
+                printf("    check: FAIL: %s\n", c.detail);
         }
     }
     if (json) printf("  ]\n}\n");

@@ -1,0 +1,16 @@
+/* Prints, for every device class of src/device/kernel_shapes.c, one line: the class's index,
+ * a tab, and the build options its devices compile mnist-cl's kernels with. The offline compile
+ * test (offline_compile.py) builds the kernels once per line, for the targets of that class. */
+#include <stdio.h>
+
+#include "device/device.h"
+
+int main(void) {
+    for (int c = 0; c < MCL_CLASS_COUNT; c++) {
+        mcl_kernel_shapes s = mcl_kernel_shapes_of_class((mcl_device_class)c);
+        char options[1024];
+        if (!mcl_program_options(&s, options, sizeof options)) return 1;
+        printf("%d\t%s\n", c, options);
+    }
+    return 0;
+}
