@@ -419,10 +419,16 @@ for k in ("steps_per_s", "epoch_s", "images_per_s", "gflops", "peak_percent",
     want_rc 0
     if ! python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["default_gflops"] > 0 and len(d["candidates"]) == 1
-c = d["candidates"][0]
+b = d["clblast"]
+assert b["default_gflops"] > 0 and len(b["candidates"]) == 1
+c = b["candidates"][0]
 assert c["gflops"] > 0 and c["correct"] is True
-assert d["stored"] == (d["best"] == 0)' "$OUT" 2>"$TMP/json.err"; then
+assert b["stored"] == (b["best"] == 0)
+k = d["kernels"]
+if k["applicable"]:
+    assert k["gemm_default_gflops"] > 0 and k["conv_default_gflops"] > 0
+    assert 1 <= len(k["candidates"]) <= 2
+    assert all(c["ran"] and c["correct"] and c["gflops"] > 0 for c in k["candidates"])' "$OUT" 2>"$TMP/json.err"; then
         fail_because "tune --json: $(tail -1 "$TMP/json.err")"
     fi
     result "tune --max-configs 1 measures, checks and reports one candidate"

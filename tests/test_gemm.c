@@ -288,6 +288,29 @@ START_TEST(test_buffer_outlives_its_context) {
 }
 END_TEST
 
+/* CLBlast keeps the programs it compiles in a process-wide cache keyed by the OpenCL context,
+ * and each holds a reference to that context. mcl_context_free must empty that cache: left to
+ * CLBlast's static destructor at exit, the programs were released after their context (a crash
+ * under oclgrind: "corrupted double-linked list"), and a later context at the same address
+ * could be handed another context's program. The test holds the OpenCL context itself and
+ * checks that nothing else does after the free. */
+START_TEST(test_free_leaves_no_clblast_program) {
+    mcl_context *ctx = open_with(MCL_GEMM_CLBLAST);
+    if (ctx == NULL) return;
+    gemm_case c = {33, 20, 47, false, false, 1.0f, 0.0f, 0, 0};
+    run_case(ctx, &c, "CLBlast");
+    cl_context cl = ctx->context;
+    ck_assert_int_eq(clRetainContext(cl), CL_SUCCESS);
+    mcl_context_free(ctx);
+    cl_uint refs = 0;
+    ck_assert_int_eq(clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof refs, &refs, NULL),
+                     CL_SUCCESS);
+    ck_assert_msg(refs == 1, "after mcl_context_free, %u references to the OpenCL context remain "
+                             "besides the test's (a CLBlast program cached for it?)", refs - 1);
+    ck_assert_int_eq(clReleaseContext(cl), CL_SUCCESS);
+}
+END_TEST
+
 int main(void) {
     unsetenv("MNIST_CL_GEMM"); /* the tests choose providers themselves */
     Suite *s = suite_create("gemm");
@@ -301,6 +324,7 @@ int main(void) {
     tcase_add_test(tc, test_clblast_long_k);
     tcase_add_test(tc, test_env_choice);
     tcase_add_test(tc, test_buffer_outlives_its_context);
+    tcase_add_test(tc, test_free_leaves_no_clblast_program);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
