@@ -75,7 +75,14 @@ echo "== mlp (warming the cache)"
 "$here/strict.sh" $warm -- "$exe" train --data "$tmp" --model "$tmp/mlp.model" >/dev/null || rc=1
 for model in mlp cnn; do
     echo "== $model"
-    "$here/strict.sh" "$@" -- "$exe" train --data "$tmp" --model "$tmp/$model.model" \
-        --verbose 2 || rc=1
+    out=$("$here/strict.sh" "$@" -- "$exe" train --data "$tmp" --model "$tmp/$model.model" \
+        --verbose 2) || rc=1
+    printf '%s\n' "$out"
+    # The last line must be there: CLBlast's program cache once crashed the process at exit,
+    # after training, taking the buffered test line with it.
+    case $out in
+    *"Test loss:"*) ;;
+    *) echo "$model: the run printed no 'Test loss:' line"; rc=1 ;;
+    esac
 done
 exit $rc

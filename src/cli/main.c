@@ -40,6 +40,11 @@ static void print_usage(void) {
            "  MNIST_CL_CACHE_DIR   where that cache lives (else ~/.cache/mnist-cl)\n"
            "  MNIST_CL_TUNING=0    ignore a stored 'tune' result\n"
            "  MNIST_CL_FUSE=0      run BatchNorm and a following ReLU as two steps\n"
+           "  MNIST_CL_PLATFORM, MNIST_CL_DEVICE\n"
+           "                       the default device when --platform/--device are not given\n"
+           "  MNIST_CL_DEVICE_CAPS limits below the device's, and another device class's kernel\n"
+           "                       shapes: work_group=64,local_mem=16384,vector_width=8,\n"
+           "                       class=cpu16|cpu8|cpu4|simt (what the tests use)\n"
            "\n" CLI_EXIT_CODES_HELP "\n");
 }
 
