@@ -214,7 +214,7 @@ want_stdout "Non-trainable params: 1,408"
 result "summary --model cnn matches Keras's table"
 
 run summary --model "$NOFIT"
-want_rc 1
+want_rc 2
 want_stderr "$NOFIT:5:"
 want_stderr "does not fit"
 result "summary of a model whose kernel does not fit names FILE:5:"
@@ -236,6 +236,47 @@ run frobnicate
 want_rc 2
 want_stderr "unknown command 'frobnicate'"
 result "an unknown command exits 2"
+
+run trian
+want_rc 2
+want_stderr "did you mean 'train'?"
+result "a mistyped command gets a 'did you mean'"
+
+run train --epoch 3
+want_rc 2
+want_stderr "did you mean '--epochs'?"
+result "a mistyped option gets a 'did you mean'"
+
+run help train
+want_rc 0
+want_stdout "usage: mnist-cl [--platform P] [--device D] train"
+want_stdout "--lr-schedule"
+result "help train prints train's help"
+
+export COLUMNS=50
+run train --help
+unset COLUMNS
+want_rc 0
+if awk 'length > 50 { bad = 1 } END { exit !bad }' "$OUT"; then
+    fail_because "a line of the help is wider than COLUMNS=50"
+fi
+want_line '^  --lr-schedule constant\|cosine\|step$'
+result "train --help wraps to the terminal width, long options on their own line"
+
+KERASNAMES=$TMP/keras-names.model
+printf 'conv2d 4 3x3\nMaxPooling2D 2\nbatchnormalization\nflatten\nDropout 0.3\ndense classes softmax\n' >"$KERASNAMES"
+run summary --model "$KERASNAMES"
+want_rc 0
+want_stdout "(MaxPooling2D)"
+want_stdout "(BatchNormalization)"
+result "Keras class names (MaxPooling2D, any case) are accepted as layer names"
+
+BADDROP=$TMP/bad-dropout.model
+printf 'flatten\ndropout 1.5\ndense classes softmax\n' >"$BADDROP"
+run summary --model "$BADDROP"
+want_rc 2
+want_stderr "$BADDROP:2: dropout rate must be in [0, 1), got 1.5"
+result "a bad dropout rate is named, and a bad model file exits 2 like an unknown model"
 
 run train --bogus
 want_rc 2
@@ -274,7 +315,7 @@ want_stderr "unknown model 'nosuch'"
 result "train --model nosuch exits 2"
 
 run train --model "$BROKEN"
-want_nonzero
+want_rc 2
 want_stderr "$BROKEN:3:"
 want_stderr "conv9"
 result "train with a broken model file names FILE:3:"
@@ -333,6 +374,7 @@ if [ "$have_device" -eq 1 ]; then
     run train --data "$TINY" --model mlp50 --epochs 1 --batch-size 5 --verbose 2
     want_rc 0
     want_stdout "Epoch 1/1"
+    want_line '^Model: mlp50, [0-9,]+ params; .*, 1 epoch, seed'
     want_stdout "val_accuracy"
     want_stdout "Test loss:"
     result "train on a tiny synthetic dataset"
@@ -469,7 +511,7 @@ if k["applicable"]:
     result "train the tutorial CNN (augmented) for 1 epoch on 640 images"
 
     run train --data "$DATA" --model "$NOFIT" --epochs 1 --limit 100
-    want_rc 1
+    want_rc 2
     want_stderr "$NOFIT:5:"
     result "train with a kernel that does not fit names FILE:5:"
     # ---------------------------------------------------------------- checkpoints
@@ -503,6 +545,32 @@ if k["applicable"]:
     want_line '^idx:.*:0: 7 \(7 0\.[0-9]+'
     want_line '^idx:.*:1: 2 '
     result "predict classifies the first two test digits (7 and 2)"
+
+    printf 'not an image' >"$TMP/garbage.bin"
+    printf 'P5\n28 28\n255\n' >"$TMP/blank.pgm"
+    head -c 784 /dev/zero >>"$TMP/blank.pgm"
+    run predict "$CK/a.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:0" "$TMP/garbage.bin" \
+        "$TMP/blank.pgm" "$ROOT/tests/images/seven.jpg"
+    want_rc 1
+    want_line '^idx:.*:0: 7 \(.*\) - true 7$'
+    want_line '/blank.pgm: [0-9] '
+    want_line 'seven.jpg: 7 '
+    want_stderr "garbage.bin: not a PNG, PGM, JPEG, BMP or GIF image"
+    want_stderr "blank.pgm has no ink"
+    want_stderr "1 of 4 images could not be read"
+    result "predict: a result or an error line for every image, a warning for a blank one, JPEG read"
+
+    latin1=$TMP/lat$(printf '\351').pgm
+    cp "$TMP/blank.pgm" "$latin1"
+    run predict "$CK/a.ckpt" --json "$latin1" "$TMP/garbage.bin"
+    want_rc 1
+    if ! python3 -c 'import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))["predictions"]
+assert d[0]["image"].endswith("lat\ufffd.pgm") and "class" in d[0], d[0]
+assert "not a PNG" in d[1]["error"], d[1]' "$OUT" 2>"$TMP/json.err"; then
+        fail_because "predict --json: $(tail -1 "$TMP/json.err")"
+    fi
+    result "predict --json stays valid JSON for a file name that is not UTF-8, with errors inline"
 
     run predict "$CK/a.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:99999"
     want_rc 2
@@ -611,6 +679,8 @@ else
         "eval prints loss, accuracy, per-class precision/recall and the confusion matrix" \
         "eval --json prints valid JSON" \
         "predict classifies the first two test digits (7 and 2)" \
+        "predict: a result or an error line for every image, a warning for a blank one, JPEG read" \
+        "predict --json stays valid JSON for a file name that is not UTF-8, with errors inline" \
         "predict with an IDX index out of range exits 2" \
         "a truncated checkpoint is refused and not overwritten" \
         "--save-best without validation exits 2" \

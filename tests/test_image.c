@@ -387,6 +387,39 @@ START_TEST(test_pgm_variants) {
 }
 END_TEST
 
+/* JPEG, BMP and GIF (stb_image) decode to the pixels of the PGM they were made from
+ * (tests/images/, made with ImageMagick from seven.pgm): BMP and GIF are lossless, so equal;
+ * JPEG at quality 95 within a few levels. */
+START_TEST(test_jpeg_bmp_gif) {
+    const char *root = getenv("MNIST_CL_SOURCE_ROOT");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/images/seven.pgm", root != NULL ? root : "..");
+    mcl_grey_image want = decode_file(path);
+    ck_assert_uint_eq(want.width, 32);
+    ck_assert_uint_eq(want.height, 24);
+    static const struct {
+        const char *file;
+        int max_diff;
+    } cases[] = {{"seven.bmp", 0}, {"seven.gif", 0}, {"seven.jpg", 12}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        snprintf(path, sizeof path, "%s/tests/images/%s", root != NULL ? root : "..",
+                 cases[c].file);
+        mcl_grey_image got = decode_file(path);
+        ck_assert_uint_eq(got.width, want.width);
+        ck_assert_uint_eq(got.height, want.height);
+        int worst = 0;
+        for (size_t i = 0; i < (size_t)want.width * want.height; i++) {
+            int d = abs((int)got.pixels[i] - (int)want.pixels[i]);
+            if (d > worst) worst = d;
+        }
+        ck_assert_msg(worst <= cases[c].max_diff, "%s: a pixel is %d levels off (at most %d)",
+                      cases[c].file, worst, cases[c].max_diff);
+        mcl_grey_image_free(&got);
+    }
+    mcl_grey_image_free(&want);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- writing */
 
 START_TEST(test_write_png_round_trip) {
@@ -920,8 +953,11 @@ START_TEST(test_bad_pgm_and_others) {
         {"no-height.pgm", "P5\n12", "ends before the height"},
         {"no-space.pgm", "P5\n1 1\n255", "ends after it"},
         {"ppm.ppm", "P6\n1 1\n255\nabc", "P6 images are not supported"},
-        {"text.txt", "hello, world\n", "not a PNG or PGM image"},
-        {"jpeg.jpg", "\xFF\xD8\xFF\xE0 JFIF", "JPEG images are not supported"},
+        {"text.txt", "hello, world\n", "not a PNG, PGM, JPEG, BMP or GIF image"},
+        {"jpeg.jpg", "\xFF\xD8\xFF\xE0 JFIF", "invalid JPEG"},
+        {"bmp.bmp", "BM\x10\x00\x00\x00", "invalid BMP"},
+        {"gif.gif", "GIF89a\x01", "GIF image is 1x0"},
+        {"huge.gif", "GIF89a\xff\xff\xff\xff\x00\x00\x00,\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x44\x01\x00;", "GIF image is 65535x65535"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char path[4096];
@@ -940,6 +976,7 @@ int main(void) {
     tcase_add_test(decode, test_png_luma_and_alpha);
     tcase_add_test(decode, test_png_16_bit_scaling);
     tcase_add_test(decode, test_pgm_variants);
+    tcase_add_test(decode, test_jpeg_bmp_gif);
     suite_add_tcase(s, decode);
 
     TCase *write = tcase_create("write");

@@ -98,6 +98,8 @@ void mcl_dataset_free(mcl_dataset *ds);
  * same scaling training uses); fails unless the file's images are rows x cols. */
 mcl_status mcl_idx_image(const char *path, uint32_t index, uint32_t rows, uint32_t cols, float *dst,
                          mcl_error *err);
+/* Label `index` (0-based) of an IDX labels file (raw or .gz). */
+mcl_status mcl_idx_label(const char *path, uint32_t index, uint32_t *label, mcl_error *err);
 
 /* ---------------------------------------------------------------- devices */
 
@@ -433,6 +435,8 @@ mcl_status mcl_trainer_evaluate_probs(mcl_trainer *trainer, const mcl_dataset *d
 /* Total trainable parameters and the floating-point operations of one training step per sample
  * (forward + backward), used for GFLOP/s reports. */
 uint64_t mcl_trainer_param_count(const mcl_trainer *trainer);
+/* The non-trainable values (BatchNorm's moving statistics): Keras's "Non-trainable params". */
+uint64_t mcl_trainer_state_count(const mcl_trainer *trainer);
 double mcl_trainer_train_flops_per_sample(const mcl_trainer *trainer);
 
 /* Copies all parameters (in model order, each layer's weights then biases) into `dst`, which

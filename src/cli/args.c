@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -28,12 +30,55 @@ mcl_status cli_set_error(mcl_error *err, mcl_status status, const char *fmt, ...
 
 int cli_fail(const mcl_error *err) {
     cli_error("%s", err->message);
-    return err->status == MCL_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    /* A model that does not parse or does not fit the data is the user's input at fault, as an
+     * unknown option is: both exit 2. */
+    return err->status == MCL_ERR_USAGE || err->status == MCL_ERR_MODEL ? CLI_EXIT_USAGE
+                                                                       : CLI_EXIT_FAILURE;
 }
 
 bool cli_parse(const char *command, int argc, char **argv, const cli_option *opts, size_t nopts,
                const char **values) {
     return cli_parse_positional(command, argc, argv, opts, nopts, values, NULL, 0, NULL);
+}
+
+/* Edit distance of a and b with adjacent transpositions as one edit ("trian" is one slip from
+ * "train"), each cut at 31 bytes: names are short. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+    enum { MAX = 32 };
+    if (la >= MAX) la = MAX - 1;
+    if (lb >= MAX) lb = MAX - 1;
+    size_t d[MAX][MAX];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+const char *cli_closest(const char *typed, size_t typed_len, const char *const *names,
+                        size_t count) {
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(names[i]);
+        /* A prefix of a longer name (--epoch for --epochs) counts as one edit. */
+        size_t d = typed_len >= 3 && typed_len < len && strncmp(names[i], typed, typed_len) == 0
+                       ? 1
+                       : edit_distance(typed, typed_len, names[i], len);
+        if (d < best_d) best_d = d, best = names[i];
+    }
+    /* Close enough to be a slip: at most 2 edits, and fewer than a third of the name. */
+    return best != NULL && best_d <= 2 && best_d * 3 < strlen(best) ? best : NULL;
 }
 
 /* The short spellings every command understands, for the commands that have the long one. */
@@ -71,9 +116,17 @@ bool cli_parse_positional(const char *command, int argc, char **argv, const cli_
                !(strlen(opts[k].name) == name_len && strncmp(opts[k].name, arg, name_len) == 0))
             k++;
         if (k == nopts) {
+            const char *names[64];
+            size_t count = nopts < 64 ? nopts : 64;
+            for (size_t j = 0; j < count; j++)
+                names[j] = opts[j].name;
+            const char *near = arg != typed ? NULL : cli_closest(arg, name_len, names, count);
             if (arg != typed)
                 cli_error("unknown option '%s' for '%s'; see 'mnist-cl %s --help'", typed, command,
                           command);
+            else if (near != NULL)
+                cli_error("unknown option '%.*s' for '%s'; did you mean '%s'?", (int)name_len, arg,
+                          command, near);
             else
                 cli_error("unknown option '%.*s' for '%s'; see 'mnist-cl %s --help'", (int)name_len,
                           arg, command, command);
@@ -97,15 +150,67 @@ bool cli_parse_positional(const char *command, int argc, char **argv, const cli_
     return true;
 }
 
-void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts) {
-    printf("usage: %s\n\n%s\n\noptions:\n", usage, summary);
-    for (size_t i = 0; i < nopts; i++) {
-        char left[64];
-        snprintf(left, sizeof left, "%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
-                 opts[i].metavar ? opts[i].metavar : "");
-        printf("  %-26s %s\n", left, opts[i].help);
+int cli_terminal_columns(int fd) {
+    struct winsize ws;
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    long c = env != NULL ? strtol(env, NULL, 10) : 0;
+    return c > 0 && c < 10000 ? (int)c : 80;
+}
+
+void cli_print_wrapped(const char *text, int column, int indent, int width) {
+    if (width < indent + 20) width = indent + 20; /* a very narrow terminal still reads */
+    const char *p = text;
+    bool line_start = true; /* nothing printed since the cursor's place or the last break */
+    while (*p != '\0') {
+        while (*p == ' ')
+            p++;
+        if (*p == '\n') { /* the text's own line breaks stay */
+            printf("\n%*s", indent, "");
+            column = indent;
+            line_start = true;
+            p++;
+            continue;
+        }
+        size_t word = strcspn(p, " \n");
+        if (word == 0) break;
+        if (!line_start && column + 1 + (int)word > width) {
+            printf("\n%*s", indent, "");
+            column = indent;
+        } else if (!line_start) {
+            putchar(' ');
+            column++;
+        }
+        line_start = false;
+        printf("%.*s", (int)word, p);
+        column += (int)word;
+        p += word;
     }
-    printf("\n" CLI_EXIT_CODES_HELP "\n");
+    putchar('\n');
+}
+
+void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts) {
+    enum { LEFT = 28 }; /* where the descriptions start */
+    int width = cli_terminal_columns(STDOUT_FILENO);
+    fputs("usage: ", stdout);
+    cli_print_wrapped(usage, 7, 7, width);
+    putchar('\n');
+    cli_print_wrapped(summary, 0, 0, width);
+    printf("\noptions:\n");
+    for (size_t i = 0; i < nopts; i++) {
+        char left[96];
+        int n = snprintf(left, sizeof left, "  %s%s%s", opts[i].name, opts[i].metavar ? " " : "",
+                         opts[i].metavar ? opts[i].metavar : "");
+        /* An option too long for its column gets its description on the next line, so the two
+         * never run into each other. */
+        if (n + 1 >= LEFT)
+            printf("%s\n%*s", left, LEFT, "");
+        else
+            printf("%-*s", LEFT, left);
+        cli_print_wrapped(opts[i].help, LEFT, LEFT, width);
+    }
+    putchar('\n');
+    cli_print_wrapped(CLI_EXIT_CODES_HELP, 0, 2, width);
 }
 
 bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out) {
@@ -149,10 +254,16 @@ bool cli_float(const char *option, const char *text, double min, double max, boo
 
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err) {
     struct stat sb;
+    mcl_status st;
     if (strchr(name_or_path, '/') != NULL || strchr(name_or_path, '.') != NULL ||
         stat(name_or_path, &sb) == 0)
-        return mcl_model_load_file(name_or_path, out, err);
-    return mcl_model_builtin(name_or_path, out, err);
+        st = mcl_model_load_file(name_or_path, out, err);
+    else
+        st = mcl_model_builtin(name_or_path, out, err);
+    /* Whatever is wrong with --model's value (an unknown name, a missing or malformed file),
+     * the user's argument is at fault: a usage error, exit 2, as an unknown built-in is. */
+    if (st != MCL_OK && st != MCL_ERR_HOST_MEMORY) err->status = st = MCL_ERR_USAGE;
+    return st;
 }
 
 const char *cli_data_dir(const char *option_value) {
@@ -161,16 +272,52 @@ const char *cli_data_dir(const char *option_value) {
     return env != NULL && env[0] != '\0' ? env : "data/mnist";
 }
 
+void cli_thousands(uint64_t n, char *out, size_t size) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
+    size_t o = 0;
+    for (int i = 0; i < len && o + 1 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && o + 2 < size) out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    if (size > 0) out[o < size ? o : size - 1] = '\0';
+}
+
+/* The length of the well-formed UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
+ * (a stray continuation byte, a truncated sequence, an overlong form, a surrogate, > U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+    if (c == 0xed && s[1] >= 0xa0) return 0; /* UTF-16 surrogates */
+    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xf4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
+    return n;
+}
+
 void cli_json_string(const char *s) {
     putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        unsigned char c = *p;
+        size_t n = utf8_sequence(p);
+        if (n == 0) {
+            /* Not UTF-8 (a Latin-1 file name, say): U+FFFD keeps the output valid JSON. */
+            fputs("\\ufffd", stdout);
+            p++;
+            continue;
+        }
         if (c == '"' || c == '\\')
             printf("\\%c", c);
-        else if (c < 0x20)
+        else if (c < 0x20 || c == 0x7f)
             printf("\\u%04x", c);
         else
-            putchar(c);
+            fwrite(p, 1, n, stdout);
+        p += n;
     }
     putchar('"');
 }

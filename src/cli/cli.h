@@ -19,7 +19,7 @@ enum {
 /* The line every --help ends with. */
 #define CLI_EXIT_CODES_HELP                                                                        \
     "exit codes: 0 success, 1 runtime failure (data, device, OpenCL, divergence), 2 usage "        \
-    "error, 130 interrupted (Ctrl-C)"
+    "error (an option, a value, or a model that does not parse or fit), 130 interrupted (Ctrl-C)"
 
 typedef struct cli_option {
     const char *name;    /* "--epochs" */
@@ -46,6 +46,15 @@ bool cli_parse_positional(const char *command, int argc, char **argv, const cli_
                           size_t nopts, const char **values, const char **positional,
                           size_t max_positional, size_t *npositional);
 void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts);
+/* The width of the terminal on fd, else $COLUMNS, else 80. */
+int cli_terminal_columns(int fd);
+/* Prints text word-wrapped to `width` columns, starting at `column` (where the cursor is) and
+ * indenting continuation lines by `indent`; ends the line. */
+void cli_print_wrapped(const char *text, int column, int indent, int width);
+/* The name in names[0..count) that `typed` (typed_len bytes) is most likely a slip for: at most
+ * two edits away, or a prefix of it; NULL if none is that close. For "did you mean". */
+const char *cli_closest(const char *typed, size_t typed_len, const char *const *names,
+                        size_t count);
 
 /* Value parsers: print "mnist-cl: error: --epochs: ..." and return false on a bad value. */
 bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out);
@@ -85,5 +94,7 @@ const char *cli_data_dir(const char *option_value);
 /* Prints s as a JSON string, quotes included ("\\" and "\"" escaped, control characters as
  * \u00XX). */
 void cli_json_string(const char *s);
+/* n with thousands separators, as Keras prints counts: 597,738. */
+void cli_thousands(uint64_t n, char *out, size_t size);
 
 #endif

@@ -71,8 +71,9 @@ static void class_stats(const uint32_t *cm, uint32_t classes, uint32_t k, double
 
 static void print_text(const char *path, const eval_run *r, const mcl_eval_result *res,
                        uint32_t classes) {
-    printf("Checkpoint: %s (model %s, %u epochs)\n", path,
-           mcl_model_name(mcl_checkpoint_model(r->ck)), mcl_checkpoint_epoch(r->ck));
+    uint32_t epochs = mcl_checkpoint_epoch(r->ck);
+    printf("Checkpoint: %s (model %s, %u epoch%s)\n", path,
+           mcl_model_name(mcl_checkpoint_model(r->ck)), epochs, epochs == 1 ? "" : "s");
     printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n\n", res->loss, res->accuracy,
            res->count);
     printf("class  precision  recall  support\n");

@@ -1,7 +1,9 @@
 /* mnist-cl predict CHECKPOINT IMAGE...: the class and top probabilities of each image. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -14,28 +16,90 @@ enum { OPT_TOP, OPT_JSON, OPT_HELP, OPT_COUNT };
 
 #define MAX_IMAGES 4096
 
-/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is a PNG or PGM file. */
-static mcl_status load_image(const char *spec, uint32_t rows, uint32_t cols, float *dst,
-                             mcl_error *err) {
-    if (strncmp(spec, "idx:", 4) != 0) return mcl_image_load_mnist(spec, rows, cols, dst, err);
+/* One image of the command line: what it is, and what came of it. */
+typedef struct predict_item {
+    const char *spec;
+    bool loaded;
+    bool blank;      /* no ink: the prediction means nothing */
+    bool has_label;  /* an idx: image whose labels file is beside it */
+    uint32_t label;
+    char *error;     /* owned; NULL when the image loaded */
+    mcl_status status; /* why it did not */
+} predict_item;
+
+/* Splits "idx:PATH:INDEX" into path and index; false (with err) when malformed. */
+static bool parse_idx_spec(const char *spec, char *path, size_t size, uint32_t *index,
+                           mcl_error *err) {
     const char *colon = strrchr(spec + 4, ':');
-    char path[4096];
     char *end = NULL;
-    unsigned long index = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
-    if (colon == NULL || (size_t)(colon - spec - 4) >= sizeof path || colon == spec + 4 ||
-        end == colon + 1 || *end != '\0' || colon[1] == '-' || index >= UINT32_MAX)
-        return cli_set_error(err, MCL_ERR_USAGE,
-                             "'%s': an IDX image is written idx:PATH:INDEX, e.g. "
-                             "idx:data/mnist/t10k-images-idx3-ubyte:0",
-                             spec);
+    unsigned long v = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
+    if (colon == NULL || (size_t)(colon - spec - 4) >= size || colon == spec + 4 ||
+        end == colon + 1 || *end != '\0' || colon[1] == '-' || v >= UINT32_MAX) {
+        cli_set_error(err, MCL_ERR_USAGE,
+                      "'%s': an IDX image is written idx:PATH:INDEX, e.g. "
+                      "idx:data/mnist/t10k-images-idx3-ubyte:0",
+                      spec);
+        return false;
+    }
     memcpy(path, spec + 4, (size_t)(colon - spec - 4));
     path[colon - spec - 4] = '\0';
-    return mcl_idx_image(path, (uint32_t)index, rows, cols, dst, err);
+    *index = (uint32_t)v;
+    return true;
 }
 
-static void print_result(const char *spec, const float *p, uint32_t classes, uint32_t top,
-                         bool json, bool first) {
-    uint32_t order[256];
+/* The true label of an idx: image, from the labels file MNIST's naming puts beside it
+ * (t10k-images-idx3-ubyte -> t10k-labels-idx1-ubyte). False when there is none. */
+static bool find_label(const char *images_path, uint32_t index, uint32_t *label) {
+    const char *base = strrchr(images_path, '/');
+    base = base != NULL ? base + 1 : images_path;
+    const char *at = strstr(base, "images-idx3");
+    if (at == NULL) return false;
+    char labels[4096];
+    size_t head = (size_t)(at - images_path);
+    if (snprintf(labels, sizeof labels, "%.*slabels-idx1%s", (int)head, images_path,
+                 at + strlen("images-idx3")) >= (int)sizeof labels ||
+        access(labels, R_OK) != 0)
+        return false;
+    mcl_error ignored = {0};
+    return mcl_idx_label(labels, index, label, &ignored) == MCL_OK;
+}
+
+/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file. */
+static mcl_status load_image(predict_item *item, uint32_t rows, uint32_t cols, float *dst,
+                             mcl_error *err) {
+    if (strncmp(item->spec, "idx:", 4) != 0)
+        return mcl_image_load_mnist(item->spec, rows, cols, dst, err);
+    char path[4096];
+    uint32_t index = 0;
+    if (!parse_idx_spec(item->spec, path, sizeof path, &index, err)) return MCL_ERR_USAGE;
+    mcl_status st = mcl_idx_image(path, index, rows, cols, dst, err);
+    if (st == MCL_OK) item->has_label = find_label(path, index, &item->label);
+    return st;
+}
+
+/* Whether a prepared image holds no ink at all (a blank page comes out all zero). */
+static bool is_blank(const float *image, size_t n) {
+    float most = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        if (image[i] > most) most = image[i];
+    return most < 0.05f;
+}
+
+static void print_result(const predict_item *item, const float *p, uint32_t classes,
+                         uint32_t top, bool json, bool first) {
+    if (json) printf("%s\n  {\"image\": ", first ? "" : ",");
+    if (item->error != NULL) {
+        if (json) {
+            cli_json_string(item->spec);
+            printf(", \"error\": ");
+            cli_json_string(item->error);
+            printf("}");
+        } else {
+            cli_error("%s", item->error);
+        }
+        return;
+    }
+    uint32_t order[256] = {0};
     uint32_t n = classes < 256 ? classes : 256;
     for (uint32_t k = 0; k < n; k++)
         order[k] = k;
@@ -48,19 +112,28 @@ static void print_result(const char *spec, const float *p, uint32_t classes, uin
                 order[j] = t;
             }
     if (!json) {
-        printf("%s: %u", spec, order[0]);
+        printf("%s: %u", item->spec, order[0]);
         for (uint32_t i = 0; i < top && i < n; i++)
             printf("%s%u %.4f", i ? ", " : " (", order[i], (double)p[order[i]]);
-        printf(")\n");
+        printf(")");
+        if (item->has_label)
+            printf(" - true %u%s", item->label, item->label == order[0] ? "" : " (wrong)");
+        printf("\n");
+        if (item->blank)
+            fprintf(stderr,
+                    "mnist-cl: warning: %s has no ink (a blank image): its class means nothing\n",
+                    item->spec);
         return;
     }
-    printf("%s\n  {\"image\": ", first ? "" : ",");
-    cli_json_string(spec);
+    cli_json_string(item->spec);
     printf(", \"class\": %u, \"top\": [", order[0]);
     for (uint32_t i = 0; i < top && i < n; i++)
         printf("%s{\"class\": %u, \"probability\": %.6g}", i ? ", " : "", order[i],
                (double)p[order[i]]);
-    printf("]}");
+    printf("]");
+    if (item->has_label) printf(", \"true_class\": %u", item->label);
+    if (item->blank) printf(", \"warning\": \"no ink: a blank image\"");
+    printf("}");
 }
 
 int cmd_predict(const cli_global *g, int argc, char **argv) {
@@ -100,8 +173,10 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
     mcl_context *ctx = NULL;
     mcl_trainer *trainer = NULL;
     float *images = NULL, *probs = NULL;
-    uint32_t rows = 0, cols = 0, classes = 0;
-    mcl_status st = mcl_checkpoint_load(pos[0], &ck, &err);
+    predict_item *items = calloc(n, sizeof *items);
+    uint32_t rows = 0, cols = 0, classes = 0, loaded = 0;
+    mcl_status st = items != NULL ? mcl_checkpoint_load(pos[0], &ck, &err)
+                                  : cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK) {
         mcl_checkpoint_input(ck, &rows, &cols, &classes);
         images = malloc((size_t)n * rows * cols * sizeof(float));
@@ -109,26 +184,56 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         if (images == NULL || probs == NULL)
             st = cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
     }
-    /* Every image is read before the device is touched: a bad path fails fast. */
-    for (uint32_t i = 0; i < n && st == MCL_OK; i++)
-        st = load_image(pos[i + 1], rows, cols, images + (size_t)i * rows * cols, &err);
+    /* Every image is read before the device is touched. One that fails gets its own error
+     * line, in its place among the results; the others are still classified. The loaded ones
+     * are packed at the front of `images`. */
+    for (uint32_t i = 0; i < n && st == MCL_OK; i++) {
+        predict_item *item = &items[i];
+        item->spec = pos[i + 1];
+        mcl_error item_err = {0};
+        float *dst = images + (size_t)loaded * rows * cols;
+        mcl_status ist = load_image(item, rows, cols, dst, &item_err);
+        if (ist == MCL_ERR_HOST_MEMORY) {
+            st = ist, err = item_err;
+        } else if (ist != MCL_OK) {
+            item->status = ist;
+            item->error = strdup(item_err.message);
+            if (item->error == NULL) st = cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        } else {
+            item->loaded = true;
+            item->blank = is_blank(dst, (size_t)rows * cols);
+            loaded++;
+        }
+    }
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
-    if (st == MCL_OK) st = mcl_context_create(&copt, &ctx, &err);
-    if (st == MCL_OK)
-        st = mcl_trainer_create_from_checkpoint(ctx, ck, n < 256 ? n : 256, &trainer, &err);
-    if (st == MCL_OK) st = mcl_trainer_predict(trainer, images, n, probs, &err);
+    if (st == MCL_OK && loaded > 0) st = mcl_context_create(&copt, &ctx, &err);
+    if (st == MCL_OK && loaded > 0)
+        st = mcl_trainer_create_from_checkpoint(ctx, ck, loaded < 256 ? loaded : 256, &trainer,
+                                                &err);
+    if (st == MCL_OK && loaded > 0) st = mcl_trainer_predict(trainer, images, loaded, probs, &err);
+    uint32_t failed = n - loaded;
+    bool usage = false; /* a malformed idx: spec or index: the command line's fault */
+    for (uint32_t i = 0; items != NULL && i < n; i++)
+        usage = usage || (items[i].error != NULL && items[i].status == MCL_ERR_USAGE);
     if (st == MCL_OK) {
         if (v[OPT_JSON]) printf("{\"predictions\": [");
-        for (uint32_t i = 0; i < n; i++)
-            print_result(pos[i + 1], probs + (size_t)i * classes, classes, top, v[OPT_JSON],
-                         i == 0);
+        for (uint32_t i = 0, k = 0; i < n; i++) {
+            const float *p = items[i].loaded ? probs + (size_t)k++ * classes : NULL;
+            print_result(&items[i], p, classes, top, v[OPT_JSON], i == 0);
+        }
         if (v[OPT_JSON]) printf("\n]}\n");
     }
+    for (uint32_t i = 0; items != NULL && i < n; i++)
+        free(items[i].error);
+    free(items);
     mcl_trainer_free(trainer);
     mcl_context_free(ctx);
     mcl_checkpoint_free(ck);
     free(images);
     free(probs);
     free(pos);
-    return st == MCL_OK ? CLI_EXIT_OK : cli_fail(&err);
+    if (st != MCL_OK) return cli_fail(&err);
+    if (failed > 0 && !v[OPT_JSON] && n > 1)
+        cli_error("%u of %u images could not be read", failed, n);
+    return usage ? CLI_EXIT_USAGE : failed > 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

@@ -104,15 +104,24 @@ typedef struct train_ui {
     uint32_t reached_epoch;
 } train_ui;
 
-static void print_bar(uint32_t step, uint32_t steps) {
-    enum { WIDTH = 30 };
-    uint32_t filled = steps ? (uint32_t)((uint64_t)step * WIDTH / steps) : WIDTH;
-    char bar[WIDTH + 1];
-    for (uint32_t i = 0; i < WIDTH; i++)
+enum { BAR_WIDTH = 30 }; /* Keras's */
+
+/* "step/steps [====>.....]" into out, with a bar `width` characters wide (at most BAR_WIDTH). */
+static void format_bar(char *out, size_t size, uint32_t step, uint32_t steps, uint32_t width) {
+    if (width > BAR_WIDTH) width = BAR_WIDTH;
+    uint32_t filled = steps ? (uint32_t)((uint64_t)step * width / steps) : width;
+    char bar[BAR_WIDTH + 1];
+    for (uint32_t i = 0; i < width; i++)
         bar[i] = i < filled ? '=' : (i == filled && step < steps ? '>' : '.');
-    bar[WIDTH] = '\0';
+    bar[width] = '\0';
     int digits = snprintf(NULL, 0, "%u", steps);
-    printf("%*u/%u [%s]", digits, step, steps, bar);
+    snprintf(out, size, "%*u/%u [%s]", digits, step, steps, bar);
+}
+
+static void print_bar(uint32_t step, uint32_t steps) {
+    char text[128];
+    format_bar(text, sizeof text, step, steps, BAR_WIDTH);
+    fputs(text, stdout);
 }
 
 /* The only process-wide mutable state in mnist-cl: a signal handler can talk to the rest of
@@ -156,9 +165,22 @@ static void catch_sigint(struct sigaction *old) {
 static bool on_progress(const mcl_progress *p, void *user) {
     train_ui *ui = user;
     double eta = p->step > 0 ? p->seconds / p->step * (p->steps - p->step) : 0.0;
-    printf("\r");
-    print_bar(p->step, p->steps);
-    printf(" - ETA: %.0fs - loss: %.4f - accuracy: %.4f\033[K", eta, p->loss, p->accuracy);
+    char tail[160], line[320];
+    int tail_len = snprintf(tail, sizeof tail, " - ETA: %.0fs - loss: %.4f - accuracy: %.4f", eta,
+                            p->loss, p->accuracy);
+    /* The live line must fit the terminal (asked again each time: it may be resized): a line
+     * that wraps is not overwritten by \r and leaves stale copies behind. The bar gives way
+     * first, down to 10 characters, then the line is cut. */
+    int columns = cli_terminal_columns(STDOUT_FILENO);
+    char counter[64];
+    format_bar(counter, sizeof counter, p->step, p->steps, 0);
+    int room = columns - 1 - (int)strlen(counter) - tail_len;
+    uint32_t width = room < 10 ? 10 : room > BAR_WIDTH ? BAR_WIDTH : (uint32_t)room;
+    char bar[128];
+    format_bar(bar, sizeof bar, p->step, p->steps, width);
+    int len = snprintf(line, sizeof line, "%s%s", bar, tail);
+    if (len >= columns) len = columns > 1 ? columns - 1 : 1;
+    printf("\r%.*s\033[K", len, line);
     fflush(stdout);
     ui->bar_shown = true;
     return true;
@@ -501,8 +523,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     if (initial_epoch > recipe.epochs) {
-        cli_error("%s has already trained %u epochs; ask for more with --epochs N", v[OPT_RESUME],
-                  initial_epoch);
+        cli_error("%s has already trained %u epoch%s; ask for more with --epochs N", v[OPT_RESUME],
+                  initial_epoch, initial_epoch == 1 ? "" : "s");
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
@@ -552,11 +574,22 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
                classes);
         static const char *const schedules[] = {"", " (cosine decay)", " (step decay)"};
-        printf("Model: %s, %llu parameters; %s lr %g%s, batch %u, %u epochs, seed %llu\n",
-               mcl_model_name(model), (unsigned long long)mcl_trainer_param_count(run.trainer),
+        /* Keras's counts: total params, and the trainable ones when some are not. */
+        uint64_t trainable = mcl_trainer_param_count(run.trainer);
+        uint64_t fixed = mcl_trainer_state_count(run.trainer);
+        char total_text[32], trainable_text[32], params[96];
+        cli_thousands(trainable + fixed, total_text, sizeof total_text);
+        cli_thousands(trainable, trainable_text, sizeof trainable_text);
+        if (fixed > 0)
+            snprintf(params, sizeof params, "%s params (%s trainable)", total_text,
+                     trainable_text);
+        else
+            snprintf(params, sizeof params, "%s params", total_text);
+        printf("Model: %s, %s; %s lr %g%s, batch %u, %u epoch%s, seed %llu\n",
+               mcl_model_name(model), params,
                recipe.optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd",
                (double)recipe.learning_rate, schedules[recipe.lr_schedule], recipe.batch_size,
-               recipe.epochs, (unsigned long long)seed);
+               recipe.epochs, recipe.epochs == 1 ? "" : "s", (unsigned long long)seed);
         const mcl_augment *a = &recipe.augment;
         if (a->enabled)
             printf("Augmentation: rotation %g deg, shift %g, shear %g deg, zoom %g\n",
@@ -612,8 +645,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                    "of mnist-cl\n",
                    ui.reached_accuracy, (double)target, ui.reached_epoch, ui.reached_seconds);
         else
-            printf("Test accuracy %.4f did not reach the target %.4f in %u epochs\n",
-                   ui.last_monitor_accuracy, (double)target, done);
+            printf("Test accuracy %.4f did not reach the target %.4f in %u epoch%s\n",
+                   ui.last_monitor_accuracy, (double)target, done, done == 1 ? "" : "s");
     }
     mcl_eval_result test = {0};
     st = mcl_trainer_evaluate(run.trainer, run.test, recipe.batch_size, &test, &err);

@@ -96,7 +96,15 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     const char *cmd = args[0];
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    char help_flag[] = "--help";
+    char *help_args[] = {NULL, help_flag};
+    if (strcmp(cmd, "help") == 0 && n >= 2) {
+        /* mnist-cl help train: the command's own help, as git does. */
+        cmd = args[1];
+        help_args[0] = args[1];
+        args = help_args;
+        n = 2;
+    } else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         print_usage();
         return CLI_EXIT_OK;
     }
@@ -122,6 +130,15 @@ int main(int argc, char **argv) {
             fflush(stdout);
             return rc;
         }
-    cli_error("unknown command '%s'; run 'mnist-cl help' for the list", cmd);
+    enum { COMMANDS = sizeof commands / sizeof commands[0] };
+    const char *names[COMMANDS];
+    for (size_t i = 0; i < COMMANDS; i++)
+        names[i] = commands[i].name;
+    const char *near = cli_closest(cmd, strlen(cmd), names, COMMANDS);
+    if (near != NULL)
+        cli_error("unknown command '%s'; did you mean '%s'? ('mnist-cl help' lists them)", cmd,
+                  near);
+    else
+        cli_error("unknown command '%s'; run 'mnist-cl help' for the list", cmd);
     return CLI_EXIT_USAGE;
 }

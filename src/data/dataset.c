@@ -283,3 +283,16 @@ mcl_status mcl_idx_image(const char *path, uint32_t index, uint32_t rows, uint32
     mcl_idx_images_free(&img);
     return st;
 }
+
+mcl_status mcl_idx_label(const char *path, uint32_t index, uint32_t *label, mcl_error *err) {
+    mcl_idx_labels lab = {0};
+    mcl_status st = mcl_idx_read_labels(path, &lab, err);
+    if (st != MCL_OK) return st;
+    if (index >= lab.count)
+        st = mcl_fail(err, MCL_ERR_USAGE, "%s holds %u labels; index %u is out of range", path,
+                      lab.count, index);
+    else
+        *label = lab.labels[index];
+    mcl_idx_labels_free(&lab);
+    return st;
+}

@@ -1,4 +1,5 @@
-/* Image files for prediction: decoding PNG (libpng) and PGM to 8-bit grey, the MNIST preparation,
+/* Image files for prediction: decoding PNG (libpng), PGM, and JPEG, BMP and GIF (stb_image) to
+ * 8-bit grey, the MNIST preparation,
  * and the 8-bit grey PNG writer.
  *
  * The MNIST preparation follows how LeCun et al. built MNIST from NIST: the digit's bounding box
@@ -35,8 +36,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <png.h>
+#include <stb_image.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +392,51 @@ static mcl_status png_decode(const uint8_t *data, size_t size, const char *name,
 
 /* ---------------------------------------------------------------- format detection */
 
+/* ---------------------------------------------------------------- JPEG, BMP, GIF (stb_image) */
+
+/* The format stb_image is asked to read, by signature; NULL for anything else (stb_image also
+ * reads formats we do not want it to guess at, such as TGA, which has no signature). */
+static const char *stb_kind(const uint8_t *data, size_t size) {
+    if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return "JPEG";
+    if (size >= 2 && data[0] == 'B' && data[1] == 'M') return "BMP";
+    if (size >= 6 && (memcmp(data, "GIF87a", 6) == 0 || memcmp(data, "GIF89a", 6) == 0))
+        return "GIF";
+    return NULL;
+}
+
+/* Decodes with stb_image (Debian's libstb): the size is checked from the header before any
+ * pixel is decoded; grey + alpha is composited over white, as PNG's alpha is. A GIF gives its
+ * first frame. */
+static mcl_status stb_decode(const uint8_t *data, size_t size, const char *name, const char *kind,
+                             mcl_grey_image *out, mcl_error *err) {
+    if (size > INT_MAX)
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: %s file is larger than 2 GiB", name, kind);
+    int w = 0, h = 0, channels = 0;
+    if (!stbi_info_from_memory(data, (int)size, &w, &h, &channels))
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: invalid %s: %s", name, kind,
+                        stbi_failure_reason());
+    mcl_status st = check_image_size(name, kind, (uint64_t)(w > 0 ? w : 0),
+                                     (uint64_t)(h > 0 ? h : 0), err);
+    if (st != MCL_OK) return st;
+    unsigned char *ga = stbi_load_from_memory(data, (int)size, &w, &h, &channels, 2);
+    if (ga == NULL)
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: invalid %s: %s", name, kind,
+                        stbi_failure_reason());
+    size_t n = (size_t)w * (size_t)h;
+    uint8_t *grey = malloc(n);
+    if (grey == NULL) {
+        stbi_image_free(ga);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned g = ga[2 * i], a = ga[2 * i + 1];
+        grey[i] = (uint8_t)((g * a + 255u * (255u - a) + 127u) / 255u);
+    }
+    stbi_image_free(ga);
+    *out = (mcl_grey_image){.width = (uint32_t)w, .height = (uint32_t)h, .pixels = grey};
+    return MCL_OK;
+}
+
 mcl_status mcl_image_decode(const uint8_t *data, size_t size, const char *name, mcl_grey_image *out,
                             mcl_error *err) {
     if (name == NULL) name = "(image)";
@@ -418,14 +466,14 @@ mcl_status mcl_image_decode(const uint8_t *data, size_t size, const char *name, 
             return mcl_fail(err, MCL_ERR_FORMAT,
                             "%s: truncated PGM: the file ends before the width", name);
     }
-    if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
-        return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s: JPEG images are not supported; convert it to PNG or PGM", name);
+    const char *kind = stb_kind(data, size);
+    if (kind != NULL) return stb_decode(data, size, name, kind, out, err);
     char head[32] = "";
     for (size_t i = 0; i < size && i < 4; i++)
         snprintf(head + strlen(head), sizeof head - strlen(head), " %02X", data[i]);
-    return mcl_fail(err, MCL_ERR_FORMAT, "%s: not a PNG or PGM image (it starts with bytes%s)",
-                    name, head);
+    return mcl_fail(err, MCL_ERR_FORMAT,
+                    "%s: not a PNG, PGM, JPEG, BMP or GIF image (it starts with bytes%s)", name,
+                    head);
 }
 
 /* ---------------------------------------------------------------- MNIST preparation */

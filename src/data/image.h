@@ -28,7 +28,8 @@ typedef struct mcl_grey_image {
     uint8_t *pixels;
 } mcl_grey_image;
 
-/* Decodes a PNG or PGM held in memory, recognised by its signature. Colour becomes luma
+/* Decodes a PNG, PGM, JPEG, BMP or GIF (its first frame) held in memory, recognised by its
+ * signature. Colour becomes luma
  * (0.299 R + 0.587 G + 0.114 B), alpha is composited over white, 16-bit and low-bit samples and
  * PGM maxvals are rescaled to 0..255 (rounded). `name` is used in messages. On failure *out is
  * zeroed and owns nothing. */

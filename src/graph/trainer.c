@@ -556,6 +556,13 @@ uint64_t mcl_trainer_param_count(const mcl_trainer *t) {
     return t->graph->trainable;
 }
 
+uint64_t mcl_trainer_state_count(const mcl_trainer *t) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < t->graph->node_count; i++)
+        n += t->graph->nodes[i].state_count;
+    return n;
+}
+
 double mcl_trainer_train_flops_per_sample(const mcl_trainer *t) {
     return mcl_graph_train_flops_per_sample(t->graph);
 }

@@ -45,9 +45,12 @@ static mcl_status dropout_enqueue(mcl_node *node, const mcl_exec *ex, cl_mem src
 
 static mcl_status dropout_parse(mcl_layer *layer, char **args, int nargs, mcl_error *err) {
     const char *v = nargs == 1 ? mcl_arg_value(args[0], "rate") : NULL;
-    if (nargs != 1 || !mcl_parse_float(v != NULL ? v : args[0], &layer->rate) ||
-        !(layer->rate >= 0.0f && layer->rate < 1.0f))
-        return mcl_fail(err, MCL_ERR_FORMAT, "dropout takes one rate in [0, 1): 'dropout 0.2'");
+    const char *text = v != NULL ? v : nargs >= 1 ? args[0] : "";
+    if (nargs != 1 || !mcl_parse_float(text, &layer->rate))
+        return mcl_fail(err, MCL_ERR_FORMAT, "dropout takes one rate in [0, 1), got '%s'%s",
+                        nargs == 0 ? "nothing" : text, nargs > 1 ? " and more" : "");
+    if (!(layer->rate >= 0.0f && layer->rate < 1.0f))
+        return mcl_fail(err, MCL_ERR_FORMAT, "dropout rate must be in [0, 1), got %s", text);
     return MCL_OK;
 }
 

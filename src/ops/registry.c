@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ops/op.h"
 
@@ -29,12 +30,18 @@ const mcl_op *mcl_op_get(mcl_op_kind kind) {
 }
 
 const mcl_op *mcl_op_find(const char *name, mcl_op_kind *kind_out) {
-    for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
-        if (strcmp(op_table[k]->name, name) == 0) {
-            if (kind_out != NULL) *kind_out = (mcl_op_kind)k;
-            return op_table[k];
+    /* Our names first, then Keras's class names in any case (MaxPooling2D, maxpooling2d, the
+     * names summary prints). */
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
+            const mcl_op *op = op_table[k];
+            bool match = pass == 0 ? strcmp(op->name, name) == 0
+                                   : op->keras_name != NULL && strcasecmp(op->keras_name, name) == 0;
+            if (match) {
+                if (kind_out != NULL) *kind_out = (mcl_op_kind)k;
+                return op;
+            }
         }
-    }
     return NULL;
 }
 
