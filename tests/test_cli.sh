@@ -232,6 +232,16 @@ for c in devices models summary train eval predict plot export bench tune; do
     result "$c --help exits 0"
 done
 
+KHIST=$TMP/keras-history.json
+printf '{"loss": [0.5, 0.3], "accuracy": [0.8, 0.9], "lr": [0.01, 0.001]}' >"$KHIST"
+run plot "$KHIST" -o "$TMP/keras-history.png"
+want_rc 0
+[ -s "$TMP/keras-history.png" ] || fail_because "no picture"
+printf 'epoch,accuracy,loss,val_accuracy,val_loss\n0,0.8,0.5,0.85,0.4\n' >"$TMP/csvlogger.csv"
+run plot "$TMP/csvlogger.csv" -o "$TMP/csvlogger.svg"
+want_rc 0
+result "plot reads Keras's History.history JSON and a CSVLogger file"
+
 run frobnicate
 want_rc 2
 want_stderr "unknown command 'frobnicate'"

@@ -275,7 +275,8 @@ static void expect_bad_history(const char *text, int line, const char *phrase) {
 }
 
 START_TEST(test_bad_header) {
-    expect_bad_history("epoch,loss,acc\n1,0.5,0.9\n", 1, "expected the header");
+    expect_bad_history("epoch,lost,accuracy\n1,0.5,0.9\n", 1, "must name loss and accuracy");
+    expect_bad_history("epoch,loss,loss,accuracy\n1,0.5,0.5,0.9\n", 1, "names loss twice");
     expect_bad_history("", 1, "empty");
     expect_bad_history("\x89PNG\r\n\x1a\n", 1, "not a training history");
 }
@@ -286,7 +287,6 @@ START_TEST(test_bad_numbers) {
     expect_bad_history(HEADER "1,0.5,0.9,,,0.001,1\n2,0.4x,0.9,,,0.001,1\n", 3, "'0.4x'");
     expect_bad_history(HEADER "1,,0.9,,,0.001,1\n", 2, "empty field");
     expect_bad_history(HEADER "1,0.5,0.9,0.5,,0.001,1\n", 2, "both");
-    expect_bad_history(HEADER "1,0.5,0.9,,,,1\n", 2, "lr");
     expect_bad_history(HEADER "1,0.5,0.9,,,0.001,1e300\n", 2, "out of range");
 }
 END_TEST
@@ -302,14 +302,106 @@ END_TEST
 START_TEST(test_bad_rows) {
     expect_bad_history(HEADER "1,0.5,0.9,,,0.001\n", 2, "expected 7 comma-separated fields");
     expect_bad_history(HEADER "1,0.5,0.9,,,0.001,1,9\n", 2, "got 8");
-    expect_bad_history(HEADER "0,0.5,0.9,,,0.001,1\n", 2, "positive integer");
-    expect_bad_history(HEADER "1.5,0.5,0.9,,,0.001,1\n", 2, "epoch");
+    expect_bad_history(HEADER "1.5,0.5,0.9,,,0.001,1\n", 2, "epoch: expected a whole number");
     expect_bad_history(HEADER "-1,0.5,0.9,,,0.001,1\n", 2, "epoch");
     expect_bad_history(HEADER "2,0.5,0.9,,,0.001,1\n2,0.4,0.9,,,0.001,1\n", 3,
                        "epoch 2 does not follow epoch 2");
     expect_bad_history(HEADER "3,0.5,0.9,,,0.001,1\n\n1,0.4,0.9,,,0.001,1\n", 4,
                        "epochs must increase");
     expect_bad_history(HEADER, 2, "no epochs");
+}
+END_TEST
+
+/* Reads `text` as FILE (its name decides nothing: the content does) and returns the table. */
+static mcl_history_table read_text(const char *name, const char *text) {
+    char path[4096];
+    path_in(path, sizeof path, name);
+    write_text(path, text);
+    mcl_history_table t;
+    mcl_error err = {0};
+    mcl_status st = mcl_history_read(path, &t, &err);
+    ck_assert_msg(st == MCL_OK, "%s: %s", name, err.message);
+    return t;
+}
+
+/* What users have besides mnist-cl's CSV: its JSON, Keras's CSVLogger file (epochs from 0,
+ * columns in its order, old names), a CSV of loss and accuracy only, Keras's History.history
+ * as JSON, a JSON list of epochs. */
+START_TEST(test_other_history_forms) {
+    mcl_history_table t = read_text(
+        "keras.csv", "epoch,accuracy,loss,lr,val_accuracy,val_loss\n0,0.85,0.51,0.001,0.93,0.24\n"
+                     "1,0.94,0.20,0.0005,0.95,0.17\n");
+    ck_assert_uint_eq(t.count, 2);
+    ck_assert_uint_eq(t.rows[0].epoch, 1);
+    ck_assert_uint_eq(t.rows[1].epoch, 2);
+    ck_assert(t.rows[1].loss == 0.20 && t.rows[1].accuracy == 0.94);
+    ck_assert(t.rows[0].has_validation && t.rows[0].val_loss == 0.24);
+    ck_assert(t.lr_varies);
+    mcl_history_table_free(&t);
+
+    t = read_text("old-keras.csv", "epoch,acc,loss,val_acc,val_loss,other\n0,0.8,0.5,0.9,0.3,x\n");
+    ck_assert(t.count == 1 && t.rows[0].accuracy == 0.8 && t.rows[0].val_accuracy == 0.9);
+    ck_assert(!t.rows[0].has_lr && !t.lr_varies);
+    mcl_history_table_free(&t);
+
+    t = read_text("plain.csv", "loss,accuracy\n0.5,0.8\n0.3,0.9\n0.2,0.95\n");
+    ck_assert_uint_eq(t.count, 3);
+    ck_assert_uint_eq(t.rows[2].epoch, 3);
+    ck_assert(!t.any_validation);
+    mcl_history_table_free(&t);
+
+    t = read_text("ours.json",
+                  "{\"epochs\": [\n  {\"epoch\": 1, \"loss\": 0.5, \"accuracy\": 0.8, \"lr\": 0.001, "
+                  "\"seconds\": 1.5},\n  {\"epoch\": 2, \"loss\": 0.4, \"accuracy\": 0.85, "
+                  "\"val_loss\": 0.45, \"val_accuracy\": 0.82, \"lr\": 0.001, \"seconds\": 1.4}\n]}\n");
+    ck_assert_uint_eq(t.count, 2);
+    ck_assert(!t.rows[0].has_validation && t.rows[1].has_validation);
+    ck_assert(t.rows[1].val_accuracy == 0.82 && t.rows[0].seconds == 1.5 && !t.lr_varies);
+    mcl_history_table_free(&t);
+
+    t = read_text("history.json", "{\"loss\": [0.5, 0.3], \"accuracy\": [0.8, 0.9], \"val_loss\": "
+                                  "[0.4, 0.35], \"val_accuracy\": [0.85, 0.88], \"lr\": [0.01, 0.005],"
+                                  " \"name\": \"run \\\"one\\\"\", \"extra\": {\"a\": [1, true, null]}}");
+    ck_assert_uint_eq(t.count, 2);
+    ck_assert(t.rows[1].epoch == 2 && t.rows[1].val_loss == 0.35 && t.lr_varies);
+    mcl_history_table_free(&t);
+
+    t = read_text("list.json", "[{\"loss\": 1, \"accuracy\": 0.5}, {\"loss\": 0.5, \"accuracy\": 0.7}]");
+    ck_assert(t.count == 2 && t.rows[1].accuracy == 0.7);
+    mcl_history_table_free(&t);
+}
+END_TEST
+
+/* Malformed JSON histories: a one-line reason, no picture. */
+START_TEST(test_bad_json_histories) {
+    static const struct {
+        const char *text, *phrase;
+    } cases[] = {
+        {"{\"loss\": [1, 2], \"accuracy\": [0.5]}", "'accuracy' holds 1 values but 'loss' holds 2"},
+        {"{\"loss\": [1,", "invalid JSON history"},
+        {"{\"epochs\": []}", "holds no epochs"},
+        {"{\"loss\": [0.5], \"accuracy\": [0.5]} x", "text after the history"},
+        {"{\"val_loss\": [0.5]}", "not a training history"},
+        {"[[[[[[[[[[[[1]]]]]]]]]]]]", "expected an object"},
+        {"{\"x\": [[[[[[[[[[[[1]]]]]]]]]]]]}", "nested too deeply"},
+        {"[{\"loss\": 0.5}]", "accuracy: expected a number"},
+        {"[{\"loss\": 1e999, \"accuracy\": 0.5}]", "not a finite number"},
+        {"{\"loss\": [\"0.5\"], \"accuracy\": [0.5]}", "expected a number"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[4096], out[4096];
+        path_in(path, sizeof path, "bad.json");
+        path_in(out, sizeof out, "bad.png");
+        write_text(path, cases[c].text);
+        mcl_history_table t;
+        mcl_error err = {0};
+        mcl_status st = mcl_history_read(path, &t, &err);
+        ck_assert_error(st, err, MCL_ERR_FORMAT, path, cases[c].phrase);
+        ck_assert_ptr_null(t.rows);
+        st = mcl_plot_history(path, out, &err);
+        ck_assert_int_eq(st, MCL_ERR_FORMAT);
+        ck_assert(!file_exists(out));
+    }
 }
 END_TEST
 
@@ -523,6 +615,8 @@ static Suite *plot_suite(void) {
     tcase_set_timeout(csv, 60);
     tcase_add_test(csv, test_read_history_values);
     tcase_add_test(csv, test_bad_header);
+    tcase_add_test(csv, test_other_history_forms);
+    tcase_add_test(csv, test_bad_json_histories);
     tcase_add_test(csv, test_bad_numbers);
     tcase_add_test(csv, test_non_finite_numbers);
     tcase_add_test(csv, test_bad_rows);

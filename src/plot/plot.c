@@ -26,209 +26,6 @@ static const double PI = 3.14159265358979323846;
 #define TICK_FONT 12
 #define AXIS_TITLE_FONT 13
 
-/* ---------------------------------------------------------------- the history CSV */
-
-/* A number larger than this is no plausible loss, accuracy, learning rate or time, and would
- * make axis arithmetic overflow. */
-#define HISTORY_MAX_MAGNITUDE 1e15
-
-enum { HISTORY_FIELDS = 7 };
-static const char *const history_field_names[HISTORY_FIELDS] = {
-    "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"};
-
-static char *trim(char *s) {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Parses a finite number field; an empty field is allowed only when `optional` (*present then
- * says which). */
-static mcl_status parse_number(const char *path, unsigned long line, int field, const char *text,
-                               bool optional, double *out, bool *present, mcl_error *err) {
-    const char *name = history_field_names[field];
-    if (present != NULL) *present = text[0] != '\0';
-    if (text[0] == '\0') {
-        if (optional) {
-            *out = NAN;
-            return MCL_OK;
-        }
-        return mcl_fail(err, MCL_ERR_FORMAT, "%s:%lu: %s: expected a number, got an empty field",
-                        path, line, name);
-    }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0')
-        return mcl_fail(err, MCL_ERR_FORMAT, "%s:%lu: %s: expected a number, got '%.40s'", path,
-                        line, name, text);
-    if (!isfinite(v))
-        return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s:%lu: %s is '%.40s', not a finite number; a history with NaN or "
-                        "infinity cannot be plotted",
-                        path, line, name, text);
-    if (fabs(v) > HISTORY_MAX_MAGNITUDE)
-        return mcl_fail(err, MCL_ERR_FORMAT, "%s:%lu: %s: %.40s is out of range (at most %g)", path,
-                        line, name, text, HISTORY_MAX_MAGNITUDE);
-    *out = v;
-    return MCL_OK;
-}
-
-static mcl_status parse_epoch(const char *path, unsigned long line, const char *text, uint32_t *out,
-                              mcl_error *err) {
-    size_t n = strlen(text);
-    bool digits = n >= 1 && n <= 9;
-    for (size_t i = 0; digits && i < n; i++)
-        digits = text[i] >= '0' && text[i] <= '9';
-    unsigned long v = digits ? strtoul(text, NULL, 10) : 0;
-    if (v == 0)
-        return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s:%lu: epoch: expected a positive integer, got '%.40s'", path, line,
-                        text);
-    *out = (uint32_t)v;
-    return MCL_OK;
-}
-
-/* Splits a data line into its fields and checks them into *row. */
-static mcl_status parse_row(const char *path, unsigned long line, char *text, mcl_history_row *row,
-                            mcl_error *err) {
-    char *fields[HISTORY_FIELDS];
-    int n = 0;
-    for (char *p = text;;) {
-        char *comma = strchr(p, ',');
-        if (comma != NULL) *comma = '\0';
-        if (n < HISTORY_FIELDS) fields[n] = trim(p);
-        n++;
-        if (comma == NULL) break;
-        p = comma + 1;
-    }
-    if (n != HISTORY_FIELDS)
-        return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s:%lu: expected %d comma-separated fields (%s), got %d", path, line,
-                        HISTORY_FIELDS, MCL_HISTORY_CSV_HEADER, n);
-    mcl_status st = parse_epoch(path, line, fields[0], &row->epoch, err);
-    if (st == MCL_OK) st = parse_number(path, line, 1, fields[1], false, &row->loss, NULL, err);
-    if (st == MCL_OK) st = parse_number(path, line, 2, fields[2], false, &row->accuracy, NULL, err);
-    bool has_val_loss = false, has_val_accuracy = false;
-    if (st == MCL_OK)
-        st = parse_number(path, line, 3, fields[3], true, &row->val_loss, &has_val_loss, err);
-    if (st == MCL_OK)
-        st = parse_number(path, line, 4, fields[4], true, &row->val_accuracy, &has_val_accuracy,
-                          err);
-    if (st == MCL_OK) st = parse_number(path, line, 5, fields[5], false, &row->lr, NULL, err);
-    if (st == MCL_OK) st = parse_number(path, line, 6, fields[6], false, &row->seconds, NULL, err);
-    if (st == MCL_OK && has_val_loss != has_val_accuracy)
-        st = mcl_fail(err, MCL_ERR_FORMAT,
-                      "%s:%lu: val_loss and val_accuracy must both be numbers or both be empty",
-                      path, line);
-    row->has_validation = has_val_loss;
-    return st;
-}
-
-typedef enum line_result { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_READ_ERROR } line_result;
-
-/* One line without its "\n" or "\r\n" into buf, which holds MCL_HISTORY_MAX_LINE + 3 bytes:
- * a longer line is reported, not split. */
-static line_result read_line(FILE *f, char *buf, size_t size) {
-    if (fgets(buf, (int)size, f) == NULL) return ferror(f) ? LINE_READ_ERROR : LINE_EOF;
-    size_t n = strlen(buf);
-    if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
-    if (n > 0 && buf[n - 1] == '\r') buf[--n] = '\0';
-    return n > MCL_HISTORY_MAX_LINE ? LINE_TOO_LONG : LINE_OK;
-}
-
-static mcl_status append_row(mcl_history_table *t, size_t *cap, const mcl_history_row *row,
-                             const char *path, mcl_error *err) {
-    if (t->count == *cap) {
-        size_t grown = *cap ? *cap * 2 : 64;
-        mcl_history_row *p = realloc(t->rows, grown * sizeof *p);
-        if (p == NULL)
-            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory reading the history",
-                            path);
-        t->rows = p;
-        *cap = grown;
-    }
-    t->rows[t->count++] = *row;
-    if (row->has_validation) t->any_validation = true;
-    return MCL_OK;
-}
-
-mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error *err) {
-    if (out != NULL) memset(out, 0, sizeof *out);
-    if (path == NULL || out == NULL)
-        return mcl_fail(err, MCL_ERR_USAGE, "mcl_history_read: path or out is NULL");
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot open the history: %s", path, strerror(errno));
-    char line[MCL_HISTORY_MAX_LINE + 3];
-    unsigned long lineno = 0;
-    mcl_history_table t = {0};
-    size_t cap = 0;
-    mcl_status st = MCL_OK;
-    for (;;) {
-        line_result r = read_line(f, line, sizeof line);
-        if (r == LINE_EOF) break;
-        lineno++;
-        if (r == LINE_READ_ERROR) {
-            st = mcl_fail(err, MCL_ERR_IO, "%s:%lu: cannot read the history: %s", path, lineno,
-                          strerror(errno));
-            break;
-        }
-        if (r == LINE_TOO_LONG) {
-            st = mcl_fail(err, MCL_ERR_FORMAT, "%s:%lu: line longer than %u characters", path,
-                          lineno, MCL_HISTORY_MAX_LINE);
-            break;
-        }
-        if (lineno == 1) {
-            /* A spreadsheet may have saved it with a UTF-8 byte-order mark. */
-            const char *text = strncmp(line, "\xEF\xBB\xBF", 3) == 0 ? line + 3 : line;
-            if (strcmp(text, MCL_HISTORY_CSV_HEADER) != 0) {
-                st = mcl_fail(err, MCL_ERR_FORMAT,
-                              "%s:1: not a training history: expected the header '%s', got "
-                              "'%.60s'",
-                              path, MCL_HISTORY_CSV_HEADER, text);
-                break;
-            }
-            continue;
-        }
-        char *text = trim(line);
-        if (text[0] == '\0') continue; /* a blank line, typically at the end */
-        if (t.count == MCL_HISTORY_MAX_ROWS) {
-            st = mcl_fail(err, MCL_ERR_FORMAT, "%s:%lu: more than %u epochs", path, lineno,
-                          MCL_HISTORY_MAX_ROWS);
-            break;
-        }
-        mcl_history_row row;
-        st = parse_row(path, lineno, text, &row, err);
-        if (st == MCL_OK && t.count > 0 && row.epoch <= t.rows[t.count - 1].epoch)
-            st = mcl_fail(err, MCL_ERR_FORMAT,
-                          "%s:%lu: epoch %u does not follow epoch %u; epochs must increase", path,
-                          lineno, row.epoch, t.rows[t.count - 1].epoch);
-        if (st == MCL_OK) st = append_row(&t, &cap, &row, path, err);
-        if (st != MCL_OK) break;
-    }
-    fclose(f);
-    if (st == MCL_OK && lineno == 0)
-        st = mcl_fail(err, MCL_ERR_FORMAT, "%s:1: the file is empty; expected the header '%s'",
-                      path, MCL_HISTORY_CSV_HEADER);
-    else if (st == MCL_OK && t.count == 0)
-        st = mcl_fail(err, MCL_ERR_FORMAT, "%s:%lu: no epochs after the header", path, lineno + 1);
-    if (st != MCL_OK) {
-        mcl_history_table_free(&t);
-        return st;
-    }
-    *out = t;
-    return MCL_OK;
-}
-
-void mcl_history_table_free(mcl_history_table *table) {
-    if (table == NULL) return;
-    free(table->rows);
-    memset(table, 0, sizeof *table);
-}
 
 /* ---------------------------------------------------------------- output: format, memory, file */
 
@@ -455,13 +252,20 @@ static void pad_range(double *lo, double *hi) {
 
 /* ---------------------------------------------------------------- the history plot */
 
-typedef enum metric { METRIC_LOSS, METRIC_ACCURACY } metric;
+typedef enum metric { METRIC_LOSS, METRIC_ACCURACY, METRIC_LR } metric;
 
-/* The value plotted for a row: training or validation loss or accuracy; NaN where missing. */
+/* The value plotted for a row: training or validation loss or accuracy, or the learning rate
+ * (which has no validation curve); NaN where missing. */
 static double row_value(const mcl_history_row *r, metric m, bool validation) {
+    if (m == METRIC_LR) return validation || !r->has_lr ? NAN : r->lr;
     if (validation)
         return !r->has_validation ? NAN : m == METRIC_LOSS ? r->val_loss : r->val_accuracy;
     return m == METRIC_LOSS ? r->loss : r->accuracy;
+}
+
+/* Whether the panel of m draws a validation curve. */
+static bool shows_validation(const mcl_history_table *t, metric m) {
+    return m != METRIC_LR && t->any_validation;
 }
 
 typedef struct history_scene {
@@ -508,7 +312,7 @@ static bool segment_meets(double x0, double y0, double x1, double y1, rect r) {
  * the measure matplotlib's loc="best" minimises. */
 static size_t legend_badness(const mcl_history_table *t, metric m, const axes *a, rect box) {
     size_t bad = 0;
-    for (int v = 0; v < (t->any_validation ? 2 : 1); v++) {
+    for (int v = 0; v < (shows_validation(t, m) ? 2 : 1); v++) {
         double px = NAN, py = NAN;
         for (size_t i = 0; i < t->count; i++) {
             double y = row_value(&t->rows[i], m, v == 1);
@@ -565,9 +369,9 @@ static void draw_series(cairo_t *cr, const mcl_history_table *t, metric m, bool 
 }
 
 static void draw_legend(cairo_t *cr, const mcl_history_table *t, metric m, const axes *a) {
-    const char *labels[2] = {"Training", "Validation"};
+    const char *labels[2] = {m == METRIC_LR ? "Learning rate" : "Training", "Validation"};
     const rgb colours[2] = {TRAIN_COLOUR, VAL_COLOUR};
-    int entries = t->any_validation ? 2 : 1;
+    int entries = shows_validation(t, m) ? 2 : 1;
     set_font(cr, 12, false);
     double label_w = 0;
     for (int i = 0; i < entries; i++)
@@ -624,7 +428,7 @@ static void draw_legend(cairo_t *cr, const mcl_history_table *t, metric m, const
 
 /* One panel (loss or accuracy) inside `slot`: title, axes, grid, ticks, curves, legend. */
 static void draw_history_panel(cairo_t *cr, const mcl_history_table *t, metric m, rect slot) {
-    const char *name = m == METRIC_LOSS ? "Loss" : "Accuracy";
+    const char *name = m == METRIC_LOSS ? "Loss" : m == METRIC_ACCURACY ? "Accuracy" : "Learning rate";
     axes a;
     a.x_lo = t->rows[0].epoch;
     a.x_hi = t->rows[t->count - 1].epoch;
@@ -685,7 +489,7 @@ static void draw_history_panel(cairo_t *cr, const mcl_history_table *t, metric m
     cairo_rectangle(cr, p->x, p->y, p->w, p->h);
     cairo_clip(cr);
     draw_series(cr, t, m, false, &a, markers);
-    if (t->any_validation) draw_series(cr, t, m, true, &a, markers);
+    if (shows_validation(t, m)) draw_series(cr, t, m, true, &a, markers);
     cairo_restore(cr);
 
     /* The frame, ticks and their labels. */
@@ -736,8 +540,14 @@ static void draw_history(cairo_t *cr, const void *scene_ptr) {
     set_colour(cr, BLACK);
     draw_text(cr, scene->title, W / 2, 18, 0.5, 0);
     const double top = 44;
-    draw_history_panel(cr, scene->table, METRIC_LOSS, (rect){0, top, W / 2, H - top});
-    draw_history_panel(cr, scene->table, METRIC_ACCURACY, (rect){W / 2, top, W / 2, H - top});
+    /* Loss and accuracy side by side, as the tutorials plot them; a learning rate that changes
+     * (a schedule, warm-up) gets a third panel. */
+    const int panels = scene->table->lr_varies ? 3 : 2;
+    const double pw = W / panels;
+    draw_history_panel(cr, scene->table, METRIC_LOSS, (rect){0, top, pw, H - top});
+    draw_history_panel(cr, scene->table, METRIC_ACCURACY, (rect){pw, top, pw, H - top});
+    if (panels == 3)
+        draw_history_panel(cr, scene->table, METRIC_LR, (rect){2 * pw, top, pw, H - top});
 }
 
 mcl_status mcl_plot_history_titled(const char *csv_path, const char *out_path, const char *title,

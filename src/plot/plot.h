@@ -26,25 +26,29 @@
 /* The header line a history CSV must start with (written by mcl_history_write). */
 #define MCL_HISTORY_CSV_HEADER "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds"
 
-/* One epoch of a history CSV. Every number is finite. */
+/* One epoch of a history. Every number present is finite. */
 typedef struct mcl_history_row {
     uint32_t epoch; /* 1-based, strictly increasing down the file */
     double loss, accuracy;
-    bool has_validation; /* false: val_loss and val_accuracy were empty (and are NaN here) */
+    bool has_validation; /* false: val_loss and val_accuracy were missing (and are NaN here) */
     double val_loss, val_accuracy;
-    double lr, seconds;
+    bool has_lr;         /* false: no learning rate (NaN here) */
+    double lr, seconds;  /* seconds: NaN when missing */
 } mcl_history_row;
 
 typedef struct mcl_history_table {
     mcl_history_row *rows; /* [count], malloc'd, owned by the table */
     size_t count;          /* 1 .. MCL_HISTORY_MAX_ROWS */
     bool any_validation;   /* some row has validation */
+    bool lr_varies;        /* every row has a learning rate and it is not constant */
 } mcl_history_table;
 
-/* Reads and checks a history CSV. A missing or unreadable file is MCL_ERR_IO; malformed content
- * (wrong header, wrong field count, a non-numeric or non-finite number, epochs that do not
- * increase, no epochs, over the limits) is MCL_ERR_FORMAT with a one-line message
- * "FILE:LINE: ...". On failure *out is zeroed and owns nothing; on success free it with
+/* Reads and checks a history (src/plot/history_read.c): mnist-cl's CSV or JSON, Keras's
+ * CSVLogger file or any CSV whose header names loss and accuracy, or Keras's History.history as
+ * JSON. A missing or unreadable file is MCL_ERR_IO; malformed content (no loss/accuracy columns,
+ * wrong field count, a non-numeric or non-finite number, epochs that do not increase, no
+ * epochs, over the limits, invalid JSON) is MCL_ERR_FORMAT with a one-line message naming the
+ * file and the line or entry. On failure *out is zeroed and owns nothing; on success free it with
  * mcl_history_table_free. */
 mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error *err);
 void mcl_history_table_free(mcl_history_table *table); /* zeroes it; NULL-safe */
