@@ -83,6 +83,11 @@ want_stderr() {
     grep -qF -- "$1" "$ERR" || fail_because "stderr lacks '$1'"
 }
 
+# want_not_stdout PHRASE: stdout does not contain PHRASE.
+want_not_stdout() {
+    ! grep -qF -- "$1" "$OUT" || fail_because "stdout holds '$1'"
+}
+
 # want_line REGEX: some line of stdout matches the extended regular expression.
 want_line() {
     grep -qE -- "$1" "$OUT" || fail_because "no stdout line matches /$1/"
@@ -241,6 +246,22 @@ printf 'epoch,accuracy,loss,val_accuracy,val_loss\n0,0.8,0.5,0.85,0.4\n' >"$TMP/
 run plot "$TMP/csvlogger.csv" -o "$TMP/csvlogger.svg"
 want_rc 0
 result "plot reads Keras's History.history JSON and a CSVLogger file"
+
+run train --save "$TMP/no/such/dir/x.ckpt" --data "$TINY" --epochs 1
+want_rc 2
+want_stderr "--save: cannot write '$TMP/no/such/dir/x.ckpt': the folder '$TMP/no/such/dir' does not exist"
+want_not_stdout "Epoch 1/"
+result "train --save into a missing folder fails before training"
+
+run train --history "$TMP" --data "$TINY" --epochs 1
+want_rc 2
+want_stderr "is a folder, not a file"
+result "train --history naming a folder fails before training"
+
+run train --momentum 0.9 --data "$TINY" --epochs 1
+want_rc 2
+want_stderr "--momentum applies to SGD only"
+result "--momentum with Adam is refused, not ignored"
 
 run frobnicate
 want_rc 2
@@ -587,6 +608,11 @@ assert "not a PNG" in d[1]["error"], d[1]' "$OUT" 2>"$TMP/json.err"; then
     want_stderr "out of range"
     result "predict with an IDX index out of range exits 2"
 
+    run train --data "$DATA" --resume "$CK/a.ckpt" --lr 0.1 --verbose 0
+    want_rc 2
+    want_stderr "--lr cannot change"
+    result "--resume refuses a recipe option that would change the recorded run"
+
     # A damaged checkpoint is refused, and --resume/--save of it leaves it untouched.
     head -c 1000 "$CK/a.ckpt" >"$CK/bad.ckpt"
     cp "$CK/bad.ckpt" "$CK/bad.orig"
@@ -638,15 +664,16 @@ assert "not a PNG" in d[1]["error"], d[1]' "$OUT" 2>"$TMP/json.err"; then
         fail_because "killed + resumed run differs from the uninterrupted one"
     result "SIGKILL mid-run, then --resume: the same final weights as without the kill"
 
-    # Divergence: a non-finite loss stops the run with exit 1 and the message, and the last good
-    # checkpoint (epoch 1 of a resumed run) is left as it was.
+    # Divergence: a non-finite loss stops the run with exit 1 and the message, and the good
+    # checkpoint already at --save is left as it was (diverged weights are never written). A
+    # resumed run cannot be made to diverge by a new --lr: --resume refuses recipe changes.
     run train --data "$DATA" --model mlp50 --epochs 1 --limit 2000 --save "$CK/good.ckpt" \
         --verbose 0
     cp "$CK/good.ckpt" "$CK/good.orig"
-    run train --data "$DATA" --resume "$CK/good.ckpt" --save "$CK/good.ckpt" --limit 2000 \
+    run train --data "$DATA" --model mlp50 --save "$CK/good.ckpt" --limit 2000 \
         --epochs 2 --optimizer sgd --lr 1e6 --verbose 0
     want_rc 1
-    want_stderr "training diverged: the loss became non-finite at epoch 2"
+    want_stderr "training diverged: the loss became non-finite at epoch 1"
     want_stderr "--lr"
     cmp -s "$CK/good.ckpt" "$CK/good.orig" || fail_because "the good checkpoint was overwritten"
     result "a diverging run (--lr 1e6) exits 1 and keeps the last good checkpoint"
@@ -692,6 +719,7 @@ else
         "predict: a result or an error line for every image, a warning for a blank one, JPEG read" \
         "predict --json stays valid JSON for a file name that is not UTF-8, with errors inline" \
         "predict with an IDX index out of range exits 2" \
+        "--resume refuses a recipe option that would change the recorded run" \
         "a truncated checkpoint is refused and not overwritten" \
         "--save-best without validation exits 2" \
         "a diverging run (--lr 1e6) exits 1 and keeps the last good checkpoint" \

@@ -272,6 +272,37 @@ const char *cli_data_dir(const char *option_value) {
     return env != NULL && env[0] != '\0' ? env : "data/mnist";
 }
 
+bool cli_check_output(const char *path, const char *option) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (path[0] == '\0' || (slash != NULL && slash[1] == '\0')) {
+        cli_error("%s: '%s' names a folder, not a file", option, path);
+        return false;
+    }
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        cli_error("%s: cannot write '%s': the folder '%s' does not exist (create it first)", option,
+                  path, dir);
+        return false;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        cli_error("%s: cannot write '%s': the folder '%s' is not writable (%s)", option, path, dir,
+                  strerror(errno));
+        return false;
+    }
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        cli_error("%s: '%s' is a folder, not a file", option, path);
+        return false;
+    }
+    return true;
+}
+
 void cli_thousands(uint64_t n, char *out, size_t size) {
     char digits[32];
     int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);

@@ -94,6 +94,10 @@ const char *cli_data_dir(const char *option_value);
 /* Prints s as a JSON string, quotes included ("\\" and "\"" escaped, control characters as
  * \u00XX). */
 void cli_json_string(const char *s);
+/* Whether a file can be written at path (by mnist-cl's atomic writes: a temporary file in the
+ * same folder, then a rename): the folder exists and is writable and path is not a folder.
+ * Prints a one-line error naming `option` and returns false otherwise. */
+bool cli_check_output(const char *path, const char *option);
 /* n with thousands separators, as Keras prints counts: 597,738. */
 void cli_thousands(uint64_t n, char *out, size_t size);
 

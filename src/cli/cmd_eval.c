@@ -137,6 +137,8 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
         cli_error("eval needs a checkpoint file: 'mnist-cl eval model.ckpt'");
         return CLI_EXIT_USAGE;
     }
+    if (v[OPT_CONFUSION] && !cli_check_output(v[OPT_CONFUSION], "--confusion-png"))
+        return CLI_EXIT_USAGE;
     uint32_t batch = 500;
     if (v[OPT_BATCH] && !cli_u32("--batch-size", v[OPT_BATCH], 1, 1u << 20, &batch))
         return CLI_EXIT_USAGE;

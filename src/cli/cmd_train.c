@@ -364,6 +364,7 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
         return false;
     if (v[OPT_MOMENTUM] && !cli_float("--momentum", v[OPT_MOMENTUM], 0.0, 1.0, false, &r->momentum))
         return false;
+    /* Checked after --optimizer below: an option that would be ignored is refused. */
     if (v[OPT_VALSPLIT] &&
         !cli_float("--validation-split", v[OPT_VALSPLIT], 0.0, 1.0, false, &r->validation_split))
         return false;
@@ -390,6 +391,11 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
                       v[OPT_SCHEDULE]);
             return false;
         }
+    }
+    if (v[OPT_MOMENTUM] && r->optimizer != MCL_OPTIMIZER_SGD) {
+        cli_error("--momentum applies to SGD only, and this run uses Adam: add --optimizer sgd, "
+                  "or drop --momentum");
+        return false;
     }
     if (r->lr_schedule == MCL_LR_STEP && r->lr_decay_epochs == 0) {
         r->lr_decay_epochs = 10;
@@ -481,6 +487,26 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         cli_error("--resume continues a run with its own model and seed; drop --model/--seed");
         return CLI_EXIT_USAGE;
     }
+    if (v[OPT_RESUME]) {
+        /* A resumed run is the run that was recorded: changing its recipe would silently give
+         * a different result than the uninterrupted run (only --epochs may extend it). The
+         * checkpoint does not record --limit and --data yet, so those are still the user's. */
+        static const int fixed[] = {OPT_BATCH,    OPT_LR,         OPT_SCHEDULE,   OPT_LR_DECAY,
+                                    OPT_LR_DECAY_EPOCHS, OPT_WARMUP, OPT_OPTIMIZER, OPT_MOMENTUM,
+                                    OPT_VALSPLIT, OPT_AUGMENT,    OPT_NO_AUGMENT, OPT_ROTATION,
+                                    OPT_SHIFT,    OPT_SHEAR,      OPT_ZOOM};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            if (v[fixed[i]]) {
+                cli_error("--resume continues %s with the recipe it recorded; %s cannot change "
+                          "(start a new run to change it; only --epochs extends a run)",
+                          v[OPT_RESUME], options[fixed[i]].name);
+                return CLI_EXIT_USAGE;
+            }
+    }
+    /* Every output must be writable before a minute is spent training. */
+    if ((v[OPT_SAVE] && !cli_check_output(v[OPT_SAVE], "--save")) ||
+        (v[OPT_HISTORY] && !cli_check_output(v[OPT_HISTORY], "--history")))
+        return CLI_EXIT_USAGE;
     if (v[OPT_SAVE_BEST] && !v[OPT_SAVE]) {
         cli_error("--save-best needs --save FILE");
         return CLI_EXIT_USAGE;
