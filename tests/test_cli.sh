@@ -263,6 +263,18 @@ want_rc 2
 want_stderr "--momentum applies to SGD only"
 result "--momentum with Adam is refused, not ignored"
 
+# The tiny set with its last label (9) corrupted to 200: classes 9-199 would have no sample.
+GAPS=$TMP/gaps
+mkdir "$GAPS"
+cp "$TINY"/* "$GAPS"/
+printf '\000\000\010\001\000\000\000\012\000\001\002\003\004\005\006\007\010\310' \
+    >"$GAPS/train-labels-idx1-ubyte"
+run train --data "$GAPS" --epochs 1
+want_rc 1
+want_stderr "$GAPS/train-labels-idx1-ubyte: label 200 at index 9 makes 201 classes, but 191 of them have no samples (9-199)"
+want_stderr "--classes N"
+result "a label that leaves classes without samples is refused, naming the file and the gap"
+
 run frobnicate
 want_rc 2
 want_stderr "unknown command 'frobnicate'"

@@ -93,6 +93,11 @@ const uint8_t *mcl_dataset_pixels(const mcl_dataset *ds); /* [count, rows*cols],
 const uint8_t *mcl_dataset_labels(const mcl_dataset *ds); /* [count] */
 const char *mcl_dataset_images_path(const mcl_dataset *ds);
 const char *mcl_dataset_labels_path(const mcl_dataset *ds);
+/* With declared == 0: fails when a class in 0..max label has no sample (a corrupt label, such
+ * as 200 in an MNIST file, would otherwise build a 201-class model), naming the file, the first
+ * label past the gap and the empty classes. With declared > 0 (gaps intended): every label
+ * must be below it. */
+mcl_status mcl_dataset_check_classes(const mcl_dataset *ds, uint32_t declared, mcl_error *err);
 void mcl_dataset_free(mcl_dataset *ds);
 /* Image `index` (0-based) of an IDX images file (raw or .gz) as rows*cols floats in 0..1 (the
  * same scaling training uses); fails unless the file's images are rows x cols. */

@@ -35,6 +35,9 @@ static const cli_option options[] = {
      "folder with the IDX files, raw or .gz (default $MNIST_CL_DATA or "
      "data/mnist)"},
     {"--limit", "N", "train on the first N training images only"},
+    {"--classes", "N",
+     "the number of classes, when some have no training sample on purpose (default: the "
+     "largest label + 1, and every class must occur)"},
     {"--save", "FILE", "write a checkpoint at the end of every epoch (atomically)"},
     {"--save-best", NULL, "with --save: write it only when the validation loss improves"},
     {"--resume", "FILE", "continue the run a checkpoint stopped in (its model, recipe, seed)"},
@@ -72,6 +75,7 @@ enum {
     OPT_SEED,
     OPT_DATA,
     OPT_LIMIT,
+    OPT_CLASSES,
     OPT_SAVE,
     OPT_SAVE_BEST,
     OPT_RESUME,
@@ -445,9 +449,12 @@ static void train_run_free(train_run *r) {
 
 /* Loads the data and splits off the validation set (the last fraction, as Keras). */
 static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float split,
-                            mcl_error *err) {
+                            uint32_t declared_classes, mcl_error *err) {
     mcl_status st = mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &r->all, err);
     if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r->test, err);
+    if (st == MCL_OK) st = mcl_dataset_check_classes(r->all, declared_classes, err);
+    if (st == MCL_OK && declared_classes > 0)
+        st = mcl_dataset_check_classes(r->test, declared_classes, err);
     if (st != MCL_OK) return st;
     const mcl_dataset *source = r->all;
     uint32_t count = mcl_dataset_count(r->all);
@@ -556,11 +563,19 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     }
     const char *dir = cli_data_dir(v[OPT_DATA]);
 
-    mcl_status st = load_data(&run, dir, limit, recipe.validation_split, &err);
+    uint32_t declared_classes = 0;
+    if (v[OPT_CLASSES] && !cli_u32("--classes", v[OPT_CLASSES], 2, 256, &declared_classes)) {
+        train_run_free(&run);
+        return CLI_EXIT_USAGE;
+    }
+    mcl_status st =
+        load_data(&run, dir, limit, recipe.validation_split, declared_classes, &err);
     mcl_context_options copt = {
         .platform = g->platform, .device = g->device, .profile = v[OPT_PROFILE] != NULL};
     if (st == MCL_OK) st = mcl_context_create(&copt, &run.ctx, &err);
-    uint32_t classes = st == MCL_OK ? mcl_dataset_num_classes(run.all) : 0;
+    uint32_t classes = st != MCL_OK         ? 0
+                       : declared_classes > 0 ? declared_classes
+                                              : mcl_dataset_num_classes(run.all);
     if (st == MCL_OK && run.checkpoint != NULL) {
         uint32_t rows, cols, ck_classes;
         mcl_checkpoint_input(run.checkpoint, &rows, &cols, &ck_classes);

@@ -225,6 +225,49 @@ mcl_status mcl_dataset_check_labels(const mcl_dataset *ds, uint32_t num_classes,
     return MCL_OK;
 }
 
+mcl_status mcl_dataset_check_classes(const mcl_dataset *ds, uint32_t declared, mcl_error *err) {
+    if (ds == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_dataset_check_classes: ds is NULL");
+    if (declared > 0) {
+        return mcl_dataset_check_labels(ds, declared, err);
+    }
+    uint32_t seen[256] = {0};
+    for (uint32_t i = 0; i < ds->count; i++)
+        seen[ds->labels[i]]++;
+    uint32_t first_empty = 0;
+    while (first_empty < ds->num_classes && seen[first_empty] > 0)
+        first_empty++;
+    if (first_empty == ds->num_classes) return MCL_OK;
+    /* Classes without a sample mean a corrupt label (200 in an MNIST file builds a 201-class
+     * model) unless the user says the gaps are intended. Name the empty ones as ranges. */
+    char empty[200] = "";
+    uint32_t named = 0, total = 0;
+    for (uint32_t c = 0; c < ds->num_classes; c++) {
+        if (seen[c] > 0) continue;
+        uint32_t end = c;
+        while (end + 1 < ds->num_classes && seen[end + 1] == 0)
+            end++;
+        total += end - c + 1;
+        if (named++ < 4) {
+            size_t len = strlen(empty);
+            if (end == c)
+                snprintf(empty + len, sizeof empty - len, "%s%u", len ? ", " : "", c);
+            else
+                snprintf(empty + len, sizeof empty - len, "%s%u-%u", len ? ", " : "", c, end);
+        } else if (named == 5) {
+            strncat(empty, ", ...", sizeof empty - strlen(empty) - 1);
+        }
+        c = end;
+    }
+    uint32_t at = 0;
+    while (at < ds->count && ds->labels[at] <= first_empty)
+        at++;
+    return mcl_fail(err, MCL_ERR_FORMAT,
+                    "%s: label %u at index %u makes %u classes, but %u of them have no samples "
+                    "(%s): a corrupt label? If the gaps are intended, declare the class count "
+                    "with --classes N",
+                    ds->labels_path, ds->labels[at], at, ds->num_classes, total, empty);
+}
+
 uint32_t mcl_dataset_count(const mcl_dataset *ds) {
     return ds != NULL ? ds->count : 0;
 }
