@@ -620,6 +620,30 @@ assert "not a PNG" in d[1]["error"], d[1]' "$OUT" 2>"$TMP/json.err"; then
     want_stderr "out of range"
     result "predict with an IDX index out of range exits 2"
 
+    # From a folder that is not the checkout, without --data or MNIST_CL_DATA: the user's data
+    # folder ($XDG_DATA_HOME/mnist-cl/mnist, where tools/setup links MNIST) is found.
+    mkdir -p "$TMP/elsewhere" "$TMP/xdg/mnist-cl"
+    ln -s "$DATA" "$TMP/xdg/mnist-cl/mnist"
+    here=$(pwd)
+    cd "$TMP/elsewhere" || exit 1
+    saved_data=${MNIST_CL_DATA-unset}
+    unset MNIST_CL_DATA
+    saved_xdg=${XDG_DATA_HOME-unset}
+    export XDG_DATA_HOME="$TMP/xdg"
+    run train --model mlp50 --limit 500 --epochs 1 --verbose 2
+    want_rc 0
+    want_stdout "Data: $TMP/xdg/mnist-cl/mnist: 450 training"
+    export XDG_DATA_HOME="$TMP/nothing-here"
+    run train --model mlp50 --limit 500 --epochs 1
+    want_rc 1
+    want_stderr "run tools/setup (it fetches MNIST and links it to $TMP/nothing-here/mnist-cl/mnist"
+    run train --data "$TMP/absent" --epochs 1
+    want_stderr "data folder '$TMP/absent' does not exist; check the folder given to --data"
+    [ "$saved_data" = unset ] || export MNIST_CL_DATA="$saved_data"
+    if [ "$saved_xdg" = unset ]; then unset XDG_DATA_HOME; else export XDG_DATA_HOME="$saved_xdg"; fi
+    cd "$here" || exit 1
+    result "train from any folder finds MNIST in the user's data folder; errors say what to do"
+
     run train --data "$DATA" --resume "$CK/a.ckpt" --lr 0.1 --verbose 0
     want_rc 2
     want_stderr "--lr cannot change"
@@ -732,6 +756,7 @@ else
         "predict --json stays valid JSON for a file name that is not UTF-8, with errors inline" \
         "predict with an IDX index out of range exits 2" \
         "--resume refuses a recipe option that would change the recorded run" \
+        "train from any folder finds MNIST in the user's data folder; errors say what to do" \
         "a truncated checkpoint is refused and not overwritten" \
         "--save-best without validation exits 2" \
         "a diverging run (--lr 1e6) exits 1 and keeps the last good checkpoint" \

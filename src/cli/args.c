@@ -266,10 +266,50 @@ mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *
     return st;
 }
 
-const char *cli_data_dir(const char *option_value) {
+/* Whether dir holds MNIST-style training images (raw or gzip). */
+static bool has_idx_data(const char *dir) {
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte", dir);
+    if (access(probe, R_OK) == 0) return true;
+    snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte.gz", dir);
+    return access(probe, R_OK) == 0;
+}
+
+bool cli_user_data_dir(char *out, size_t size) {
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    int n = xdg != NULL && xdg[0] == '/' ? snprintf(out, size, "%s/mnist-cl/mnist", xdg)
+            : home != NULL && home[0] != '\0' ? snprintf(out, size, "%s/.local/share/mnist-cl/mnist", home)
+                                              : -1;
+    return n > 0 && (size_t)n < size;
+}
+
+const char *cli_data_dir(const char *option_value, char *buf, size_t size) {
     if (option_value != NULL) return option_value;
     const char *env = getenv("MNIST_CL_DATA");
-    return env != NULL && env[0] != '\0' ? env : "data/mnist";
+    if (env != NULL && env[0] != '\0') return env;
+    /* A checkout's own data (where the README's commands run), else the user's data folder,
+     * where tools/setup links MNIST so that mnist-cl finds it from any folder. */
+    if (has_idx_data("data/mnist")) return "data/mnist";
+    if (cli_user_data_dir(buf, size) && has_idx_data(buf)) return buf;
+    return "data/mnist";
+}
+
+void cli_data_advice(mcl_error *err, const char *option_value) {
+    if (err->status != MCL_ERR_IO || strncmp(err->message, "data folder", 11) != 0) return;
+    size_t len = strlen(err->message);
+    char user[4096] = "~/.local/share/mnist-cl/mnist";
+    cli_user_data_dir(user, sizeof user);
+    const char *env = getenv("MNIST_CL_DATA");
+    if (option_value != NULL)
+        snprintf(err->message + len, sizeof err->message - len, "; check the folder given to --data");
+    else if (env != NULL && env[0] != '\0')
+        snprintf(err->message + len, sizeof err->message - len,
+                 "; it came from MNIST_CL_DATA: check it, or pass --data DIR");
+    else
+        snprintf(err->message + len, sizeof err->message - len,
+                 "; run tools/setup (it fetches MNIST and links it to %s, found from any folder), "
+                 "pass --data DIR or set MNIST_CL_DATA",
+                 user);
 }
 
 bool cli_check_output(const char *path, const char *option) {

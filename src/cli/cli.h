@@ -90,7 +90,14 @@ int cmd_tune(const cli_global *g, int argc, char **argv);
 /* Shared by commands that take --model: a built-in name or a model file path. */
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);
 /* The data folder: --data's value if given, else $MNIST_CL_DATA, else data/mnist. */
-const char *cli_data_dir(const char *option_value);
+/* The data folder: --data's value, else $MNIST_CL_DATA, else ./data/mnist when it holds MNIST,
+ * else the user's data folder (cli_user_data_dir) when it does, else "data/mnist" (whose load
+ * then fails with cli_data_advice). buf receives a path when one is built. */
+const char *cli_data_dir(const char *option_value, char *buf, size_t size);
+/* $XDG_DATA_HOME/mnist-cl/mnist, else ~/.local/share/mnist-cl/mnist; false without either. */
+bool cli_user_data_dir(char *out, size_t size);
+/* After a data folder failed to load: adds what to do, fitted to how the folder was chosen. */
+void cli_data_advice(mcl_error *err, const char *option_value);
 /* Prints s as a JSON string, quotes included ("\\" and "\"" escaped, control characters as
  * \u00XX). */
 void cli_json_string(const char *s);

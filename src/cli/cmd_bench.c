@@ -196,7 +196,8 @@ int cmd_bench(const cli_global *g, int argc, char **argv) {
             names[count++] = mcl_model_builtin_name(i);
     }
     mcl_error err = {0};
-    const char *dir = cli_data_dir(v[OPT_DATA]);
+    char data_buf[4096];
+    const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
     mcl_dataset *all = NULL, *test = NULL;
     mcl_context *ctx = NULL;
     bench_row *rows = calloc(count, sizeof *rows);
@@ -205,6 +206,7 @@ int cmd_bench(const cli_global *g, int argc, char **argv) {
         rows == NULL ? cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory") : MCL_OK;
     if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &all, &err);
     if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &test, &err);
+    if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
     if (st == MCL_OK) st = mcl_context_create(&copt, &ctx, &err);
     if (st == MCL_OK) st = mcl_context_fma_peak_gflops(ctx, &ceilings.peak, &err);

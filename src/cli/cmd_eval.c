@@ -142,11 +142,15 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     uint32_t batch = 500;
     if (v[OPT_BATCH] && !cli_u32("--batch-size", v[OPT_BATCH], 1, 1u << 20, &batch))
         return CLI_EXIT_USAGE;
-    const char *dir = cli_data_dir(v[OPT_DATA]);
+    char data_buf[4096];
+    const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
     eval_run r = {0};
     mcl_error err = {0};
     mcl_status st = mcl_checkpoint_load(pos[0], &r.ck, &err);
-    if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r.test, &err);
+    if (st == MCL_OK) {
+        st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r.test, &err);
+        if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
+    }
     uint32_t rows = 0, cols = 0, classes = 0;
     if (st == MCL_OK) {
         mcl_checkpoint_input(r.ck, &rows, &cols, &classes);

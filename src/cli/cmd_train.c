@@ -561,7 +561,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
-    const char *dir = cli_data_dir(v[OPT_DATA]);
+    char data_buf[4096];
+    const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
 
     uint32_t declared_classes = 0;
     if (v[OPT_CLASSES] && !cli_u32("--classes", v[OPT_CLASSES], 2, 256, &declared_classes)) {
@@ -570,6 +571,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     }
     mcl_status st =
         load_data(&run, dir, limit, recipe.validation_split, declared_classes, &err);
+    if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
     mcl_context_options copt = {
         .platform = g->platform, .device = g->device, .profile = v[OPT_PROFILE] != NULL};
     if (st == MCL_OK) st = mcl_context_create(&copt, &run.ctx, &err);

@@ -77,8 +77,7 @@ static mcl_status find_split_file(const char *dir, const char *prefix, const cha
     snprintf(canonical, sizeof canonical, patterns[0], prefix);
     snprintf(variant, sizeof variant, patterns[2], prefix);
     return mcl_fail(err, MCL_ERR_IO,
-                    "data folder '%s' has no %s (also looked for %s.gz, %s and %s.gz); run "
-                    "tools/setup to download MNIST or pass --data DIR",
+                    "data folder '%s' has no %s (also looked for %s.gz, %s and %s.gz)",
                     dir, canonical, canonical, variant, variant);
 }
 
@@ -102,18 +101,14 @@ mcl_status mcl_dataset_load(const char *dir, mcl_split split, mcl_dataset **out,
     if (stat(dir, &st) != 0) {
         int e = errno;
         if (e == ENOENT || e == ENOTDIR)
-            return mcl_fail(err, MCL_ERR_IO,
-                            "data folder '%s' does not exist; run tools/setup to download MNIST "
-                            "or pass --data DIR",
-                            dir);
+            return mcl_fail(err, MCL_ERR_IO, "data folder '%s' does not exist", dir);
         char why[256];
         /* The XSI strerror_r writes into our buffer; strerror may share a static one. */
         if (strerror_r(e, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", e);
         return mcl_fail(err, MCL_ERR_IO, "data folder '%s': cannot stat: %s", dir, why);
     }
     if (!S_ISDIR(st.st_mode))
-        return mcl_fail(err, MCL_ERR_IO, "data folder '%s' is not a directory; pass --data DIR",
-                        dir);
+        return mcl_fail(err, MCL_ERR_IO, "data folder '%s' is not a directory", dir);
 
     char *images_path = NULL, *labels_path = NULL;
     mcl_status s = find_split_file(dir, prefix, image_patterns, &images_path, err);
