@@ -275,6 +275,17 @@ want_stderr "$GAPS/train-labels-idx1-ubyte: label 200 at index 9 makes 201 class
 want_stderr "--classes N"
 result "a label that leaves classes without samples is refused, naming the file and the gap"
 
+BNMODEL=$TMP/bn.model
+printf 'flatten\ndense 8\nbatchnorm\nrelu\ndense classes softmax\n' >"$BNMODEL"
+run train --data "$TINY" --model "$BNMODEL" --epochs 1 --batch-size 5 --verbose 2
+want_rc 0
+want_stderr "BatchNorm's moving statistics have seen only 2 steps at momentum 0.99"
+want_stderr "lower the momentum"
+run train --data "$TINY" --model mlp50 --epochs 1 --batch-size 5 --verbose 2
+want_rc 0
+[ -s "$ERR" ] && fail_because "a model without BatchNorm warned: $(head -1 "$ERR")"
+result "evaluation on BatchNorm statistics that saw too few steps is warned about"
+
 run frobnicate
 want_rc 2
 want_stderr "unknown command 'frobnicate'"

@@ -440,6 +440,12 @@ mcl_status mcl_trainer_evaluate_probs(mcl_trainer *trainer, const mcl_dataset *d
 /* Total trainable parameters and the floating-point operations of one training step per sample
  * (forward + backward), used for GFLOP/s reports. */
 uint64_t mcl_trainer_param_count(const mcl_trainer *trainer);
+/* How much of BatchNorm's moving statistics is still their initial value (mean 0, variance 1)
+ * after the steps trained so far: momentum^steps for the slowest layer (0 without BatchNorm).
+ * Evaluation uses those statistics: above ~0.1 they do not yet describe the data, and a short
+ * run can score near chance in evaluation while training looks fine. *steps and *momentum say
+ * why. */
+double mcl_trainer_bn_initial_share(const mcl_trainer *trainer, uint32_t *steps, float *momentum);
 /* The non-trainable values (BatchNorm's moving statistics): Keras's "Non-trainable params". */
 uint64_t mcl_trainer_state_count(const mcl_trainer *trainer);
 double mcl_trainer_train_flops_per_sample(const mcl_trainer *trainer);

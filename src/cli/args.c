@@ -312,6 +312,19 @@ void cli_data_advice(mcl_error *err, const char *option_value) {
                  user);
 }
 
+void cli_warn_batchnorm(const mcl_trainer *trainer) {
+    uint32_t steps = 0;
+    float momentum = 0.0f;
+    double share = mcl_trainer_bn_initial_share(trainer, &steps, &momentum);
+    if (share <= 0.1) return;
+    fprintf(stderr,
+            "mnist-cl: warning: BatchNorm's moving statistics have seen only %u steps at momentum "
+            "%g: %.0f%% of them is still the initial mean 0 and variance 1, so evaluation "
+            "(validation and test) can be far worse than training. Train longer, or lower the "
+            "momentum ('batchnorm momentum=0.9' in a model file)\n",
+            steps, (double)momentum, 100.0 * share);
+}
+
 bool cli_check_output(const char *path, const char *option) {
     char dir[4096];
     const char *slash = strrchr(path, '/');

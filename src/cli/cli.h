@@ -105,6 +105,9 @@ void cli_json_string(const char *s);
  * same folder, then a rename): the folder exists and is writable and path is not a folder.
  * Prints a one-line error naming `option` and returns false otherwise. */
 bool cli_check_output(const char *path, const char *option);
+/* Warns on stderr when evaluation would use BatchNorm statistics that are still mostly their
+ * initial values (mcl_trainer_bn_initial_share above 0.1). */
+void cli_warn_batchnorm(const mcl_trainer *trainer);
 /* n with thousands separators, as Keras prints counts: 597,738. */
 void cli_thousands(uint64_t n, char *out, size_t size);
 

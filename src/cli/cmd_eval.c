@@ -162,6 +162,7 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
     if (st == MCL_OK) st = mcl_context_create(&copt, &r.ctx, &err);
     if (st == MCL_OK) st = mcl_trainer_create_from_checkpoint(r.ctx, r.ck, batch, &r.trainer, &err);
+    if (st == MCL_OK) cli_warn_batchnorm(r.trainer);
     mcl_eval_result res = {0};
     if (st == MCL_OK) st = evaluate(&r, classes, batch, &res, &err);
     if (st == MCL_OK && v[OPT_CONFUSION])

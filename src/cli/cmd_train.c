@@ -692,6 +692,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                    ui.last_monitor_accuracy, (double)target, done, done == 1 ? "" : "s");
     }
     mcl_eval_result test = {0};
+    if (verbose > 0) cli_warn_batchnorm(run.trainer);
     st = mcl_trainer_evaluate(run.trainer, run.test, recipe.batch_size, &test, &err);
     if (st == MCL_OK && verbose > 0) {
         printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n", test.loss, test.accuracy,

@@ -556,6 +556,23 @@ uint64_t mcl_trainer_param_count(const mcl_trainer *t) {
     return t->graph->trainable;
 }
 
+double mcl_trainer_bn_initial_share(const mcl_trainer *t, uint32_t *steps, float *momentum) {
+    /* After k steps at momentum m, a moving statistic still holds m^k of its initial value. */
+    double worst = 0.0;
+    *steps = t->step;
+    *momentum = 0.0f;
+    for (uint32_t i = 0; i < t->graph->node_count; i++) {
+        const mcl_node *n = &t->graph->nodes[i];
+        if (n->layer.kind != MCL_OP_BATCHNORM) continue;
+        double share = pow((double)n->layer.momentum, (double)t->step);
+        if (share > worst || *momentum == 0.0f) {
+            worst = share > worst ? share : worst;
+            *momentum = n->layer.momentum;
+        }
+    }
+    return worst;
+}
+
 uint64_t mcl_trainer_state_count(const mcl_trainer *t) {
     uint64_t n = 0;
     for (uint32_t i = 0; i < t->graph->node_count; i++)
