@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io/checkpoint.h"
+#include "store/checkpoint.h"
 #include "test_util.h"
 
 /* A model with every kind of state a checkpoint must carry: conv + BatchNorm (moving

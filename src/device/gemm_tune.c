@@ -19,8 +19,8 @@
 
 #include "core/philox.h"
 #include "device/program_cache.h"
-#include "io/atomic_file.h"
-#include "io/read_file.h"
+#include "core/atomic_file.h"
+#include "core/read_file.h"
 
 #define TUNING_HEADER "mnist-cl gemm tuning 1"
 #define TUNING_MAX_BYTES 65536u

@@ -12,7 +12,7 @@
 #include "core/test_hook.h"
 #include "device/gemm.h"
 #include "device/program_cache.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 /* fp32 GEMM with K=67 accumulates in different orders on device and host: an absolute margin
  * near zero (where terms cancel) and a relative one elsewhere, as CLBlast's own tester (longer

@@ -15,7 +15,7 @@
 #include "device/kernel_profile.h"
 #include "graph/profile.h"
 #include "graph/scheduler.h"
-#include "io/checkpoint.h"
+#include "store/checkpoint.h"
 #include "ops/optim.h"
 
 #define MAX_STEPS_IN_FLIGHT 8

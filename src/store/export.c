@@ -22,7 +22,7 @@
  * (F, 1, 1) shape means), and a [N, C, 1, 1] one that meets dense or the head is flattened.
  *
  * Both formats are built in memory and written atomically (mcl_atomic_write). */
-#include "io/export.h"
+#include "store/export.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -33,9 +33,9 @@
 
 #include "core/error.h"
 #include "graph/graph.h"
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
-#include "io/checkpoint.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
+#include "store/checkpoint.h"
 #include "onnx.pb-c.h"
 
 static void store_f32(uint8_t *dst, float f) {

@@ -26,7 +26,7 @@
  * shapes it needs. Writing goes to a temporary file in the target's folder, then flush, fsync
  * and rename, so a crash never leaves a partial file under the target name. */
 #define _POSIX_C_SOURCE 200809L
-#include "io/checkpoint.h"
+#include "store/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,9 +39,9 @@
 #include <zlib.h>
 
 #include "graph/graph.h"
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
-#include "io/read_file.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
+#include "core/read_file.h"
 
 #define MAGIC "MNISTCL\x1a"
 #define FORMAT_VERSION 1u

@@ -1,10 +1,10 @@
-/* The checkpoint: a trained model on the host, and its file format (src/io/checkpoint.c).
+/* The checkpoint: a trained model on the host, and its file format (src/store/checkpoint.c).
  *
  * Host layout of the tensors is the graph's: params and state are the flat buffers of
  * mcl_graph_plan(model, {1, rows, cols}, classes) (each node's slice at node->param_offset /
  * node->state_offset, padding between slices zero). */
-#ifndef MCL_IO_CHECKPOINT_H
-#define MCL_IO_CHECKPOINT_H
+#ifndef MCL_STORE_CHECKPOINT_H
+#define MCL_STORE_CHECKPOINT_H
 
 #include "graph/model.h"
 
