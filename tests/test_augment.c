@@ -1,4 +1,4 @@
-/* On-device augmentation (cl/augment.cl, src/data/augment.c): the kernel against the plain C
+/* On-device augmentation (cl/augment.cl, src/ops/augment.c): the kernel against the plain C
  * oracle, the exact identity against gather_batch, determinism, and what the drawn transforms
  * do to an image. */
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/philox.h"
-#include "data/augment.h"
+#include "ops/augment.h"
 #include "device/device.h"
 #include "test_util.h"
 

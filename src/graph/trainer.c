@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "data/augment.h"
+#include "ops/augment.h"
 #include "graph/graph.h"
 #include "device/kernel_profile.h"
 #include "graph/profile.h"
