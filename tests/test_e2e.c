@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "device/program.h"
 #include "test_util.h"
 
 static bool require_everything(void) {

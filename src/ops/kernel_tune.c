@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/philox.h"
+#include "device/context.h"
 #include "device/gemm_tune.h"
 #include "device/kernel_tuning.h"
 #include "ops/op.h"
