@@ -360,6 +360,27 @@ static bool selected(const mcl_op *op) {
     return false;
 }
 
+/* The table made from the op list (src/ops/op_list.h) has an entry for every kind, each found by
+ * its own name, with the functions the graph and these checks call. */
+START_TEST(test_op_table_complete) {
+    for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
+        const mcl_op *op = mcl_op_get((mcl_op_kind)k);
+        ck_assert_msg(op != NULL, "op kind %u has no table entry", k);
+        ck_assert_msg(op->name != NULL && op->name[0] != '\0', "op kind %u has no name", k);
+        mcl_op_kind found = MCL_OP_COUNT;
+        ck_assert_msg(mcl_op_find(op->name, &found) == op && found == (mcl_op_kind)k,
+                      "op '%s' is not found as kind %u", op->name, k);
+        ck_assert_msg(op->keras_name != NULL && op->infer != NULL && op->param_count != NULL &&
+                          op->forward != NULL && op->backward != NULL &&
+                          op->forward_flops != NULL && op->backward_flops != NULL &&
+                          op->reference_forward != NULL,
+                      "op '%s' lacks a function the graph or the op checks call", op->name);
+    }
+    ck_assert_ptr_null(mcl_op_get(MCL_OP_COUNT));
+    ck_assert_ptr_null(mcl_op_find("no-such-op", NULL));
+}
+END_TEST
+
 START_TEST(test_every_op_forward) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
@@ -487,6 +508,7 @@ static Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_op_table_complete);
     tcase_add_test(tc, test_every_op_forward);
     tcase_add_test(tc, test_every_op_gradient);
     tcase_add_test(tc, test_dropout_statistics);

@@ -1,6 +1,6 @@
 /* The op interface. Each op family lives in src/ops/<op>.c (host side: shape inference, init,
  * enqueue of forward/backward, the plain C reference that tests use as the oracle) and
- * cl/<op>.cl (kernels), and is registered with one line in src/ops/registry.c.
+ * cl/<op>.cl (kernels), and is registered with one line in src/ops/op_list.h.
  *
  * Conventions (as llm.c): activations are row-major [N, features]; forward reads x and writes y;
  * backward reads dy and writes dx (activation gradients are overwritten: the graph is a chain)
@@ -10,20 +10,12 @@
 
 #include "device/device.h"
 #include "device/gemm.h"
+#include "ops/op_list.h"
 
 typedef enum mcl_op_kind {
-    MCL_OP_FLATTEN,
-    MCL_OP_DENSE,
-    MCL_OP_RELU,
-    MCL_OP_DROPOUT,
-    MCL_OP_SOFTMAX_XENT, /* internal: the training graph's loss head */
-    MCL_OP_CONV2D,
-    MCL_OP_MAXPOOL,
-    MCL_OP_BATCHNORM,
-    MCL_OP_LEAKYRELU,
-    MCL_OP_ZEROPAD,
-    MCL_OP_GLOBALAVGPOOL,
-    MCL_OP_SOFTMAX, /* standalone softmax: the inference head */
+#define MCL_OP_ENUM(kind, name, emitter) MCL_OP_##kind,
+    MCL_OP_LIST(MCL_OP_ENUM)
+#undef MCL_OP_ENUM
     MCL_OP_COUNT
 } mcl_op_kind;
 
@@ -194,9 +186,9 @@ const mcl_op *mcl_op_get(mcl_op_kind kind);
 /* Finds an op by its model-language name; NULL if unknown. */
 const mcl_op *mcl_op_find(const char *name, mcl_op_kind *kind_out);
 
-extern const mcl_op mcl_op_flatten, mcl_op_dense, mcl_op_relu, mcl_op_dropout, mcl_op_softmax_xent,
-    mcl_op_conv2d, mcl_op_maxpool, mcl_op_batchnorm, mcl_op_leakyrelu, mcl_op_zeropad,
-    mcl_op_globalavgpool, mcl_op_softmax;
+#define MCL_OP_DECLARE(kind, name, emitter) extern const mcl_op mcl_op_##name;
+MCL_OP_LIST(MCL_OP_DECLARE)
+#undef MCL_OP_DECLARE
 
 /* Helpers shared by ops. */
 mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
