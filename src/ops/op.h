@@ -221,6 +221,9 @@ bool mcl_parse_size2(const char *s, uint32_t max, uint32_t *h, uint32_t *w);
 const char *mcl_arg_value(const char *arg, const char *key);
 /* Parses "linear", "relu" or "softmax" (optionally "activation=relu"). */
 bool mcl_parse_activation(const char *s, mcl_activation *out);
+/* The value of a "padding=valid|same" argument of op `op` ("conv2d"); MCL_ERR_FORMAT says what
+ * is wrong with any other value. */
+mcl_status mcl_parse_padding(const char *op, const char *value, mcl_padding *out, mcl_error *err);
 /* Output size along one axis for a window k, stride s and padding; 0 if the window does not
  * fit (valid padding, k > in). pad_before receives the leading padding. */
 uint32_t mcl_window_out(uint32_t in, uint32_t k, uint32_t s, mcl_padding padding,

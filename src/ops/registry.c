@@ -96,6 +96,18 @@ bool mcl_parse_activation(const char *s, mcl_activation *out) {
     return true;
 }
 
+mcl_status mcl_parse_padding(const char *op, const char *value, mcl_padding *out,
+                             mcl_error *err) {
+    if (strcmp(value, "valid") == 0)
+        *out = MCL_PADDING_VALID;
+    else if (strcmp(value, "same") == 0)
+        *out = MCL_PADDING_SAME;
+    else
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s padding must be 'valid' or 'same', got '%s'", op,
+                        value);
+    return MCL_OK;
+}
+
 uint32_t mcl_window_out(uint32_t in, uint32_t k, uint32_t s, mcl_padding padding,
                         uint32_t *pad_before) {
     *pad_before = 0;
