@@ -80,6 +80,7 @@ typedef struct mcl_node {
     cl_mem aux; /* op->aux_bytes of per-node memory kept from forward to backward; owned by the
                    graph; NULL if the op needs none */
     cl_kernel kernels[MCL_NODE_MAX_KERNELS]; /* created from op->kernel_names, owned */
+    cl_mem owned[3]; /* the buffers mcl_node_bind made (y, dy, aux; NULL where it made none) */
 } mcl_node;
 
 /* Everything one forward or backward call needs besides the node itself. */
@@ -176,10 +177,17 @@ typedef struct mcl_op {
  * the op's own message when the layer does not fit the input. */
 mcl_status mcl_node_infer(mcl_node *node, const mcl_layer *layer, mcl_shape in, uint32_t index,
                           mcl_error *err);
-/* Creates the kernels of the node's op on ctx (those not made yet); the node owns them until
- * mcl_node_release_kernels. */
-mcl_status mcl_node_create_kernels(mcl_node *node, mcl_context *ctx, mcl_error *err);
-void mcl_node_release_kernels(mcl_node *node);
+/* Places an inferred node on ctx for batches of up to max_batch, as the graph, the op tests and
+ * the kernel tuner all do: x and dx are the caller's (the previous node's y and dy, or an
+ * input); y and dy are x and dx where the op aliases its input or the node is fused away, else
+ * new [max_batch, out] buffers; aux is a new buffer where the op asks for one; then the op's
+ * kernels (none for a fused-away node). What it makes is the node's until mcl_node_release;
+ * *bytes, when not NULL, receives the size of the buffers made. Buffers are named after
+ * node->name in messages. On failure the node keeps what was made (release it). */
+mcl_status mcl_node_bind(mcl_node *node, mcl_context *ctx, cl_mem x, cl_mem dx, uint32_t max_batch,
+                         size_t *bytes, mcl_error *err);
+/* Releases the kernels and the buffers mcl_node_bind made. */
+void mcl_node_release(mcl_node *node);
 
 /* The registry, indexed by mcl_op_kind. */
 const mcl_op *mcl_op_get(mcl_op_kind kind);
