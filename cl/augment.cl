@@ -1,6 +1,6 @@
 /* On-device data augmentation: gather_batch (cl/data.cl) plus a random affine transform per
  * image, with Keras ImageDataGenerator semantics (rotation, shift, shear, zoom) and zero fill.
- * src/data/augment.c holds the same computation in C (mcl_augment_draw, the matrix, and
+ * src/ops/augment.c holds the same computation in C (mcl_augment_draw, the matrix, and
  * mcl_augment_reference, the resampling); keep the two in step, expression for expression. */
 
 #define AUGMENT_DEG_TO_RAD 0.017453292f /* pi / 180 in float, as on the host */

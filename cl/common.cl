@@ -59,3 +59,18 @@ static inline uint4 philox4x32(uint4 c, uint2 k) {
 static inline float u32_to_unit_float(uint x) {
     return (float)(x >> 8) * (1.0f / 16777216.0f);
 }
+
+/* One row of softmax over n values, in index order (deterministic): p[k] = exp(z[k] - zmax) /
+ * sum, where zmax is the row's maximum, found by the caller (which may want the argmax too).
+ * Returns the sum of the exponentials. The standalone softmax and the loss head both use it. */
+static inline float softmax_row(__global const float *z, float zmax, __global float *p, uint n) {
+    float sum = 0.0f;
+    for (uint k = 0; k < n; k++) {
+        float e = exp(z[k] - zmax);
+        p[k] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (uint k = 0; k < n; k++) p[k] *= inv;
+    return sum;
+}

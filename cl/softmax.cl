@@ -9,14 +9,7 @@ __kernel void softmax_forward(__global const float *x, __global float *y, uint r
     __global float *p = y + (size_t)r * C;
     float zmax = z[0];
     for (uint k = 1; k < C; k++) zmax = fmax(zmax, z[k]);
-    float sum = 0.0f;
-    for (uint k = 0; k < C; k++) {
-        float e = exp(z[k] - zmax);
-        p[k] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (uint k = 0; k < C; k++) p[k] *= inv;
+    softmax_row(z, zmax, p, C);
 }
 
 /* dx = y * (dy - sum_k dy_k y_k). Global size: (rows). */

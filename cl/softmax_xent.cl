@@ -20,14 +20,7 @@ __kernel void softmax_xent_forward(__global const float *logits, __global const 
             arg = k;
         }
     }
-    float sum = 0.0f;
-    for (uint k = 0; k < classes; k++) {
-        float e = exp(z[k] - zmax);
-        p[k] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (uint k = 0; k < classes; k++) p[k] *= inv;
+    float sum = softmax_row(z, zmax, p, classes);
     int label = labels[r];
     sample_loss[r] = log(sum) - (z[label] - zmax);
     sample_correct[r] = (arg == (uint)label) ? 1.0f : 0.0f;

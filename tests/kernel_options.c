@@ -3,7 +3,7 @@
  * test (offline_compile.py) builds the kernels once per line, for the targets of that class. */
 #include <stdio.h>
 
-#include "device/device.h"
+#include "device/program.h"
 
 int main(void) {
     for (int c = 0; c < MCL_CLASS_COUNT; c++) {

@@ -1,4 +1,4 @@
-/* On-device augmentation (cl/augment.cl, src/data/augment.c): the kernel against the plain C
+/* On-device augmentation (cl/augment.cl, src/ops/augment.c): the kernel against the plain C
  * oracle, the exact identity against gather_batch, determinism, and what the drawn transforms
  * do to an image. */
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/philox.h"
-#include "data/augment.h"
+#include "ops/augment.h"
 #include "device/device.h"
 #include "test_util.h"
 
@@ -88,33 +88,17 @@ static void data_free(data *d) {
     free(d->order);
 }
 
-static cl_mem upload(mcl_context *ctx, const void *src, size_t bytes) {
-    cl_mem m = NULL;
-    mcl_error err = {0};
-    ck_assert_msg(mcl_buffer_create(ctx, bytes, &m, "test buffer", &err) == MCL_OK, "%s",
-                  err.message);
-    if (src != NULL)
-        ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL),
-                         CL_SUCCESS);
-    return m;
-}
-
-static void download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
-    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
-
 /* Runs gather_batch_augment (a != NULL) or gather_batch (a == NULL) over order[base, base+n)
  * into x [n, rows*cols] and labels [n]. */
 static void run_gather(mcl_context *ctx, const data *d, uint32_t base, uint32_t n,
                        const mcl_augment *a, uint64_t seed, uint32_t epoch, float *x,
                        int32_t *labels) {
     size_t features = (size_t)d->rows * d->cols;
-    cl_mem pixels = upload(ctx, d->pixels, d->count * features);
-    cl_mem labels_all = upload(ctx, d->labels, d->count);
-    cl_mem order = upload(ctx, d->order, d->count * sizeof(uint32_t));
-    cl_mem dx = upload(ctx, NULL, n * features * sizeof(float));
-    cl_mem dlabels = upload(ctx, NULL, n * sizeof(int32_t));
+    cl_mem pixels = test_buffer_from(ctx, d->pixels, d->count * features);
+    cl_mem labels_all = test_buffer_from(ctx, d->labels, d->count);
+    cl_mem order = test_buffer_from(ctx, d->order, d->count * sizeof(uint32_t));
+    cl_mem dx = test_buffer(ctx, n * features * sizeof(float));
+    cl_mem dlabels = test_buffer(ctx, n * sizeof(int32_t));
     cl_kernel kernel = NULL;
     mcl_error err = {0};
     ck_assert_msg(mcl_kernel_create(ctx, a != NULL ? "gather_batch_augment" : "gather_batch",
@@ -129,8 +113,8 @@ static void run_gather(mcl_context *ctx, const data *d, uint32_t base, uint32_t 
                                 (uint32_t)features, dx, dlabels, &err);
     }
     ck_assert_msg(st == MCL_OK, "%s", err.message);
-    download(ctx, dx, x, n * features * sizeof(float));
-    download(ctx, dlabels, labels, n * sizeof(int32_t));
+    test_download(ctx, dx, x, n * features * sizeof(float));
+    test_download(ctx, dlabels, labels, n * sizeof(int32_t));
     clReleaseKernel(kernel);
     cl_mem bufs[] = {pixels, labels_all, order, dx, dlabels};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -431,11 +415,11 @@ START_TEST(test_enqueue_edges) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
     data d = data_synth(4, ROWS, COLS, 8);
-    cl_mem pixels = upload(ctx, d.pixels, 4 * ROWS * COLS);
-    cl_mem labels_all = upload(ctx, d.labels, 4);
-    cl_mem order = upload(ctx, d.order, 4 * sizeof(uint32_t));
-    cl_mem x = upload(ctx, NULL, 4 * ROWS * COLS * sizeof(float));
-    cl_mem labels = upload(ctx, NULL, 4 * sizeof(int32_t));
+    cl_mem pixels = test_buffer_from(ctx, d.pixels, 4 * ROWS * COLS);
+    cl_mem labels_all = test_buffer_from(ctx, d.labels, 4);
+    cl_mem order = test_buffer_from(ctx, d.order, 4 * sizeof(uint32_t));
+    cl_mem x = test_buffer(ctx, 4 * ROWS * COLS * sizeof(float));
+    cl_mem labels = test_buffer(ctx, 4 * sizeof(int32_t));
     cl_kernel kernel = NULL, wrong = NULL;
     mcl_error err = {0};
     ck_assert(mcl_kernel_create(ctx, "gather_batch_augment", &kernel, &err) == MCL_OK);

@@ -31,27 +31,10 @@ typedef struct bn_fixture {
     uint32_t n;
     size_t count, channels, rows;    /* count = rows * channels */
     size_t param_total, state_total; /* the flat buffers, with slack around the node's slice */
-    cl_mem x, y, dx, dy, params, grads, state, aux;
+    cl_mem x, dx, params, grads, state; /* the fixture's */
+    cl_mem y, dy, aux;                  /* the node's (mcl_node_bind) */
     float *hx, *hdy, *hparams, *hstate; /* host copies of the inputs */
 } bn_fixture;
-
-static cl_mem make_buffer(mcl_context *ctx, size_t bytes) {
-    cl_mem m = NULL;
-    mcl_error err = {0};
-    ck_assert_msg(mcl_buffer_create(ctx, bytes, &m, "test buffer", &err) == MCL_OK, "%s",
-                  err.message);
-    return m;
-}
-
-static void upload(mcl_context *ctx, cl_mem m, const void *src, size_t bytes) {
-    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
-
-static void download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
-    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
 
 static void fill_zero(mcl_context *ctx, cl_mem m, size_t floats) {
     const float zero = 0.0f;
@@ -69,16 +52,11 @@ static void bn_setup(bn_fixture *f, mcl_context *ctx, mcl_shape shape, uint32_t 
     f->ctx = ctx;
     f->n = n;
     mcl_node *node = &f->node;
-    node->op = &mcl_op_batchnorm;
-    node->layer = (mcl_layer){.kind = MCL_OP_BATCHNORM, .momentum = momentum, .epsilon = 1e-3f};
-    snprintf(node->name, sizeof node->name, "test_batchnorm");
-    node->in_shape = shape;
+    mcl_layer layer = {.kind = MCL_OP_BATCHNORM, .momentum = momentum, .epsilon = 1e-3f};
     mcl_error err = {0};
-    ck_assert_msg(node->op->infer(&node->layer, shape, &node->out_shape, &err) == MCL_OK, "%s",
-                  err.message);
+    ck_assert_msg(mcl_node_infer(node, &layer, shape, 0, &err) == MCL_OK, "%s", err.message);
+    snprintf(node->name, sizeof node->name, "test_batchnorm");
     node->need_dx = true;
-    node->param_count = node->op->param_count(&node->layer, shape, node->out_shape);
-    node->state_count = node->op->state_count(&node->layer, shape, node->out_shape);
     node->param_offset = 3;
     node->state_offset = 5;
     f->channels = shape.c;
@@ -86,20 +64,14 @@ static void bn_setup(bn_fixture *f, mcl_context *ctx, mcl_shape shape, uint32_t 
     f->count = f->rows * f->channels;
     f->param_total = node->param_offset + node->param_count + 1;
     f->state_total = node->state_offset + node->state_count + 1;
-    f->x = make_buffer(ctx, f->count * 4);
-    f->y = make_buffer(ctx, f->count * 4);
-    f->dx = make_buffer(ctx, f->count * 4);
-    f->dy = make_buffer(ctx, f->count * 4);
-    f->params = make_buffer(ctx, f->param_total * 4);
-    f->grads = make_buffer(ctx, f->param_total * 4);
-    f->state = make_buffer(ctx, f->state_total * 4);
-    f->aux = make_buffer(ctx, node->op->aux_bytes(node, n));
-    node->x = f->x, node->y = f->y, node->dx = f->dx, node->dy = f->dy, node->aux = f->aux;
-    for (int k = 0; k < MCL_NODE_MAX_KERNELS && node->op->kernel_names[k] != NULL; k++)
-        ck_assert_msg(mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], &err) ==
-                          MCL_OK,
-                      "%s", err.message);
-
+    f->x = test_buffer(ctx, f->count * 4);
+    f->dx = test_buffer(ctx, f->count * 4);
+    ck_assert_msg(mcl_node_bind(node, ctx, f->x, f->dx, n, NULL, &err) == MCL_OK, "%s",
+                  err.message);
+    f->y = node->y, f->dy = node->dy, f->aux = node->aux;
+    f->params = test_buffer(ctx, f->param_total * 4);
+    f->grads = test_buffer(ctx, f->param_total * 4);
+    f->state = test_buffer(ctx, f->state_total * 4);
     f->hx = malloc(f->count * 4);
     f->hdy = malloc(f->count * 4);
     f->hparams = calloc(f->param_total, 4);
@@ -112,17 +84,16 @@ static void bn_setup(bn_fixture *f, mcl_context *ctx, mcl_shape shape, uint32_t 
     float *mean = f->hstate + node->state_offset, *var = mean + f->channels;
     test_fill_uniform(mean, f->channels, -0.5f, 0.5f, seed + 4);
     test_fill_uniform(var, f->channels, 0.5f, 1.5f, seed + 5);
-    upload(ctx, f->x, f->hx, f->count * 4);
-    upload(ctx, f->dy, f->hdy, f->count * 4);
-    upload(ctx, f->params, f->hparams, f->param_total * 4);
-    upload(ctx, f->state, f->hstate, f->state_total * 4);
+    test_upload(ctx, f->x, f->hx, f->count * 4);
+    test_upload(ctx, f->dy, f->hdy, f->count * 4);
+    test_upload(ctx, f->params, f->hparams, f->param_total * 4);
+    test_upload(ctx, f->state, f->hstate, f->state_total * 4);
     fill_zero(ctx, f->grads, f->param_total);
 }
 
 static void bn_teardown(bn_fixture *f) {
-    for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++)
-        if (f->node.kernels[k] != NULL) clReleaseKernel(f->node.kernels[k]);
-    cl_mem bufs[] = {f->x, f->y, f->dx, f->dy, f->params, f->grads, f->state, f->aux};
+    mcl_node_release(&f->node); /* y, dy, aux and the kernels */
+    cl_mem bufs[] = {f->x, f->dx, f->params, f->grads, f->state};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         clReleaseMemObject(bufs[i]);
     free(f->hx);
@@ -209,17 +180,17 @@ static void check_against_reference(mcl_shape shape, uint32_t n) {
     mcl_ref_exec rex = {.params = f.hparams, .state = ref_state, .n = n, .training = true};
     f.node.op->reference_forward(&f.node, &rex, f.hx, ref);
     bn_forward(&f, true);
-    download(ctx, f.y, y, count * 4);
+    test_download(ctx, f.y, y, count * 4);
     assert_close(y, ref, count, FWD_ABS_TOL, FWD_REL_TOL, "training forward");
-    download(ctx, f.state, state, f.state_total * 4);
+    test_download(ctx, f.state, state, f.state_total * 4);
     assert_close(state, ref_state, f.state_total, STATE_ABS_TOL, STATE_REL_TOL,
                  "state after a training forward");
 
     bn_backward(&f);
     float *dx = malloc(count * 4), *ref_dx = malloc(count * 4);
     float *grads = malloc(f.param_total * 4), *ref_grads = calloc(f.param_total, 4);
-    download(ctx, f.dx, dx, count * 4);
-    download(ctx, f.grads, grads, f.param_total * 4);
+    test_download(ctx, f.dx, dx, count * 4);
+    test_download(ctx, f.grads, grads, f.param_total * 4);
     float *dgamma = ref_grads + f.node.param_offset;
     reference_backward(&f, ref_dx, dgamma, dgamma + channels);
     assert_close(dx, ref_dx, count, FWD_ABS_TOL, FWD_REL_TOL, "dx");
@@ -254,11 +225,11 @@ START_TEST(test_moving_statistics_closed_form) {
     size_t channels = f.channels;
     float *slice = f.hstate + f.node.state_offset;
     f.node.op->init_state(&f.node, slice);
-    upload(ctx, f.state, f.hstate, f.state_total * 4);
+    test_upload(ctx, f.state, f.hstate, f.state_total * 4);
     for (int k = 0; k < K; k++)
         bn_forward(&f, true);
     float *state = malloc(f.state_total * 4), *want = malloc(f.state_total * 4);
-    download(ctx, f.state, state, f.state_total * 4);
+    test_download(ctx, f.state, state, f.state_total * 4);
     memcpy(want, f.hstate, f.state_total * 4);
     double decay = pow(momentum, K);
     for (size_t c = 0; c < channels; c++) {
@@ -292,10 +263,10 @@ START_TEST(test_inference_uses_moving_statistics) {
         want[i] = (float)(gamma[c] * (f.hx[i] - (double)mean[c]) / sqrt(var[c] + eps) + beta[c]);
     }
     bn_forward(&f, false);
-    download(ctx, f.y, y, count * 4);
+    test_download(ctx, f.y, y, count * 4);
     assert_close(y, want, count, FWD_ABS_TOL, FWD_REL_TOL, "inference forward");
     float *state = malloc(f.state_total * 4);
-    download(ctx, f.state, state, f.state_total * 4);
+    test_download(ctx, f.state, state, f.state_total * 4);
     ck_assert_msg(memcmp(state, f.hstate, f.state_total * 4) == 0,
                   "an inference forward changed the moving statistics");
     free(y), free(want), free(state);
@@ -310,16 +281,16 @@ typedef struct step_result {
 } step_result;
 
 static step_result run_step(bn_fixture *f) {
-    upload(f->ctx, f->state, f->hstate, f->state_total * 4);
+    test_upload(f->ctx, f->state, f->hstate, f->state_total * 4);
     fill_zero(f->ctx, f->grads, f->param_total);
     bn_forward(f, true);
     bn_backward(f);
     step_result r = {malloc(f->count * 4), malloc(f->count * 4), malloc(f->param_total * 4),
                      malloc(f->state_total * 4)};
-    download(f->ctx, f->y, r.y, f->count * 4);
-    download(f->ctx, f->dx, r.dx, f->count * 4);
-    download(f->ctx, f->grads, r.grads, f->param_total * 4);
-    download(f->ctx, f->state, r.state, f->state_total * 4);
+    test_download(f->ctx, f->y, r.y, f->count * 4);
+    test_download(f->ctx, f->dx, r.dx, f->count * 4);
+    test_download(f->ctx, f->grads, r.grads, f->param_total * 4);
+    test_download(f->ctx, f->state, r.state, f->state_total * 4);
     return r;
 }
 
@@ -357,17 +328,17 @@ START_TEST(test_backward_accumulates_and_skips_dx) {
     float *dx = malloc(f.count * 4), *sentinel = malloc(f.count * 4);
     for (size_t i = 0; i < f.count; i++)
         sentinel[i] = 12345.0f;
-    upload(ctx, f.dx, sentinel, f.count * 4);
+    test_upload(ctx, f.dx, sentinel, f.count * 4);
     f.node.need_dx = false;
     bn_forward(&f, true);
     bn_backward(&f);
-    download(ctx, f.grads, once, f.param_total * 4);
+    test_download(ctx, f.grads, once, f.param_total * 4);
     bn_backward(&f);
-    download(ctx, f.grads, twice, f.param_total * 4);
+    test_download(ctx, f.grads, twice, f.param_total * 4);
     for (size_t i = 0; i < f.param_total; i++)
         ck_assert_msg(twice[i] == 2.0f * once[i], "gradient %zu: %g after two steps, %g after one",
                       i, (double)twice[i], (double)once[i]);
-    download(ctx, f.dx, dx, f.count * 4);
+    test_download(ctx, f.dx, dx, f.count * 4);
     ck_assert_msg(memcmp(dx, sentinel, f.count * 4) == 0, "backward wrote dx with need_dx false");
     free(once), free(twice), free(dx), free(sentinel);
     bn_teardown(&f);

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io/checkpoint.h"
+#include "store/checkpoint.h"
 #include "test_util.h"
 
 /* A model with every kind of state a checkpoint must carry: conv + BatchNorm (moving
@@ -142,6 +142,60 @@ START_TEST(test_round_trip_is_exact) {
     mcl_checkpoint_free(ck2);
     mcl_trainer_free(a);
     mcl_trainer_free(b);
+    fixture_close(&f);
+}
+END_TEST
+
+typedef struct val_log {
+    uint32_t epochs;
+    double val_loss[8];
+} val_log;
+
+static bool log_val(const mcl_epoch_result *r, void *user) {
+    val_log *log = user;
+    ck_assert(r->has_validation);
+    if (log->epochs < 8) log->val_loss[log->epochs++] = r->val_loss;
+    return true;
+}
+
+/* The recipe's validation_split is the library's, so the C API does what train
+ * --validation-split does: a fit given all 400 images and no validation set trains on the first
+ * 320 and validates on the last 80 (split 0.2), exactly as a fit handed those two sets. */
+START_TEST(test_validation_split_in_the_library) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_error err = {0};
+    uint32_t head = 0;
+    ck_assert(mcl_validation_split_count(400, mcl_model_recipe(f.model)->validation_split, &head,
+                                         &err) == MCL_OK);
+    ck_assert_uint_eq(head, 320);
+    val_log split_log = {0}, given_log = {0};
+    mcl_fit_options o = {.recipe = *mcl_model_recipe(f.model), .seed = 6, .on_epoch = log_val};
+    o.recipe.epochs = 2;
+    mcl_trainer *split = new_trainer(&f, 6), *given = new_trainer(&f, 6);
+    o.user = &split_log;
+    ck_assert_msg(mcl_trainer_fit(split, f.all, NULL, &o, &err) == MCL_OK, "%s", err.message);
+    o.user = &given_log;
+    ck_assert_msg(mcl_trainer_fit(given, f.train, f.val, &o, &err) == MCL_OK, "%s", err.message);
+    ck_assert_uint_eq(split_log.epochs, 2);
+    ck_assert_uint_eq(given_log.epochs, 2);
+    for (uint32_t e = 0; e < 2; e++)
+        ck_assert_msg(split_log.val_loss[e] == given_log.val_loss[e],
+                      "epoch %u: val_loss %.9g with the library's split, %.9g with the sets", e + 1,
+                      split_log.val_loss[e], given_log.val_loss[e]);
+    uint64_t n1, n2;
+    float *a = params_of(split, &n1), *b = params_of(given, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1 * sizeof *a) == 0, "the library's split trained differently");
+    /* A split that leaves nothing to train on is the caller's mistake. */
+    mcl_dataset *one = NULL;
+    ck_assert(mcl_dataset_subset(f.all, 0, 1, &one, &err) == MCL_OK);
+    mcl_status st = mcl_trainer_fit(split, one, NULL, &o, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "validation split of 0.2", "no training images");
+    mcl_dataset_free(one);
+    free(a), free(b);
+    mcl_trainer_free(split);
+    mcl_trainer_free(given);
     fixture_close(&f);
 }
 END_TEST
@@ -492,6 +546,7 @@ static Suite *checkpoint_suite(void) {
     TCase *tc = tcase_create("checkpoint");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_round_trip_is_exact);
+    tcase_add_test(tc, test_validation_split_in_the_library);
     tcase_add_test(tc, test_resume_is_bit_identical);
     tcase_add_test(tc, test_interrupt_mid_epoch_resumes_exactly);
     tcase_add_test(tc, test_damaged_files_are_rejected);

@@ -79,7 +79,7 @@ START_TEST(test_lenet_learns) {
     run_fit(&r, *mcl_model_recipe(r.model), 42);
     mcl_eval_result e = {0};
     mcl_error err = {0};
-    ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 500, &e, &err) == MCL_OK);
+    ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 64, &e, &err) == MCL_OK);
     fprintf(stderr, "lenet5, 1 epoch on 10k: test accuracy %.4f loss %.4f\n", e.accuracy, e.loss);
     ck_assert_msg(e.accuracy >= 0.92, "LeNet-5 test accuracy %.4f < 0.92", e.accuracy);
     run_free(&r);
@@ -147,7 +147,7 @@ static float *weights_after(const char *model, bool augment, uint64_t seed, uint
     ck_assert(mcl_trainer_read_params(r.trainer, w, &err) == MCL_OK);
     if (loss != NULL) {
         mcl_eval_result e = {0};
-        ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 100, &e, &err) == MCL_OK);
+        ck_assert(mcl_trainer_evaluate(r.trainer, r.test, 32, &e, &err) == MCL_OK);
         *loss = e.loss;
     }
     run_free(&r);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "device/program.h"
 #include "device/gemm.h"
 #include "test_util.h"
 
@@ -169,21 +170,21 @@ START_TEST(test_gemm_check_falls_back) {
     unsetenv("MNIST_CL_GEMM");
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
-    bool tiled_first = ctx->gemm_tiled; /* what AUTO takes on this device */
+    bool tiled_first = mcl_gemm_tiled(ctx); /* what AUTO takes on this device */
     mcl_context_free(ctx);
     /* With the verdict for AUTO's provider stored, a hook does not change the choice. */
     ck_assert_int_eq(setenv("MNIST_CL_TEST_HOOKS", tiled_first ? "wrong-tiled" : "wrong-clblast",
                             1),
                      0);
     ctx = test_context_create();
-    ck_assert_int_eq(ctx->gemm_tiled, tiled_first);
+    ck_assert_int_eq(mcl_gemm_tiled(ctx), tiled_first);
     mcl_context_free(ctx);
     /* Without it (another cache folder), the fallback. */
     snprintf(dir, sizeof dir, "%s/cache2", test_tmp_dir);
     ck_assert_int_eq(setenv("MNIST_CL_CACHE_DIR", dir, 1), 0);
     captured_log log = {{0}};
     ctx = test_context_create_options((mcl_context_options){.log = capture, .log_user = &log});
-    ck_assert_int_eq(ctx->gemm_tiled, !tiled_first);
+    ck_assert_int_eq(mcl_gemm_tiled(ctx), !tiled_first);
     ck_assert_msg(strstr(log.text, "disagrees with the CPU reference") != NULL &&
                       strstr(log.text, "instead") != NULL,
                   "no warning: '%s'", log.text);

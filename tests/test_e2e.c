@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "device/device.h"
+#include "device/program.h"
 #include "test_util.h"
 
 static bool require_everything(void) {
@@ -70,7 +71,7 @@ START_TEST(test_default_mlp_one_epoch_on_10k) {
     if (t.ctx == NULL) return;
     ck_assert_msg(st == MCL_OK, "%s", err.message);
     mcl_eval_result r = {0};
-    ck_assert_msg(mcl_trainer_evaluate(t.trainer, t.test, 500, &r, &err) == MCL_OK, "%s",
+    ck_assert_msg(mcl_trainer_evaluate(t.trainer, t.test, 128, &r, &err) == MCL_OK, "%s",
                   err.message);
     ck_assert_uint_eq(r.count, 10000);
     fprintf(stderr, "mlp, 1 epoch on 10k: test accuracy %.4f loss %.4f\n", r.accuracy, r.loss);
@@ -135,13 +136,18 @@ START_TEST(test_synthetic_three_classes) {
     fit.recipe.epochs = 5;
     ck_assert_msg(mcl_trainer_fit(trainer, train, test, &fit, &err) == MCL_OK, "%s", err.message);
     mcl_eval_result r = {0};
-    ck_assert(mcl_trainer_evaluate(trainer, test, 64, &r, &err) == MCL_OK);
+    ck_assert(mcl_trainer_evaluate(trainer, test, 32, &r, &err) == MCL_OK);
     ck_assert_msg(r.accuracy >= 0.95, "synthetic accuracy %.3f", r.accuracy);
+    /* A batch larger than the trainer was created for is refused, not silently shrunk. */
+    mcl_status st = mcl_trainer_evaluate(trainer, test, 33, &r, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "evaluation batch size 33", "1..32");
+    st = mcl_trainer_evaluate_probs(trainer, test, 0, &r, NULL, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "evaluation batch size 0", "1..32");
     /* A 28x28 dataset does not fit a trainer built for 8x10. */
     mcl_dataset *mnist = NULL;
     const char *mdir = test_mnist_dir();
     if (mdir != NULL && mcl_dataset_load(mdir, MCL_SPLIT_TEST, &mnist, &err) == MCL_OK) {
-        ck_assert_int_eq(mcl_trainer_evaluate(trainer, mnist, 64, &r, &err), MCL_ERR_MODEL);
+        ck_assert_int_eq(mcl_trainer_evaluate(trainer, mnist, 32, &r, &err), MCL_ERR_MODEL);
         ck_assert_ptr_nonnull(strstr(err.message, "28x28"));
     }
     mcl_dataset_free(mnist);

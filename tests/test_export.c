@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "graph/graph.h"
-#include "io/checkpoint.h"
-#include "io/export.h"
+#include "store/checkpoint.h"
+#include "store/export.h"
 #include "test_util.h"
 
 #define PYTHON "/usr/bin/python3"

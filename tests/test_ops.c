@@ -36,29 +36,12 @@ typedef struct fixture {
     mcl_context *ctx;
     mcl_node node;
     size_t in_count, out_count, param_count, state_count;
-    cl_mem x, y, dx, dy, params, grads, labels, loss, correct, state, aux, workspace;
+    cl_mem x, dx, params, grads, labels, loss, correct, state, workspace; /* the fixture's */
+    cl_mem y, dy; /* the node's (mcl_node_bind) */
     float *hx, *hparams, *hstate; /* hstate: the initial state */
     int32_t *hlabels;
     bool is_loss;
 } fixture;
-
-static cl_mem make_buffer(mcl_context *ctx, size_t bytes) {
-    cl_mem m = NULL;
-    mcl_error err = {0};
-    ck_assert_msg(mcl_buffer_create(ctx, bytes, &m, "test buffer", &err) == MCL_OK, "%s",
-                  err.message);
-    return m;
-}
-
-static void upload(mcl_context *ctx, cl_mem m, const void *src, size_t bytes) {
-    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
-
-static void download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
-    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
 
 /* Moves values off ReLU's kink so that +-FD_STEP never crosses it. */
 static void away_from_zero(float *v, size_t n) {
@@ -87,56 +70,43 @@ static void fixture_setup(fixture *f, mcl_context *ctx, mcl_op_kind kind,
     f->out_count = (size_t)BATCH * mcl_shape_size(node->out_shape);
     f->param_count = node->param_offset + node->param_count + 1;
     f->state_count = node->state_offset + node->state_count + 1;
-    f->x = make_buffer(ctx, f->in_count * 4);
-    f->dx = make_buffer(ctx, f->in_count * 4);
-    if (node->op->aliases_input) {
-        f->y = f->x;
-        f->dy = f->dx;
-    } else {
-        f->y = make_buffer(ctx, f->out_count * 4);
-        f->dy = make_buffer(ctx, f->out_count * 4);
-    }
-    f->params = make_buffer(ctx, f->param_count * 4);
-    f->grads = make_buffer(ctx, f->param_count * 4);
-    f->state = make_buffer(ctx, f->state_count * 4);
-    size_t aux = node->op->aux_bytes ? node->op->aux_bytes(node, BATCH) : 0;
+    f->x = test_buffer(ctx, f->in_count * 4);
+    f->dx = test_buffer(ctx, f->in_count * 4);
+    ck_assert_msg(mcl_node_bind(node, ctx, f->x, f->dx, BATCH, NULL, &err) == MCL_OK, "%s",
+                  err.message);
+    f->y = node->y, f->dy = node->dy;
+    f->params = test_buffer(ctx, f->param_count * 4);
+    f->grads = test_buffer(ctx, f->param_count * 4);
+    f->state = test_buffer(ctx, f->state_count * 4);
     size_t workspace = node->op->workspace_bytes ? node->op->workspace_bytes(node, BATCH) : 0;
-    f->aux = aux > 0 ? make_buffer(ctx, aux) : NULL;
-    f->workspace = workspace > 0 ? make_buffer(ctx, workspace) : NULL;
-    node->aux = f->aux;
-    f->labels = make_buffer(ctx, BATCH * 4);
-    f->loss = make_buffer(ctx, BATCH * 4);
-    f->correct = make_buffer(ctx, BATCH * 4);
-    node->x = f->x, node->y = f->y, node->dx = f->dx, node->dy = f->dy;
-    ck_assert_msg(mcl_node_create_kernels(node, ctx, &err) == MCL_OK, "%s", err.message);
+    f->workspace = workspace > 0 ? test_buffer(ctx, workspace) : NULL;
+    f->labels = test_buffer(ctx, BATCH * 4);
+    f->loss = test_buffer(ctx, BATCH * 4);
+    f->correct = test_buffer(ctx, BATCH * 4);
     f->hx = malloc(f->in_count * sizeof(float));
     f->hparams = malloc(f->param_count * sizeof(float));
     f->hlabels = malloc(BATCH * sizeof(int32_t));
     f->hstate = calloc(f->state_count, sizeof(float));
     if (node->state_count > 0 && node->op->init_state != NULL)
         node->op->init_state(node, f->hstate + node->state_offset);
-    upload(ctx, f->state, f->hstate, f->state_count * 4);
+    test_upload(ctx, f->state, f->hstate, f->state_count * 4);
     test_fill_uniform(f->hx, f->in_count, ex->input_lo, ex->input_hi, seed);
     away_from_zero(f->hx, f->in_count);
     test_fill_uniform(f->hparams, f->param_count, -0.5f, 0.5f, seed + 1);
     away_from_zero(f->hparams, f->param_count);
     uint32_t classes = mcl_shape_size(node->in_shape);
     for (int r = 0; r < BATCH; r++) f->hlabels[r] = (int32_t)((r * 7 + 3) % classes);
-    upload(ctx, f->x, f->hx, f->in_count * 4);
-    upload(ctx, f->params, f->hparams, f->param_count * 4);
-    upload(ctx, f->labels, f->hlabels, BATCH * 4);
+    test_upload(ctx, f->x, f->hx, f->in_count * 4);
+    test_upload(ctx, f->params, f->hparams, f->param_count * 4);
+    test_upload(ctx, f->labels, f->hlabels, BATCH * 4);
 }
 
 static void fixture_teardown(fixture *f) {
-    mcl_node_release_kernels(&f->node);
-    cl_mem bufs[] = {f->x,      f->dx,   f->params,  f->grads,    f->labels,
-                     f->loss,   f->correct, f->state, f->aux,      f->workspace};
+    mcl_node_release(&f->node); /* y, dy, aux and the kernels */
+    cl_mem bufs[] = {f->x,    f->dx,      f->params, f->grads,    f->labels,
+                     f->loss, f->correct, f->state,  f->workspace};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
-    if (!f->node.op->aliases_input) {
-        clReleaseMemObject(f->y);
-        clReleaseMemObject(f->dy);
-    }
     free(f->hx);
     free(f->hparams);
     free(f->hlabels);
@@ -163,7 +133,7 @@ static void run_forward_mode(fixture *f, float *y_out, bool training) {
     ex.training = training;
     mcl_error err = {0};
     ck_assert_msg(f->node.op->forward(&f->node, &ex, &err) == MCL_OK, "%s", err.message);
-    download(f->ctx, f->y, y_out, f->out_count * 4);
+    test_download(f->ctx, f->y, y_out, f->out_count * 4);
 }
 
 static void run_forward(fixture *f, float *y_out) {
@@ -177,7 +147,7 @@ static double objective(fixture *f, const float *r, float *y_scratch) {
     double l = 0.0;
     if (f->is_loss) {
         float loss[BATCH];
-        download(f->ctx, f->loss, loss, sizeof loss);
+        test_download(f->ctx, f->loss, loss, sizeof loss);
         for (int i = 0; i < BATCH; i++) l += loss[i];
         return l / BATCH;
     }
@@ -199,13 +169,13 @@ static bool central_difference(fixture *f, cl_mem buf, float *host, size_t count
     float *yp = malloc(f->out_count * 4), *ym = malloc(f->out_count * 4);
     float saved = host[i];
     host[i] = saved + FD_STEP;
-    upload(f->ctx, buf, host, count * 4);
+    test_upload(f->ctx, buf, host, count * 4);
     double lp = objective(f, r, yp);
     host[i] = saved - FD_STEP;
-    upload(f->ctx, buf, host, count * 4);
+    test_upload(f->ctx, buf, host, count * 4);
     double lm = objective(f, r, ym);
     host[i] = saved;
-    upload(f->ctx, buf, host, count * 4);
+    test_upload(f->ctx, buf, host, count * 4);
     bool smooth = zero_count(yp, f->out_count) == zero_count(ym, f->out_count);
     /* The perturbed value, not the nominal step: fp32 rounds saved +- H. */
     double h2 = (double)(saved + FD_STEP) - (double)(saved - FD_STEP);
@@ -260,15 +230,15 @@ static void check_forward(mcl_op_kind kind, const mcl_op_example *ex, mcl_contex
                   f.node.name, e);
     if (f.is_loss) {
         float loss[BATCH], correct[BATCH];
-        download(ctx, f.loss, loss, sizeof loss);
-        download(ctx, f.correct, correct, sizeof correct);
+        test_download(ctx, f.loss, loss, sizeof loss);
+        test_download(ctx, f.correct, correct, sizeof correct);
         ck_assert_msg(test_max_scaled_error(loss, ref_loss, BATCH, FWD_ABS_TOL, FWD_REL_TOL) <= 1,
                       "per-sample loss differs from the reference");
         ck_assert_msg(memcmp(correct, ref_correct, sizeof correct) == 0,
                       "per-sample correctness differs from the reference");
     }
     /* Training-mode forward updates state (moving statistics) as the reference does. */
-    download(ctx, f.state, dev_state, f.state_count * 4);
+    test_download(ctx, f.state, dev_state, f.state_count * 4);
     e = test_max_scaled_error(dev_state, ref_state, f.state_count, FWD_ABS_TOL, FWD_REL_TOL);
     ck_assert_msg(e <= 1.0, "%s: state after a training forward differs from the reference "
                   "(scaled error %.3g)", f.node.name, e);
@@ -280,7 +250,7 @@ static void check_forward(mcl_op_kind kind, const mcl_op_example *ex, mcl_contex
     ck_assert_msg(e <= 1.0, "%s inference forward differs from the C reference (scaled error "
                   "%.3g)", f.node.name, e);
     float *after = malloc(f.state_count * 4);
-    download(ctx, f.state, after, f.state_count * 4);
+    test_download(ctx, f.state, after, f.state_count * 4);
     ck_assert_msg(memcmp(after, dev_state, f.state_count * 4) == 0,
                   "%s: an inference forward changed the layer state", f.node.name);
     if (kind == MCL_OP_DROPOUT)
@@ -300,7 +270,7 @@ static void check_gradients(mcl_op_kind kind, const mcl_op_example *ex, mcl_cont
     test_fill_uniform(r, f.out_count, -1.0f, 1.0f, 300 + kind);
     /* Analytic gradients: forward, then backward with dy = r (or from the loss itself). */
     run_forward(&f, y);
-    upload(ctx, f.dy, r, f.out_count * 4);
+    test_upload(ctx, f.dy, r, f.out_count * 4);
     const float zero = 0.0f;
     mcl_error err = {0};
     ck_assert_msg(mcl_fill(ctx, f.grads, &zero, 4, 0, f.param_count * 4, "zeroing", &err) ==
@@ -309,8 +279,8 @@ static void check_gradients(mcl_op_kind kind, const mcl_op_example *ex, mcl_cont
     mcl_exec exv = exec_for(&f);
     ck_assert_msg(f.node.op->backward(&f.node, &exv, &err) == MCL_OK, "%s", err.message);
     float *dx = malloc(f.in_count * 4), *dp = malloc(f.param_count * 4);
-    download(ctx, f.dx, dx, f.in_count * 4);
-    download(ctx, f.grads, dp, f.param_count * 4);
+    test_download(ctx, f.dx, dx, f.in_count * 4);
+    test_download(ctx, f.grads, dp, f.param_count * 4);
     /* Where the op has a host backward, the device's must match it as the forward matches the
      * forward's oracle (a finite difference is checked at a few points only). */
     if (f.node.op->reference_backward != NULL) {
@@ -360,6 +330,27 @@ static bool selected(const mcl_op *op) {
     return false;
 }
 
+/* The table made from the op list (src/ops/op_list.h) has an entry for every kind, each found by
+ * its own name, with the functions the graph and these checks call. */
+START_TEST(test_op_table_complete) {
+    for (unsigned k = 0; k < MCL_OP_COUNT; k++) {
+        const mcl_op *op = mcl_op_get((mcl_op_kind)k);
+        ck_assert_msg(op != NULL, "op kind %u has no table entry", k);
+        ck_assert_msg(op->name != NULL && op->name[0] != '\0', "op kind %u has no name", k);
+        mcl_op_kind found = MCL_OP_COUNT;
+        ck_assert_msg(mcl_op_find(op->name, &found) == op && found == (mcl_op_kind)k,
+                      "op '%s' is not found as kind %u", op->name, k);
+        ck_assert_msg(op->keras_name != NULL && op->infer != NULL && op->param_count != NULL &&
+                          op->forward != NULL && op->backward != NULL &&
+                          op->forward_flops != NULL && op->backward_flops != NULL &&
+                          op->reference_forward != NULL,
+                      "op '%s' lacks a function the graph or the op checks call", op->name);
+    }
+    ck_assert_ptr_null(mcl_op_get(MCL_OP_COUNT));
+    ck_assert_ptr_null(mcl_op_find("no-such-op", NULL));
+}
+END_TEST
+
 START_TEST(test_every_op_forward) {
     mcl_context *ctx = test_context_create();
     if (ctx == NULL) return;
@@ -399,7 +390,7 @@ START_TEST(test_dropout_statistics) {
     fixture f;
     fixture_setup(&f, ctx, MCL_OP_DROPOUT, &ex, 7);
     for (size_t i = 0; i < f.in_count; i++) f.hx[i] = 1.0f;
-    upload(ctx, f.x, f.hx, f.in_count * 4);
+    test_upload(ctx, f.x, f.hx, f.in_count * 4);
     float *y1 = malloc(f.out_count * 4), *y2 = malloc(f.out_count * 4);
     run_forward(&f, y1);
     size_t kept = 0;
@@ -413,7 +404,7 @@ START_TEST(test_dropout_statistics) {
     ex2.step = 6;
     mcl_error err = {0};
     ck_assert(f.node.op->forward(&f.node, &ex2, &err) == MCL_OK);
-    download(ctx, f.y, y2, f.out_count * 4);
+    test_download(ctx, f.y, y2, f.out_count * 4);
     ck_assert_msg(memcmp(y1, y2, f.out_count * 4) != 0, "the mask must change with the step");
     free(y1), free(y2);
     fixture_teardown(&f);
@@ -431,11 +422,11 @@ static void check_optimizer(mcl_optimizer kind) {
     ck_assert_msg(mcl_optim_create(ctx, &recipe, COUNT, &opt, &err) == MCL_OK, "%s", err.message);
     float p[COUNT], g[COUNT], m[COUNT] = {0}, v[COUNT] = {0}, out[COUNT];
     test_fill_uniform(p, COUNT, -1.0f, 1.0f, 11);
-    cl_mem dp = make_buffer(ctx, sizeof p), dg = make_buffer(ctx, sizeof g);
-    upload(ctx, dp, p, sizeof p);
+    cl_mem dp = test_buffer(ctx, sizeof p), dg = test_buffer(ctx, sizeof g);
+    test_upload(ctx, dp, p, sizeof p);
     for (int s = 1; s <= STEPS; s++) {
         test_fill_uniform(g, COUNT, -1.0f, 1.0f, 20 + (uint64_t)s);
-        upload(ctx, dg, g, sizeof g);
+        test_upload(ctx, dg, g, sizeof g);
         ck_assert_msg(mcl_optim_step(opt, dp, dg, recipe.learning_rate, NULL, &err) == MCL_OK, "%s", err.message);
         if (kind == MCL_OPTIMIZER_ADAM)
             mcl_adam_reference(p, g, m, v, COUNT, recipe.learning_rate, (uint64_t)s);
@@ -444,10 +435,10 @@ static void check_optimizer(mcl_optimizer kind) {
     }
     ck_assert_uint_eq(mcl_optim_steps(opt), STEPS);
     /* The step consumes the gradients: the next backward starts from zeros without a fill. */
-    download(ctx, dg, out, sizeof out);
+    test_download(ctx, dg, out, sizeof out);
     for (int i = 0; i < COUNT; i++)
         ck_assert_msg(out[i] == 0.0f, "gradient %d left at %g after the step", i, (double)out[i]);
-    download(ctx, dp, out, sizeof out);
+    test_download(ctx, dp, out, sizeof out);
     /* Same fp32 formula on both sides; only contraction (FMA) may differ. */
     double e = test_max_scaled_error(out, p, COUNT, 1e-6, 1e-5);
     ck_assert_msg(e <= 1.0, "optimizer differs from its C reference (scaled error %.3g)", e);
@@ -487,6 +478,7 @@ static Suite *ops_suite(void) {
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_op_table_complete);
     tcase_add_test(tc, test_every_op_forward);
     tcase_add_test(tc, test_every_op_gradient);
     tcase_add_test(tc, test_dropout_statistics);

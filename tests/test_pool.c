@@ -17,24 +17,6 @@
 #define SOFTMAX_ABS_TOL 1e-6
 #define SOFTMAX_REL_TOL 1e-5
 
-static cl_mem make_buffer(mcl_context *ctx, size_t bytes) {
-    cl_mem m = NULL;
-    mcl_error err = {0};
-    ck_assert_msg(mcl_buffer_create(ctx, bytes, &m, "test buffer", &err) == MCL_OK, "%s",
-                  err.message);
-    return m;
-}
-
-static void upload(mcl_context *ctx, cl_mem m, const void *src, size_t bytes) {
-    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
-
-static void download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
-    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
-                     CL_SUCCESS);
-}
-
 /* One op node on the device with its own x, y, dx, dy and aux for a batch of n. */
 typedef struct op_fixture {
     mcl_context *ctx;
@@ -49,33 +31,21 @@ static void op_fixture_setup(op_fixture *f, mcl_context *ctx, mcl_layer layer, m
     f->ctx = ctx;
     f->n = n;
     mcl_node *node = &f->node;
-    node->op = mcl_op_get(layer.kind);
-    node->layer = layer;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_node_infer(node, &layer, in, 0, &err) == MCL_OK, "%s", err.message);
     node->need_dx = true;
     snprintf(node->name, sizeof node->name, "test_%s", node->op->name);
-    node->in_shape = in;
-    mcl_error err = {0};
-    ck_assert_msg(node->op->infer(&layer, in, &node->out_shape, &err) == MCL_OK, "%s", err.message);
     f->in_count = (size_t)n * mcl_shape_size(in);
     f->out_count = (size_t)n * mcl_shape_size(node->out_shape);
-    node->x = make_buffer(ctx, f->in_count * 4);
-    node->dx = make_buffer(ctx, f->in_count * 4);
-    node->y = make_buffer(ctx, f->out_count * 4);
-    node->dy = make_buffer(ctx, f->out_count * 4);
-    size_t aux = node->op->aux_bytes != NULL ? node->op->aux_bytes(node, n) : 0;
-    node->aux = aux > 0 ? make_buffer(ctx, aux) : NULL;
-    for (int k = 0; node->op->kernel_names[k] != NULL; k++)
-        ck_assert_msg(mcl_kernel_create(ctx, node->op->kernel_names[k], &node->kernels[k], &err) ==
-                          MCL_OK,
-                      "%s", err.message);
+    ck_assert_msg(mcl_node_bind(node, ctx, test_buffer(ctx, f->in_count * 4),
+                                test_buffer(ctx, f->in_count * 4), n, NULL, &err) == MCL_OK,
+                  "%s", err.message);
 }
 
 static void op_fixture_teardown(op_fixture *f) {
-    for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++)
-        if (f->node.kernels[k] != NULL) clReleaseKernel(f->node.kernels[k]);
-    cl_mem bufs[] = {f->node.x, f->node.y, f->node.dx, f->node.dy, f->node.aux};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+    clReleaseMemObject(f->node.x);
+    clReleaseMemObject(f->node.dx);
+    mcl_node_release(&f->node);
 }
 
 static mcl_exec exec_for(op_fixture *f) {
@@ -84,24 +54,24 @@ static mcl_exec exec_for(op_fixture *f) {
 
 /* Uploads x, runs forward and downloads y (out_count floats). */
 static void run_forward(op_fixture *f, const float *x, float *y) {
-    upload(f->ctx, f->node.x, x, f->in_count * 4);
+    test_upload(f->ctx, f->node.x, x, f->in_count * 4);
     mcl_exec ex = exec_for(f);
     mcl_error err = {0};
     ck_assert_msg(f->node.op->forward(&f->node, &ex, &err) == MCL_OK, "%s", err.message);
-    download(f->ctx, f->node.y, y, f->out_count * 4);
+    test_download(f->ctx, f->node.y, y, f->out_count * 4);
 }
 
 /* Uploads dy, runs backward (after a forward) and downloads dx (in_count floats). */
 static void run_backward(op_fixture *f, const float *dy, float *dx) {
-    upload(f->ctx, f->node.dy, dy, f->out_count * 4);
+    test_upload(f->ctx, f->node.dy, dy, f->out_count * 4);
     /* dx starts as NaN, so an element that backward does not write fails the comparison. */
     for (size_t i = 0; i < f->in_count; i++)
         dx[i] = NAN;
-    upload(f->ctx, f->node.dx, dx, f->in_count * 4);
+    test_upload(f->ctx, f->node.dx, dx, f->in_count * 4);
     mcl_exec ex = exec_for(f);
     mcl_error err = {0};
     ck_assert_msg(f->node.op->backward(&f->node, &ex, &err) == MCL_OK, "%s", err.message);
-    download(f->ctx, f->node.dx, dx, f->in_count * 4);
+    test_download(f->ctx, f->node.dx, dx, f->in_count * 4);
 }
 
 static void reference_forward(op_fixture *f, const float *x, float *y) {

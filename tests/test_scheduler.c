@@ -1,5 +1,6 @@
 /* The epoch order (mcl_epoch_order): a permutation of 0..n-1 for every n, a function of
- * (seed, epoch) only, different across epochs and seeds, and uniform over positions. */
+ * (seed, epoch) only, different across epochs and seeds, and uniform over positions; and the
+ * two rules that size an epoch: steps per epoch and the validation split. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -169,6 +170,36 @@ START_TEST(test_uniform_over_seeds) {
 }
 END_TEST
 
+/* The steps-per-epoch rule: whole batches plus a partial last one. */
+START_TEST(test_steps_per_epoch) {
+    ck_assert_uint_eq(mcl_steps_per_epoch(60000, 128), 469);
+    ck_assert_uint_eq(mcl_steps_per_epoch(54000, 100), 540);
+    ck_assert_uint_eq(mcl_steps_per_epoch(1, 128), 1);
+    ck_assert_uint_eq(mcl_steps_per_epoch(0, 128), 0);
+    ck_assert_uint_eq(mcl_steps_per_epoch(5, 0), 0);
+    ck_assert_uint_eq(mcl_steps_per_epoch(UINT32_MAX, 2), UINT32_MAX / 2 + 1);
+}
+END_TEST
+
+/* The validation split rule (Keras: int(count * (1 - split))), float rounding undone. */
+START_TEST(test_validation_split_count) {
+    mcl_error err = {0};
+    uint32_t head = 0;
+    ck_assert(mcl_validation_split_count(60000, 0.1f, &head, &err) == MCL_OK);
+    ck_assert_uint_eq(head, 54000);
+    ck_assert(mcl_validation_split_count(3000, 0.1f, &head, &err) == MCL_OK);
+    ck_assert_uint_eq(head, 2700);
+    ck_assert(mcl_validation_split_count(7, 0.0f, &head, &err) == MCL_OK);
+    ck_assert_uint_eq(head, 7);
+    mcl_status st = mcl_validation_split_count(1, 0.5f, &head, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "validation split of 0.5", "out of 1");
+    st = mcl_validation_split_count(10, 1.0f, &head, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "validation split", "[0, 1)");
+    st = mcl_validation_split_count(10, -0.1f, &head, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, "validation split", "[0, 1)");
+}
+END_TEST
+
 static Suite *scheduler_suite(void) {
     Suite *s = suite_create("scheduler");
     TCase *tc = tcase_create("epoch_order");
@@ -182,6 +213,8 @@ static Suite *scheduler_suite(void) {
     tcase_add_test(tc, test_seeds_differ);
     tcase_add_test(tc, test_uniform_over_epochs);
     tcase_add_test(tc, test_uniform_over_seeds);
+    tcase_add_test(tc, test_steps_per_epoch);
+    tcase_add_test(tc, test_validation_split_count);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -91,6 +91,30 @@ mcl_context *test_context_create_options(mcl_context_options opt) {
     return NULL;
 }
 
+cl_mem test_buffer(mcl_context *ctx, size_t bytes) {
+    cl_mem m = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_buffer_create(ctx, bytes, &m, "test buffer", &err) == MCL_OK, "%s",
+                  err.message);
+    return m;
+}
+
+cl_mem test_buffer_from(mcl_context *ctx, const void *src, size_t bytes) {
+    cl_mem m = test_buffer(ctx, bytes);
+    test_upload(ctx, m, src, bytes);
+    return m;
+}
+
+void test_upload(mcl_context *ctx, cl_mem m, const void *src, size_t bytes) {
+    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, src, 0, NULL, NULL),
+                     CL_SUCCESS);
+}
+
+void test_download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes) {
+    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
+                     CL_SUCCESS);
+}
+
 void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed) {
     for (size_t i = 0; i < n; i++)
         dst[i] = lo + (hi - lo) * mcl_philox_uniform(seed, 0x7e57u, (uint64_t)i);

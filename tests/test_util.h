@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "device/device.h"
 #include "mnistcl/mnistcl.h"
 
 /* Runs a suite (Check's default fork mode), frees it, and returns the process exit status. */
@@ -36,6 +37,14 @@ mcl_context *test_context_create_with(bool profile);
 /* The same with the caller's options (log, profile, GEMM provider); platform and device are
  * the test defaults. */
 mcl_context *test_context_create_options(mcl_context_options opt);
+
+/* Device buffers for the tests that drive kernels directly (assert on failure): a buffer of
+ * `bytes` (caller releases it with clReleaseMemObject), one holding a copy of `src`, and
+ * blocking copies to and from one. */
+cl_mem test_buffer(mcl_context *ctx, size_t bytes);
+cl_mem test_buffer_from(mcl_context *ctx, const void *src, size_t bytes);
+void test_upload(mcl_context *ctx, cl_mem m, const void *src, size_t bytes);
+void test_download(mcl_context *ctx, cl_mem m, void *dst, size_t bytes);
 
 /* Deterministic uniform floats in [lo, hi). */
 void test_fill_uniform(float *dst, size_t n, float lo, float hi, uint64_t seed);

@@ -79,6 +79,13 @@ mcl_status mcl_dataset_load_files(const char *images_path, const char *labels_pa
 mcl_status mcl_dataset_subset(const mcl_dataset *src, uint32_t first, uint32_t count,
                               mcl_dataset **out, mcl_error *err);
 
+/* The validation split (Keras's validation_split, which mcl_trainer_fit applies when it is
+ * given no validation set): of `images` samples, the first *train_images =
+ * int(images * (1 - split)) train and the rest validate. MCL_ERR_USAGE when split is outside
+ * [0, 1) or leaves no training image. */
+mcl_status mcl_validation_split_count(uint32_t images, float split, uint32_t *train_images,
+                                      mcl_error *err);
+
 /* Fails with MCL_ERR_FORMAT naming the label file and the first sample whose label is
  * >= num_classes. */
 mcl_status mcl_dataset_check_labels(const mcl_dataset *ds, uint32_t num_classes, mcl_error *err);
@@ -422,13 +429,17 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
                               uint32_t cols, uint32_t num_classes, uint32_t max_batch,
                               uint64_t seed, mcl_trainer **out, mcl_error *err);
 
-/* Trains on `train`, validating on `val` (may be NULL) after every epoch. Uploads both datasets
- * to the device once. Reproducible for a given seed on a given device. A later call continues
+/* Trains on `train`, validating on `val` after every epoch. With val NULL and
+ * recipe.validation_split > 0 the last fraction of `train` is the validation set and is not
+ * trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
+ * it is. recipe.batch_size must be 1..max_batch of mcl_trainer_create. Uploads the datasets to
+ * the device once. Reproducible for a given seed on a given device. A later call continues
  * from the current weights and optimizer state (a different optimizer starts with fresh state). */
 mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err);
 
-/* Inference-mode loss and accuracy over a whole dataset. */
+/* Inference-mode loss and accuracy over a whole dataset, in batches of batch_size, which must be
+ * 1..max_batch of mcl_trainer_create (MCL_ERR_USAGE otherwise). */
 mcl_status mcl_trainer_evaluate(mcl_trainer *trainer, const mcl_dataset *data, uint32_t batch_size,
                                 mcl_eval_result *out, mcl_error *err);
 /* The same in one pass, also writing every sample's class probabilities to probs, a caller's
@@ -436,6 +447,10 @@ mcl_status mcl_trainer_evaluate(mcl_trainer *trainer, const mcl_dataset *data, u
 mcl_status mcl_trainer_evaluate_probs(mcl_trainer *trainer, const mcl_dataset *data,
                                       uint32_t batch_size, mcl_eval_result *out, float *probs,
                                       mcl_error *err);
+
+/* The steps of one epoch over `images` samples in batches of batch_size: the last batch may be
+ * partial (ceil(images / batch_size); 0 for a batch size of 0). The rule the trainer runs by. */
+uint32_t mcl_steps_per_epoch(uint32_t images, uint32_t batch_size);
 
 /* Total trainable parameters and the floating-point operations of one training step per sample
  * (forward + backward), used for GFLOP/s reports. */

@@ -65,7 +65,7 @@ static mcl_status bench_model(mcl_context *ctx, const char *name, const mcl_data
     row->batch = recipe.batch_size;
     uint64_t want = (uint64_t)steps * recipe.batch_size;
     uint32_t count = want < mcl_dataset_count(all) ? (uint32_t)want : mcl_dataset_count(all);
-    uint32_t timed_steps = (count + recipe.batch_size - 1) / recipe.batch_size;
+    uint32_t timed_steps = mcl_steps_per_epoch(count, recipe.batch_size);
     mcl_context_reset_memory_peak(ctx);
     st = mcl_dataset_subset(all, 0, count, &subset, err);
     if (st == MCL_OK)
@@ -79,7 +79,7 @@ static mcl_status bench_model(mcl_context *ctx, const char *name, const mcl_data
         st = mcl_trainer_fit(trainer, subset, NULL, &fit, err);
     }
     if (st == MCL_OK && t.train_seconds > 0.0) {
-        double full_steps = (mcl_dataset_count(all) + recipe.batch_size - 1) / recipe.batch_size;
+        double full_steps = mcl_steps_per_epoch(mcl_dataset_count(all), recipe.batch_size);
         row->steps_per_s = timed_steps / t.train_seconds;
         row->epoch_s = full_steps / row->steps_per_s;
         row->images_per_s = count / t.train_seconds;

@@ -1,6 +1,5 @@
 /* mnist-cl train: Keras-like training with per-epoch lines and a live progress bar on a TTY. */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,9 +264,9 @@ static void print_profile(const mcl_trainer *trainer) {
 /* After Ctrl-C stopped the fit: says where, keeps the position in the checkpoint if --save was
  * given (not with --save-best, whose file holds the best epoch), and gives the exit code. */
 static int report_interrupt(train_ui *ui, mcl_trainer *trainer, uint32_t batch,
-                            const mcl_dataset *train) {
+                            uint32_t train_images) {
     uint32_t done = mcl_trainer_epochs_done(trainer), step = mcl_trainer_epoch_step(trainer);
-    uint32_t steps = (mcl_dataset_count(train) + batch - 1) / batch;
+    uint32_t steps = mcl_steps_per_epoch(train_images, batch);
     char where[96];
     if (step > 0)
         snprintf(where, sizeof where, "in epoch %u at step %u/%u", done + 1, step, steps);
@@ -430,7 +429,9 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
 typedef struct train_run {
     mcl_checkpoint *checkpoint; /* --resume */
     mcl_model *model;
-    mcl_dataset *all, *limited, *train, *val, *test;
+    mcl_dataset *all, *limited, *test;
+    const mcl_dataset *train;    /* all or limited: the fit splits off the validation set */
+    uint32_t train_images, val_images; /* of the split (mcl_validation_split_count) */
     mcl_context *ctx;
     mcl_trainer *trainer;
 } train_run;
@@ -439,15 +440,14 @@ static void train_run_free(train_run *r) {
     mcl_trainer_free(r->trainer);
     mcl_context_free(r->ctx);
     mcl_dataset_free(r->test);
-    mcl_dataset_free(r->val);
-    mcl_dataset_free(r->train);
     mcl_dataset_free(r->limited);
     mcl_dataset_free(r->all);
     mcl_model_free(r->model);
     mcl_checkpoint_free(r->checkpoint);
 }
 
-/* Loads the data and splits off the validation set (the last fraction, as Keras). */
+/* Loads the data and counts the validation split that the fit will make (the last fraction,
+ * as Keras), refusing one that leaves nothing to train on before any device work. */
 static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float split,
                             uint32_t declared_classes, mcl_error *err) {
     mcl_status st = mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &r->all, err);
@@ -456,24 +456,16 @@ static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float
     if (st == MCL_OK && declared_classes > 0)
         st = mcl_dataset_check_classes(r->test, declared_classes, err);
     if (st != MCL_OK) return st;
-    const mcl_dataset *source = r->all;
+    r->train = r->all;
     uint32_t count = mcl_dataset_count(r->all);
     if (limit > 0 && limit < count) {
         st = mcl_dataset_subset(r->all, 0, limit, &r->limited, err);
         if (st != MCL_OK) return st;
-        source = r->limited;
+        r->train = r->limited;
         count = limit;
     }
-    /* As Keras: int(count * (1 - split)). The small epsilon undoes float rounding of the
-     * split (0.1f is 0.1000000015), so 60000 x 0.9 gives 54000, not 53999. */
-    uint32_t split_at = (uint32_t)floor((double)count * (1.0 - (double)split) + 1e-4);
-    if (split_at == 0)
-        return cli_set_error(err, MCL_ERR_USAGE,
-                             "--validation-split %g leaves no training images out of %u",
-                             (double)split, count);
-    st = mcl_dataset_subset(source, 0, split_at, &r->train, err);
-    if (st == MCL_OK && split_at < count)
-        st = mcl_dataset_subset(source, split_at, count - split_at, &r->val, err);
+    st = mcl_validation_split_count(count, split, &r->train_images, err);
+    r->val_images = count - r->train_images;
     return st;
 }
 
@@ -613,9 +605,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
                dev->device_index, mcl_context_gemm_name(run.ctx));
         printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes\n", dir,
-               mcl_dataset_count(run.train), run.val ? mcl_dataset_count(run.val) : 0,
-               mcl_dataset_count(run.test), mcl_dataset_rows(run.all), mcl_dataset_cols(run.all),
-               classes);
+               run.train_images, run.val_images, mcl_dataset_count(run.test),
+               mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes);
         static const char *const schedules[] = {"", " (cosine decay)", " (step decay)"};
         /* Keras's counts: total params, and the trainable ones when some are not. */
         uint64_t trainable = mcl_trainer_param_count(run.trainer);
@@ -660,7 +651,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                            .target_accuracy = target};
     struct sigaction old_sigint;
     catch_sigint(&old_sigint);
-    st = mcl_trainer_fit(run.trainer, run.train, run.val, &fit, &err);
+    st = mcl_trainer_fit(run.trainer, run.train, NULL, &fit, &err);
     sigaction(SIGINT, &old_sigint, NULL);
     if (st == MCL_OK && ui.failed) {
         err = ui.err;
@@ -674,7 +665,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     uint32_t done = mcl_trainer_epochs_done(run.trainer);
     if (interrupt_requested) {
         if (ui.bar_shown) printf("\n");
-        int code = report_interrupt(&ui, run.trainer, recipe.batch_size, run.train);
+        int code = report_interrupt(&ui, run.trainer, recipe.batch_size, run.train_images);
         train_run_free(&run);
         return code;
     }
@@ -699,7 +690,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                test.count);
         if (ui.timed_epochs > 0) {
             double epoch_s = ui.train_seconds / ui.timed_epochs;
-            double images = mcl_dataset_count(run.train);
+            double images = run.train_images;
             double flops = mcl_trainer_train_flops_per_sample(run.trainer) * images;
             printf("Speed: %.3f s/epoch, %.2f ms/step, %.0f images/s, %.2f GFLOP/s "
                    "(training steps, mean of %u epoch%s%s)\n",

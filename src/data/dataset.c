@@ -1,6 +1,7 @@
 /* Datasets: an images file and a labels file of the same length, held in host memory. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,23 @@ mcl_status mcl_dataset_subset(const mcl_dataset *src, uint32_t first, uint32_t c
      * miss the highest class must not get a smaller output layer than the training data. */
     ds->num_classes = src->num_classes;
     *out = ds;
+    return MCL_OK;
+}
+
+mcl_status mcl_validation_split_count(uint32_t images, float split, uint32_t *train_images,
+                                      mcl_error *err) {
+    *train_images = images;
+    if (!(split >= 0.0f && split < 1.0f))
+        return mcl_fail(err, MCL_ERR_USAGE, "the validation split must be in [0, 1), not %g",
+                        (double)split);
+    /* As Keras: int(count * (1 - split)). The small epsilon undoes float rounding of the
+     * split (0.1f is 0.1000000015), so 60000 x 0.9 gives 54000, not 53999. */
+    uint32_t head = (uint32_t)floor((double)images * (1.0 - (double)split) + 1e-4);
+    if (head == 0)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "a validation split of %g leaves no training images out of %u",
+                        (double)split, images);
+    *train_images = head;
     return MCL_OK;
 }
 

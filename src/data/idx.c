@@ -17,7 +17,7 @@
 #include <zlib.h>
 
 #include "core/error.h"
-#include "io/read_file.h"
+#include "core/read_file.h"
 
 #define IDX_TYPE_UBYTE 0x08
 #define IDX_MAX_DIMS 3

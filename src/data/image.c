@@ -48,9 +48,9 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
-#include "io/read_file.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
+#include "core/read_file.h"
 
 /* Preparation constants (see the top of the file). Values are on the 0..255 scale. */
 #define POLARITY_SPLIT 127  /* a border median above this means dark ink on light paper */

@@ -1,7 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "device/device.h"
+#include "device/cl_status.h"
 
 const char *mcl_cl_status_str(cl_int code) {
     switch (code) {

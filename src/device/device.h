@@ -1,33 +1,25 @@
-/* Internal view of the OpenCL context, and the checked-call macros every OpenCL call goes
- * through. This header is the only way the rest of mnist-cl talks to OpenCL objects. */
+/* Internal view of the OpenCL context and the helpers the rest of mnist-cl uses to talk to
+ * OpenCL objects (src/device/device.c); the checked-call macros come from cl_status.h. Creating
+ * a context is src/device/context.h's, and its GEMM state is src/device/gemm.c's own. */
 #ifndef MCL_DEVICE_DEVICE_H
 #define MCL_DEVICE_DEVICE_H
 
-#ifndef CL_TARGET_OPENCL_VERSION
-#define CL_TARGET_OPENCL_VERSION 120
-#endif
-#include <CL/cl.h>
-
 #include <stdatomic.h>
 
-#include "core/error.h"
+#include "device/cl_status.h"
 #include "device/kernel_shapes.h"
-#include "mnistcl/mnistcl.h"
 
 struct mcl_context {
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
-    cl_command_queue queue;    /* in-order; every mnist-cl command goes here */
-    cl_program program;        /* every kernel file of cl/, built once */
-    bool program_from_cache;   /* the program came from the binary cache (program_cache.h) */
-    bool profiling;            /* the queue records event times (mcl_context_options.profile) */
-    bool gemm_tuned;           /* a stored GEMM tuning was applied (gemm_tune.h) */
-    bool gemm_tiled;           /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
-    bool gemm_explicit;        /* the provider was asked for (options or MNIST_CL_GEMM) */
-    uint64_t program_hash;     /* the program's cache key (program_cache.h); 0 when off */
-    cl_kernel gemm_kernels[5]; /* gemm_nn, gemm_tn, gemm_transpose, gemm_reduce_chunks (tiled) */
-    cl_mem scratch;            /* mcl_scratch_reserve's buffer, grown on demand */
+    cl_command_queue queue;  /* in-order; every mnist-cl command goes here */
+    cl_program program;      /* every kernel file of cl/, built once */
+    bool program_from_cache; /* the program came from the binary cache (program_cache.h) */
+    bool profiling;          /* the queue records event times (mcl_context_options.profile) */
+    uint64_t program_hash;   /* the program's cache key (program_cache.h); 0 when off */
+    struct mcl_gemm *gemm;   /* the GEMM provider's state, owned by src/device/gemm.c */
+    cl_mem scratch;          /* mcl_scratch_reserve's buffer, grown on demand */
     size_t scratch_floats;
     cl_mem zeros; /* mcl_zeros's buffer, grown on demand */
     size_t zeros_floats;
@@ -47,29 +39,6 @@ struct mcl_context {
     mcl_log_fn log;
     void *log_user;
 };
-
-/* "CL_OUT_OF_RESOURCES" for -5, or "CL_UNKNOWN_ERROR" for codes OpenCL does not define. */
-const char *mcl_cl_status_str(cl_int code);
-
-/* Records a failed OpenCL call: "<what>: <clCall> failed with CL_NAME (code) [file:line]".
- * Memory errors map to MCL_ERR_DEVICE_MEMORY / MCL_ERR_HOST_MEMORY, others to MCL_ERR_OPENCL. */
-mcl_status mcl_cl_fail(mcl_error *err, cl_int code, const char *call_expr, const char *file,
-                       int line, const char *what);
-
-/* Evaluates an OpenCL call returning cl_int; yields MCL_OK or the recorded failure status. */
-#define MCL_CL_CHECK(call, err, what)                                                              \
-    mcl_cl_check_((call), #call, __FILE__, __LINE__, (err), (what))
-/* Same, but returns the failure status from the enclosing function. */
-#define MCL_CL_TRY(call, err, what)                                                                \
-    do {                                                                                           \
-        mcl_status mcl_try_st_ = MCL_CL_CHECK(call, err, what);                                    \
-        if (mcl_try_st_ != MCL_OK) return mcl_try_st_;                                             \
-    } while (0)
-
-static inline mcl_status mcl_cl_check_(cl_int code, const char *expr, const char *file, int line,
-                                       mcl_error *err, const char *what) {
-    return code == CL_SUCCESS ? MCL_OK : mcl_cl_fail(err, code, expr, file, line, what);
-}
 
 /* Writes a message to the context's log callback (or stderr). */
 void mcl_log(const mcl_context *ctx, mcl_log_level level, const char *fmt, ...) MCL_PRINTF(3, 4);
@@ -134,33 +103,16 @@ mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *er
 mcl_status mcl_fill(mcl_context *ctx, cl_mem buffer, const void *pattern, size_t pattern_size,
                     size_t offset, size_t bytes, const char *what, mcl_error *err);
 
+/* The context's count of the device memory its buffers hold (mcl_context_device_memory),
+ * shared with the buffers' destructor callbacks. Created with one reference, the context's;
+ * the last release frees it. */
+typedef struct mcl_memory_count mcl_memory_count;
+mcl_memory_count *mcl_memory_count_create(void); /* NULL when out of host memory */
+void mcl_memory_count_release(mcl_memory_count *m);
+
 /* Creates a device buffer of `bytes` (no host pointer). Caller releases with clReleaseMemObject.
  * `what` names the buffer in error messages. */
 mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const char *what,
-                             mcl_error *err);
-
-/* The build options for kernels of the given shapes: the OpenCL C version and the shapes' -D
- * options. False if `size` is too small. */
-bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size);
-
-/* mcl_context_create with the given kernel shapes instead of the device class's (or a stored
- * tuning's), building from source without reading or writing the program cache: the kernel
- * tuner's candidates. shapes NULL is mcl_context_create. */
-mcl_status mcl_context_create_shaped(const mcl_context_options *options,
-                                     const mcl_kernel_shapes *shapes, mcl_context **out,
-                                     mcl_error *err);
-
-/* Checks the context's GEMM provider against a CPU reference on the shapes the models use
- * (once per program and device: the verdict is kept beside the program's cache entry). A
- * provider the context chose by itself that fails gives way to the other one, with a warning
- * in the log; one that was asked for fails with MCL_ERR_CHECK_FAILED, as does a device on
- * which neither is right. Called by mcl_context_create. */
-mcl_status mcl_context_verify_gemm(mcl_context *ctx, mcl_error *err);
-
-/* Builds the program from the embedded sources (called by mcl_context_create). A failed build
- * sends the build log to the log callback and returns MCL_ERR_BUILD. `extra_source` (may be
- * NULL) is appended after the embedded files; tests use it to provoke a build failure. */
-mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_program *out,
                              mcl_error *err);
 
 #endif

@@ -55,7 +55,17 @@ enum { TILED_NN, TILED_TN, TILED_TRANSPOSE, TILED_REDUCE, TILED_PACK, TILED_KERN
 static const char *const tiled_names[TILED_KERNELS] = {"gemm_nn", "gemm_tn", "gemm_transpose",
                                                        "gemm_reduce_chunks", "gemm_pack_b"};
 
-mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err) {
+/* The GEMM provider of one context, owned by this module (the context only holds the
+ * pointer): which provider multiplies, whether it was asked for, whether CLBlast runs a stored
+ * tuning, and the tiled kernels once they are used. */
+struct mcl_gemm {
+    bool tiled;             /* mcl_gemm uses cl/gemm.cl's kernels where they apply */
+    bool explicit_choice;   /* the provider was asked for (options or MNIST_CL_GEMM) */
+    bool tuned;             /* a stored CLBlast tuning was applied (gemm_tune.h) */
+    cl_kernel kernels[TILED_KERNELS];
+};
+
+mcl_status mcl_gemm_create(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err) {
     const char *env = getenv("MNIST_CL_GEMM");
     if (choice == MCL_GEMM_AUTO && env != NULL && env[0] != '\0') {
         if (strcmp(env, "clblast") == 0)
@@ -66,18 +76,22 @@ mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
             return mcl_fail(err, MCL_ERR_USAGE,
                             "MNIST_CL_GEMM must be 'auto', 'clblast' or 'tiled', not '%s'", env);
     }
+    ctx->gemm = calloc(1, sizeof *ctx->gemm);
+    if (ctx->gemm == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     /* AUTO: the tiled kernels where the device vectorises explicit vectors (CPU classes),
      * CLBlast's work-group-parallel kernels where it vectorises across work-items (SIMT). */
-    ctx->gemm_explicit = choice != MCL_GEMM_AUTO;
+    ctx->gemm->explicit_choice = choice != MCL_GEMM_AUTO;
     if (choice == MCL_GEMM_AUTO)
         choice = ctx->shapes.device_class == MCL_CLASS_SIMT ? MCL_GEMM_CLBLAST : MCL_GEMM_TILED;
     return mcl_gemm_use(ctx, choice == MCL_GEMM_TILED, err);
 }
 
-void mcl_gemm_release(mcl_context *ctx) {
-    for (size_t i = 0; i < sizeof ctx->gemm_kernels / sizeof ctx->gemm_kernels[0]; i++) {
-        if (ctx->gemm_kernels[i] != NULL) clReleaseKernel(ctx->gemm_kernels[i]);
-        ctx->gemm_kernels[i] = NULL;
+void mcl_gemm_free(mcl_context *ctx) {
+    if (ctx->gemm != NULL) {
+        for (int i = 0; i < TILED_KERNELS; i++)
+            if (ctx->gemm->kernels[i] != NULL) clReleaseKernel(ctx->gemm->kernels[i]);
+        free(ctx->gemm);
+        ctx->gemm = NULL;
     }
     /* CLBlast keeps the programs it built in a process-wide cache that its static destructor
      * releases at exit, after a driver's runtime may be gone (under oclgrind that aborted with
@@ -87,19 +101,39 @@ void mcl_gemm_release(mcl_context *ctx) {
 }
 
 mcl_status mcl_gemm_use(mcl_context *ctx, bool tiled, mcl_error *err) {
-    ctx->gemm_tiled = tiled;
+    ctx->gemm->tiled = tiled;
     for (int i = 0; tiled && i < TILED_KERNELS; i++) {
-        if (ctx->gemm_kernels[i] != NULL) continue;
-        mcl_status st = mcl_kernel_create(ctx, tiled_names[i], &ctx->gemm_kernels[i], err);
+        if (ctx->gemm->kernels[i] != NULL) continue;
+        mcl_status st = mcl_kernel_create(ctx, tiled_names[i], &ctx->gemm->kernels[i], err);
         if (st != MCL_OK) return st;
     }
     return MCL_OK;
 }
 
+bool mcl_gemm_tiled(const mcl_context *ctx) {
+    return ctx->gemm->tiled;
+}
+
+bool mcl_gemm_chosen_explicitly(const mcl_context *ctx) {
+    return ctx->gemm->explicit_choice;
+}
+
+void mcl_gemm_set_tuned(mcl_context *ctx, bool tuned) {
+    ctx->gemm->tuned = tuned;
+}
+
+bool mcl_context_gemm_tuned(const mcl_context *ctx) {
+    return ctx->gemm->tuned;
+}
+
+const char *mcl_context_gemm_name(const mcl_context *ctx) {
+    return ctx->gemm->tiled ? "mnist-cl tiled kernels" : "CLBlast";
+}
+
 /* Writes the transpose of the rows x cols matrix `src` into `dst` (leading dimension rows). */
 static mcl_status transpose(mcl_context *ctx, size_t rows, size_t cols, mcl_matrix src, cl_mem dst,
                             mcl_error *err) {
-    cl_kernel kernel = ctx->gemm_kernels[TILED_TRANSPOSE];
+    cl_kernel kernel = ctx->gemm->kernels[TILED_TRANSPOSE];
     cl_uint r = (cl_uint)rows, c = (cl_uint)cols, src_off = (cl_uint)src.offset;
     cl_uint lda = (cl_uint)src.ld, t_off = 0, ldt = (cl_uint)rows;
     mcl_status st =
@@ -137,7 +171,7 @@ static mcl_status tiled_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, flo
         b = (mcl_matrix){scratch, 0, n, false};
     }
     if (st == MCL_OK && pack && k > 0) {
-        cl_kernel kp = ctx->gemm_kernels[TILED_PACK];
+        cl_kernel kp = ctx->gemm->kernels[TILED_PACK];
         cl_uint uk = (cl_uint)k, un = (cl_uint)n, boff = (cl_uint)b.offset, ldb = (cl_uint)b.ld;
         cl_uint poff = (cl_uint)plain_floats;
         st = MCL_SET_ARGS(kp, err, MCL_ARG(uk), MCL_ARG(un), MCL_ARG(b.buffer), MCL_ARG(boff),
@@ -147,7 +181,7 @@ static mcl_status tiled_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, flo
     }
     mcl_matrix out = chunks > 1 ? (mcl_matrix){scratch, b_floats, n, false} : c;
     float out_alpha = chunks > 1 ? 1.0f : alpha, out_beta = chunks > 1 ? 0.0f : beta;
-    cl_kernel kernel = ctx->gemm_kernels[a.transposed ? TILED_TN : TILED_NN];
+    cl_kernel kernel = ctx->gemm->kernels[a.transposed ? TILED_TN : TILED_NN];
     cl_uint um = (cl_uint)m, un = (cl_uint)n, uk = (cl_uint)k;
     cl_uint a_off = (cl_uint)a.offset, b_off = (cl_uint)b.offset, c_off = (cl_uint)out.offset;
     cl_uint lda = (cl_uint)a.ld, ldb = (cl_uint)b.ld, ldc = (cl_uint)out.ld;
@@ -173,7 +207,7 @@ static mcl_status tiled_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, flo
     size_t local[3] = {1, 1, 1};
     if (st == MCL_OK) st = mcl_enqueue_local(ctx, kernel, 3, global, local, err);
     if (st == MCL_OK && chunks > 1) {
-        cl_kernel reduce = ctx->gemm_kernels[TILED_REDUCE];
+        cl_kernel reduce = ctx->gemm->kernels[TILED_REDUCE];
         cl_uint uchunks = (cl_uint)chunks, p_off = (cl_uint)b_floats;
         cl_uint cc_off = (cl_uint)c.offset, cldc = (cl_uint)c.ld;
         st = MCL_SET_ARGS(reduce, err, MCL_ARG(um), MCL_ARG(un), MCL_ARG(uchunks),
@@ -190,20 +224,20 @@ mcl_status mcl_gemm(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
                     mcl_matrix b, float beta, mcl_matrix c, const char *what, mcl_error *err) {
     if (m == 0 || n == 0) return MCL_OK;
     /* The kernels take 32-bit offsets; mnist-cl's tensors are capped at 2^28 floats. */
-    if (ctx->gemm_tiled && !(a.transposed && b.transposed))
+    if (ctx->gemm->tiled && !(a.transposed && b.transposed))
         return tiled_gemm(ctx, m, n, k, alpha, a, b, beta, c, NULL, what, err);
     return mcl_gemm_clblast(ctx, m, n, k, alpha, a, b, beta, c, what, err);
 }
 
 bool mcl_gemm_fuses_epilogue(const mcl_context *ctx) {
-    return ctx->gemm_tiled;
+    return ctx->gemm->tiled;
 }
 
 mcl_status mcl_gemm_with_epilogue(mcl_context *ctx, size_t m, size_t n, size_t k, float alpha,
                                   mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c,
                                   const mcl_gemm_epilogue *epilogue, const char *what,
                                   mcl_error *err) {
-    if (!ctx->gemm_tiled || (a.transposed && b.transposed))
+    if (!ctx->gemm->tiled || (a.transposed && b.transposed))
         return mcl_fail(err, MCL_ERR_USAGE, "%s: this GEMM provider applies no epilogue", what);
     if (m == 0 || n == 0) return MCL_OK;
     return tiled_gemm(ctx, m, n, k, alpha, a, b, beta, c, epilogue, what, err);

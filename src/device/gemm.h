@@ -42,17 +42,25 @@ mcl_status mcl_gemm_clblast(mcl_context *ctx, size_t m, size_t n, size_t k, floa
                             mcl_matrix a, mcl_matrix b, float beta, mcl_matrix c, const char *what,
                             mcl_error *err);
 
-/* Decides the context's GEMM provider from `choice` and MNIST_CL_GEMM, and creates the tiled
- * kernels when they are used (mcl_context_free releases them). A bad MNIST_CL_GEMM value fails
- * with MCL_ERR_USAGE. */
-mcl_status mcl_gemm_choose(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err);
+/* Decides the context's GEMM provider from `choice` and MNIST_CL_GEMM, makes ctx->gemm (the
+ * provider's state, which only this module reads) and the tiled kernels when they are used.
+ * mcl_gemm_free releases it. A bad MNIST_CL_GEMM value fails with MCL_ERR_USAGE. */
+mcl_status mcl_gemm_create(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *err);
 
-/* Releases the context's GEMM state: the tiled kernels and CLBlast's cached programs. Called
- * by mcl_context_free before the context goes. */
-void mcl_gemm_release(mcl_context *ctx);
+/* Releases ctx->gemm (NULL-safe) and CLBlast's cached programs. Called by mcl_context_free
+ * before the context goes. */
+void mcl_gemm_free(mcl_context *ctx);
 
 /* Switches the context to the tiled kernels (creating them) or to CLBlast. */
 mcl_status mcl_gemm_use(mcl_context *ctx, bool tiled, mcl_error *err);
+
+/* Whether the context multiplies with the tiled kernels, and whether its provider was asked
+ * for (options or MNIST_CL_GEMM) rather than chosen by the device class. */
+bool mcl_gemm_tiled(const mcl_context *ctx);
+bool mcl_gemm_chosen_explicitly(const mcl_context *ctx);
+
+/* Records whether CLBlast runs a stored tuning (gemm_tune.h; mcl_context_gemm_tuned). */
+void mcl_gemm_set_tuned(mcl_context *ctx, bool tuned);
 
 /* CLBlast's direct GEMM kernel (the one it uses below ~384^3 multiply-adds, which covers the
  * MLPs' products) takes these tuning parameters, in this order. */

@@ -19,8 +19,8 @@
 
 #include "core/philox.h"
 #include "device/program_cache.h"
-#include "io/atomic_file.h"
-#include "io/read_file.h"
+#include "core/atomic_file.h"
+#include "core/read_file.h"
 
 #define TUNING_HEADER "mnist-cl gemm tuning 1"
 #define TUNING_MAX_BYTES 65536u
@@ -133,7 +133,7 @@ static bool parse_tuning(const mcl_context *ctx, char *text, mcl_gemm_direct_par
 }
 
 void mcl_gemm_tuning_apply_stored(mcl_context *ctx) {
-    ctx->gemm_tuned = false;
+    mcl_gemm_set_tuned(ctx, false);
     const char *off = getenv("MNIST_CL_TUNING");
     if (off != NULL && strcmp(off, "0") == 0) return;
     char path[4096];
@@ -167,7 +167,7 @@ void mcl_gemm_tuning_apply_stored(mcl_context *ctx) {
         mcl_log(ctx, MCL_LOG_WARN, "ignoring the GEMM tuning in %s: %s", path, err.message);
         return;
     }
-    ctx->gemm_tuned = true;
+    mcl_gemm_set_tuned(ctx, true);
 }
 
 /* ---------------------------------------------------------------- the search */
@@ -336,7 +336,7 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
                          void *user, mcl_tune_result *out, mcl_error *err) {
     memset(out, 0, sizeof *out);
     out->best = -1;
-    if (ctx->gemm_tuned)
+    if (mcl_context_gemm_tuned(ctx))
         return mcl_fail(err, MCL_ERR_USAGE,
                         "this context already applies a stored tuning; tune on a context created "
                         "with MNIST_CL_TUNING=0 so that CLBlast's own parameters are the baseline");
@@ -387,7 +387,7 @@ mcl_status mcl_gemm_tune(mcl_context *ctx, uint32_t max_configs, mcl_tune_progre
         if (st == MCL_OK && out->best == (int)out->count - 1) best_params = candidates[i];
         if (st == MCL_OK && progress != NULL) progress(c, out->count, total, user);
     }
-    if (st == MCL_OK && ctx->gemm_tiled) {
+    if (st == MCL_OK && mcl_gemm_tiled(ctx)) {
         st = measure(ctx, ops, true, &out->tiled_gflops, &error, err);
         if (st == MCL_OK && !(error <= 1.0))
             st = mcl_fail(err, MCL_ERR_CHECK_FAILED,

@@ -34,8 +34,8 @@ mcl_status mcl_gemm_workload_measure(mcl_context *ctx, mcl_gemm_workload *w, boo
 void mcl_gemm_workload_free(mcl_gemm_workload *w);
 
 /* Applies the stored tuning for ctx's device, if there is a valid one and MNIST_CL_TUNING is not
- * 0; sets ctx->gemm_tuned. A missing file is normal; an unreadable or invalid one is reported
- * as a warning in the log and ignored. Never fails. */
+ * 0; records it with mcl_gemm_set_tuned. A missing file is normal; an unreadable or invalid one is
+ * reported as a warning in the log and ignored. Never fails. */
 void mcl_gemm_tuning_apply_stored(mcl_context *ctx);
 
 #endif

@@ -5,7 +5,7 @@
 #ifndef MCL_DEVICE_KERNEL_PROFILE_H
 #define MCL_DEVICE_KERNEL_PROFILE_H
 
-#include "device/device.h"
+#include "device/cl_status.h"
 
 typedef struct mcl_kernel_profile mcl_kernel_profile;
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "device/program_cache.h"
-#include "io/atomic_file.h"
-#include "io/read_file.h"
+#include "core/atomic_file.h"
+#include "core/read_file.h"
 
 #define HEADER "mnist-cl kernel tuning 1"
 #define MAX_BYTES 4096u

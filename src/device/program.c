@@ -6,6 +6,7 @@
 
 #include "device/cl_sources.h"
 #include "device/device.h"
+#include "device/program.h"
 #include "device/program_cache.h"
 
 /* OpenCL C 1.2 keeps the kernels portable (Intel iGPUs, AMD, Mesa rusticl, macOS). No

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
 
 #define MAGIC "MCLPBIN1"
 #define HEADER_BYTES (8 + 8 + 4 + 8)

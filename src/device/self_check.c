@@ -12,7 +12,8 @@
 #include "core/test_hook.h"
 #include "device/gemm.h"
 #include "device/program_cache.h"
-#include "io/atomic_file.h"
+#include "device/self_check.h"
+#include "core/atomic_file.h"
 
 /* fp32 GEMM with K=67 accumulates in different orders on device and host: an absolute margin
  * near zero (where terms cancel) and a relative one elsewhere, as CLBlast's own tester (longer
@@ -102,7 +103,8 @@ static mcl_status check_gemm_case(mcl_context *ctx, bool clblast, const check_ca
         st = MCL_CL_CHECK(clEnqueueReadBuffer(q, dc, CL_TRUE, 0, c_n * 4, c, 0, NULL, NULL), err,
                           "reading check results");
     /* Test hook: a provider that computes a wrong value, for the fallback's tests. */
-    if (st == MCL_OK && mcl_test_hook(clblast || !ctx->gemm_tiled ? "wrong-clblast" : "wrong-tiled"))
+    bool via_clblast = clblast || !mcl_gemm_tiled(ctx);
+    if (st == MCL_OK && mcl_test_hook(via_clblast ? "wrong-clblast" : "wrong-tiled"))
         c[OFF] += 1.0f;
     if (st == MCL_OK) {
         double widen = K > 67 ? sqrt((double)K / 67.0) : 1.0;
@@ -226,7 +228,7 @@ static void verdict_store_pass(mcl_context *ctx, const char *provider) {
 
 /* The start-up check of the context's GEMM provider (mcl_context_verify_gemm). */
 static mcl_status verify_provider(mcl_context *ctx, mcl_error *err) {
-    const char *provider = ctx->gemm_tiled ? "tiled" : "clblast";
+    const char *provider = mcl_gemm_tiled(ctx) ? "tiled" : "clblast";
     if (verdict_says_pass(ctx, provider)) return MCL_OK;
     mcl_status st = check_gemm(ctx, false, err);
     if (st == MCL_OK) verdict_store_pass(ctx, provider);
@@ -241,13 +243,14 @@ mcl_status mcl_context_verify_gemm(mcl_context *ctx, mcl_error *err) {
         return st;
     }
     const char *name = mcl_context_gemm_name(ctx);
-    if (ctx->gemm_explicit)
+    const char *other = mcl_gemm_tiled(ctx) ? "clblast" : "tiled";
+    if (mcl_gemm_chosen_explicitly(ctx))
         return mcl_fail(err, MCL_ERR_CHECK_FAILED,
                         "%s; %s gives wrong results on %s: choose the other GEMM provider "
                         "(MNIST_CL_GEMM=%s)",
-                        first.message, name, ctx->info.name, ctx->gemm_tiled ? "clblast" : "tiled");
+                        first.message, name, ctx->info.name, other);
     /* AUTO chose a path this device gets wrong: the other one, if it passes. */
-    st = mcl_gemm_use(ctx, !ctx->gemm_tiled, err);
+    st = mcl_gemm_use(ctx, !mcl_gemm_tiled(ctx), err);
     if (st == MCL_OK) st = verify_provider(ctx, err);
     if (st == MCL_ERR_CHECK_FAILED)
         return mcl_fail(err, MCL_ERR_CHECK_FAILED,
@@ -264,7 +267,7 @@ mcl_status mcl_context_self_check(mcl_context *ctx, mcl_error *err) {
     mcl_status st = check_gemm(ctx, false, err);
     /* CLBlast too where the context multiplies with its own kernels (MNIST_CL_GEMM=clblast
      * would switch to it). */
-    if (st == MCL_OK && ctx->gemm_tiled) st = check_gemm(ctx, true, err);
+    if (st == MCL_OK && mcl_gemm_tiled(ctx)) st = check_gemm(ctx, true, err);
     return st != MCL_OK ? st : check_kernel(ctx, err);
 }
 

@@ -219,13 +219,6 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
     g->max_batch = max_batch;
     mcl_status st = mcl_graph_plan(model, input, classes, g, err);
     if (st == MCL_OK) st = check_fits(g, max_batch, err);
-    if (st == MCL_OK) {
-        g->activations = calloc(g->node_count, sizeof(cl_mem));
-        g->gradients = calloc(g->node_count, sizeof(cl_mem));
-        g->aux = calloc(g->node_count, sizeof(cl_mem));
-        if (g->activations == NULL || g->gradients == NULL || g->aux == NULL)
-            st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
-    }
     size_t params_bytes = g->param_count * sizeof(float);
     size_t n = max_batch;
     if (st == MCL_OK) st = alloc(g, params_bytes, &g->params, "the parameters", err);
@@ -241,31 +234,14 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
     if (st == MCL_OK) st = alloc(g, n * sizeof(float), &g->sample_loss, "per-sample loss", err);
     if (st == MCL_OK)
         st = alloc(g, n * sizeof(float), &g->sample_correct, "per-sample accuracy", err);
+    /* Each node reads the previous one's output and writes its input gradient into the previous
+     * one's gradient buffer (the first node's input gradient is never asked for). */
     cl_mem x = g->input, dx = NULL;
     for (uint32_t i = 0; i < g->node_count && st == MCL_OK; i++) {
         mcl_node *node = &g->nodes[i];
-        node->x = x;
-        node->dx = dx;
-        if (node->op->aliases_input || node->fused_away) {
-            node->y = x;
-            node->dy = dx;
-        } else {
-            size_t bytes = n * mcl_shape_size(node->out_shape) * sizeof(float);
-            char what[64];
-            snprintf(what, sizeof what, "%s's output", node->name);
-            st = alloc(g, bytes, &g->activations[i], what, err);
-            if (st == MCL_OK) st = alloc(g, bytes, &g->gradients[i], what, err);
-            node->y = g->activations[i];
-            node->dy = g->gradients[i];
-        }
-        size_t aux = node->op->aux_bytes ? node->op->aux_bytes(node, max_batch) : 0;
-        if (st == MCL_OK && aux > 0) {
-            char what[64];
-            snprintf(what, sizeof what, "%s's saved state", node->name);
-            st = alloc(g, aux, &g->aux[i], what, err);
-            node->aux = g->aux[i];
-        }
-        if (st == MCL_OK && !node->fused_away) st = mcl_node_create_kernels(node, ctx, err);
+        size_t bytes = 0;
+        st = mcl_node_bind(node, ctx, x, dx, max_batch, &bytes, err);
+        g->device_bytes += bytes;
         x = node->y;
         dx = node->dy;
     }
@@ -334,20 +310,12 @@ double mcl_graph_train_flops_per_sample(const mcl_graph *g) {
 
 void mcl_graph_free(mcl_graph *g) {
     if (g == NULL) return;
-    for (uint32_t i = 0; i < g->node_count; i++) {
-        mcl_node_release_kernels(&g->nodes[i]);
-        if (g->activations != NULL && g->activations[i] != NULL)
-            clReleaseMemObject(g->activations[i]);
-        if (g->gradients != NULL && g->gradients[i] != NULL) clReleaseMemObject(g->gradients[i]);
-        if (g->aux != NULL && g->aux[i] != NULL) clReleaseMemObject(g->aux[i]);
-    }
+    for (uint32_t i = 0; i < g->node_count; i++)
+        mcl_node_release(&g->nodes[i]);
     cl_mem bufs[] = {g->params, g->grads,  g->state,       g->workspace,
                      g->input,  g->labels, g->sample_loss, g->sample_correct};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
-    free(g->activations);
-    free(g->gradients);
-    free(g->aux);
     free(g->nodes);
     free(g);
 }

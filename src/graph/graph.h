@@ -24,9 +24,7 @@ typedef struct mcl_graph {
     cl_mem input;       /* [max_batch, F] */
     cl_mem labels;      /* [max_batch] int */
     cl_mem sample_loss, sample_correct; /* [max_batch] */
-    cl_mem *activations; /* [node_count] outputs (NULL where a node aliases its input) */
-    cl_mem *gradients;   /* [node_count] gradients w.r.t. those outputs */
-    cl_mem *aux;         /* [node_count] per-node memory (node->aux), NULL where none */
+    /* Each node owns its output, gradient and aux buffers (mcl_node_bind). */
     size_t device_bytes; /* everything this graph allocated on the device */
 } mcl_graph;
 

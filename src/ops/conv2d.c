@@ -62,13 +62,8 @@ static mcl_status conv2d_parse(mcl_layer *layer, char **args, int nargs, mcl_err
                 return mcl_fail(err, MCL_ERR_FORMAT,
                                 "conv2d stride must be S or SxS with S in 1..64, got '%s'", v);
         } else if ((v = mcl_arg_value(args[i], "padding")) != NULL) {
-            if (strcmp(v, "valid") == 0)
-                layer->padding = MCL_PADDING_VALID;
-            else if (strcmp(v, "same") == 0)
-                layer->padding = MCL_PADDING_SAME;
-            else
-                return mcl_fail(err, MCL_ERR_FORMAT,
-                                "conv2d padding must be 'valid' or 'same', got '%s'", v);
+            mcl_status st = mcl_parse_padding("conv2d", v, &layer->padding, err);
+            if (st != MCL_OK) return st;
         } else if (!mcl_parse_activation(args[i], &layer->activation) ||
                    layer->activation == MCL_ACT_SOFTMAX) {
             return mcl_fail(err, MCL_ERR_FORMAT,

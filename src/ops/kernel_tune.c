@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/philox.h"
+#include "device/context.h"
 #include "device/gemm_tune.h"
 #include "device/kernel_tuning.h"
 #include "ops/op.h"
@@ -49,12 +50,12 @@ typedef struct conv_bench {
     mcl_node node;
     mcl_exec ex;
     size_t in_count, out_count, params;
-    cl_mem x, y, dx, dy, params_buf, grads, workspace;
+    cl_mem x, dx, params_buf, grads, workspace; /* y and dy are the node's own */
 } conv_bench;
 
 static void conv_bench_free(conv_bench *b) {
-    mcl_node_release_kernels(&b->node);
-    cl_mem bufs[] = {b->x, b->y, b->dx, b->dy, b->params_buf, b->grads, b->workspace};
+    mcl_node_release(&b->node);
+    cl_mem bufs[] = {b->x, b->dx, b->params_buf, b->grads, b->workspace};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
     memset(b, 0, sizeof *b);
@@ -94,25 +95,22 @@ static mcl_status conv_bench_create(mcl_context *ctx, const conv_layer *l, uint3
     size_t ws = b->node.op->workspace_bytes(&b->node, batch);
     st = mcl_buffer_create(ctx, b->in_count * 4, &b->x, "a tuning input", err);
     if (st == MCL_OK) st = mcl_buffer_create(ctx, b->in_count * 4, &b->dx, "a tuning input", err);
-    if (st == MCL_OK) st = mcl_buffer_create(ctx, b->out_count * 4, &b->y, "a tuning output", err);
-    if (st == MCL_OK) st = mcl_buffer_create(ctx, b->out_count * 4, &b->dy, "a tuning output", err);
+    if (st == MCL_OK) st = mcl_node_bind(&b->node, ctx, b->x, b->dx, batch, NULL, err);
     if (st == MCL_OK)
         st = mcl_buffer_create(ctx, b->params * 4, &b->params_buf, "tuning weights", err);
     if (st == MCL_OK) st = mcl_buffer_create(ctx, b->params * 4, &b->grads, "tuning weights", err);
     if (st == MCL_OK && ws > 0)
         st = mcl_buffer_create(ctx, ws, &b->workspace, "a tuning workspace", err);
-    if (st == MCL_OK) st = mcl_node_create_kernels(&b->node, ctx, err);
     float *x = malloc(b->in_count * 4), *w = malloc(b->params * 4), *d = malloc(b->out_count * 4);
     if (x == NULL || w == NULL || d == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK) st = upload_random(ctx, b->x, x, b->in_count, 1, 1.0f, err);
     if (st == MCL_OK) st = upload_random(ctx, b->params_buf, w, b->params, 2, 0.1f, err);
-    if (st == MCL_OK) st = upload_random(ctx, b->dy, d, b->out_count, 3, 1.0f, err);
+    if (st == MCL_OK) st = upload_random(ctx, b->node.dy, d, b->out_count, 3, 1.0f, err);
     const float zero = 0.0f;
     if (st == MCL_OK)
         st = mcl_fill(ctx, b->grads, &zero, sizeof zero, 0, b->params * 4, "zeroing tuning grads",
                       err);
-    b->node.x = b->x, b->node.y = b->y, b->node.dx = b->dx, b->node.dy = b->dy;
     b->ex = (mcl_exec){.ctx = ctx,
                        .params = b->params_buf,
                        .grads = b->grads,
@@ -149,7 +147,7 @@ static mcl_status conv_check(mcl_context *ctx, const conv_layer *l, double *wors
     cl_command_queue q = ctx->queue;
     if (st == MCL_OK)
         st = MCL_CL_CHECK(
-            clEnqueueReadBuffer(q, b.y, CL_TRUE, 0, b.out_count * 4, y, 0, NULL, NULL), err,
+            clEnqueueReadBuffer(q, b.node.y, CL_TRUE, 0, b.out_count * 4, y, 0, NULL, NULL), err,
             "reading a tuning output");
     if (st == MCL_OK) st = b.node.op->backward(&b.node, &b.ex, err);
     if (st == MCL_OK)

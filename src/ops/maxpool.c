@@ -56,13 +56,8 @@ static mcl_status maxpool_parse(mcl_layer *layer, char **args, int nargs, mcl_er
                                 MAXPOOL_MAX_SIDE, v);
         } else if ((v = mcl_arg_value(args[i], "padding")) != NULL && !have_padding) {
             have_padding = true;
-            if (strcmp(v, "valid") == 0)
-                layer->padding = MCL_PADDING_VALID;
-            else if (strcmp(v, "same") == 0)
-                layer->padding = MCL_PADDING_SAME;
-            else
-                return mcl_fail(err, MCL_ERR_FORMAT,
-                                "maxpool padding must be 'valid' or 'same', got '%s'", v);
+            mcl_status st = mcl_parse_padding("maxpool", v, &layer->padding, err);
+            if (st != MCL_OK) return st;
         } else {
             return mcl_fail(err, MCL_ERR_FORMAT,
                             "unexpected maxpool argument '%s' (expected one stride=... and one "

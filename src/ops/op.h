@@ -1,6 +1,6 @@
 /* The op interface. Each op family lives in src/ops/<op>.c (host side: shape inference, init,
  * enqueue of forward/backward, the plain C reference that tests use as the oracle) and
- * cl/<op>.cl (kernels), and is registered with one line in src/ops/registry.c.
+ * cl/<op>.cl (kernels), and is registered with one line in src/ops/op_list.h.
  *
  * Conventions (as llm.c): activations are row-major [N, features]; forward reads x and writes y;
  * backward reads dy and writes dx (activation gradients are overwritten: the graph is a chain)
@@ -10,20 +10,12 @@
 
 #include "device/device.h"
 #include "device/gemm.h"
+#include "ops/op_list.h"
 
 typedef enum mcl_op_kind {
-    MCL_OP_FLATTEN,
-    MCL_OP_DENSE,
-    MCL_OP_RELU,
-    MCL_OP_DROPOUT,
-    MCL_OP_SOFTMAX_XENT, /* internal: the training graph's loss head */
-    MCL_OP_CONV2D,
-    MCL_OP_MAXPOOL,
-    MCL_OP_BATCHNORM,
-    MCL_OP_LEAKYRELU,
-    MCL_OP_ZEROPAD,
-    MCL_OP_GLOBALAVGPOOL,
-    MCL_OP_SOFTMAX, /* standalone softmax: the inference head */
+#define MCL_OP_ENUM(kind, name, emitter) MCL_OP_##kind,
+    MCL_OP_LIST(MCL_OP_ENUM)
+#undef MCL_OP_ENUM
     MCL_OP_COUNT
 } mcl_op_kind;
 
@@ -88,6 +80,7 @@ typedef struct mcl_node {
     cl_mem aux; /* op->aux_bytes of per-node memory kept from forward to backward; owned by the
                    graph; NULL if the op needs none */
     cl_kernel kernels[MCL_NODE_MAX_KERNELS]; /* created from op->kernel_names, owned */
+    cl_mem owned[3]; /* the buffers mcl_node_bind made (y, dy, aux; NULL where it made none) */
 } mcl_node;
 
 /* Everything one forward or backward call needs besides the node itself. */
@@ -184,19 +177,26 @@ typedef struct mcl_op {
  * the op's own message when the layer does not fit the input. */
 mcl_status mcl_node_infer(mcl_node *node, const mcl_layer *layer, mcl_shape in, uint32_t index,
                           mcl_error *err);
-/* Creates the kernels of the node's op on ctx (those not made yet); the node owns them until
- * mcl_node_release_kernels. */
-mcl_status mcl_node_create_kernels(mcl_node *node, mcl_context *ctx, mcl_error *err);
-void mcl_node_release_kernels(mcl_node *node);
+/* Places an inferred node on ctx for batches of up to max_batch, as the graph, the op tests and
+ * the kernel tuner all do: x and dx are the caller's (the previous node's y and dy, or an
+ * input); y and dy are x and dx where the op aliases its input or the node is fused away, else
+ * new [max_batch, out] buffers; aux is a new buffer where the op asks for one; then the op's
+ * kernels (none for a fused-away node). What it makes is the node's until mcl_node_release;
+ * *bytes, when not NULL, receives the size of the buffers made. Buffers are named after
+ * node->name in messages. On failure the node keeps what was made (release it). */
+mcl_status mcl_node_bind(mcl_node *node, mcl_context *ctx, cl_mem x, cl_mem dx, uint32_t max_batch,
+                         size_t *bytes, mcl_error *err);
+/* Releases the kernels and the buffers mcl_node_bind made. */
+void mcl_node_release(mcl_node *node);
 
 /* The registry, indexed by mcl_op_kind. */
 const mcl_op *mcl_op_get(mcl_op_kind kind);
 /* Finds an op by its model-language name; NULL if unknown. */
 const mcl_op *mcl_op_find(const char *name, mcl_op_kind *kind_out);
 
-extern const mcl_op mcl_op_flatten, mcl_op_dense, mcl_op_relu, mcl_op_dropout, mcl_op_softmax_xent,
-    mcl_op_conv2d, mcl_op_maxpool, mcl_op_batchnorm, mcl_op_leakyrelu, mcl_op_zeropad,
-    mcl_op_globalavgpool, mcl_op_softmax;
+#define MCL_OP_DECLARE(kind, name, emitter) extern const mcl_op mcl_op_##name;
+MCL_OP_LIST(MCL_OP_DECLARE)
+#undef MCL_OP_DECLARE
 
 /* Helpers shared by ops. */
 mcl_status mcl_op_no_params_infer_same(const mcl_layer *layer, mcl_shape in, mcl_shape *out,
@@ -229,6 +229,9 @@ bool mcl_parse_size2(const char *s, uint32_t max, uint32_t *h, uint32_t *w);
 const char *mcl_arg_value(const char *arg, const char *key);
 /* Parses "linear", "relu" or "softmax" (optionally "activation=relu"). */
 bool mcl_parse_activation(const char *s, mcl_activation *out);
+/* The value of a "padding=valid|same" argument of op `op` ("conv2d"); MCL_ERR_FORMAT says what
+ * is wrong with any other value. */
+mcl_status mcl_parse_padding(const char *op, const char *value, mcl_padding *out, mcl_error *err);
 /* Output size along one axis for a window k, stride s and padding; 0 if the window does not
  * fit (valid padding, k > in). pad_before receives the leading padding. */
 uint32_t mcl_window_out(uint32_t in, uint32_t k, uint32_t s, mcl_padding padding,

@@ -1,5 +1,5 @@
-/* The op table: one line per op. A static_assert keeps it in step with mcl_op_kind. */
-#include <assert.h>
+/* The op table, indexed by mcl_op_kind, made from the op list (op_list.h): an op cannot be in
+ * the enum without its entry. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -8,22 +8,11 @@
 
 #include "ops/op.h"
 
-static const mcl_op *const op_table[] = {
-    [MCL_OP_FLATTEN] = &mcl_op_flatten,
-    [MCL_OP_DENSE] = &mcl_op_dense,
-    [MCL_OP_RELU] = &mcl_op_relu,
-    [MCL_OP_DROPOUT] = &mcl_op_dropout,
-    [MCL_OP_SOFTMAX_XENT] = &mcl_op_softmax_xent,
-    [MCL_OP_CONV2D] = &mcl_op_conv2d,
-    [MCL_OP_MAXPOOL] = &mcl_op_maxpool,
-    [MCL_OP_BATCHNORM] = &mcl_op_batchnorm,
-    [MCL_OP_LEAKYRELU] = &mcl_op_leakyrelu,
-    [MCL_OP_ZEROPAD] = &mcl_op_zeropad,
-    [MCL_OP_GLOBALAVGPOOL] = &mcl_op_globalavgpool,
-    [MCL_OP_SOFTMAX] = &mcl_op_softmax,
+static const mcl_op *const op_table[MCL_OP_COUNT] = {
+#define MCL_OP_ENTRY(kind, name, emitter) [MCL_OP_##kind] = &mcl_op_##name,
+    MCL_OP_LIST(MCL_OP_ENTRY)
+#undef MCL_OP_ENTRY
 };
-static_assert(sizeof op_table / sizeof op_table[0] == MCL_OP_COUNT,
-              "every mcl_op_kind needs a line in op_table");
 
 const mcl_op *mcl_op_get(mcl_op_kind kind) {
     return (unsigned)kind < MCL_OP_COUNT ? op_table[kind] : NULL;
@@ -112,6 +101,18 @@ bool mcl_parse_activation(const char *s, mcl_activation *out) {
     else
         return false;
     return true;
+}
+
+mcl_status mcl_parse_padding(const char *op, const char *value, mcl_padding *out,
+                             mcl_error *err) {
+    if (strcmp(value, "valid") == 0)
+        *out = MCL_PADDING_VALID;
+    else if (strcmp(value, "same") == 0)
+        *out = MCL_PADDING_SAME;
+    else
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s padding must be 'valid' or 'same', got '%s'", op,
+                        value);
+    return MCL_OK;
 }
 
 uint32_t mcl_window_out(uint32_t in, uint32_t k, uint32_t s, mcl_padding padding,

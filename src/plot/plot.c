@@ -17,8 +17,8 @@
 #include <strings.h>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
 
 static const double PI = 3.14159265358979323846;
 

@@ -1,8 +1,8 @@
 /* A growing in-memory byte buffer for building a file before it is written atomically
  * (checkpoints, exports, plots, PNGs). A failed allocation is remembered in `failed` and every
  * later append is a no-op, so a writer appends freely and checks once at the end. */
-#ifndef MCL_IO_BYTE_BUF_H
-#define MCL_IO_BYTE_BUF_H
+#ifndef MCL_CORE_BYTE_BUF_H
+#define MCL_CORE_BYTE_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -22,7 +22,7 @@
  * (F, 1, 1) shape means), and a [N, C, 1, 1] one that meets dense or the head is flattened.
  *
  * Both formats are built in memory and written atomically (mcl_atomic_write). */
-#include "io/export.h"
+#include "store/export.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -33,9 +33,9 @@
 
 #include "core/error.h"
 #include "graph/graph.h"
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
-#include "io/checkpoint.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
+#include "store/checkpoint.h"
 #include "onnx.pb-c.h"
 
 static void store_f32(uint8_t *dst, float f) {
@@ -684,23 +684,13 @@ static mcl_status emit_softmax(onnx_builder *b, const onnx_layer *L, mcl_error *
     return MCL_OK;
 }
 
-/* Indexed by mcl_op_kind; a NULL entry is an op that cannot be exported. */
-static const onnx_emit_fn onnx_emitters[] = {
-    [MCL_OP_FLATTEN] = emit_flatten,
-    [MCL_OP_DENSE] = emit_dense,
-    [MCL_OP_RELU] = emit_relu,
-    [MCL_OP_DROPOUT] = emit_dropout,
-    [MCL_OP_SOFTMAX_XENT] = emit_softmax,
-    [MCL_OP_CONV2D] = emit_conv2d,
-    [MCL_OP_MAXPOOL] = emit_maxpool,
-    [MCL_OP_BATCHNORM] = emit_batchnorm,
-    [MCL_OP_LEAKYRELU] = emit_leakyrelu,
-    [MCL_OP_ZEROPAD] = emit_zeropad,
-    [MCL_OP_GLOBALAVGPOOL] = emit_globalavgpool,
-    [MCL_OP_SOFTMAX] = emit_softmax,
+/* Indexed by mcl_op_kind, from the op list's emitter column (src/ops/op_list.h); a NULL entry
+ * is an op that cannot be exported. */
+static const onnx_emit_fn onnx_emitters[MCL_OP_COUNT] = {
+#define MCL_OP_EMITTER(kind, name, emitter) [MCL_OP_##kind] = emitter,
+    MCL_OP_LIST(MCL_OP_EMITTER)
+#undef MCL_OP_EMITTER
 };
-static_assert(sizeof onnx_emitters / sizeof onnx_emitters[0] == MCL_OP_COUNT,
-              "every mcl_op_kind needs an ONNX emitter (NULL if it cannot be exported)");
 
 /* Builds the graph's nodes and initializers into b. */
 static mcl_status build_graph(onnx_builder *b, const struct mcl_checkpoint *ck, const mcl_graph *g,

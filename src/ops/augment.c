@@ -1,6 +1,6 @@
 /* Host side of on-device augmentation: the per-image matrix and the bilinear oracle, written
  * expression for expression as cl/augment.cl computes them, and the kernel's enqueue. */
-#include "data/augment.h"
+#include "ops/augment.h"
 
 #include <math.h>
 

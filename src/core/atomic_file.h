@@ -1,8 +1,8 @@
 /* Writing a file so that a crash or an error never leaves a partial file under its name: the
  * bytes go to a temporary file in the same folder, which is flushed, fsync'ed and renamed over
  * the target (and the folder fsync'ed); on failure the temporary file is removed. */
-#ifndef MCL_IO_ATOMIC_FILE_H
-#define MCL_IO_ATOMIC_FILE_H
+#ifndef MCL_CORE_ATOMIC_FILE_H
+#define MCL_CORE_ATOMIC_FILE_H
 
 #include <stddef.h>
 

@@ -26,7 +26,7 @@
  * shapes it needs. Writing goes to a temporary file in the target's folder, then flush, fsync
  * and rename, so a crash never leaves a partial file under the target name. */
 #define _POSIX_C_SOURCE 200809L
-#include "io/checkpoint.h"
+#include "store/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +38,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "graph/graph.h"
-#include "io/atomic_file.h"
-#include "io/byte_buf.h"
-#include "io/read_file.h"
+#include "core/atomic_file.h"
+#include "core/byte_buf.h"
+#include "core/read_file.h"
 
 #define MAGIC "MNISTCL\x1a"
 #define FORMAT_VERSION 1u
@@ -172,11 +171,8 @@ static void put_history(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32
     end_section(b, at);
 }
 
-mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *path, mcl_error *err) {
-    mcl_graph g = {0};
-    mcl_status st =
-        mcl_graph_plan(ck->model, (mcl_shape){1, ck->rows, ck->cols}, ck->classes, &g, err);
-    if (st != MCL_OK) return st;
+mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph *plan,
+                                const char *path, mcl_error *err) {
     mcl_byte_buf b = {0};
     uint32_t sections = 0;
     mcl_buf_put(&b, MAGIC, 8);
@@ -195,7 +191,7 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *pat
     put_epoch_position(&b, ck, &sections);
     put_history(&b, ck, &sections);
     write_ctx w = {ck, &b, &sections};
-    for_each_tensor(&g, write_tensor, &w);
+    for_each_tensor(plan, write_tensor, &w);
     if (ck->has_optimizer) {
         at = begin_section(&b, "OPTM", &sections);
         mcl_buf_put_u32(&b, (uint32_t)ck->optimizer);
@@ -206,7 +202,6 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *pat
         if (ck->optimizer == MCL_OPTIMIZER_ADAM)
             put_tensor(&b, &sections, "optimizer/v", 1, dims, ck->moment2);
     }
-    free(g.nodes);
     if (!b.failed)
         for (int i = 0; i < 4; i++)
             b.data[count_at + i] = (uint8_t)(sections >> (8 * i));
@@ -225,7 +220,7 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *pat
         mcl_buf_free(&b);
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory writing %s", path);
     }
-    st = mcl_atomic_write(path, b.data, b.len, "checkpoint", err);
+    mcl_status st = mcl_atomic_write(path, b.data, b.len, "checkpoint", err);
     mcl_buf_free(&b);
     return st;
 }

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 typedef struct text {
     char *data;

@@ -1,6 +1,6 @@
-/* Internals of model export (src/io/export.c) that tests use too. */
-#ifndef MCL_IO_EXPORT_H
-#define MCL_IO_EXPORT_H
+/* Internals of model export (src/store/export.c) that tests use too. */
+#ifndef MCL_STORE_EXPORT_H
+#define MCL_STORE_EXPORT_H
 
 #include <stddef.h>
 #include <stdint.h>

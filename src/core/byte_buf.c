@@ -1,4 +1,4 @@
-#include "io/byte_buf.h"
+#include "core/byte_buf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,9 +5,12 @@
  * Each image gets a random affine transform drawn from Philox with key = seed and counter =
  * (sample index in the dataset, epoch, MCL_STREAM_AUGMENT, block 0 and 1), so an image's
  * transform depends only on (seed, sample, epoch): not on the batch, its position in the batch,
- * the device or the order of evaluation. */
-#ifndef MCL_DATA_AUGMENT_H
-#define MCL_DATA_AUGMENT_H
+ * the device or the order of evaluation.
+ *
+ * It sits with the ops, not in data/, because it launches kernels: data/ reads files on the
+ * host and never touches the device (the layer order in tests/layering.py). */
+#ifndef MCL_OPS_AUGMENT_H
+#define MCL_OPS_AUGMENT_H
 
 #include <stdint.h>
 

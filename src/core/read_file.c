@@ -1,6 +1,6 @@
 /* Shared reading of user files (see read_file.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "io/read_file.h"
+#include "core/read_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,15 +1,15 @@
-/* The checkpoint: a trained model on the host, and its file format (src/io/checkpoint.c).
+/* The checkpoint: a trained model on the host, and its file format (src/store/checkpoint.c).
  *
  * Host layout of the tensors is the graph's: params and state are the flat buffers of
  * mcl_graph_plan(model, {1, rows, cols}, classes) (each node's slice at node->param_offset /
  * node->state_offset, padding between slices zero). */
-#ifndef MCL_IO_CHECKPOINT_H
-#define MCL_IO_CHECKPOINT_H
+#ifndef MCL_STORE_CHECKPOINT_H
+#define MCL_STORE_CHECKPOINT_H
 
-#include "graph/model.h"
+#include "graph/graph.h"
 
 struct mcl_checkpoint {
-    mcl_model *model; /* owned; parsed from model_text */
+    mcl_model *model; /* owned; parsed from model_text (loaded checkpoints only) */
     char *model_text; /* owned: the model description as written */
     uint32_t rows, cols, classes;
     float *params; /* [param_count], owned */
@@ -33,8 +33,11 @@ struct mcl_checkpoint {
     size_t history_count;
 };
 
-/* Writes ck to path atomically (see checkpoint.c for the format). */
-mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const char *path, mcl_error *err);
+/* Writes ck to path atomically (see checkpoint.c for the format). `plan` is the graph whose flat
+ * buffers ck->params and ck->state are (the saving trainer's own): its nodes name and shape the
+ * tensors, so nothing is parsed or planned again; ck->model is not read. */
+mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph *plan,
+                                const char *path, mcl_error *err);
 /* Parses a checkpoint held in memory; `name` is used in messages. (The fuzz target's entry.) */
 mcl_status mcl_checkpoint_load_memory(const uint8_t *data, size_t size, const char *name,
                                       mcl_checkpoint **out, mcl_error *err);

@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

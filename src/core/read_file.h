@@ -1,7 +1,7 @@
 /* Reading the files a user hands us (IDX data, checkpoints, images), with one set of checks and
  * messages: the file opens, is not a directory, and is not larger than its kind allows. */
-#ifndef MCL_IO_READ_FILE_H
-#define MCL_IO_READ_FILE_H
+#ifndef MCL_CORE_READ_FILE_H
+#define MCL_CORE_READ_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>
