@@ -234,7 +234,7 @@ START_TEST(test_bad_dropout_rate) {
         char text[256];
         snprintf(text, sizeof text, "# rate %s\nflatten\ndropout %s\ndense classes softmax\n",
                  rates[i], rates[i]);
-        assert_parse_error(text, 3, "dropout takes one rate in [0, 1)");
+        assert_parse_error(text, 3, "in [0, 1), got");
     }
 }
 END_TEST

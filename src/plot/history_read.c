@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "io/read_file.h"
+#include "core/read_file.h"
 #include "plot/plot.h"
 
 /* A number larger than this is no plausible loss, accuracy, learning rate or time, and would
