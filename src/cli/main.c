@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,12 @@ double cli_now(void) {
 
 int main(int argc, char **argv) {
     cli_global g = {.platform = -1, .device = -1, .start_seconds = cli_now()};
+#ifdef SIGXFSZ
+    /* Over the file size limit (ulimit -f) a write then fails with EFBIG, which every writer
+     * reports naming the file and cleans up after, instead of the signal killing the process
+     * and leaving its temporary file behind. */
+    signal(SIGXFSZ, SIG_IGN);
+#endif
     int n = argc - 1;
     char **args = argv + 1;
     if (!take_globals(&n, args, &g)) return CLI_EXIT_USAGE;
