@@ -97,6 +97,37 @@ bool cli_parse_positional(const char *command, int argc, char **argv, const cli_
     return true;
 }
 
+bool cli_take_globals(int *argc, char **argv, cli_global *g) {
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        int *target = NULL;
+        const char *name = NULL, *value = NULL;
+        if (strcmp(a, "--platform") == 0 || strncmp(a, "--platform=", 11) == 0) {
+            target = &g->platform, name = "--platform";
+        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
+            target = &g->device, name = "--device";
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < *argc) {
+            value = argv[++i];
+        } else {
+            cli_error("option '%s' needs a value (an index from 'mnist-cl devices')", name);
+            return false;
+        }
+        uint32_t v = 0;
+        if (!cli_u32(name, value, 0, 1023, &v)) return false;
+        *target = (int)v;
+    }
+    *argc = out;
+    return true;
+}
+
 void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts) {
     printf("usage: %s\n\n%s\n\noptions:\n", usage, summary);
     for (size_t i = 0; i < nopts; i++) {

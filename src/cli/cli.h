@@ -46,6 +46,9 @@ bool cli_parse_positional(const char *command, int argc, char **argv, const cli_
                           size_t nopts, const char **values, const char **positional,
                           size_t max_positional, size_t *npositional);
 void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts);
+/* Removes --platform/--device (anywhere, "--platform P" or "--platform=P") from argv[0..*argc)
+ * into g, shortening *argc. Returns false after printing a one-line error on a bad value. */
+bool cli_take_globals(int *argc, char **argv, cli_global *g);
 
 /* Value parsers: print "mnist-cl: error: --epochs: ..." and return false on a bad value. */
 bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out);

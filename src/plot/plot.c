@@ -163,6 +163,16 @@ mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error 
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return mcl_fail(err, MCL_ERR_IO, "%s: cannot open the history: %s", path, strerror(errno));
+    mcl_status st = mcl_history_read_stream(f, path, out, err);
+    fclose(f);
+    return st;
+}
+
+mcl_status mcl_history_read_stream(FILE *f, const char *path, mcl_history_table *out,
+                                   mcl_error *err) {
+    if (out != NULL) memset(out, 0, sizeof *out);
+    if (f == NULL || path == NULL || out == NULL)
+        return mcl_fail(err, MCL_ERR_USAGE, "mcl_history_read_stream: f, path or out is NULL");
     char line[MCL_HISTORY_MAX_LINE + 3];
     unsigned long lineno = 0;
     mcl_history_table t = {0};
@@ -210,7 +220,6 @@ mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error 
         if (st == MCL_OK) st = append_row(&t, &cap, &row, path, err);
         if (st != MCL_OK) break;
     }
-    fclose(f);
     if (st == MCL_OK && lineno == 0)
         st = mcl_fail(err, MCL_ERR_FORMAT, "%s:1: the file is empty; expected the header '%s'",
                       path, MCL_HISTORY_CSV_HEADER);
@@ -724,20 +733,24 @@ static void draw_history_panel(cairo_t *cr, const mcl_history_table *t, metric m
     draw_legend(cr, t, m, &a);
 }
 
-static void draw_history(cairo_t *cr, const void *scene_ptr) {
-    const history_scene *scene = scene_ptr;
+void mcl_plot_draw_history(cairo_t *cr, const mcl_history_table *table, const char *title) {
     const double W = MCL_PLOT_HISTORY_WIDTH, H = MCL_PLOT_HISTORY_HEIGHT;
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     /* The title, shrunk to fit if it is long. */
     set_font(cr, 17, true);
-    double w = text_width(cr, scene->title);
+    double w = text_width(cr, title);
     if (w > W - 40) set_font(cr, fmax(17 * (W - 40) / w, 4), true);
     set_colour(cr, BLACK);
-    draw_text(cr, scene->title, W / 2, 18, 0.5, 0);
+    draw_text(cr, title, W / 2, 18, 0.5, 0);
     const double top = 44;
-    draw_history_panel(cr, scene->table, METRIC_LOSS, (rect){0, top, W / 2, H - top});
-    draw_history_panel(cr, scene->table, METRIC_ACCURACY, (rect){W / 2, top, W / 2, H - top});
+    draw_history_panel(cr, table, METRIC_LOSS, (rect){0, top, W / 2, H - top});
+    draw_history_panel(cr, table, METRIC_ACCURACY, (rect){W / 2, top, W / 2, H - top});
+}
+
+static void draw_history(cairo_t *cr, const void *scene_ptr) {
+    const history_scene *scene = scene_ptr;
+    mcl_plot_draw_history(cr, scene->table, scene->title);
 }
 
 mcl_status mcl_plot_history_titled(const char *csv_path, const char *out_path, const char *title,
