@@ -9,12 +9,27 @@
 #include "cli/cli.h"
 
 void cli_error(const char *fmt, ...) {
+    char text[4096];
     va_list ap;
     va_start(ap, fmt);
-    fputs("mnist-cl: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* One line whatever it quotes: control characters from an argument or a file name (a
+     * newline, an escape sequence that would drive the terminal) are written as C escapes. */
+    fputs("mnist-cl: error: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p == '\r')
+            fputs("\\r", stderr);
+        else if (*p == '\t')
+            fputs("\\t", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
 }
 
 mcl_status cli_set_error(mcl_error *err, mcl_status status, const char *fmt, ...) {
