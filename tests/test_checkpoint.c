@@ -2,12 +2,12 @@
  * rejecting damaged files without touching anything, early stopping, learning-rate schedules
  * and the history file. Runs on a synthetic 3-class dataset (no MNIST needed). */
 #define _GNU_SOURCE /* memmem */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>

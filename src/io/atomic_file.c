@@ -59,9 +59,9 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
         /* Say what the user most needs: how much did not fit, and that the last complete
          * version (if there was one) is still there. */
         struct stat old;
-        bool kept = stat(path, &old) == 0;
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot write the %s (%zu bytes): %s%s%s", path,
-                        what, size, strerror(saved),
+        bool kept = stat(path, &old) == 0 && S_ISREG(old.st_mode);
+        return mcl_fail(err, MCL_ERR_IO, "%s: cannot write the %s (%zu bytes): %s%s%s", path, what,
+                        size, strerror(saved),
                         saved == EFBIG ? " (over the file size limit, ulimit -f)" : "",
                         kept ? "; the previous version is unchanged" : "");
     }

@@ -137,8 +137,8 @@ mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_erro
                             path, who, path);
         }
         struct stat mine, named;
-        if (fstat(fd, &mine) == 0 && stat(lock->path, &named) == 0 &&
-            mine.st_dev == named.st_dev && mine.st_ino == named.st_ino) {
+        if (fstat(fd, &mine) == 0 && stat(lock->path, &named) == 0 && mine.st_dev == named.st_dev &&
+            mine.st_ino == named.st_ino) {
             lock->fd = fd;
             lock->dev = mine.st_dev;
             lock->ino = mine.st_ino;

@@ -67,9 +67,12 @@ static void parse(capture *c, int argc, char **argv, size_t max_positional) {
             abort();
 
     static const cli_option options[] = {
-        {"--output", "FILE", "a path (also -o)"}, {"--epochs", "N", "an integer"},
-        {"--seed", "N", "a 64-bit integer"},      {"--lr", "F", "a number"},
-        {"--flag", NULL, "a flag"},               {"--help", NULL, "also -h"},
+        {"--output", "FILE", "a path (also -o)"},
+        {"--epochs", "N", "an integer"},
+        {"--seed", "N", "a 64-bit integer"},
+        {"--lr", "F", "a number"},
+        {"--flag", NULL, "a flag"},
+        {"--help", NULL, "also -h"},
     };
     enum { OPTS = sizeof options / sizeof options[0] };
     const char *values[OPTS] = {0};
