@@ -2,12 +2,15 @@
  * rejecting damaged files without touching anything, early stopping, learning-rate schedules
  * and the history file. Runs on a synthetic 3-class dataset (no MNIST needed). */
 #define _GNU_SOURCE /* memmem */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "store/checkpoint.h"
@@ -541,6 +544,83 @@ START_TEST(test_history_csv_and_json) {
 }
 END_TEST
 
+/* The writer lock of --save and --history: held once, refused to a second holder (another
+ * process, or this one again) with the holder's pid, given up when its holder is SIGKILLed,
+ * and removing the temporary files of dead writers (only those) when acquired. */
+START_TEST(test_writer_lock) {
+    char *dir = test_mkdtemp();
+    char path[4200], lockfile[4300], dead_tmp[4300], live_tmp[4300], other_tmp[4300];
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    snprintf(lockfile, sizeof lockfile, "%s.lock", path);
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0) _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    snprintf(dead_tmp, sizeof dead_tmp, "%s.tmp.%d.7", path, (int)dead);
+    snprintf(live_tmp, sizeof live_tmp, "%s.tmp.%d.7", path, (int)getppid());
+    snprintf(other_tmp, sizeof other_tmp, "%s/other.ckpt.tmp.%d.7", dir, (int)dead);
+    test_write_file(dead_tmp, "x", 1, 0);
+    test_write_file(live_tmp, "x", 1, 0);
+    test_write_file(other_tmp, "x", 1, 0);
+
+    mcl_file_lock *lock = NULL, *again = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_file_lock_acquire(path, &lock, &err) == MCL_OK, "%s", err.message);
+    struct stat sb;
+    ck_assert_msg(stat(dead_tmp, &sb) != 0, "a dead writer's temporary file stayed");
+    ck_assert_msg(stat(live_tmp, &sb) == 0, "a live writer's temporary file was removed");
+    ck_assert_msg(stat(other_tmp, &sb) == 0, "another file's temporary file was removed");
+    char pid_text[32];
+    snprintf(pid_text, sizeof pid_text, "(pid %d)", (int)getpid());
+#ifdef F_OFD_SETLK
+    mcl_status st = mcl_file_lock_acquire(path, &again, &err);
+    ck_assert_error(st, err, MCL_ERR_IO, "is being written by another mnist-cl", pid_text);
+    ck_assert_ptr_null(again);
+#endif
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t other = fork();
+    ck_assert_int_ge(other, 0);
+    if (other == 0) {
+        mcl_error cerr = {0};
+        mcl_file_lock *l = NULL;
+        bool refused = mcl_file_lock_acquire(path, &l, &cerr) == MCL_ERR_IO &&
+                       strstr(cerr.message, pid_text) != NULL;
+        _exit(refused ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(other, &status, 0), other);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "another process was not refused with the holder's pid");
+    mcl_file_lock_free(lock);
+    ck_assert_msg(stat(lockfile, &sb) != 0, "the lock file stayed after the release");
+
+    /* A holder killed with SIGKILL: its lock file stays, and blocks nobody. */
+    pid_t holder = fork();
+    ck_assert_int_ge(holder, 0);
+    if (holder == 0) {
+        mcl_file_lock *l = NULL;
+        char byte = mcl_file_lock_acquire(path, &l, NULL) == MCL_OK ? 'y' : 'n';
+        if (write(ready[1], &byte, 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char byte = 0;
+    ck_assert_int_eq(read(ready[0], &byte, 1), 1);
+    ck_assert_int_eq(byte, 'y');
+    ck_assert(mcl_file_lock_acquire(path, &lock, &err) == MCL_ERR_IO);
+    kill(holder, SIGKILL);
+    ck_assert_int_eq(waitpid(holder, NULL, 0), holder);
+    ck_assert_msg(stat(lockfile, &sb) == 0, "the killed holder's lock file is gone");
+    ck_assert_msg(mcl_file_lock_acquire(path, &lock, &err) == MCL_OK, "%s", err.message);
+    mcl_file_lock_free(lock);
+    close(ready[0]);
+    close(ready[1]);
+    test_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
@@ -553,6 +633,7 @@ static Suite *checkpoint_suite(void) {
     tcase_add_test(tc, test_early_stopping_stops_and_restores);
     tcase_add_test(tc, test_step_decay_and_warmup);
     tcase_add_test(tc, test_history_csv_and_json);
+    tcase_add_test(tc, test_writer_lock);
     suite_add_tcase(s, tc);
     return s;
 }

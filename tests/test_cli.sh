@@ -342,6 +342,14 @@ want_rc 2
 want_stderr "--batch-size"
 result "train --batch-size 0 exits 2 naming --batch-size"
 
+# Control characters in an argument are quoted as escapes: the error stays one line, and an
+# escape sequence never reaches the terminal.
+run train --epochs "$(printf '5\n\033[2J')"
+want_rc 2
+[ "$(wc -l <"$ERR")" -eq 1 ] || fail_because "the error is not one line"
+want_stderr "got '5\\n\\x1b[2J'"
+result "an argument with a newline and an escape sequence gives a one-line error"
+
 run train --optimizer rmsprop
 want_rc 2
 want_stderr "--optimizer"

@@ -542,6 +542,17 @@ mcl_status mcl_trainer_predict(mcl_trainer *trainer, const float *images, uint32
 mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 
+/* A claim to be the only process rewriting `path` (a checkpoint or history that a run writes
+ * after every epoch): an advisory lock (fcntl) on PATH.lock, a small file beside it holding the
+ * owner's pid. It never waits: when another process holds it, this fails with MCL_ERR_IO and
+ * "PATH is being written by another mnist-cl (pid N); ...". The system drops the lock when its
+ * owner dies in any way (kill -9 included), so a PATH.lock left behind blocks nobody. Acquiring
+ * also removes the temporary files (PATH.tmp.PID.N) of writers of PATH that died in the middle
+ * of a write. The caller owns *out; mcl_file_lock_free releases it and removes PATH.lock. */
+typedef struct mcl_file_lock mcl_file_lock;
+mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_error *err);
+void mcl_file_lock_free(mcl_file_lock *lock);
+
 /* ---------------------------------------------------------------- images and plots */
 
 /* Reads a PNG (any bit depth, grey, RGB, palette, with or without alpha) or a PGM (P2/P5) of any

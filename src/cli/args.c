@@ -11,12 +11,27 @@
 #include "cli/cli.h"
 
 void cli_error(const char *fmt, ...) {
+    char text[4096];
     va_list ap;
     va_start(ap, fmt);
-    fputs("mnist-cl: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* One line whatever it quotes: control characters from an argument or a file name (a
+     * newline, an escape sequence that would drive the terminal) are written as C escapes. */
+    fputs("mnist-cl: error: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p == '\r')
+            fputs("\\r", stderr);
+        else if (*p == '\t')
+            fputs("\\t", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
 }
 
 mcl_status cli_set_error(mcl_error *err, mcl_status status, const char *fmt, ...) {
@@ -187,6 +202,37 @@ void cli_print_wrapped(const char *text, int column, int indent, int width) {
         p += word;
     }
     putchar('\n');
+}
+
+bool cli_take_globals(int *argc, char **argv, cli_global *g) {
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        int *target = NULL;
+        const char *name = NULL, *value = NULL;
+        if (strcmp(a, "--platform") == 0 || strncmp(a, "--platform=", 11) == 0) {
+            target = &g->platform, name = "--platform";
+        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
+            target = &g->device, name = "--device";
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < *argc) {
+            value = argv[++i];
+        } else {
+            cli_error("option '%s' needs a value (an index from 'mnist-cl devices')", name);
+            return false;
+        }
+        uint32_t v = 0;
+        if (!cli_u32(name, value, 0, 1023, &v)) return false;
+        *target = (int)v;
+    }
+    *argc = out;
+    return true;
 }
 
 void cli_print_help(const char *usage, const char *summary, const cli_option *opts, size_t nopts) {

@@ -55,6 +55,9 @@ void cli_print_wrapped(const char *text, int column, int indent, int width);
  * two edits away, or a prefix of it; NULL if none is that close. For "did you mean". */
 const char *cli_closest(const char *typed, size_t typed_len, const char *const *names,
                         size_t count);
+/* Removes --platform/--device (anywhere, "--platform P" or "--platform=P") from argv[0..*argc)
+ * into g, shortening *argc. Returns false after printing a one-line error on a bad value. */
+bool cli_take_globals(int *argc, char **argv, cli_global *g);
 
 /* Value parsers: print "mnist-cl: error: --epochs: ..." and return false on a bad value. */
 bool cli_u32(const char *option, const char *text, uint32_t min, uint32_t max, uint32_t *out);

@@ -427,7 +427,8 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
 }
 
 typedef struct train_run {
-    mcl_checkpoint *checkpoint; /* --resume */
+    mcl_file_lock *save_lock, *history_lock; /* this process alone writes --save, --history */
+    mcl_checkpoint *checkpoint;              /* --resume */
     mcl_model *model;
     mcl_dataset *all, *limited, *test;
     const mcl_dataset *train;    /* all or limited: the fit splits off the validation set */
@@ -444,6 +445,8 @@ static void train_run_free(train_run *r) {
     mcl_dataset_free(r->all);
     mcl_model_free(r->model);
     mcl_checkpoint_free(r->checkpoint);
+    mcl_file_lock_free(r->history_lock);
+    mcl_file_lock_free(r->save_lock);
 }
 
 /* Loads the data and counts the validation split that the fit will make (the last fraction,
@@ -510,18 +513,33 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         cli_error("--save-best needs --save FILE");
         return CLI_EXIT_USAGE;
     }
+    if (v[OPT_SAVE] && v[OPT_HISTORY] && strcmp(v[OPT_SAVE], v[OPT_HISTORY]) == 0) {
+        cli_error("--save and --history name the same file '%s'", v[OPT_SAVE]);
+        return CLI_EXIT_USAGE;
+    }
+    /* Before any work: a second mnist-cl writing the same files is refused at once. */
+    if ((v[OPT_SAVE] && mcl_file_lock_acquire(v[OPT_SAVE], &run.save_lock, &err) != MCL_OK) ||
+        (v[OPT_HISTORY] &&
+         mcl_file_lock_acquire(v[OPT_HISTORY], &run.history_lock, &err) != MCL_OK)) {
+        train_run_free(&run);
+        return cli_fail(&err);
+    }
     uint64_t seed = 42;
     mcl_recipe recipe;
     uint32_t initial_epoch = 0;
     if (v[OPT_RESUME]) {
-        if (mcl_checkpoint_load(v[OPT_RESUME], &run.checkpoint, &err) != MCL_OK)
+        if (mcl_checkpoint_load(v[OPT_RESUME], &run.checkpoint, &err) != MCL_OK) {
+            train_run_free(&run);
             return cli_fail(&err);
+        }
         recipe = *mcl_checkpoint_recipe(run.checkpoint);
         seed = mcl_checkpoint_seed(run.checkpoint);
         initial_epoch = mcl_checkpoint_epoch(run.checkpoint);
     } else {
-        if (cli_load_model(v[OPT_MODEL] ? v[OPT_MODEL] : "mlp", &run.model, &err) != MCL_OK)
+        if (cli_load_model(v[OPT_MODEL] ? v[OPT_MODEL] : "mlp", &run.model, &err) != MCL_OK) {
+            train_run_free(&run);
             return cli_fail(&err);
+        }
         recipe = *mcl_model_recipe(run.model);
     }
     const mcl_model *model = run.checkpoint ? mcl_checkpoint_model(run.checkpoint) : run.model;

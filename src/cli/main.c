@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,38 +50,6 @@ static void print_usage(void) {
            "\n" CLI_EXIT_CODES_HELP "\n");
 }
 
-/* Removes --platform/--device (anywhere) from argv into g. Returns false on a bad value. */
-static bool take_globals(int *argc, char **argv, cli_global *g) {
-    int out = 0;
-    for (int i = 0; i < *argc; i++) {
-        const char *a = argv[i];
-        int *target = NULL;
-        const char *name = NULL, *value = NULL;
-        if (strcmp(a, "--platform") == 0 || strncmp(a, "--platform=", 11) == 0) {
-            target = &g->platform, name = "--platform";
-        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
-            target = &g->device, name = "--device";
-        } else {
-            argv[out++] = argv[i];
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        if (eq != NULL) {
-            value = eq + 1;
-        } else if (i + 1 < *argc) {
-            value = argv[++i];
-        } else {
-            cli_error("option '%s' needs a value (an index from 'mnist-cl devices')", name);
-            return false;
-        }
-        uint32_t v = 0;
-        if (!cli_u32(name, value, 0, 1023, &v)) return false;
-        *target = (int)v;
-    }
-    *argc = out;
-    return true;
-}
-
 double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -89,9 +58,15 @@ double cli_now(void) {
 
 int main(int argc, char **argv) {
     cli_global g = {.platform = -1, .device = -1, .start_seconds = cli_now()};
+#ifdef SIGXFSZ
+    /* Over the file size limit (ulimit -f) a write then fails with EFBIG, which every writer
+     * reports naming the file and cleans up after, instead of the signal killing the process
+     * and leaving its temporary file behind. */
+    signal(SIGXFSZ, SIG_IGN);
+#endif
     int n = argc - 1;
     char **args = argv + 1;
-    if (!take_globals(&n, args, &g)) return CLI_EXIT_USAGE;
+    if (!cli_take_globals(&n, args, &g)) return CLI_EXIT_USAGE;
     if (n == 0) {
         print_usage();
         return CLI_EXIT_USAGE;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,14 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
     if (saved == 0 && rename(tmp, path) != 0) saved = errno;
     if (saved != 0) {
         unlink(tmp);
-        return mcl_fail(err, MCL_ERR_IO, "%s: cannot write the %s: %s", path, what,
-                        strerror(saved));
+        /* Say what the user most needs: how much did not fit, and that the last complete
+         * version (if there was one) is still there. */
+        struct stat old;
+        bool kept = stat(path, &old) == 0 && S_ISREG(old.st_mode);
+        return mcl_fail(err, MCL_ERR_IO, "%s: cannot write the %s (%zu bytes): %s%s%s", path, what,
+                        size, strerror(saved),
+                        saved == EFBIG ? " (over the file size limit, ulimit -f)" : "",
+                        kept ? "; the previous version is unchanged" : "");
     }
     /* Make the rename itself durable. */
     int dfd = open(folder, O_RDONLY | O_DIRECTORY);

@@ -549,20 +549,14 @@ static mcl_status read_json(const char *path, const char *data, size_t size,
     return st;
 }
 
-mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error *err) {
-    if (out != NULL) memset(out, 0, sizeof *out);
-    if (path == NULL || out == NULL)
-        return mcl_fail(err, MCL_ERR_USAGE, "mcl_history_read: path or out is NULL");
-    uint8_t *data = NULL;
-    size_t size = 0;
-    mcl_status st = mcl_read_file(path, "a training history", HISTORY_MAX_BYTES, &data, &size, err);
-    if (st != MCL_OK) return st;
-    if (size > 0 && memchr(data, '\0', size) != NULL) {
-        free(data);
+/* Parses the whole file's bytes (owned by the caller) into *out. */
+static mcl_status parse_history(const char *path, const uint8_t *data, size_t size,
+                                mcl_history_table *out, mcl_error *err) {
+    mcl_status st = MCL_OK;
+    if (size > 0 && memchr(data, '\0', size) != NULL)
         return mcl_fail(err, MCL_ERR_FORMAT, "%s: not a training history: the file holds a NUL "
                                              "byte (a binary file?)",
                         path);
-    }
     const char *text = (const char *)data;
     size_t skip = size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     size_t first = skip;
@@ -573,7 +567,6 @@ mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error 
         st = read_json(path, text + skip, size - skip, &t, err);
     else
         st = read_csv(path, text, size, &t, err);
-    free(data);
     if (st != MCL_OK) {
         mcl_history_table_free(&t);
         return st;
@@ -581,6 +574,53 @@ mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error 
     finish_table(&t);
     *out = t;
     return MCL_OK;
+}
+
+mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error *err) {
+    if (out != NULL) memset(out, 0, sizeof *out);
+    if (path == NULL || out == NULL)
+        return mcl_fail(err, MCL_ERR_USAGE, "mcl_history_read: path or out is NULL");
+    uint8_t *data = NULL;
+    size_t size = 0;
+    mcl_status st = mcl_read_file(path, "a training history", HISTORY_MAX_BYTES, &data, &size, err);
+    if (st == MCL_OK) st = parse_history(path, data, size, out, err);
+    free(data);
+    return st;
+}
+
+mcl_status mcl_history_read_stream(FILE *f, const char *path, mcl_history_table *out,
+                                   mcl_error *err) {
+    if (out != NULL) memset(out, 0, sizeof *out);
+    if (f == NULL || path == NULL || out == NULL)
+        return mcl_fail(err, MCL_ERR_USAGE, "mcl_history_read_stream: f, path or out is NULL");
+    uint8_t *data = NULL;
+    size_t size = 0, cap = 0;
+    mcl_status st = MCL_OK;
+    for (;;) {
+        if (size == cap) {
+            if (cap >= HISTORY_MAX_BYTES) {
+                st = mcl_fail(err, MCL_ERR_FORMAT, "%s: larger than %u bytes", path,
+                              HISTORY_MAX_BYTES);
+                break;
+            }
+            cap = cap ? cap * 2 : 4096;
+            uint8_t *grown = realloc(data, cap);
+            if (grown == NULL) {
+                st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", path);
+                break;
+            }
+            data = grown;
+        }
+        size_t n = fread(data + size, 1, cap - size, f);
+        size += n;
+        if (n == 0) {
+            if (ferror(f)) st = mcl_fail(err, MCL_ERR_IO, "%s: cannot read the history", path);
+            break;
+        }
+    }
+    if (st == MCL_OK) st = parse_history(path, data, size, out, err);
+    free(data);
+    return st;
 }
 
 void mcl_history_table_free(mcl_history_table *table) {

@@ -528,26 +528,30 @@ static void draw_history_panel(cairo_t *cr, const mcl_history_table *t, metric m
     draw_legend(cr, t, m, &a);
 }
 
-static void draw_history(cairo_t *cr, const void *scene_ptr) {
-    const history_scene *scene = scene_ptr;
+void mcl_plot_draw_history(cairo_t *cr, const mcl_history_table *table, const char *title) {
     const double W = MCL_PLOT_HISTORY_WIDTH, H = MCL_PLOT_HISTORY_HEIGHT;
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     /* The title, shrunk to fit if it is long. */
     set_font(cr, 17, true);
-    double w = text_width(cr, scene->title);
+    double w = text_width(cr, title);
     if (w > W - 40) set_font(cr, fmax(17 * (W - 40) / w, 4), true);
     set_colour(cr, BLACK);
-    draw_text(cr, scene->title, W / 2, 18, 0.5, 0);
+    draw_text(cr, title, W / 2, 18, 0.5, 0);
     const double top = 44;
     /* Loss and accuracy side by side, as the tutorials plot them; a learning rate that changes
      * (a schedule, warm-up) gets a third panel. */
-    const int panels = scene->table->lr_varies ? 3 : 2;
+    const int panels = table->lr_varies ? 3 : 2;
     const double pw = W / panels;
-    draw_history_panel(cr, scene->table, METRIC_LOSS, (rect){0, top, pw, H - top});
-    draw_history_panel(cr, scene->table, METRIC_ACCURACY, (rect){pw, top, pw, H - top});
+    draw_history_panel(cr, table, METRIC_LOSS, (rect){0, top, pw, H - top});
+    draw_history_panel(cr, table, METRIC_ACCURACY, (rect){pw, top, pw, H - top});
     if (panels == 3)
-        draw_history_panel(cr, scene->table, METRIC_LR, (rect){2 * pw, top, pw, H - top});
+        draw_history_panel(cr, table, METRIC_LR, (rect){2 * pw, top, pw, H - top});
+}
+
+static void draw_history(cairo_t *cr, const void *scene_ptr) {
+    const history_scene *scene = scene_ptr;
+    mcl_plot_draw_history(cr, scene->table, scene->title);
 }
 
 mcl_status mcl_plot_history_titled(const char *csv_path, const char *out_path, const char *title,

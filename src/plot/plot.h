@@ -12,6 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include <cairo.h>
 
 #include "mnistcl/mnistcl.h"
 
@@ -51,6 +54,9 @@ typedef struct mcl_history_table {
  * file and the line or entry. On failure *out is zeroed and owns nothing; on success free it with
  * mcl_history_table_free. */
 mcl_status mcl_history_read(const char *path, mcl_history_table *out, mcl_error *err);
+/* The same from an open stream (read to its end, not closed); `path` names it in messages. */
+mcl_status mcl_history_read_stream(FILE *f, const char *path, mcl_history_table *out,
+                                   mcl_error *err);
 void mcl_history_table_free(mcl_history_table *table); /* zeroes it; NULL-safe */
 
 /* The confusion matrix image's width and height (pixels or points) for 2..256 classes: cells of
@@ -69,5 +75,10 @@ typedef struct mcl_plot_ticks {
 } mcl_plot_ticks;
 void mcl_plot_nice_ticks(double lo, double hi, int max_intervals, bool integer,
                          mcl_plot_ticks *out);
+
+/* Draws the history plot of `table` (a table mcl_history_read accepted) with `title` (valid
+ * UTF-8) on cr, whose surface is MCL_PLOT_HISTORY_WIDTH x MCL_PLOT_HISTORY_HEIGHT; what
+ * mcl_plot_history renders. Errors stay in cairo_status(cr). */
+void mcl_plot_draw_history(cairo_t *cr, const mcl_history_table *table, const char *title);
 
 #endif
