@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/philox.h"
+#include "device/kernel_tuning.h"
 #include "device/program_cache.h"
 #include "core/atomic_file.h"
 #include "core/read_file.h"
@@ -65,29 +66,15 @@ void mcl_gemm_direct_format(const mcl_gemm_direct_params *p, char *out, size_t s
                                  mcl_gemm_direct_names[i], p->v[i]);
 }
 
-static void device_line(const mcl_context *ctx, char *out, size_t size) {
-    const mcl_device_info *d = &ctx->info;
-    snprintf(out, size, "device=%s|%s|%s|%s", d->name, d->vendor, d->driver_version,
-             d->platform_version);
-}
-
 bool mcl_gemm_tuning_path(const mcl_context *ctx, char *out, size_t size) {
-    char dir[3900], line[600];
-    if (!mcl_cache_dir(dir, sizeof dir)) return false;
-    device_line(ctx, line, sizeof line);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *c = line; *c; c++) {
-        h ^= (unsigned char)*c;
-        h *= 0x100000001b3ull;
-    }
-    return (size_t)snprintf(out, size, "%s/gemm-%016llx.tune", dir, (unsigned long long)h) < size;
+    return mcl_tuning_file_path(ctx, "gemm", out, size);
 }
 
 /* Parses a tuning file's text for ctx's device; false with `why` set if it is not usable. */
 static bool parse_tuning(const mcl_context *ctx, char *text, mcl_gemm_direct_params *p,
                          const char **why) {
     char want[600];
-    device_line(ctx, want, sizeof want);
+    mcl_tuning_device_line(ctx, want, sizeof want);
     char *save = NULL;
     const char *header = strtok_r(text, "\n", &save);
     const char *device = strtok_r(NULL, "\n", &save);
@@ -323,7 +310,7 @@ static mcl_status store(mcl_context *ctx, const mcl_gemm_direct_params *p, doubl
                         "no folder to keep the tuning in: MNIST_CL_CACHE=0, or neither "
                         "MNIST_CL_CACHE_DIR, XDG_CACHE_HOME nor HOME is set");
     char line[600], params[256], text[1200];
-    device_line(ctx, line, sizeof line);
+    mcl_tuning_device_line(ctx, line, sizeof line);
     mcl_gemm_direct_format(p, params, sizeof params);
     int n = snprintf(text, sizeof text, "%s\n%s\nXgemmDirect %s\ngflops=%.2f default=%.2f\n",
                      TUNING_HEADER, line, params, gflops, default_gflops);

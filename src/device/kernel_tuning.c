@@ -13,29 +13,33 @@
 #define HEADER "mnist-cl kernel tuning 1"
 #define MAX_BYTES 4096u
 
-static void device_line(const mcl_context *ctx, char *out, size_t size) {
+void mcl_tuning_device_line(const mcl_context *ctx, char *out, size_t size) {
     const mcl_device_info *d = &ctx->info;
     snprintf(out, size, "device=%s|%s|%s|%s", d->name, d->vendor, d->driver_version,
              d->platform_version);
 }
 
-bool mcl_kernel_tuning_path(const mcl_context *ctx, char *out, size_t size) {
+bool mcl_tuning_file_path(const mcl_context *ctx, const char *kind, char *out, size_t size) {
     char dir[3900], line[600];
     if (!mcl_cache_dir(dir, sizeof dir)) return false;
-    device_line(ctx, line, sizeof line);
-    uint64_t h = 0xcbf29ce484222325ull;
+    mcl_tuning_device_line(ctx, line, sizeof line);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the device line */
     for (const char *c = line; *c; c++) {
         h ^= (unsigned char)*c;
         h *= 0x100000001b3ull;
     }
-    return (size_t)snprintf(out, size, "%s/kernels-%016llx.tune", dir, (unsigned long long)h) <
+    return (size_t)snprintf(out, size, "%s/%s-%016llx.tune", dir, kind, (unsigned long long)h) <
            size;
+}
+
+bool mcl_kernel_tuning_path(const mcl_context *ctx, char *out, size_t size) {
+    return mcl_tuning_file_path(ctx, "kernels", out, size);
 }
 
 /* The text's shapes applied to *s, if it is a tuning of ctx's device; else `why` says not. */
 static bool parse(const mcl_context *ctx, char *text, mcl_kernel_shapes *s, const char **why) {
     char device[600], version[64], cls[32];
-    device_line(ctx, device, sizeof device);
+    mcl_tuning_device_line(ctx, device, sizeof device);
     snprintf(version, sizeof version, "version=%s", MCL_VERSION);
     snprintf(cls, sizeof cls, "class=%d", (int)s->device_class);
     char *save = NULL;
@@ -110,7 +114,7 @@ mcl_status mcl_kernel_tuning_store(const mcl_context *ctx, const mcl_kernel_shap
                         "no folder to keep the tuning in: MNIST_CL_CACHE=0, or neither "
                         "MNIST_CL_CACHE_DIR, XDG_CACHE_HOME nor HOME is set");
     char device[600], text[1200];
-    device_line(ctx, device, sizeof device);
+    mcl_tuning_device_line(ctx, device, sizeof device);
     int n = snprintf(text, sizeof text,
                      "%s\n%s\nversion=%s\nclass=%d\ngemm rows=%u vectors=%u\nconv positions=%u "
                      "vectors=%u channels=%u images=%u\n",

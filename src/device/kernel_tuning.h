@@ -16,6 +16,12 @@
 
 #include "device/device.h"
 
+/* "device=<name>|<vendor>|<driver version>|<platform version>": the line a tuning file (this
+ * one's and CLBlast's, gemm_tune.h) must match to be applied. */
+void mcl_tuning_device_line(const mcl_context *ctx, char *out, size_t size);
+/* <cache folder>/<kind>-<hash of the device line>.tune (false when the cache folder is off). */
+bool mcl_tuning_file_path(const mcl_context *ctx, const char *kind, char *out, size_t size);
+
 /* The tuning file of ctx's device (false when the cache folder is off). */
 bool mcl_kernel_tuning_path(const mcl_context *ctx, char *out, size_t size);
 
