@@ -373,6 +373,8 @@ START_TEST(test_other_history_forms) {
 END_TEST
 
 /* Malformed JSON histories: a one-line reason, no picture. */
+#define TEN_ONES "1,1,1,1,1,1,1,1,1,1"
+
 START_TEST(test_bad_json_histories) {
     static const struct {
         const char *text, *phrase;
@@ -387,6 +389,12 @@ START_TEST(test_bad_json_histories) {
         {"[{\"loss\": 0.5}]", "accuracy: expected a number"},
         {"[{\"loss\": 1e999, \"accuracy\": 0.5}]", "not a finite number"},
         {"{\"loss\": [\"0.5\"], \"accuracy\": [0.5]}", "expected a number"},
+        /* One column twice, the second list longer than the first list's storage (the fuzzer's
+         * heap overflow): refused, not appended. */
+        {"{\"loss\": [1], \"acc\": [0.5], \"loss\": [" TEN_ONES "," TEN_ONES "," TEN_ONES
+         "," TEN_ONES "," TEN_ONES "," TEN_ONES "," TEN_ONES "]}",
+         "'loss' is given twice"},
+        {"{\"acc\": [0.5], \"accuracy\": [0.5], \"loss\": [1]}", "'accuracy' is given twice"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char path[4096], out[4096];

@@ -436,6 +436,7 @@ typedef struct metric_lists {
     double *values[COL_COUNT];
     bool *present[COL_COUNT];
     size_t count[COL_COUNT];
+    size_t cap[COL_COUNT];
     bool seen[COL_COUNT];
 } metric_lists;
 
@@ -447,19 +448,23 @@ static void metric_lists_free(metric_lists *m) {
 }
 
 static mcl_status json_list(json *j, metric_lists *m, column c) {
+    /* "acc" and "accuracy" name one column: a second list for it would mix two runs. */
+    if (m->seen[c])
+        return mcl_fail(j->err, MCL_ERR_FORMAT, "%s: '%s' is given twice", j->path,
+                        column_names[c]);
     if (!json_take(j, '[')) return json_fail(j, "expected a list of numbers");
     m->seen[c] = true;
     if (json_take(j, ']')) return MCL_OK;
-    size_t cap = 0;
     do {
         if (m->count[c] == MCL_HISTORY_MAX_ROWS)
             return mcl_fail(j->err, MCL_ERR_FORMAT, "%s: more than %u epochs", j->path,
                             MCL_HISTORY_MAX_ROWS);
-        if (m->count[c] == cap) {
-            cap = cap ? cap * 2 : 64;
+        if (m->count[c] == m->cap[c]) {
+            size_t cap = m->cap[c] ? m->cap[c] * 2 : 64;
             double *v = realloc(m->values[c], cap * sizeof *v);
             if (v != NULL) m->values[c] = v;
             bool *p = realloc(m->present[c], cap * sizeof *p);
+            if (v != NULL && p != NULL) m->cap[c] = cap;
             if (p != NULL) m->present[c] = p;
             if (v == NULL || p == NULL)
                 return mcl_fail(j->err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", j->path);
