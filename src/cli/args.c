@@ -413,6 +413,10 @@ void cli_thousands(uint64_t n, char *out, size_t size) {
     if (size > 0) out[o < size ? o : size - 1] = '\0';
 }
 
+void cli_class_label(uint32_t k, char *out, size_t size) {
+    snprintf(out, size, "%u", k);
+}
+
 /* The length of the well-formed UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
  * (a stray continuation byte, a truncated sequence, an overlong form, a surrogate, > U+10FFFF). */
 static size_t utf8_sequence(const unsigned char *s) {

@@ -113,5 +113,8 @@ bool cli_check_output(const char *path, const char *option);
 void cli_warn_batchnorm(const mcl_trainer *trainer);
 /* n with thousands separators, as Keras prints counts: 597,738. */
 void cli_thousands(uint64_t n, char *out, size_t size);
+/* How class k is written in every result (predict, eval's report, captions): the one place a
+ * class becomes text. */
+void cli_class_label(uint32_t k, char *out, size_t size);
 
 #endif
