@@ -28,11 +28,11 @@ static const cli_option options[] = {
      "decoupled weight decay, any optimizer (Keras weight_decay): each step w -= lr * F * w "
      "on every trainable variable, before the update (default 0; AdamW 0.004)"},
     {"--l2", "F",
-     "L2 regulariser on every Dense/Conv2D kernel (Keras kernel_regularizer=L2(F)): "
+     "L2 regulariser on every Dense/Conv2D kernel (Keras kernel_regularizer L2(F)): "
      "F * sum(w^2) joins the loss, and the reported losses"},
     {"--label-smoothing", "F",
-     "smooth the one-hot targets to y (1 - F) + F / classes, F in [0, 1) (Keras "
-     "CategoricalCrossentropy(label_smoothing=F)); the losses shown are the smoothed ones"},
+     "smooth the one-hot targets to y (1 - F) + F / classes, F in [0, 1) (Keras's "
+     "label_smoothing of the cross-entropy); the losses shown are the smoothed ones"},
     {"--clipnorm", "F", "clip each variable's gradient to L2 norm F (Keras clipnorm)"},
     {"--clipvalue", "F", "clip every gradient element to [-F, F] (Keras clipvalue)"},
     {"--global-clipnorm", "F",
