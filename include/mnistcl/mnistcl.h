@@ -478,7 +478,8 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
  * trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
  * it is. recipe.batch_size must be 1..max_batch of mcl_trainer_create. Uploads the datasets to
  * the device once. Reproducible for a given seed on a given device. A later call continues
- * from the current weights and optimizer state (a different optimizer starts with fresh state). */
+ * from the current weights, optimizer state and ReduceLROnPlateau state (a different optimizer,
+ * or RMSprop with momentum or centering switched, starts with fresh optimizer state). */
 mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err);
 

@@ -23,9 +23,10 @@ typedef struct chunk_table {
     size_t group;
 } chunk_table;
 
+/* `users`: the kernels that will run over the table (its work-group size fits them all). */
 static mcl_status chunk_table_create(mcl_context *ctx, const mcl_param_segment *segments,
-                                     size_t segment_count, bool kernels_only, cl_kernel reduce,
-                                     chunk_table *out, mcl_error *err) {
+                                     size_t segment_count, bool kernels_only,
+                                     const cl_kernel users[2], chunk_table *out, mcl_error *err) {
     memset(out, 0, sizeof *out);
     size_t count = 0;
     for (size_t s = 0; s < segment_count; s++)
@@ -57,9 +58,12 @@ static mcl_status chunk_table_create(mcl_context *ctx, const mcl_param_segment *
     if (st == MCL_OK)
         st = mcl_buffer_create(ctx, count * sizeof(float), &out->partial, "gradient norms", err);
     /* A power of two (the kernels' tree), one local float per work-item. */
-    size_t limit = 1;
-    if (st == MCL_OK) st = mcl_kernel_group_limit(ctx, reduce, 0, sizeof(float), &limit, err);
-    if (limit > MAX_REDUCE_GROUP) limit = MAX_REDUCE_GROUP;
+    size_t limit = MAX_REDUCE_GROUP;
+    for (int k = 0; k < 2 && st == MCL_OK; k++) {
+        size_t kernel_limit = 1;
+        st = mcl_kernel_group_limit(ctx, users[k], 0, sizeof(float), &kernel_limit, err);
+        if (kernel_limit < limit) limit = kernel_limit;
+    }
     out->group = 1;
     while (out->group * 2 <= limit)
         out->group *= 2;
@@ -156,7 +160,8 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
                           "zeroing optimizer state", err);
     }
     if (st == MCL_OK)
-        st = chunk_table_create(ctx, segments, segment_count, false, opt->kernels[K_SUMSQ],
+        st = chunk_table_create(ctx, segments, segment_count, false,
+                                (const cl_kernel[]){opt->kernels[K_SUMSQ], opt->kernels[K_SCALE]},
                                 &opt->chunks, err);
     if (st == MCL_OK && segment_count > 0)
         st = mcl_buffer_create(ctx, segment_count * sizeof(float), &opt->factors,
@@ -318,8 +323,8 @@ mcl_status mcl_l2_create(mcl_context *ctx, const mcl_param_segment *segments,
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "chunk_sumsq", &r->sumsq, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "l2_add_loss", &r->add_loss, err);
     if (st == MCL_OK)
-        st = chunk_table_create(ctx, segments, segment_count, true, r->grad_sumsq, &r->chunks,
-                                err);
+        st = chunk_table_create(ctx, segments, segment_count, true,
+                                (const cl_kernel[]){r->grad_sumsq, r->sumsq}, &r->chunks, err);
     if (st != MCL_OK) {
         mcl_l2_free(r);
         return st;
