@@ -996,6 +996,51 @@ START_TEST(test_checkpoint_without_opt2_loads) {
 }
 END_TEST
 
+/* The library refuses what Keras refuses, and what the chosen optimizer would ignore, before
+ * any work: MCL_ERR_USAGE with a message that says which. */
+START_TEST(test_fit_refuses_bad_optimizer_options) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_model *m = parse_model(small_mlp);
+    mcl_trainer *t = small_trainer(&f, m, 1);
+    struct {
+        const char *phrase;
+        mcl_recipe recipe;
+    } cases[9];
+    for (int i = 0; i < 9; i++) cases[i].recipe = recipe_with(MCL_OPTIMIZER_ADAM);
+    cases[0].phrase = "only one of clipnorm, clipvalue and global_clipnorm";
+    cases[0].recipe.clipnorm = cases[0].recipe.clipvalue = 1.0f;
+    cases[1].phrase = "Nesterov momentum belongs to SGD, not adam";
+    cases[1].recipe.nesterov = true;
+    cases[2].phrase = "centered belongs to RMSprop, not adam";
+    cases[2].recipe.centered = true;
+    cases[3].phrase = "label smoothing must be in [0, 1)";
+    cases[3].recipe.label_smoothing = 1.0f;
+    cases[4].phrase = "weight decay and the L2 factor must be >= 0";
+    cases[4].recipe.weight_decay = -0.1f;
+    cases[5].phrase = "weight decay and the L2 factor must be >= 0";
+    cases[5].recipe.l2 = NAN;
+    cases[6].phrase = "ReduceLROnPlateau needs a factor in (0, 1)";
+    cases[6].recipe.plateau.enabled = true;
+    cases[6].recipe.plateau.factor = 1.0f;
+    cases[7].phrase = "RMSprop's rho must be in [0, 1)";
+    cases[7].recipe.optimizer = MCL_OPTIMIZER_RMSPROP;
+    cases[7].recipe.rho = 1.0f;
+    cases[8].phrase = "gradient clipping limits must be > 0";
+    cases[8].recipe.global_clipnorm = -1.0f;
+    for (int i = 0; i < 9; i++) {
+        mcl_fit_options o = {.recipe = cases[i].recipe, .seed = 1};
+        mcl_error err = {0};
+        mcl_status st = mcl_trainer_fit(t, f.train, f.val, &o, &err);
+        ck_assert_error(st, err, MCL_ERR_USAGE, cases[i].phrase, cases[i].phrase);
+    }
+    ck_assert_uint_eq(mcl_trainer_epochs_done(t), 0);
+    mcl_trainer_free(t);
+    mcl_model_free(m);
+    fixture_close(&f);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
@@ -1014,6 +1059,7 @@ static Suite *checkpoint_suite(void) {
     tcase_add_test(tc, test_plateau_follows_keras);
     tcase_add_test(tc, test_resume_with_optimizer_options_is_bit_identical);
     tcase_add_test(tc, test_checkpoint_without_opt2_loads);
+    tcase_add_test(tc, test_fit_refuses_bad_optimizer_options);
     suite_add_tcase(s, tc);
     return s;
 }
