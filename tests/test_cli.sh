@@ -176,7 +176,7 @@ result "train --history naming a folder fails before training"
 
 run train --momentum 0.9 --data "$TINY" --epochs 1
 want_rc 2
-want_stderr "--momentum applies to SGD only"
+want_stderr "--momentum applies to SGD and RMSprop only"
 result "--momentum with Adam is refused, not ignored"
 
 # eval's pictures are checked before any checkpoint is read or image evaluated.
@@ -196,6 +196,55 @@ run eval "$TMP/absent.ckpt" --errors-png "$TMP/e.png" --errors-max 1001
 want_rc 2
 want_stderr "--errors-max"
 result "eval --errors-png/--confusion-png/--errors-max are checked before any work"
+
+# The optimizer and regulariser options: a value Keras refuses, or an option the chosen
+# optimizer would ignore, is one usage line and exit 2, before any data is read (the data
+# folder does not exist: reading it would exit 1).
+bad_optimizer_option() { # PHRASE ARGS...
+    phrase=$1
+    shift
+    run train --data "$TMP/absent-data" "$@"
+    want_rc 2
+    want_one_line_error
+    want_stderr "$phrase"
+}
+reasons_all=
+for case in \
+    "--weight-decay: expected a number in [0,;--weight-decay -0.1" \
+    "--l2: expected a number in [0,;--l2 -1" \
+    "--label-smoothing: expected a number in [0, 1);--label-smoothing 1" \
+    "--label-smoothing: expected a number in [0, 1);--label-smoothing -0.1" \
+    "--nesterov applies to SGD only;--nesterov" \
+    "--nesterov needs --momentum;--optimizer sgd --nesterov" \
+    "--centered applies to RMSprop only;--optimizer adamw --centered" \
+    "--rho applies to RMSprop only;--rho 0.9" \
+    "--rho: expected a number in [0, 1);--optimizer rmsprop --rho 1.5" \
+    "--clipnorm: the limit must be above 0;--clipnorm 0" \
+    "--clipvalue: expected a number in [0,;--clipvalue -1" \
+    "--global-clipnorm: the limit must be above 0;--global-clipnorm 0" \
+    "only one of --clipnorm, --clipvalue and --global-clipnorm;--clipnorm 1 --global-clipnorm 2" \
+    "--plateau-factor belongs to --reduce-lr-on-plateau;--plateau-factor 0.5" \
+    "--plateau-factor: expected a number in [0, 1);--reduce-lr-on-plateau --plateau-factor 1" \
+    "--plateau-factor: the factor must be in (0, 1);--reduce-lr-on-plateau --plateau-factor 0" \
+    "--plateau-patience: expected an integer;--reduce-lr-on-plateau --plateau-patience -1" \
+    "--plateau-min-lr: expected a number;--reduce-lr-on-plateau --plateau-min-lr -1" \
+    "--momentum applies to SGD and RMSprop only;--optimizer adamw --momentum 0.9" \
+    "expected 'adam', 'adamw', 'sgd' or 'rmsprop';--optimizer adagrad"; do
+    # shellcheck disable=SC2086 # the arguments are split on purpose
+    bad_optimizer_option "${case%%;*}" ${case#*;}
+    reasons_all="$reasons_all$reasons"
+done
+reasons=$reasons_all
+result "bad optimizer, clipping, regulariser and plateau options exit 2 before reading data"
+
+run help train
+want_rc 0
+for o in "--optimizer adam|adamw|sgd|rmsprop" --nesterov --rho --centered --weight-decay --l2 \
+    --label-smoothing --clipnorm --clipvalue --global-clipnorm --reduce-lr-on-plateau \
+    --plateau-factor --plateau-patience --plateau-min-delta --plateau-cooldown --plateau-min-lr; do
+    want_stdout "  $o"
+done
+result "train's help lists the optimizer, regulariser and plateau options"
 
 # The tiny set with its last label (9) corrupted to 200: classes 9-199 would have no sample.
 GAPS=$TMP/gaps
@@ -273,11 +322,11 @@ want_rc 2
 want_stderr "got '5\\n\\x1b[2J'"
 result "an argument with a newline and an escape sequence gives a one-line error"
 
-run train --optimizer rmsprop
+run train --optimizer adagrad
 want_rc 2
 want_stderr "--optimizer"
-want_stderr "rmsprop"
-result "train --optimizer rmsprop exits 2"
+want_stderr "adagrad"
+result "train --optimizer adagrad exits 2"
 
 run train --validation-split 1.5
 want_rc 2
@@ -378,11 +427,32 @@ if [ "$have_device" -eq 1 ]; then
     want_stdout "val_accuracy"
     want_stdout "Test loss:"
     result "train on a tiny synthetic dataset"
+
+    # ReduceLROnPlateau: nothing beats the first epoch by min_delta 100, so with patience 1 the
+    # rate drops tenfold after every later epoch, printed as Keras prints it, in the epoch
+    # lines and in the history's lr column.
+    run train --data "$TINY" --model mlp50 --epochs 3 --batch-size 5 --verbose 2 \
+        --reduce-lr-on-plateau --plateau-patience 1 --plateau-min-delta 100 \
+        --history "$TMP/plateau.csv"
+    want_rc 0
+    want_stdout "ReduceLROnPlateau: monitoring val_loss, factor 0.1, patience 1"
+    want_stdout "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.0001."
+    want_stdout "Epoch 3: ReduceLROnPlateau reducing learning rate to 1e-05."
+    want_stdout "learning_rate: 0.0010"
+    want_stdout "learning_rate: 1.0000e-04"
+    lrs=$(cut -d, -f6 "$TMP/plateau.csv" | tail -n +2 | tr '\n' ' ')
+    [ "$lrs" = "0.001 0.001 0.0001 " ] ||
+        fail_because "history lr column: '$lrs', want 0.001 0.001 0.0001"
+    run train --data "$TINY" --model mlp50 --epochs 1 --batch-size 5 --verbose 2 \
+        --reduce-lr-on-plateau --validation-split 0
+    want_stdout "monitoring loss (no validation set"
+    result "--reduce-lr-on-plateau reduces the rate as Keras's callback, printed and in the history"
 else
     skip_no_device "devices --json prints valid JSON"
     skip_no_device "devices --check passes"
     skip_no_device "--platform 99 train exits 1"
     skip_no_device "train on a tiny synthetic dataset"
+    skip_no_device "--reduce-lr-on-plateau reduces the rate as Keras's callback, printed and in the history"
 fi
 
 # ---------------------------------------------------------------- no OpenCL at all
@@ -753,6 +823,33 @@ assert "not a PNG" in d[1]["error"], d[1]' "$OUT" 2>"$TMP/json.err"; then
     want_stderr "--lr cannot change"
     result "--resume refuses a recipe option that would change the recorded run"
 
+    # The optimizer's options are part of the recorded recipe (the checkpoint's OPT2 section):
+    # --resume refuses a new one, and continues the recorded ones, ReduceLROnPlateau's wait and
+    # reductions included, to the weights of a run that was never stopped.
+    run train --data "$DATA" --resume "$CK/a.ckpt" --weight-decay 0.1 --verbose 0
+    want_rc 2
+    want_stderr "--weight-decay cannot change"
+    OPTS="--model mlp50 --limit 1000 --batch-size 50 --optimizer rmsprop --centered --momentum 0.5
+        --l2 0.0005 --label-smoothing 0.1 --clipnorm 1 --reduce-lr-on-plateau
+        --plateau-patience 2 --plateau-min-delta 10 --plateau-cooldown 1"
+    # shellcheck disable=SC2086 # OPTS is split on purpose
+    "$EXE" train --data "$DATA" $OPTS --epochs 5 --save "$CK/opt-whole.ckpt" --verbose 2 \
+        </dev/null >"$TMP/opt-whole.out" 2>&1 || fail_because "the 5-epoch run failed"
+    # shellcheck disable=SC2086
+    "$EXE" train --data "$DATA" $OPTS --epochs 2 --save "$CK/opt-part.ckpt" --verbose 0 \
+        </dev/null >/dev/null 2>&1 || fail_because "the 2-epoch run failed"
+    run train --data "$DATA" --limit 1000 --resume "$CK/opt-part.ckpt" --epochs 5 \
+        --save "$CK/opt-part.ckpt" --verbose 2
+    want_rc 0
+    want_stdout "Epoch 3: ReduceLROnPlateau reducing learning rate to 0.0001."
+    grep -qF "Epoch 3: ReduceLROnPlateau reducing learning rate to 0.0001." "$TMP/opt-whole.out" ||
+        fail_because "the uninterrupted run did not reduce the rate after epoch 3"
+    "$EXE" export "$CK/opt-whole.ckpt" -o "$CK/opt-whole.npz" >/dev/null 2>&1 &&
+        "$EXE" export "$CK/opt-part.ckpt" -o "$CK/opt-part.npz" >/dev/null 2>&1 &&
+        cmp -s "$CK/opt-whole.npz" "$CK/opt-part.npz" ||
+        fail_because "2 epochs + --resume to 5 differs from 5 epochs in one run"
+    result "--resume keeps the optimizer options and the plateau state: the same final weights"
+
     # A damaged checkpoint is refused, and --resume/--save of it leaves it untouched.
     head -c 1000 "$CK/a.ckpt" >"$CK/bad.ckpt"
     cp "$CK/bad.ckpt" "$CK/bad.orig"
@@ -866,6 +963,7 @@ else
         "predict --json stays valid JSON for a file name that is not UTF-8, with errors inline" \
         "predict with an IDX index out of range exits 2" \
         "--resume refuses a recipe option that would change the recorded run" \
+        "--resume keeps the optimizer options and the plateau state: the same final weights" \
         "train from any folder finds MNIST in the user's data folder; errors say what to do" \
         "a truncated checkpoint is refused and not overwritten" \
         "--save-best without validation exits 2" \

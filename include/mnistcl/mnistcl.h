@@ -301,7 +301,19 @@ mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repea
 
 /* ---------------------------------------------------------------- models */
 
-typedef enum mcl_optimizer { MCL_OPTIMIZER_ADAM, MCL_OPTIMIZER_SGD } mcl_optimizer;
+/* Keras's optimizers, with Keras's defaults (README "train"): Adam, SGD (with momentum, or
+ * Nesterov momentum), AdamW (Adam with decoupled weight decay 0.004) and RMSprop. */
+typedef enum mcl_optimizer {
+    MCL_OPTIMIZER_ADAM,
+    MCL_OPTIMIZER_SGD,
+    MCL_OPTIMIZER_ADAMW,
+    MCL_OPTIMIZER_RMSPROP,
+    MCL_OPTIMIZER_COUNT
+} mcl_optimizer;
+
+/* The optimizer's name as the command line and model files spell it ("adamw"); "?" for a
+ * value outside the enum. Never NULL. */
+const char *mcl_optimizer_str(mcl_optimizer optimizer);
 
 /* Learning rate over the steps of one fit: constant, or Keras CosineDecay to zero at the last
  * step (lr * (1 + cos(pi * step / steps)) / 2). */
@@ -323,6 +335,21 @@ typedef struct mcl_augment {
     float zoom;     /* each axis is scaled by a factor uniform in [1 - zoom, 1 + zoom] */
 } mcl_augment;
 
+/* Keras's ReduceLROnPlateau callback (its defaults in the comments): after `patience` epochs
+ * whose monitored loss (val_loss, or the training loss without a validation set) is not below
+ * the best so far by more than min_delta, the learning rate is multiplied by `factor`, then
+ * `cooldown` epochs pass before counting again. It multiplies whatever the schedule gives (with
+ * a constant schedule this is Keras exactly), and never takes the rate below min_lr (nor lifts
+ * it above the schedule's). */
+typedef struct mcl_plateau {
+    bool enabled;
+    float factor;      /* 0.1, in (0, 1) */
+    uint32_t patience; /* 10 */
+    float min_delta;   /* 1e-4 */
+    uint32_t cooldown; /* 0 */
+    float min_lr;      /* 0 */
+} mcl_plateau;
+
 typedef struct mcl_recipe {
     uint32_t epochs;
     uint32_t batch_size;
@@ -332,9 +359,23 @@ typedef struct mcl_recipe {
     float lr_decay_rate; /* step decay: factor per lr_decay_epochs (e.g. 0.5) */
     uint32_t lr_decay_epochs;
     uint32_t warmup_epochs; /* linear warm-up before the schedule; 0 = none */
-    float momentum;         /* SGD only */
+    float momentum;         /* SGD and RMSprop */
     float validation_split; /* the last fraction of the training set, as Keras does */
     mcl_augment augment;
+    /* Keras optimizer arguments and regularisation (0 / false: off; README "train"). */
+    float weight_decay; /* decoupled, every optimizer: w -= lr * weight_decay * w each step,
+                           before the update, on every trainable variable (AdamW: 0.004) */
+    float l2;           /* kernel_regularizer=L2(l2) on every Dense/Conv2D kernel: l2 * sum(w^2)
+                           joins the loss (and the reported losses), 2 l2 w the gradient */
+    float rho;          /* RMSprop's discount of the squared-gradient average (0.9) */
+    bool nesterov;      /* SGD: Nesterov momentum */
+    bool centered;      /* RMSprop: divide by the variance estimate, not the raw second moment */
+    float label_smoothing; /* CategoricalCrossentropy(label_smoothing): targets y (1 - F) + F/K */
+    /* Gradient clipping before the update, at most one of them (> 0: on): each variable's
+     * gradient to this L2 norm; each element to [-clipvalue, clipvalue]; all gradients
+     * together to this norm. */
+    float clipnorm, clipvalue, global_clipnorm;
+    mcl_plateau plateau;
 } mcl_recipe;
 
 typedef struct mcl_model mcl_model;
@@ -380,6 +421,9 @@ typedef struct mcl_epoch_result {
     bool has_validation;
     double val_loss, val_accuracy;
     double learning_rate; /* at the end of the epoch */
+    /* ReduceLROnPlateau fired at the end of this epoch: the rate the next step starts from. */
+    bool lr_reduced;
+    double reduced_learning_rate;
     bool improved;        /* validation loss is the best so far (Keras ModelCheckpoint's test) */
     /* The held-out set of mcl_fit_options.monitor after this epoch (inference mode), and
      * whether its accuracy reached mcl_fit_options.target_accuracy (the fit then stops). */
@@ -434,7 +478,8 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
  * trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
  * it is. recipe.batch_size must be 1..max_batch of mcl_trainer_create. Uploads the datasets to
  * the device once. Reproducible for a given seed on a given device. A later call continues
- * from the current weights and optimizer state (a different optimizer starts with fresh state). */
+ * from the current weights, optimizer state and ReduceLROnPlateau state (a different optimizer,
+ * or RMSprop with momentum or centering switched, starts with fresh optimizer state). */
 mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err);
 

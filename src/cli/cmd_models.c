@@ -11,9 +11,10 @@ static const cli_option models_options[] = {
 
 static void print_recipe(const mcl_recipe *r) {
     printf("epochs %u, batch %u, %s lr %g", r->epochs, r->batch_size,
-           r->optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd", (double)r->learning_rate);
+           mcl_optimizer_str(r->optimizer), (double)r->learning_rate);
     if (r->lr_schedule == MCL_LR_COSINE) printf(" cosine decay");
-    if (r->optimizer == MCL_OPTIMIZER_SGD) printf(" momentum %g", (double)r->momentum);
+    if (r->optimizer == MCL_OPTIMIZER_SGD || r->optimizer == MCL_OPTIMIZER_RMSPROP)
+        printf(" momentum %g", (double)r->momentum);
     if (r->validation_split > 0.0f) printf(", validation split %g", (double)r->validation_split);
     const mcl_augment *a = &r->augment;
     if (a->enabled)

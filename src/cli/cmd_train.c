@@ -17,8 +17,36 @@ static const cli_option options[] = {
     {"--lr-decay", "F", "step schedule: multiply the rate by F (default 0.5) every ..."},
     {"--lr-decay-epochs", "N", "... N epochs (default 10)"},
     {"--warmup-epochs", "N", "linear warm-up from 0 over the first N epochs (default 0)"},
-    {"--optimizer", "adam|sgd", "optimizer: Adam (Keras defaults) or SGD with --momentum"},
-    {"--momentum", "F", "SGD momentum in [0, 1) (default 0, as Keras)"},
+    {"--optimizer", "adam|adamw|sgd|rmsprop",
+     "optimizer with Keras's defaults: Adam, AdamW (weight decay 0.004), SGD (lr 0.01; "
+     "--momentum, --nesterov) or RMSprop (--rho, --momentum, --centered)"},
+    {"--momentum", "F", "SGD and RMSprop momentum in [0, 1) (default 0, as Keras)"},
+    {"--nesterov", NULL, "SGD: Nesterov momentum (Keras SGD(nesterov=True); needs --momentum)"},
+    {"--rho", "F", "RMSprop: discount of the squared-gradient average, in [0, 1) (default 0.9)"},
+    {"--centered", NULL, "RMSprop: centered (normalise by the gradient's variance estimate)"},
+    {"--weight-decay", "F",
+     "decoupled weight decay, any optimizer (Keras weight_decay): each step w -= lr * F * w "
+     "on every trainable variable, before the update (default 0; AdamW 0.004)"},
+    {"--l2", "F",
+     "L2 regulariser on every Dense/Conv2D kernel (Keras kernel_regularizer L2(F)): "
+     "F * sum(w^2) joins the loss, and the reported losses"},
+    {"--label-smoothing", "F",
+     "smooth the one-hot targets to y (1 - F) + F / classes, F in [0, 1) (Keras's "
+     "label_smoothing of the cross-entropy); the losses shown are the smoothed ones"},
+    {"--clipnorm", "F", "clip each variable's gradient to L2 norm F (Keras clipnorm)"},
+    {"--clipvalue", "F", "clip every gradient element to [-F, F] (Keras clipvalue)"},
+    {"--global-clipnorm", "F",
+     "clip all gradients together to L2 norm F (Keras global_clipnorm); at most one of the "
+     "three clippings"},
+    {"--reduce-lr-on-plateau", NULL,
+     "Keras ReduceLROnPlateau: multiply the learning rate by --plateau-factor after "
+     "--plateau-patience epochs without a lower val_loss (the training loss without a "
+     "validation set); it scales the --lr-schedule's rate"},
+    {"--plateau-factor", "F", "ReduceLROnPlateau factor, in (0, 1) (default 0.1)"},
+    {"--plateau-patience", "N", "ReduceLROnPlateau patience in epochs (default 10)"},
+    {"--plateau-min-delta", "F", "smallest decrease that counts as improvement (default 1e-4)"},
+    {"--plateau-cooldown", "N", "epochs to wait after a reduction before counting (default 0)"},
+    {"--plateau-min-lr", "F", "the reductions never take the rate below F (default 0)"},
     {"--validation-split", "F", "validate on the last fraction F of the training set, as Keras"},
     {"--augment", NULL,
      "random affine augmentation of training images on the device (Keras "
@@ -64,6 +92,21 @@ enum {
     OPT_WARMUP,
     OPT_OPTIMIZER,
     OPT_MOMENTUM,
+    OPT_NESTEROV,
+    OPT_RHO,
+    OPT_CENTERED,
+    OPT_WEIGHT_DECAY,
+    OPT_L2,
+    OPT_LABEL_SMOOTHING,
+    OPT_CLIPNORM,
+    OPT_CLIPVALUE,
+    OPT_GLOBAL_CLIPNORM,
+    OPT_PLATEAU,
+    OPT_PLATEAU_FACTOR,
+    OPT_PLATEAU_PATIENCE,
+    OPT_PLATEAU_MIN_DELTA,
+    OPT_PLATEAU_COOLDOWN,
+    OPT_PLATEAU_MIN_LR,
     OPT_VALSPLIT,
     OPT_AUGMENT,
     OPT_NO_AUGMENT,
@@ -91,6 +134,7 @@ typedef struct train_ui {
     int verbose;
     bool tty;
     bool bar_shown;
+    bool show_lr; /* ReduceLROnPlateau is on: the epoch line shows the rate, as Keras's */
     /* Checkpoints and history, written after every epoch. */
     mcl_trainer *trainer;
     const char *save_path, *history_path;
@@ -210,6 +254,34 @@ static bool write_epoch_files(train_ui *ui, const mcl_epoch_result *r) {
     return true;
 }
 
+/* The optimizer's options and regularisation that this run uses, when any is on. */
+static void print_optimizer_options(const mcl_recipe *r, bool validation) {
+    char line[512] = "";
+    size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(line + n, n < sizeof line ? sizeof line - n : 0, __VA_ARGS__)
+    if (r->optimizer == MCL_OPTIMIZER_SGD || r->optimizer == MCL_OPTIMIZER_RMSPROP)
+        if (r->momentum > 0.0f) ADD(", momentum %g", (double)r->momentum);
+    if (r->nesterov) ADD(", Nesterov");
+    if (r->optimizer == MCL_OPTIMIZER_RMSPROP)
+        ADD(", rho %g%s", (double)r->rho, r->centered ? ", centered" : "");
+    if (r->weight_decay > 0.0f) ADD(", weight decay %g", (double)r->weight_decay);
+    if (r->l2 > 0.0f) ADD(", L2 %g on the kernels", (double)r->l2);
+    if (r->label_smoothing > 0.0f) ADD(", label smoothing %g", (double)r->label_smoothing);
+    if (r->clipnorm > 0.0f) ADD(", clipnorm %g", (double)r->clipnorm);
+    if (r->clipvalue > 0.0f) ADD(", clipvalue %g", (double)r->clipvalue);
+    if (r->global_clipnorm > 0.0f) ADD(", global_clipnorm %g", (double)r->global_clipnorm);
+#undef ADD
+    if (n > 0) printf("Optimizer: %s%s\n", mcl_optimizer_str(r->optimizer), line);
+    const mcl_plateau *p = &r->plateau;
+    if (p->enabled)
+        printf("ReduceLROnPlateau: monitoring %s, factor %g, patience %u, min_delta %g, cooldown "
+               "%u, min_lr %g\n",
+               validation ? "val_loss"
+                          : "loss (no validation set: add --validation-split F to watch val_loss)",
+               (double)p->factor, p->patience, (double)p->min_delta, p->cooldown,
+               (double)p->min_lr);
+}
+
 static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
     double ms_per_step = 1000.0 * r->train_seconds / (r->steps - r->resumed_at);
     if (ui->verbose == 1) {
@@ -224,7 +296,16 @@ static void print_epoch(const train_ui *ui, const mcl_epoch_result *r) {
         printf(" - val_loss: %.4f - val_accuracy: %.4f", r->val_loss, r->val_accuracy);
     if (r->has_monitor)
         printf(" - test_loss: %.4f - test_accuracy: %.4f", r->monitor_loss, r->monitor_accuracy);
+    /* With ReduceLROnPlateau Keras's logs carry the rate, printed as its progress bar does. */
+    if (ui->show_lr)
+        printf(r->learning_rate > 1e-3 ? " - learning_rate: %.4f" : " - learning_rate: %.4e",
+               r->learning_rate);
     printf("%s\n", ui->tty ? "\033[K" : "");
+    /* Keras prints the new rate as a Python float (0.00010000000474974513 for a float32
+     * 0.001 * 0.1); six digits say the same. */
+    if (r->lr_reduced)
+        printf("Epoch %u: ReduceLROnPlateau reducing learning rate to %g.\n", r->epoch,
+               r->reduced_learning_rate);
     fflush(stdout);
 }
 
@@ -356,6 +437,127 @@ static bool apply_augment_options(const char **v, mcl_augment *a) {
     return true;
 }
 
+/* --optimizer NAME: that optimizer with Keras's defaults for what the command line does not
+ * set. Switching from the recipe's optimizer takes its learning rate (0.001; SGD 0.01, as
+ * before) and weight decay (AdamW 0.004, the others none); naming the recipe's own optimizer
+ * keeps the recipe's values (SGD always took 0.01, and still does). */
+static bool apply_optimizer(const char **v, mcl_recipe *r) {
+    mcl_optimizer kind;
+    bool known = false;
+    for (unsigned k = 0; k < MCL_OPTIMIZER_COUNT && !known; k++)
+        if (strcmp(v[OPT_OPTIMIZER], mcl_optimizer_str((mcl_optimizer)k)) == 0) {
+            kind = (mcl_optimizer)k;
+            known = true;
+        }
+    if (!known) {
+        cli_error("--optimizer: expected 'adam', 'adamw', 'sgd' or 'rmsprop', got '%s'",
+                  v[OPT_OPTIMIZER]);
+        return false;
+    }
+    bool switched = kind != r->optimizer;
+    r->optimizer = kind;
+    if (!v[OPT_LR] && (switched || kind == MCL_OPTIMIZER_SGD))
+        r->learning_rate = kind == MCL_OPTIMIZER_SGD ? 0.01f : 0.001f;
+    if (switched) {
+        /* The recipe's Nesterov and centered flags were its own optimizer's. */
+        r->weight_decay = kind == MCL_OPTIMIZER_ADAMW ? 0.004f : 0.0f;
+        r->nesterov = false;
+        r->centered = false;
+    }
+    return true;
+}
+
+/* A clipping limit: a number > 0. */
+static bool clip_limit(const char *option, const char *text, float *out) {
+    if (!cli_float(option, text, 0.0, 1e30, true, out)) return false;
+    if (*out > 0.0f) return true;
+    cli_error("%s: the limit must be above 0, got '%s' (leave the option out for no clipping)",
+              option, text);
+    return false;
+}
+
+/* The optimizers' options, the regularisers, clipping and ReduceLROnPlateau, once --optimizer
+ * is settled; an option the chosen optimizer would ignore is refused. */
+static bool apply_regularisation_options(const char **v, mcl_recipe *r) {
+    if (v[OPT_NESTEROV] && r->optimizer != MCL_OPTIMIZER_SGD) {
+        cli_error("--nesterov applies to SGD only, and this run uses %s: add --optimizer sgd",
+                  mcl_optimizer_str(r->optimizer));
+        return false;
+    }
+    if (v[OPT_NESTEROV] && !(r->momentum > 0.0f)) {
+        cli_error("--nesterov needs --momentum above 0 (without momentum it is plain SGD)");
+        return false;
+    }
+    r->nesterov = r->nesterov || v[OPT_NESTEROV] != NULL;
+    static const int rmsprop_only[] = {OPT_RHO, OPT_CENTERED};
+    for (int i = 0; i < 2; i++)
+        if (v[rmsprop_only[i]] && r->optimizer != MCL_OPTIMIZER_RMSPROP) {
+            cli_error("%s applies to RMSprop only, and this run uses %s: add --optimizer "
+                      "rmsprop",
+                      options[rmsprop_only[i]].name, mcl_optimizer_str(r->optimizer));
+            return false;
+        }
+    if (v[OPT_RHO] && !cli_float("--rho", v[OPT_RHO], 0.0, 1.0, false, &r->rho)) return false;
+    r->centered = r->centered || v[OPT_CENTERED] != NULL;
+    if (v[OPT_WEIGHT_DECAY] &&
+        !cli_float("--weight-decay", v[OPT_WEIGHT_DECAY], 0.0, 1e6, true, &r->weight_decay))
+        return false;
+    if (v[OPT_L2] && !cli_float("--l2", v[OPT_L2], 0.0, 1e6, true, &r->l2)) return false;
+    if (v[OPT_LABEL_SMOOTHING] && !cli_float("--label-smoothing", v[OPT_LABEL_SMOOTHING], 0.0, 1.0,
+                                             false, &r->label_smoothing))
+        return false;
+    /* Keras allows one clipping; one given here replaces the recipe's. */
+    static const int clips[] = {OPT_CLIPNORM, OPT_CLIPVALUE, OPT_GLOBAL_CLIPNORM};
+    float *limits[] = {&r->clipnorm, &r->clipvalue, &r->global_clipnorm};
+    int given = -1;
+    for (int i = 0; i < 3; i++) {
+        if (!v[clips[i]]) continue;
+        if (given >= 0) {
+            cli_error("%s and %s: only one of --clipnorm, --clipvalue and --global-clipnorm can "
+                      "be set (as Keras's optimizers say)",
+                      options[clips[given]].name, options[clips[i]].name);
+            return false;
+        }
+        given = i;
+    }
+    if (given >= 0) {
+        float limit = 0.0f;
+        if (!clip_limit(options[clips[given]].name, v[clips[given]], &limit)) return false;
+        for (int i = 0; i < 3; i++)
+            *limits[i] = i == given ? limit : 0.0f;
+    }
+    mcl_plateau *p = &r->plateau;
+    for (int opt = OPT_PLATEAU_FACTOR; opt <= OPT_PLATEAU_MIN_LR; opt++)
+        if (v[opt] && !v[OPT_PLATEAU]) {
+            cli_error("%s belongs to --reduce-lr-on-plateau", options[opt].name);
+            return false;
+        }
+    if (v[OPT_PLATEAU]) p->enabled = true;
+    if (v[OPT_PLATEAU_FACTOR]) {
+        /* Keras: "ReduceLROnPlateau does not support a factor >= 1.0". */
+        if (!cli_float("--plateau-factor", v[OPT_PLATEAU_FACTOR], 0.0, 1.0, false, &p->factor))
+            return false;
+        if (!(p->factor > 0.0f)) {
+            cli_error("--plateau-factor: the factor must be in (0, 1), got '%s'",
+                      v[OPT_PLATEAU_FACTOR]);
+            return false;
+        }
+    }
+    if (v[OPT_PLATEAU_PATIENCE] &&
+        !cli_u32("--plateau-patience", v[OPT_PLATEAU_PATIENCE], 0, 100000, &p->patience))
+        return false;
+    if (v[OPT_PLATEAU_MIN_DELTA] &&
+        !cli_float("--plateau-min-delta", v[OPT_PLATEAU_MIN_DELTA], 0.0, 1e30, true, &p->min_delta))
+        return false;
+    if (v[OPT_PLATEAU_COOLDOWN] &&
+        !cli_u32("--plateau-cooldown", v[OPT_PLATEAU_COOLDOWN], 0, 100000, &p->cooldown))
+        return false;
+    if (v[OPT_PLATEAU_MIN_LR] &&
+        !cli_float("--plateau-min-lr", v[OPT_PLATEAU_MIN_LR], 0.0, 1e6, true, &p->min_lr))
+        return false;
+    return true;
+}
+
 /* Applies command-line overrides to the model's recipe. */
 static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_t *limit,
                           int *verbose) {
@@ -371,17 +573,7 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
     if (v[OPT_VALSPLIT] &&
         !cli_float("--validation-split", v[OPT_VALSPLIT], 0.0, 1.0, false, &r->validation_split))
         return false;
-    if (v[OPT_OPTIMIZER]) {
-        if (strcmp(v[OPT_OPTIMIZER], "adam") == 0) {
-            r->optimizer = MCL_OPTIMIZER_ADAM;
-        } else if (strcmp(v[OPT_OPTIMIZER], "sgd") == 0) {
-            r->optimizer = MCL_OPTIMIZER_SGD;
-            if (!v[OPT_LR]) r->learning_rate = 0.01f; /* Keras SGD default */
-        } else {
-            cli_error("--optimizer: expected 'adam' or 'sgd', got '%s'", v[OPT_OPTIMIZER]);
-            return false;
-        }
-    }
+    if (v[OPT_OPTIMIZER] && !apply_optimizer(v, r)) return false;
     if (v[OPT_SCHEDULE]) {
         if (strcmp(v[OPT_SCHEDULE], "constant") == 0) {
             r->lr_schedule = MCL_LR_CONSTANT;
@@ -395,11 +587,14 @@ static bool apply_options(const char **v, mcl_recipe *r, uint64_t *seed, uint32_
             return false;
         }
     }
-    if (v[OPT_MOMENTUM] && r->optimizer != MCL_OPTIMIZER_SGD) {
-        cli_error("--momentum applies to SGD only, and this run uses Adam: add --optimizer sgd, "
-                  "or drop --momentum");
+    if (v[OPT_MOMENTUM] && r->optimizer != MCL_OPTIMIZER_SGD &&
+        r->optimizer != MCL_OPTIMIZER_RMSPROP) {
+        cli_error("--momentum applies to SGD and RMSprop only, and this run uses %s: add "
+                  "--optimizer sgd (or rmsprop), or drop --momentum",
+                  mcl_optimizer_str(r->optimizer));
         return false;
     }
+    if (!apply_regularisation_options(v, r)) return false;
     if (r->lr_schedule == MCL_LR_STEP && r->lr_decay_epochs == 0) {
         r->lr_decay_epochs = 10;
         r->lr_decay_rate = 0.5f;
@@ -496,7 +691,13 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         static const int fixed[] = {OPT_BATCH,    OPT_LR,         OPT_SCHEDULE,   OPT_LR_DECAY,
                                     OPT_LR_DECAY_EPOCHS, OPT_WARMUP, OPT_OPTIMIZER, OPT_MOMENTUM,
                                     OPT_VALSPLIT, OPT_AUGMENT,    OPT_NO_AUGMENT, OPT_ROTATION,
-                                    OPT_SHIFT,    OPT_SHEAR,      OPT_ZOOM};
+                                    OPT_SHIFT,    OPT_SHEAR,      OPT_ZOOM,
+                                    /* the optimizer's options, recorded in the OPT2 section */
+                                    OPT_NESTEROV, OPT_RHO, OPT_CENTERED, OPT_WEIGHT_DECAY, OPT_L2,
+                                    OPT_LABEL_SMOOTHING, OPT_CLIPNORM, OPT_CLIPVALUE,
+                                    OPT_GLOBAL_CLIPNORM, OPT_PLATEAU, OPT_PLATEAU_FACTOR,
+                                    OPT_PLATEAU_PATIENCE, OPT_PLATEAU_MIN_DELTA,
+                                    OPT_PLATEAU_COOLDOWN, OPT_PLATEAU_MIN_LR};
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
             if (v[fixed[i]]) {
                 cli_error("--resume continues %s with the recipe it recorded; %s cannot change "
@@ -617,7 +818,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                    .save_path = v[OPT_SAVE],
                    .save_best = v[OPT_SAVE_BEST] != NULL,
                    .history_path = v[OPT_HISTORY],
-                   .start_seconds = g->start_seconds};
+                   .start_seconds = g->start_seconds,
+                   .show_lr = recipe.plateau.enabled};
     if (verbose > 0) {
         printf("Device: %s (%s, %s) [platform %u, device %u]; GEMM: %s\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
@@ -638,10 +840,10 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         else
             snprintf(params, sizeof params, "%s params", total_text);
         printf("Model: %s, %s; %s lr %g%s, batch %u, %u epoch%s, seed %llu\n",
-               mcl_model_name(model), params,
-               recipe.optimizer == MCL_OPTIMIZER_ADAM ? "adam" : "sgd",
+               mcl_model_name(model), params, mcl_optimizer_str(recipe.optimizer),
                (double)recipe.learning_rate, schedules[recipe.lr_schedule], recipe.batch_size,
                recipe.epochs, recipe.epochs == 1 ? "" : "s", (unsigned long long)seed);
+        print_optimizer_options(&recipe, run.val_images > 0);
         const mcl_augment *a = &recipe.augment;
         if (a->enabled)
             printf("Augmentation: rotation %g deg, shift %g, shear %g deg, zoom %g\n",

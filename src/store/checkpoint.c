@@ -10,9 +10,18 @@
  *             shear, zoom
  *     "TENS"  one named tensor: u32 name length, name (UTF-8, no NUL), u32 ndim, u32 dims[ndim],
  *             then prod(dims) f32 values. Names: "<node>/<tensor>" for weights and state
- *             ("conv2d_1/kernel", "batchnorm_1/moving_mean"); "optimizer/m" and "optimizer/v"
- *             for the optimizer's moments over the flat parameter vector
- *     "OPTM"  u32 optimizer kind, u64 optimizer steps (present with the optimizer tensors)
+ *             ("conv2d_1/kernel", "batchnorm_1/moving_mean"); "optimizer/m", "optimizer/v"
+ *             and "optimizer/mg" for the optimizer's state over the flat parameter vector
+ *             (those it keeps: src/ops/optim.h)
+ *     "OPT2"  the recipe's optimizer and regulariser options that RUN predates, and the state of
+ *             ReduceLROnPlateau: f32 weight decay, L2, rho, label smoothing, clipnorm,
+ *             clipvalue, global clipnorm; u32 Nesterov, centered, plateau on/off, plateau
+ *             patience, plateau cooldown; f32 plateau factor, min_delta, min_lr; then f64 best
+ *             monitored loss (IEEE-754 bits as u64), u32 epochs waited, u32 cooldown epochs
+ *             left, f64 the factor applied to the rate so far. Absent in files written before
+ *             it existed: those options off (rho 0.9) and the callback's state initial
+ *     "OPTM"  u32 optimizer kind (0 Adam, 1 SGD, 2 AdamW, 3 RMSprop), u64 optimizer steps
+ *             (present with the optimizer tensors)
  *     "HIST"  the run's per-epoch results: u32 count, then per epoch u32 epoch, u32 steps,
  *             u32 has validation, u32 improved, f64 loss, accuracy, val loss, val accuracy,
  *             learning rate, seconds, training seconds (absent if no epoch has finished)
@@ -141,6 +150,30 @@ static void put_f64(mcl_byte_buf *b, double v) {
     mcl_buf_put_u64(b, bits);
 }
 
+#define OPT2_BYTES (7 * 4 + 5 * 4 + 3 * 4 + 8 + 4 + 4 + 8)
+
+static void put_optimizer_options(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
+                                  uint32_t *sections) {
+    size_t at = begin_section(b, "OPT2", sections);
+    const mcl_recipe *r = &ck->recipe;
+    const mcl_plateau *p = &r->plateau;
+    const float f[] = {r->weight_decay, r->l2,        r->rho,           r->label_smoothing,
+                       r->clipnorm,     r->clipvalue, r->global_clipnorm};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        mcl_buf_put_f32(b, f[i]);
+    const uint32_t u[] = {r->nesterov, r->centered, p->enabled, p->patience, p->cooldown};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        mcl_buf_put_u32(b, u[i]);
+    mcl_buf_put_f32(b, p->factor);
+    mcl_buf_put_f32(b, p->min_delta);
+    mcl_buf_put_f32(b, p->min_lr);
+    put_f64(b, ck->plateau.best);
+    mcl_buf_put_u32(b, ck->plateau.wait);
+    mcl_buf_put_u32(b, ck->plateau.cooldown);
+    put_f64(b, ck->plateau.scale);
+    end_section(b, at);
+}
+
 static void put_epoch_position(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
                                uint32_t *sections) {
     if (ck->epoch_step == 0) return;
@@ -188,6 +221,7 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph
     mcl_buf_put_u32(&b, ck->classes);
     end_section(&b, at);
     put_run(&b, ck, &sections);
+    put_optimizer_options(&b, ck, &sections);
     put_epoch_position(&b, ck, &sections);
     put_history(&b, ck, &sections);
     write_ctx w = {ck, &b, &sections};
@@ -198,9 +232,9 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph
         mcl_buf_put_u64(&b, ck->optimizer_steps);
         end_section(&b, at);
         uint32_t dims[1] = {(uint32_t)ck->param_count};
-        put_tensor(&b, &sections, "optimizer/m", 1, dims, ck->moment1);
-        if (ck->optimizer == MCL_OPTIMIZER_ADAM)
-            put_tensor(&b, &sections, "optimizer/v", 1, dims, ck->moment2);
+        if (ck->moment1 != NULL) put_tensor(&b, &sections, "optimizer/m", 1, dims, ck->moment1);
+        if (ck->moment2 != NULL) put_tensor(&b, &sections, "optimizer/v", 1, dims, ck->moment2);
+        if (ck->moment3 != NULL) put_tensor(&b, &sections, "optimizer/mg", 1, dims, ck->moment3);
     }
     if (!b.failed)
         for (int i = 0; i < 4; i++)
@@ -393,12 +427,15 @@ static mcl_status read_tensor(reader *r, const uint8_t *section_end, expect_ctx 
                         r->path, name, (long long)(section_end - r->p),
                         (unsigned long long)(count * 4));
     float *dst = NULL;
-    if (strcmp(name, "optimizer/m") == 0 || strcmp(name, "optimizer/v") == 0) {
+    float **slot = strcmp(name, "optimizer/m") == 0    ? &ck->moment1
+                   : strcmp(name, "optimizer/v") == 0  ? &ck->moment2
+                   : strcmp(name, "optimizer/mg") == 0 ? &ck->moment3
+                                                       : NULL;
+    if (slot != NULL) {
         if (ndim != 1 || dims[0] != ck->param_count)
             return mcl_fail(r->err, MCL_ERR_FORMAT,
                             "%s: optimizer state has %u values, the model %zu", r->path, dims[0],
                             ck->param_count);
-        float **slot = name[10] == 'm' ? &ck->moment1 : &ck->moment2;
         if (*slot != NULL) return corrupt(r, "duplicate optimizer tensor");
         *slot = malloc(ck->param_count * sizeof(float) + 1);
         if (*slot == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
@@ -434,7 +471,7 @@ static mcl_status read_run(reader *r, struct mcl_checkpoint *ck) {
     ck->step = u[1];
     rc->epochs = u[2];
     rc->batch_size = u[3];
-    if (u[4] > MCL_OPTIMIZER_SGD || u[5] > MCL_LR_STEP || u[8] > 1)
+    if (u[4] >= MCL_OPTIMIZER_COUNT || u[5] > MCL_LR_STEP || u[8] > 1)
         return corrupt(r, "unknown optimizer or schedule");
     rc->optimizer = (mcl_optimizer)u[4];
     rc->lr_schedule = (mcl_lr_schedule)u[5];
@@ -446,6 +483,37 @@ static mcl_status read_run(reader *r, struct mcl_checkpoint *ck) {
                   &rc->augment.shear,    &rc->augment.zoom};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (!get_f32(r, f[i])) return corrupt(r, "short run section");
+    return MCL_OK;
+}
+
+/* OPT2 (see the format comment): bounds-checked as the trainer would check a recipe. */
+static mcl_status read_optimizer_options(reader *r, const uint8_t *section_end,
+                                         struct mcl_checkpoint *ck) {
+    if (section_end - r->p != OPT2_BYTES) return corrupt(r, "bad optimizer options section");
+    mcl_recipe *rc = &ck->recipe;
+    mcl_plateau *p = &rc->plateau;
+    float *f[] = {&rc->weight_decay, &rc->l2,        &rc->rho,           &rc->label_smoothing,
+                  &rc->clipnorm,     &rc->clipvalue, &rc->global_clipnorm};
+    uint32_t u[5] = {0};
+    bool ok = true; /* the length check above guarantees the bytes */
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        ok = get_f32(r, f[i]) && ok && *f[i] >= 0.0f && isfinite(*f[i]);
+    for (size_t i = 0; i < 5; i++)
+        ok = get_u32(r, &u[i]) && ok;
+    ok = get_f32(r, &p->factor) && get_f32(r, &p->min_delta) && get_f32(r, &p->min_lr) && ok;
+    ok = get_f64(r, &ck->plateau.best) && get_u32(r, &ck->plateau.wait) &&
+         get_u32(r, &ck->plateau.cooldown) && get_f64(r, &ck->plateau.scale) && ok;
+    ok = ok && u[0] <= 1 && u[1] <= 1 && u[2] <= 1 && rc->rho < 1.0f &&
+         rc->label_smoothing < 1.0f && p->factor > 0.0f && p->factor < 1.0f &&
+         p->min_delta >= 0.0f && isfinite(p->min_delta) && p->min_lr >= 0.0f &&
+         isfinite(p->min_lr) && !isnan(ck->plateau.best) && ck->plateau.scale > 0.0 &&
+         ck->plateau.scale <= 1.0;
+    if (!ok) return corrupt(r, "bad optimizer options section");
+    rc->nesterov = u[0] == 1;
+    rc->centered = u[1] == 1;
+    p->enabled = u[2] == 1;
+    p->patience = u[3];
+    p->cooldown = u[4];
     return MCL_OK;
 }
 
@@ -504,7 +572,12 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
         st = mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK) for_each_tensor(&g, expect_tensor, &e);
     free(g.nodes);
-    bool have_run = false;
+    /* What a file without OPT2 (written before it existed) means: those options off. */
+    mcl_recipe defaults = mcl_recipe_default();
+    ck->recipe.rho = defaults.rho;
+    ck->recipe.plateau = defaults.plateau;
+    ck->plateau = mcl_plateau_initial();
+    bool have_run = false, have_options = false;
     for (uint32_t s = 2; s < sections && st == MCL_OK; s++) {
         char tag[4];
         uint64_t len;
@@ -518,9 +591,14 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
         } else if (memcmp(tag, "RUN ", 4) == 0) {
             st = read_run(r, ck);
             have_run = true;
+        } else if (memcmp(tag, "OPT2", 4) == 0) {
+            st = have_options ? corrupt(r, "two optimizer options sections")
+                              : read_optimizer_options(r, section_end, ck);
+            have_options = true;
         } else if (memcmp(tag, "OPTM", 4) == 0) {
             uint32_t kind = 0;
-            if (!get_u32(r, &kind) || kind > MCL_OPTIMIZER_SGD || !get_u64(r, &ck->optimizer_steps))
+            if (!get_u32(r, &kind) || kind >= MCL_OPTIMIZER_COUNT ||
+                !get_u64(r, &ck->optimizer_steps))
                 st = corrupt(r, "bad optimizer section");
             ck->optimizer = (mcl_optimizer)kind;
             ck->has_optimizer = true;
@@ -552,10 +630,17 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
         st = corrupt(r, "the history runs past the epochs done");
     if (st == MCL_OK && ck->epoch_step > 0 && !ck->has_optimizer)
         st = corrupt(r, "a mid-epoch position without optimizer state");
-    if (st == MCL_OK && ck->has_optimizer &&
-        (ck->moment1 == NULL || (ck->optimizer == MCL_OPTIMIZER_ADAM) != (ck->moment2 != NULL)))
-        st = corrupt(r, "optimizer state is incomplete");
-    if (st == MCL_OK && !ck->has_optimizer && (ck->moment1 != NULL || ck->moment2 != NULL))
+    if (st == MCL_OK && ck->has_optimizer) {
+        /* Exactly the state vectors that the optimizer keeps under the recorded recipe. */
+        mcl_recipe kept = ck->recipe;
+        kept.optimizer = ck->optimizer;
+        unsigned have = (ck->moment1 != NULL) << MCL_OPTIM_M |
+                        (ck->moment2 != NULL) << MCL_OPTIM_V |
+                        (ck->moment3 != NULL) << MCL_OPTIM_MG;
+        if (have != mcl_optim_slots(&kept)) st = corrupt(r, "optimizer state is incomplete");
+    }
+    if (st == MCL_OK && !ck->has_optimizer &&
+        (ck->moment1 != NULL || ck->moment2 != NULL || ck->moment3 != NULL))
         st = corrupt(r, "optimizer moments without an optimizer section");
     if (st == MCL_OK && r->p != r->end) st = corrupt(r, "data after the last section");
     return st;
@@ -619,6 +704,7 @@ void mcl_checkpoint_free(mcl_checkpoint *ck) {
     free(ck->state);
     free(ck->moment1);
     free(ck->moment2);
+    free(ck->moment3);
     free(ck->history);
     free(ck);
 }

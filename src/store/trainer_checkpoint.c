@@ -40,32 +40,38 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
                                 .epoch_correct_sum = t->epoch_correct_sum,
                                 .history = t->history,
                                 .history_count = t->history_count,
-                                .recipe = t->recipe};
+                                .recipe = t->recipe,
+                                .plateau = t->plateau};
     mcl_status st = MCL_OK;
     ck.params = malloc(g->param_count * sizeof(float) + 1);
     ck.state = malloc(g->state_count * sizeof(float) + 1);
+    float **moments[MCL_OPTIM_SLOTS] = {&ck.moment1, &ck.moment2, &ck.moment3};
+    bool moments_ok = true;
     if (t->optim != NULL) {
         ck.has_optimizer = true;
         ck.optimizer = mcl_optim_kind(t->optim);
         ck.optimizer_steps = mcl_optim_steps(t->optim);
-        ck.moment1 = malloc(g->param_count * sizeof(float) + 1);
-        ck.moment2 = malloc(g->param_count * sizeof(float) + 1);
+        for (int i = 0; i < MCL_OPTIM_SLOTS; i++)
+            if (mcl_optim_state_slots(t->optim) & 1u << i)
+                moments_ok = (*moments[i] = malloc(g->param_count * sizeof(float) + 1)) != NULL &&
+                             moments_ok;
     }
-    if (ck.params == NULL || ck.state == NULL ||
-        (ck.has_optimizer && (ck.moment1 == NULL || ck.moment2 == NULL)))
+    if (ck.params == NULL || ck.state == NULL || !moments_ok)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK)
         st = read_buffer(t, g->params, g->param_count, ck.params, "reading weights", err);
     if (st == MCL_OK)
         st = read_buffer(t, g->state, g->state_count, ck.state, "reading layer state", err);
     if (st == MCL_OK && ck.has_optimizer)
-        st = mcl_optim_read_state(t->optim, ck.moment1, ck.moment2, err);
+        st = mcl_optim_read_state(t->optim, (float *const[]){ck.moment1, ck.moment2, ck.moment3},
+                                  err);
     /* The trainer's own graph is the tensor table: nothing is parsed or planned again. */
     if (st == MCL_OK) st = mcl_checkpoint_write(&ck, g, path, err);
     free(ck.params);
     free(ck.state);
     free(ck.moment1);
     free(ck.moment2);
+    free(ck.moment3);
     return st;
 }
 
@@ -84,7 +90,8 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
         st = write_buffer(t, g->params, g->param_count, ck->params, "restoring weights", err);
     if (st == MCL_OK)
         st = write_buffer(t, g->state, g->state_count, ck->state, "restoring layer state", err);
-    t->recipe = ck->recipe;
+    if (st == MCL_OK) st = mcl_trainer_take_recipe(t, &ck->recipe, err);
+    t->plateau = ck->plateau;
     t->epochs_done = ck->epochs_done;
     t->step = ck->step;
     t->epoch_step = ck->epoch_step;
@@ -101,10 +108,12 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     if (st == MCL_OK && ck->has_optimizer) {
         mcl_recipe r = ck->recipe;
         r.optimizer = ck->optimizer;
-        st = mcl_optim_create(ctx, &r, g->param_count, &t->optim, err);
+        st = mcl_optim_create(ctx, &r, g->param_count, t->segments, t->segment_count, &t->optim,
+                              err);
         if (st == MCL_OK)
-            st =
-                mcl_optim_write_state(t->optim, ck->optimizer_steps, ck->moment1, ck->moment2, err);
+            st = mcl_optim_write_state(
+                t->optim, ck->optimizer_steps,
+                (const float *const[]){ck->moment1, ck->moment2, ck->moment3}, err);
     }
     if (st != MCL_OK) {
         mcl_trainer_free(t);
