@@ -94,9 +94,18 @@ int cmd_tune(const cli_global *g, int argc, char **argv);
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);
 /* The data folder: --data's value if given, else $MNIST_CL_DATA, else data/mnist. */
 /* The data folder: --data's value, else $MNIST_CL_DATA, else ./data/mnist when it holds MNIST,
- * else the user's data folder (cli_user_data_dir) when it does, else "data/mnist" (whose load
- * then fails with cli_data_advice). buf receives a path when one is built. */
+ * else the user's data folder (cli_user_data_dir) when it does, else Keras's
+ * $KERAS_HOME/datasets/mnist.npz (~/.keras/datasets/mnist.npz) when it exists, else
+ * "data/mnist" (whose load then fails with cli_data_advice). buf receives a path when one is
+ * built. */
 const char *cli_data_dir(const char *option_value, char *buf, size_t size);
+/* The label of class k in output: its name (from mcl_dataset_class_name or
+ * mcl_checkpoint_class_name) when it has one, else its number, written into buf. */
+const char *cli_class_label(const char *name, uint32_t k, char *buf, size_t size);
+/* MCL_ERR_MODEL unless the data's classes are the checkpoint's: the same names in the same
+ * order, or unnamed in both (a model of digits does not evaluate cats). */
+mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
+                                 const mcl_dataset *ds, const char *data, mcl_error *err);
 /* $XDG_DATA_HOME/mnist-cl/mnist, else ~/.local/share/mnist-cl/mnist; false without either. */
 bool cli_user_data_dir(char *out, size_t size);
 /* After a data folder failed to load: adds what to do, fitted to how the folder was chosen. */

@@ -7,13 +7,17 @@
 #include "cli/cli.h"
 
 static const cli_option options[] = {
-    {"--data", "DIR", "folder with the t10k IDX files (default $MNIST_CL_DATA or data/mnist)"},
+    {"--data", "PATH",
+     "the test data: a folder of IDX files (t10k-*), an .npz (x_test, y_test) or an image folder "
+     "(its test/ folder or held-out share), as train takes it (default $MNIST_CL_DATA or "
+     "data/mnist)"},
+    {"--test-split", "F", "an image folder without test/: the share train held out (default 0.2)"},
     {"--batch-size", "N", "images per inference batch (default 500)"},
     {"--json", NULL, "print one JSON object instead of text"},
     {"--confusion-png", "FILE", "also draw the confusion matrix as a heat map (.png or .svg)"},
     {"--help", NULL, "show this help"},
 };
-enum { OPT_DATA, OPT_BATCH, OPT_JSON, OPT_CONFUSION, OPT_HELP, OPT_COUNT };
+enum { OPT_DATA, OPT_TEST_SPLIT, OPT_BATCH, OPT_JSON, OPT_CONFUSION, OPT_HELP, OPT_COUNT };
 
 typedef struct eval_run {
     mcl_checkpoint *ck;
@@ -69,6 +73,10 @@ static void class_stats(const uint32_t *cm, uint32_t classes, uint32_t k, double
     *support = (uint32_t)actual;
 }
 
+/* Classes are shown by name where the checkpoint has names (cut to NAME_COLUMN_MAX characters
+ * in the matrix), else by number. */
+#define NAME_COLUMN_MAX 12
+
 static void print_text(const char *path, const eval_run *r, const mcl_eval_result *res,
                        uint32_t classes) {
     uint32_t epochs = mcl_checkpoint_epoch(r->ck);
@@ -76,21 +84,34 @@ static void print_text(const char *path, const eval_run *r, const mcl_eval_resul
            mcl_model_name(mcl_checkpoint_model(r->ck)), epochs, epochs == 1 ? "" : "s");
     printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n\n", res->loss, res->accuracy,
            res->count);
-    printf("class  precision  recall  support\n");
+    int width = 5; /* of the class column: "class", or the longest name */
+    for (uint32_t k = 0; k < classes; k++) {
+        const char *name = mcl_checkpoint_class_name(r->ck, k);
+        if (name != NULL && (int)strlen(name) > width) width = (int)strlen(name);
+    }
+    int cell = width < NAME_COLUMN_MAX ? width : NAME_COLUMN_MAX;
+    char num[16];
+    printf("%-*s  precision  recall  support\n", width, "class");
     for (uint32_t k = 0; k < classes; k++) {
         double p, rc;
         uint32_t support;
         class_stats(r->confusion, classes, k, &p, &rc, &support);
-        printf("%5u  %9.4f  %6.4f  %7u\n", k, p, rc, support);
+        const char *name = mcl_checkpoint_class_name(r->ck, k);
+        if (name != NULL)
+            printf("%-*s  %9.4f  %6.4f  %7u\n", width, name, p, rc, support);
+        else
+            printf("%5u  %9.4f  %6.4f  %7u\n", k, p, rc, support);
     }
-    printf("\nConfusion matrix (rows: true class, columns: predicted class):\n      ");
+    printf("\nConfusion matrix (rows: true class, columns: predicted class):\n%*s ", cell, "");
     for (uint32_t k = 0; k < classes; k++)
-        printf(" %5u", k);
+        printf(" %*.*s", cell, cell, cli_class_label(mcl_checkpoint_class_name(r->ck, k), k, num,
+                                                     sizeof num));
     printf("\n");
     for (uint32_t t = 0; t < classes; t++) {
-        printf("%5u ", t);
+        printf("%*.*s ", cell, cell,
+               cli_class_label(mcl_checkpoint_class_name(r->ck, t), t, num, sizeof num));
         for (uint32_t k = 0; k < classes; k++)
-            printf(" %5u", r->confusion[(size_t)t * classes + k]);
+            printf(" %*u", cell, r->confusion[(size_t)t * classes + k]);
         printf("\n");
     }
 }
@@ -107,8 +128,13 @@ static void print_json(const char *path, const eval_run *r, const mcl_eval_resul
         double p, rc;
         uint32_t support;
         class_stats(r->confusion, classes, k, &p, &rc, &support);
-        printf("%s\n  {\"class\": %u, \"precision\": %.6g, \"recall\": %.6g, \"support\": %u}",
-               k ? "," : "", k, p, rc, support);
+        printf("%s\n  {\"class\": %u, ", k ? "," : "", k);
+        if (mcl_checkpoint_class_name(r->ck, k) != NULL) {
+            printf("\"name\": ");
+            cli_json_string(mcl_checkpoint_class_name(r->ck, k));
+            printf(", ");
+        }
+        printf("\"precision\": %.6g, \"recall\": %.6g, \"support\": %u}", p, rc, support);
     }
     printf("],\n \"confusion\": [");
     for (uint32_t t = 0; t < classes; t++) {
@@ -142,18 +168,35 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     uint32_t batch = 500;
     if (v[OPT_BATCH] && !cli_u32("--batch-size", v[OPT_BATCH], 1, 1u << 20, &batch))
         return CLI_EXIT_USAGE;
+    float test_split = 0.0f;
+    if (v[OPT_TEST_SPLIT] &&
+        (!cli_float("--test-split", v[OPT_TEST_SPLIT], 0.0, 1.0, false, &test_split) ||
+         !(test_split > 0.0f))) {
+        if (test_split == 0.0f) cli_error("--test-split must be above 0");
+        return CLI_EXIT_USAGE;
+    }
     char data_buf[4096];
     const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
     eval_run r = {0};
     mcl_error err = {0};
+    uint32_t rows = 0, cols = 0, classes = 0;
     mcl_status st = mcl_checkpoint_load(pos[0], &r.ck, &err);
     if (st == MCL_OK) {
-        st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r.test, &err);
+        /* An image folder's test images are resized to what the model takes. */
+        mcl_checkpoint_input(r.ck, &rows, &cols, &classes);
+        const mcl_data_options opt = {.test_split = test_split, .rows = rows, .cols = cols};
+        st = mcl_dataset_load_with(dir, MCL_SPLIT_TEST, &opt, &r.test, &err);
         if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
     }
-    uint32_t rows = 0, cols = 0, classes = 0;
+    mcl_dataset_source src = {0};
+    mcl_dataset_source_info(r.test, &src);
+    if (st == MCL_OK && test_split > 0.0f && !(src.format == MCL_DATA_FOLDER && src.held_out))
+        st = cli_set_error(&err, MCL_ERR_USAGE,
+                           "--test-split applies to an image folder without train/ and test/ "
+                           "folders; %s has its own test set",
+                           dir);
+    if (st == MCL_OK) st = cli_check_class_names(r.ck, pos[0], r.test, dir, &err);
     if (st == MCL_OK) {
-        mcl_checkpoint_input(r.ck, &rows, &cols, &classes);
         if (mcl_dataset_rows(r.test) != rows || mcl_dataset_cols(r.test) != cols)
             st = cli_set_error(&err, MCL_ERR_MODEL, "%s takes %ux%u images but %s has %ux%u",
                                pos[0], rows, cols, mcl_dataset_images_path(r.test),

@@ -29,6 +29,10 @@ struct mcl_trainer {
     mcl_profiler *profiler;         /* when the context profiles (train --profile), owned */
     mcl_epoch_result *history;      /* [history_count] every epoch of the run, owned */
     size_t history_count;
+    /* The classes' names ([classes], one allocation) and how picture files become inputs, from
+     * the data of the latest fit or from the checkpoint; NULL: unnamed classes. */
+    char **class_names;
+    mcl_image_prep prep;
 };
 
 /* The batch-size rule: every batch the trainer runs, training or inference, holds 1 to
