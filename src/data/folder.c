@@ -420,13 +420,13 @@ mcl_status mcl_folder_load(const char *dir, mcl_split split, const mcl_data_opti
     const uint32_t found = (uint32_t)ix.count;
     uint32_t first = 0, count = found;
     if (st == MCL_OK && !two_folders) {
+        /* A share below 1 (at most 0.9999999 as a decimal) always leaves a training file. */
         uint32_t held = held_out_count(found, test_split);
-        if (held == 0 || held == found)
+        if (held == 0)
             st = mcl_fail(err, MCL_ERR_FORMAT,
-                          "%s: a test split of %g of its %u image files leaves %s; add files, or "
-                          "make train/ and test/ folders",
-                          root, (double)test_split, found,
-                          held == 0 ? "no test files" : "no training files");
+                          "%s: a test split of %g of its %u image files leaves no test files; "
+                          "add files, or make train/ and test/ folders",
+                          root, (double)test_split, found);
         else if (split == MCL_SPLIT_TRAIN)
             count = found - held;
         else
