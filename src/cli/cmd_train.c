@@ -33,7 +33,7 @@ static const cli_option options[] = {
     {"--data", "PATH",
      "the data: a folder of IDX files (raw or .gz), a NumPy .npz such as Keras's mnist.npz (or "
      "a folder holding mnist.npz), or a folder of images with one subfolder per class "
-     "(default $MNIST_CL_DATA, else data/mnist, else ~/.keras/datasets/mnist.npz)"},
+     "(default $MNIST_CL_DATA, else data/mnist, else Keras's mnist.npz in ~/.keras/datasets)"},
     {"--test-split", "F",
      "an image folder without train/ and test/ folders: test on this share of its files "
      "(default 0.2; the same files every run)"},
