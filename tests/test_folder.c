@@ -66,8 +66,7 @@ static mcl_dataset *load(const char *rel, mcl_split split, float test_split) {
     mcl_data_options opt = {.test_split = test_split};
     mcl_dataset *ds = NULL;
     mcl_error err = {0};
-    ck_assert_msg(mcl_dataset_load_with(dir, split, &opt, &ds, &err) == MCL_OK, "%s",
-                  err.message);
+    ck_assert_msg(mcl_dataset_load_with(dir, split, &opt, &ds, &err) == MCL_OK, "%s", err.message);
     return ds;
 }
 
@@ -298,8 +297,8 @@ START_TEST(test_folder_errors) {
     make_dirs("few/b");
     write_id_png("few/a/1.png", 1);
     write_id_png("few/b/1.png", 2);
-    expect_fail("few", MCL_SPLIT_TEST, 0, MCL_ERR_FORMAT, "a test split of 0.2 of its 2 image files",
-                "leaves no test files");
+    expect_fail("few", MCL_SPLIT_TEST, 0, MCL_ERR_FORMAT,
+                "a test split of 0.2 of its 2 image files", "leaves no test files");
     expect_fail("few", MCL_SPLIT_TRAIN, 1.5f, MCL_ERR_USAGE, "the test split must be in (0, 1)",
                 "1.5");
     expect_fail("few", MCL_SPLIT_TRAIN, -0.5f, MCL_ERR_USAGE, "the test split", "-0.5");
@@ -437,9 +436,9 @@ END_TEST
 static mcl_trainer *train_small(mcl_context *ctx, const mcl_dataset *ds, uint32_t classes) {
     mcl_model *model = NULL;
     mcl_error err = {0};
-    ck_assert_int_eq(mcl_model_parse("flatten\ndense 8 relu\ndense classes softmax\n", "small",
-                                     &model, &err),
-                     MCL_OK);
+    ck_assert_int_eq(
+        mcl_model_parse("flatten\ndense 8 relu\ndense classes softmax\n", "small", &model, &err),
+        MCL_OK);
     mcl_trainer *t = NULL;
     ck_assert_msg(mcl_trainer_create(ctx, model, mcl_dataset_rows(ds), mcl_dataset_cols(ds),
                                      classes, 8, 5, &t, &err) == MCL_OK,

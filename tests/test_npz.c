@@ -270,8 +270,8 @@ END_TEST
 
 /* What NumPy itself wrote (tests/fuzz/npz_corpus.py): the same dataset every way. */
 START_TEST(test_files_numpy_wrote) {
-    static const char *const files[] = {"savez.npz",        "savez-compressed.npz",
-                                        "labels-int64.npz", "npy-v2.npz",
+    static const char *const files[] = {"savez.npz",           "savez-compressed.npz",
+                                        "labels-int64.npz",    "npy-v2.npz",
                                         "npy-v3-deflated.npz", "zip64.npz",
                                         "data-descriptors.npz"};
     const char *root = getenv("MNIST_CL_SOURCE_ROOT");
@@ -406,13 +406,13 @@ START_TEST(test_bad_npy_headers) {
     fill_fixture();
     const uint8_t *px = fix_pixels;
     const size_t n = sizeof fix_pixels;
-    expect_member_fail("x_train.npy", npy("<f4", "(9, 5, 6)", px, n), 0, "images of dtype '<f4' are not supported");
+    expect_member_fail("x_train.npy", npy("<f4", "(9, 5, 6)", px, n), 0,
+                       "images of dtype '<f4' are not supported");
     expect_member_fail("y_train.npy", npy("<f8", "(9,)", fix_labels, FIX_N), 0,
                        "labels of dtype '<f8' are not supported");
     expect_member_fail("x_train.npy", npy("|u1", "(9, 30)", px, n), 0,
                        "expected [count, rows, cols]");
-    expect_member_fail("x_train.npy", npy("|u1", "(3, 5, 2, 3)", px, 90), 0,
-                       "these are colour");
+    expect_member_fail("x_train.npy", npy("|u1", "(3, 5, 2, 3)", px, 90), 0, "these are colour");
     expect_member_fail("y_train.npy", npy("|u1", "(3, 3)", fix_labels, FIX_N), 0,
                        "expected [count] or [count, 1]");
     expect_member_fail("y_train.npy", npy("|u1", "(9)", fix_labels, FIX_N), 0,
@@ -422,14 +422,12 @@ START_TEST(test_bad_npy_headers) {
         "x_train.npy",
         npy_raw(1, "{'descr': '|u1', 'fortran_order': True, 'shape': (9, 5, 6), }", px, n), 0,
         "Fortran order");
-    expect_member_fail("x_train.npy",
-                       npy_raw(1, "{'descr': '|u1', 'shape': (9, 5, 6), }", px, n), 0,
-                       "lacks 'fortran_order'");
+    expect_member_fail("x_train.npy", npy_raw(1, "{'descr': '|u1', 'shape': (9, 5, 6), }", px, n),
+                       0, "lacks 'fortran_order'");
     expect_member_fail(
         "x_train.npy",
-        npy_raw(1,
-                "{'descr': '|u1', 'fortran_order': False, 'shape': (9, 5, 6), 'extra': 1, }",
-                px, n),
+        npy_raw(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (9, 5, 6), 'extra': 1, }", px,
+                n),
         0, "a key 'extra'");
     expect_member_fail(
         "x_train.npy",
@@ -438,15 +436,13 @@ START_TEST(test_bad_npy_headers) {
         0, "a key appears twice");
     expect_member_fail(
         "x_train.npy",
-        npy_raw(1, "{'descr': [('a', '|u1')], 'fortran_order': False, 'shape': (9, 5, 6)}", px,
-                n),
+        npy_raw(1, "{'descr': [('a', '|u1')], 'fortran_order': False, 'shape': (9, 5, 6)}", px, n),
         0, "structured dtype");
-    expect_member_fail("x_train.npy",
-                       npy_raw(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (9, 5, 6)} x",
-                               px, n),
-                       0, "text after the dict");
-    expect_member_fail("x_train.npy",
-                       npy_raw(1, "['descr', '|u1']", px, n), 0, "expected '{'");
+    expect_member_fail(
+        "x_train.npy",
+        npy_raw(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (9, 5, 6)} x", px, n), 0,
+        "text after the dict");
+    expect_member_fail("x_train.npy", npy_raw(1, "['descr', '|u1']", px, n), 0, "expected '{'");
     /* Version 4.0, and a file that is not .npy at all. */
     buf v4 = npy("|u1", "(9, 5, 6)", px, n);
     v4.data[6] = 4;
@@ -508,9 +504,9 @@ START_TEST(test_labels_outside_0_255) {
                        "label 18446744073709551615 at index 8");
     /* A label within 0..255 that leaves classes empty is the class check's, naming the member. */
     uint8_t gap[FIX_N] = {0, 1, 200, 0, 1, 2, 0, 0, 1};
-    member m[2] = {{"x_train.npy", npy("|u1", "(9, 5, 6)", fix_pixels, sizeof fix_pixels), 0,
-                    false, false},
-                   {"y_train.npy", npy("|u1", "(9,)", gap, FIX_N), 0, false, false}};
+    member m[2] = {
+        {"x_train.npy", npy("|u1", "(9, 5, 6)", fix_pixels, sizeof fix_pixels), 0, false, false},
+        {"y_train.npy", npy("|u1", "(9,)", gap, FIX_N), 0, false, false}};
     buf z = zip_build(m, 2, false);
     char path[4096];
     write_zip(&z, "gap.npz", path, sizeof path);
@@ -589,8 +585,7 @@ START_TEST(test_damaged_zips) {
     z = dataset_zip(0, false, false);
     z.data[find_sig(&z, "PK\3\4", 0) + 30 + 11 + 128 + 5] ^= 0x40;
     write_zip(&z, "crc.npz", path, sizeof path);
-    expect_fail(path, MCL_SPLIT_TRAIN, MCL_ERR_FORMAT,
-                "x_train.npy: CRC-32 mismatch (stored");
+    expect_fail(path, MCL_SPLIT_TRAIN, MCL_ERR_FORMAT, "x_train.npy: CRC-32 mismatch (stored");
     /* A damaged deflate stream (past the .npy header, which is read first). */
     z = dataset_zip(8, false, false);
     size_t data_at = find_sig(&z, "PK\3\4", 0) + 30 + 11;
@@ -604,8 +599,7 @@ START_TEST(test_damaged_zips) {
     size_t eocd = find_sig(&z, "PK\5\6", 0);
     z.data[eocd + 16] ^= 1;
     write_zip(&z, "cd.npz", path, sizeof path);
-    expect_fail(path, MCL_SPLIT_TRAIN, MCL_ERR_FORMAT,
-                "does not end where the end record begins");
+    expect_fail(path, MCL_SPLIT_TRAIN, MCL_ERR_FORMAT, "does not end where the end record begins");
     z = dataset_zip(0, false, false);
     eocd = find_sig(&z, "PK\5\6", 0);
     z.data[eocd + 4] = 1;
@@ -679,8 +673,8 @@ START_TEST(test_zip_bombs_and_lying_sizes) {
     buf whole = npy("|u1", "(9, 5, 6)", fix_pixels, sizeof fix_pixels);
     buf packed = deflate_raw(&whole);
     free(whole.data);
-    member s[1] = {{"x_train.npy", npy("|u1", "(9, 5, 6)", fix_pixels, sizeof fix_pixels), 8,
-                    false, false}};
+    member s[1] = {
+        {"x_train.npy", npy("|u1", "(9, 5, 6)", fix_pixels, sizeof fix_pixels), 8, false, false}};
     z = zip_build(s, 1, false);
     /* Rebuild by hand: the packed bytes plus 3 of padding, sizes patched. */
     buf y = {0};
@@ -745,10 +739,9 @@ START_TEST(test_real_mnist_round_trip) {
         snprintf(lshape, sizeof lshape, "(%u,)", n);
         const char *x = split == MCL_SPLIT_TRAIN ? "x_train.npy" : "x_test.npy";
         const char *y = split == MCL_SPLIT_TRAIN ? "y_train.npy" : "y_test.npy";
-        member m[2] = {
-            {x, npy("|u1", shape, mcl_dataset_pixels(idx), (size_t)n * 784), split == 0 ? 8 : 0,
-             split == 0, false},
-            {y, npy("|u1", lshape, mcl_dataset_labels(idx), n), 8, false, false}};
+        member m[2] = {{x, npy("|u1", shape, mcl_dataset_pixels(idx), (size_t)n * 784),
+                        split == 0 ? 8 : 0, split == 0, false},
+                       {y, npy("|u1", lshape, mcl_dataset_labels(idx), n), 8, false, false}};
         buf z = zip_build(m, 2, split == 0);
         char path[4096];
         write_zip(&z, "mnist.npz", path, sizeof path);

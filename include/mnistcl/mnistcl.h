@@ -477,9 +477,9 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
                               uint64_t seed, mcl_trainer **out, mcl_error *err);
 
 /* Trains on `train`, validating on `val` after every epoch. The trainer takes the class names
- * and image preparation of `train` (mcl_dataset_class_name), which checkpoints then keep. With val NULL and
- * recipe.validation_split > 0 the last fraction of `train` is the validation set and is not
- * trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
+ * and image preparation of `train` (mcl_dataset_class_name), which checkpoints then keep. With val
+ * NULL and recipe.validation_split > 0 the last fraction of `train` is the validation set and is
+ * not trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
  * it is. recipe.batch_size must be 1..max_batch of mcl_trainer_create. Uploads the datasets to
  * the device once. Reproducible for a given seed on a given device. A later call continues
  * from the current weights and optimizer state (a different optimizer starts with fresh state). */

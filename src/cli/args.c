@@ -334,8 +334,9 @@ bool cli_user_data_dir(char *out, size_t size) {
 static bool keras_mnist(char *out, size_t size) {
     const char *keras = getenv("KERAS_HOME"), *home = getenv("HOME");
     int n = keras != NULL && keras[0] != '\0' ? snprintf(out, size, "%s/datasets/mnist.npz", keras)
-            : home != NULL && home[0] != '\0' ? snprintf(out, size, "%s/.keras/datasets/mnist.npz", home)
-                                              : -1;
+            : home != NULL && home[0] != '\0'
+                ? snprintf(out, size, "%s/.keras/datasets/mnist.npz", home)
+                : -1;
     return n > 0 && (size_t)n < size && access(out, R_OK) == 0;
 }
 

@@ -104,8 +104,8 @@ static void print_text(const char *path, const eval_run *r, const mcl_eval_resul
     }
     printf("\nConfusion matrix (rows: true class, columns: predicted class):\n%*s ", cell, "");
     for (uint32_t k = 0; k < classes; k++)
-        printf(" %*.*s", cell, cell, cli_class_label(mcl_checkpoint_class_name(r->ck, k), k, num,
-                                                     sizeof num));
+        printf(" %*.*s", cell, cell,
+               cli_class_label(mcl_checkpoint_class_name(r->ck, k), k, num, sizeof num));
     printf("\n");
     for (uint32_t t = 0; t < classes; t++) {
         printf("%*.*s ", cell, cell,

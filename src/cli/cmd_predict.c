@@ -67,8 +67,8 @@ static bool find_label(const char *images_path, uint32_t index, uint32_t *label)
 /* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file, made into
  * an input the way the model's training images were made (MNIST's preparation, or an image
  * folder's plain resize). */
-static mcl_status load_image(predict_item *item, mcl_image_prep prep, uint32_t rows,
-                             uint32_t cols, float *dst, mcl_error *err) {
+static mcl_status load_image(predict_item *item, mcl_image_prep prep, uint32_t rows, uint32_t cols,
+                             float *dst, mcl_error *err) {
     if (strncmp(item->spec, "idx:", 4) != 0)
         return prep == MCL_PREP_RESIZE ? mcl_image_load_resized(item->spec, rows, cols, dst, err)
                                        : mcl_image_load_mnist(item->spec, rows, cols, dst, err);
@@ -122,7 +122,8 @@ static void print_result(const mcl_checkpoint *ck, const predict_item *item, con
             printf("%s%s %.4f", i ? ", " : " (", LABEL(order[i], a), (double)p[order[i]]);
         printf(")");
         if (item->has_label)
-            printf(" - true %s%s", LABEL(item->label, b), item->label == order[0] ? "" : " (wrong)");
+            printf(" - true %s%s", LABEL(item->label, b),
+                   item->label == order[0] ? "" : " (wrong)");
         printf("\n");
         if (item->blank)
             fprintf(stderr,
@@ -212,7 +213,8 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         item->spec = pos[i + 1];
         mcl_error item_err = {0};
         float *dst = images + (size_t)loaded * rows * cols;
-        mcl_status ist = load_image(item, mcl_checkpoint_image_prep(ck), rows, cols, dst, &item_err);
+        mcl_status ist =
+            load_image(item, mcl_checkpoint_image_prep(ck), rows, cols, dst, &item_err);
         if (ist == MCL_ERR_HOST_MEMORY) {
             st = ist, err = item_err;
         } else if (ist != MCL_OK) {

@@ -638,8 +638,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
-    mcl_status st = load_data(&run, dir, limit, recipe.validation_split, declared_classes,
-                              test_split, &err);
+    mcl_status st =
+        load_data(&run, dir, limit, recipe.validation_split, declared_classes, test_split, &err);
     if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
     mcl_context_options copt = {
         .platform = g->platform, .device = g->device, .profile = v[OPT_PROFILE] != NULL};
@@ -657,8 +657,7 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                                "images of %u classes",
                                v[OPT_RESUME], rows, cols, ck_classes, dir,
                                mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes);
-        else if (cli_check_class_names(run.checkpoint, v[OPT_RESUME], run.all, dir, &err) !=
-                 MCL_OK)
+        else if (cli_check_class_names(run.checkpoint, v[OPT_RESUME], run.all, dir, &err) != MCL_OK)
             st = err.status;
         else
             st = mcl_trainer_create_from_checkpoint(run.ctx, run.checkpoint, recipe.batch_size,
@@ -689,8 +688,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         class_names_text(run.all, names, sizeof names);
         printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes%s%s%s\n",
                dir, run.train_images, run.val_images, mcl_dataset_count(run.test),
-               mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes,
-               names[0] ? " (" : "", names, names[0] ? ")" : "");
+               mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes, names[0] ? " (" : "",
+               names, names[0] ? ")" : "");
         static const char *const schedules[] = {"", " (cosine decay)", " (step decay)"};
         /* Keras's counts: total params, and the trainable ones when some are not. */
         uint64_t trainable = mcl_trainer_param_count(run.trainer);

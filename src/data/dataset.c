@@ -207,8 +207,8 @@ mcl_status mcl_dataset_load_with(const char *dir, mcl_split split, const mcl_dat
     }
     if (!S_ISDIR(st.st_mode)) {
         if (ends_with_npz(dir) || looks_like_zip(dir)) return load_npz(dir, split, out, err);
-        return mcl_fail(err, MCL_ERR_IO,
-                        "data folder '%s' is not a directory, nor an .npz archive", dir);
+        return mcl_fail(err, MCL_ERR_IO, "data folder '%s' is not a directory, nor an .npz archive",
+                        dir);
     }
     if (!has_idx_files(dir)) {
         char *npz = join_path(dir, "mnist.npz");
@@ -475,8 +475,7 @@ mcl_image_prep mcl_dataset_image_prep(const mcl_dataset *ds) {
 }
 
 const char *mcl_dataset_class_name(const mcl_dataset *ds, uint32_t k) {
-    return ds != NULL && ds->class_names != NULL && k < ds->num_classes ? ds->class_names[k]
-                                                                         : NULL;
+    return ds != NULL && ds->class_names != NULL && k < ds->num_classes ? ds->class_names[k] : NULL;
 }
 
 void mcl_dataset_free(mcl_dataset *ds) {

@@ -21,7 +21,7 @@ struct mcl_dataset {
     uint8_t *labels;      /* [N], 0..K-1 */
     char *images_path;    /* the files the samples came from, for messages */
     char *labels_path;
-    char **class_names;   /* [K] or NULL (unnamed); one allocation (mcl_class_names_copy) */
+    char **class_names; /* [K] or NULL (unnamed); one allocation (mcl_class_names_copy) */
     mcl_image_prep prep;
     mcl_dataset_source source; /* source.root points at source_root */
     char *source_root;

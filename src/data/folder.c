@@ -221,8 +221,8 @@ static mcl_status add_file(folder_index *ix, const char *rel, uint32_t label, mc
 
 /* Lists the images below path (whose part from rel_at on is relative to the root), as
  * os.walk does without following links to folders. path is PATH_BYTES long and restored. */
-static mcl_status walk(folder_index *ix, char *path, size_t rel_at, uint32_t label,
-                       uint32_t depth, mcl_error *err) {
+static mcl_status walk(folder_index *ix, char *path, size_t rel_at, uint32_t label, uint32_t depth,
+                       mcl_error *err) {
     DIR *d = opendir(path);
     if (d == NULL) return open_failed(path, errno, err);
     const size_t len = strlen(path);
@@ -295,8 +295,7 @@ static mcl_status index_folder(const char *root, folder_index *ix, mcl_error *er
                         root);
     if (ix->classes.count == 1)
         return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s has one class folder (%s); a classifier needs at least 2", root,
-                        names);
+                        "%s has one class folder (%s); a classifier needs at least 2", root, names);
     if (ix->classes.count > MCL_FOLDER_MAX_CLASSES)
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "%s has %u class folders; at most %u classes are supported", root,
@@ -304,7 +303,8 @@ static mcl_status index_folder(const char *root, folder_index *ix, mcl_error *er
     char path[PATH_BYTES];
     const size_t rel_at = strlen(root) + 1;
     for (uint32_t k = 0; k < ix->classes.count; k++) {
-        if (!join(path, root, ix->classes.items[k])) return too_long(root, ix->classes.items[k], err);
+        if (!join(path, root, ix->classes.items[k]))
+            return too_long(root, ix->classes.items[k], err);
         size_t before = ix->count;
         st = walk(ix, path, rel_at, k, 0, err);
         if (st != MCL_OK) return st;
@@ -373,8 +373,8 @@ static mcl_status decode_files(const folder_index *ix, const uint32_t *order, ui
         if (!join(path, ix->root, f->path)) return too_long(ix->root, f->path, err);
         uint8_t *data = NULL;
         size_t size = 0;
-        mcl_status st = mcl_read_file(path, "an image", MCL_IMAGE_MAX_FILE_BYTES, &data, &size,
-                                      err);
+        mcl_status st =
+            mcl_read_file(path, "an image", MCL_IMAGE_MAX_FILE_BYTES, &data, &size, err);
         if (st == MCL_OK)
             st = mcl_image_load_resized_memory(data, size, path, rows, cols,
                                                pixels + (size_t)i * rows * cols, err);
@@ -409,7 +409,8 @@ mcl_status mcl_folder_load(const char *dir, mcl_split split, const mcl_data_opti
     const bool two_folders = has_train && test_dir[0] != '\0';
     snprintf(root, sizeof root, "%s",
              two_folders ? (split == MCL_SPLIT_TRAIN ? train_dir : test_dir)
-                         : has_train ? train_dir : dir);
+             : has_train ? train_dir
+                         : dir);
 
     folder_index ix = {0};
     uint32_t *order = NULL;
@@ -440,8 +441,8 @@ mcl_status mcl_folder_load(const char *dir, mcl_split split, const mcl_data_opti
     if (st == MCL_OK &&
         ((order = file_order(found)) == NULL || (pixels = malloc((size_t)bytes + 1)) == NULL ||
          (labels = malloc((size_t)count + 1)) == NULL))
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory for %u images", root,
-                      count);
+        st =
+            mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory for %u images", root, count);
     if (st == MCL_OK) st = decode_files(&ix, order, first, count, rows, cols, pixels, labels, err);
     free(order);
     mcl_dataset *ds = NULL;
@@ -450,8 +451,8 @@ mcl_status mcl_folder_load(const char *dir, mcl_split split, const mcl_data_opti
         pixels = labels = NULL; /* the dataset owns them now, or freed them */
     }
     if (st == MCL_OK) {
-        ds->class_names = mcl_class_names_copy((const char *const *)ix.classes.items,
-                                               ix.classes.count);
+        ds->class_names =
+            mcl_class_names_copy((const char *const *)ix.classes.items, ix.classes.count);
         if (ds->class_names == NULL)
             st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", root);
         /* K is the class folders', even where a small held-out split misses one. */

@@ -104,14 +104,13 @@ static void show_name(char *out, size_t size, const uint8_t *name, size_t len) {
 /* ---------------------------------------------------------------- reading bytes */
 
 /* Reads n bytes at offset, refusing a range that leaves the file; `what` names it. */
-static mcl_status src_read(const mcl_npz *z, uint64_t offset, void *dst, size_t n,
-                           const char *what, mcl_error *err) {
+static mcl_status src_read(const mcl_npz *z, uint64_t offset, void *dst, size_t n, const char *what,
+                           mcl_error *err) {
     if (offset > z->size || n > z->size - offset)
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "%s: truncated or corrupt zip: %s (%zu bytes at offset %llu) runs past "
                         "the end of the file (%llu bytes)",
-                        z->name, what, n, (unsigned long long)offset,
-                        (unsigned long long)z->size);
+                        z->name, what, n, (unsigned long long)offset, (unsigned long long)z->size);
     if (z->fd < 0) {
         if (n > 0) memcpy(dst, z->mem + offset, n);
         return MCL_OK;
@@ -201,7 +200,8 @@ static mcl_status read_zip64_end(const mcl_npz *z, uint64_t locator_at, uint64_t
  * does), follows a zip64 locator when there is one, and loads the central directory. */
 static mcl_status read_directory(mcl_npz *z, mcl_error *err) {
     if (z->size < EOCD_BYTES) return not_a_zip(z, err);
-    uint64_t tail = z->size < EOCD_BYTES + EOCD_MAX_COMMENT ? z->size : EOCD_BYTES + EOCD_MAX_COMMENT;
+    uint64_t tail =
+        z->size < EOCD_BYTES + EOCD_MAX_COMMENT ? z->size : EOCD_BYTES + EOCD_MAX_COMMENT;
     uint8_t *buf = malloc(tail);
     if (buf == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", z->name);
     mcl_status st = src_read(z, z->size - tail, buf, tail, "the zip end record", err);
@@ -229,8 +229,8 @@ static mcl_status read_directory(mcl_npz *z, mcl_error *err) {
         if (st != MCL_OK) return st;
     }
     if (memcmp(sig, "PK\6\7", 4) == 0) {
-        st = read_zip64_end(z, eocd_at - LOCATOR_BYTES, &entries, &cd_size, &cd_offset,
-                            &record_at, err);
+        st = read_zip64_end(z, eocd_at - LOCATOR_BYTES, &entries, &cd_size, &cd_offset, &record_at,
+                            err);
         if (st != MCL_OK) return st;
     }
     if (cd_offset > record_at || cd_size != record_at - cd_offset)
@@ -305,8 +305,8 @@ static mcl_status parse_entry(const mcl_npz *z, uint64_t index, uint64_t *pos, n
     e->name_len = name_len;
     uint32_t disk = le16(d + 34);
     if (!read_zip64_extra(d + ENTRY_BYTES + name_len, extra_len, e->usize == 0xFFFFFFFFu,
-                          e->csize == 0xFFFFFFFFu, e->local_offset == 0xFFFFFFFFu,
-                          disk == 0xFFFFu, e, &disk)) {
+                          e->csize == 0xFFFFFFFFu, e->local_offset == 0xFFFFFFFFu, disk == 0xFFFFu,
+                          e, &disk)) {
         char shown[SHOWN_NAME_MAX + 8];
         show_name(shown, sizeof shown, e->name, name_len);
         return mcl_fail(err, MCL_ERR_FORMAT,
@@ -344,8 +344,7 @@ static bool entry_is(const npz_entry *e, const char *member) {
 }
 
 /* Finds member `member` ("x_train.npy"); false with *err set when it is absent or twice. */
-static mcl_status find_entry(const mcl_npz *z, const char *member, npz_entry *out,
-                             mcl_error *err) {
+static mcl_status find_entry(const mcl_npz *z, const char *member, npz_entry *out, mcl_error *err) {
     uint64_t pos = 0, seen = 0;
     npz_entry e;
     char names[256] = "";
@@ -465,15 +464,24 @@ typedef struct member_reader {
 
 static const char *method_name(uint16_t method) {
     switch (method) {
-    case 1: return "shrunk";
-    case 6: return "imploded";
-    case 9: return "deflate64";
-    case 12: return "bzip2";
-    case 14: return "LZMA";
-    case 93: return "Zstandard";
-    case 95: return "xz";
-    case 99: return "AES-encrypted";
-    default: return "unknown";
+    case 1:
+        return "shrunk";
+    case 6:
+        return "imploded";
+    case 9:
+        return "deflate64";
+    case 12:
+        return "bzip2";
+    case 14:
+        return "LZMA";
+    case 93:
+        return "Zstandard";
+    case 95:
+        return "xz";
+    case 99:
+        return "AES-encrypted";
+    default:
+        return "unknown";
     }
 }
 
@@ -494,8 +502,10 @@ static mcl_status member_open(const mcl_npz *z, const char *member, member_reade
     if (st != MCL_OK) return st;
     const npz_entry *e = &m->e;
     if (e->flags & FLAG_ENCRYPTED)
-        return mcl_fail(err, MCL_ERR_FORMAT, "%s: %s: the member is encrypted; NumPy never "
-                        "encrypts an .npz", z->name, member);
+        return mcl_fail(err, MCL_ERR_FORMAT,
+                        "%s: %s: the member is encrypted; NumPy never "
+                        "encrypts an .npz",
+                        z->name, member);
     if (e->method != METHOD_STORED && e->method != METHOD_DEFLATED)
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "%s: %s: zip compression method %u (%s) is not supported: np.savez "
@@ -516,9 +526,8 @@ static mcl_status member_open(const mcl_npz *z, const char *member, member_reade
     st = src_read(z, e->local_offset, local, sizeof local, "a member's local header", err);
     if (st != MCL_OK) return st;
     if (memcmp(local, "PK\3\4", 4) != 0)
-        return mcl_fail(err, MCL_ERR_FORMAT,
-                        "%s: %s: corrupt zip: no local header at offset %llu", z->name, member,
-                        (unsigned long long)e->local_offset);
+        return mcl_fail(err, MCL_ERR_FORMAT, "%s: %s: corrupt zip: no local header at offset %llu",
+                        z->name, member, (unsigned long long)e->local_offset);
     uint16_t name_len = le16(local + 26), extra_len = le16(local + 28);
     uint8_t *name = name_len == e->name_len ? malloc((size_t)name_len + 1) : NULL;
     if (name_len == e->name_len && name == NULL)
@@ -539,8 +548,8 @@ static mcl_status member_open(const mcl_npz *z, const char *member, member_reade
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "%s: %s: truncated or corrupt zip: the member's %llu bytes at offset "
                         "%llu run into the central directory (offset %llu)",
-                        z->name, member, (unsigned long long)e->csize,
-                        (unsigned long long)data_at, (unsigned long long)z->directory_offset);
+                        z->name, member, (unsigned long long)e->csize, (unsigned long long)data_at,
+                        (unsigned long long)z->directory_offset);
     m->in_pos = data_at;
     m->in_left = e->csize;
     m->crc = (uint32_t)crc32(0L, Z_NULL, 0);
@@ -549,8 +558,8 @@ static mcl_status member_open(const mcl_npz *z, const char *member, member_reade
         m->input = malloc(INFLATE_INPUT_BYTES);
         if (m->input == NULL || inflateInit2(&m->zs, -MAX_WBITS) != Z_OK) {
             member_close(m);
-            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: cannot allocate zlib state",
-                            z->name, member);
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: cannot allocate zlib state", z->name,
+                            member);
         }
         m->inflating = true;
     }
@@ -797,7 +806,10 @@ static mcl_status parse_dict(const member_reader *m, const char *text, size_t le
     if (d.p != d.end) return bad_header(m, &d, "text after the dict", err);
     if (!have_descr || !have_order || !have_shape)
         return mcl_fail(err, MCL_ERR_FORMAT, "%s: %s: the .npy header lacks '%s'", m->z->name,
-                        m->member, !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
+                        m->member,
+                        !have_descr   ? "descr"
+                        : !have_order ? "fortran_order"
+                                      : "shape");
     if (h->fortran_order)
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "%s: %s: the array is in Fortran order; only C order is read (save "
@@ -841,8 +853,7 @@ static mcl_status read_npy_header(member_reader *m, npy_header *h, mcl_error *er
         return mcl_fail(err, MCL_ERR_FORMAT,
                         "%s: %s: truncated: the .npy header of %llu bytes runs past the member's "
                         "%llu bytes",
-                        m->z->name, m->member, (unsigned long long)len,
-                        (unsigned long long)size);
+                        m->z->name, m->member, (unsigned long long)len, (unsigned long long)size);
     char *text = malloc(len + 1);
     if (text == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: out of host memory", m->z->name,
@@ -895,8 +906,8 @@ static mcl_status check_member_size(const member_reader *m, const npy_header *h,
     return mcl_fail(err, MCL_ERR_FORMAT,
                     "%s: %s: %llu unexpected bytes after the data (the header says %s '%s', "
                     "%llu bytes)",
-                    m->z->name, m->member, (unsigned long long)(held - data_bytes), shape,
-                    h->descr, (unsigned long long)data_bytes);
+                    m->z->name, m->member, (unsigned long long)(held - data_bytes), shape, h->descr,
+                    (unsigned long long)data_bytes);
 }
 
 /* The count limit of idx.h, with the noun of what is counted. */
@@ -924,8 +935,7 @@ static mcl_status member_name(const mcl_npz *z, const char *array, char *out, si
     return MCL_OK;
 }
 
-mcl_status mcl_npz_read_images(mcl_npz *z, const char *array, mcl_idx_images *out,
-                               mcl_error *err) {
+mcl_status mcl_npz_read_images(mcl_npz *z, const char *array, mcl_idx_images *out, mcl_error *err) {
     if (out == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_npz_read_images: out is NULL");
     memset(out, 0, sizeof *out);
     char member[128];
@@ -1008,8 +1018,7 @@ static mcl_status convert_labels(const member_reader *m, const npy_int_type *t, 
     return MCL_OK;
 }
 
-mcl_status mcl_npz_read_labels(mcl_npz *z, const char *array, mcl_idx_labels *out,
-                               mcl_error *err) {
+mcl_status mcl_npz_read_labels(mcl_npz *z, const char *array, mcl_idx_labels *out, mcl_error *err) {
     if (out == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_npz_read_labels: out is NULL");
     memset(out, 0, sizeof *out);
     char member[128];
@@ -1029,14 +1038,14 @@ mcl_status mcl_npz_read_labels(mcl_npz *z, const char *array, mcl_idx_labels *ou
                       z->name, member, h.descr);
     if (st == MCL_OK && !(h.ndim == 1 || (h.ndim == 2 && h.dims[1] == 1)))
         st = mcl_fail(err, MCL_ERR_FORMAT,
-                      "%s: %s: labels of shape %s: expected [count] or [count, 1]", z->name,
-                      member, shape);
+                      "%s: %s: labels of shape %s: expected [count] or [count, 1]", z->name, member,
+                      shape);
     if (st == MCL_OK) st = check_count(&m, h.dims[0], "labels", err);
     const uint64_t count = st == MCL_OK ? h.dims[0] : 0;
     if (st == MCL_OK) st = check_member_size(&m, &h, count * t.size, err);
     uint8_t *labels = NULL, *chunk = NULL;
-    if (st == MCL_OK && ((labels = malloc((size_t)count)) == NULL ||
-                         (chunk = malloc(LABEL_CHUNK_BYTES)) == NULL))
+    if (st == MCL_OK &&
+        ((labels = malloc((size_t)count)) == NULL || (chunk = malloc(LABEL_CHUNK_BYTES)) == NULL))
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: out of host memory for %llu labels",
                       z->name, member, (unsigned long long)count);
     const size_t per_chunk = LABEL_CHUNK_BYTES / (t.size ? t.size : 1);

@@ -157,8 +157,7 @@ static void put_epoch_position(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
     end_section(b, at);
 }
 
-static void put_class_names(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
-                            uint32_t *sections) {
+static void put_class_names(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
     if (ck->class_names == NULL) return;
     size_t at = begin_section(b, "CLSN", sections);
     mcl_buf_put_u32(b, ck->classes);

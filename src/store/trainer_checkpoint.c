@@ -103,8 +103,8 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     }
     t->prep = ck->prep;
     if (st == MCL_OK && ck->class_names != NULL &&
-        (t->class_names = mcl_class_names_copy((const char *const *)ck->class_names,
-                                               ck->classes)) == NULL)
+        (t->class_names =
+             mcl_class_names_copy((const char *const *)ck->class_names, ck->classes)) == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK && ck->has_optimizer) {
         mcl_recipe r = ck->recipe;
