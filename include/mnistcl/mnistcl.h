@@ -68,7 +68,8 @@ typedef enum mcl_split { MCL_SPLIT_TRAIN, MCL_SPLIT_TEST } mcl_split;
 
 /* Loads one split from a directory holding MNIST-style IDX files, raw or gzip-compressed:
  * train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz], or t10k-*. Also accepts the
- * "train-images.idx3-ubyte" spelling. Caller frees *out with mcl_dataset_free. */
+ * "train-images.idx3-ubyte" spelling, and the other sources of mcl_dataset_load_with (an .npz
+ * archive, an image folder) with its default options. Caller frees *out with mcl_dataset_free. */
 mcl_status mcl_dataset_load(const char *dir, mcl_split split, mcl_dataset **out, mcl_error *err);
 
 /* Where samples come from, and options for the sources that need them. mcl_dataset_load_with
