@@ -106,7 +106,7 @@ typedef struct mcl_dataset_source {
      * skipped there, and whether the split is such a held-out share. */
     uint32_t files_found, files_skipped;
     bool held_out;
-    const char *root; /* that folder (or the .npz file, or the IDX folder) */
+    const char *root; /* that folder (or the .npz file, or the IDX folder); borrowed */
 } mcl_dataset_source;
 void mcl_dataset_source_info(const mcl_dataset *ds, mcl_dataset_source *out);
 
