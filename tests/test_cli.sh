@@ -51,6 +51,14 @@ want_empty_stdout() {
     [ ! -s "$OUT" ] || fail_because "stdout is not empty"
 }
 
+# run_more ARGS...: run again within one case, keeping the failures found so far (run starts
+# a case afresh).
+run_more() {
+    kept=$reasons
+    run "$@"
+    reasons="$kept$reasons"
+}
+
 # ---------------------------------------------------------------- fixtures
 
 # A tiny valid dataset: 10 images of 4x4 (all zero) with labels 0..9, as train and t10k.
@@ -217,6 +225,24 @@ run train --momentum 0.9 --data "$TINY" --epochs 1
 want_rc 2
 want_stderr "--momentum applies to SGD only"
 result "--momentum with Adam is refused, not ignored"
+
+# eval's pictures are checked before any checkpoint is read or image evaluated.
+run eval "$TMP/absent.ckpt" --errors-png "$TMP/errors.jpg"
+want_rc 2
+want_stderr "--errors-png: $TMP/errors.jpg: unknown image type '.jpg'"
+run eval "$TMP/absent.ckpt" --errors-png "$TMP/no/such/dir/errors.png"
+want_rc 2
+want_stderr "--errors-png: cannot write '$TMP/no/such/dir/errors.png': the folder"
+run eval "$TMP/absent.ckpt" --confusion-png "$TMP/cm.pdf"
+want_rc 2
+want_stderr "--confusion-png: $TMP/cm.pdf: unknown image type '.pdf'"
+run eval "$TMP/absent.ckpt" --errors-max 5
+want_rc 2
+want_stderr "--errors-max sets the size of the --errors-png grid"
+run eval "$TMP/absent.ckpt" --errors-png "$TMP/e.png" --errors-max 1001
+want_rc 2
+want_stderr "--errors-max"
+result "eval --errors-png/--confusion-png/--errors-max are checked before any work"
 
 # The tiny set with its last label (9) corrupted to 200: classes 9-199 would have no sample.
 GAPS=$TMP/gaps
@@ -462,14 +488,15 @@ if [ "$have_device" -eq 1 ]; then
     want_rc 0
     want_stdout "Test loss:"
     want_stdout "(6 images)"
-    want_line '^cat  +[01]\.[0-9]{4}  [01]\.[0-9]{4} +[0-9]+$'
+    want_line '^ +cat +[01]\.[0-9]{2} +[01]\.[0-9]{2} +[01]\.[0-9]{2} +[0-9]+$'
     want_line '^ +cat +dog +fish$'
     want_line '^ fish( +[0-9]+){3}$'
-    run eval "$TMP/animals.ckpt" --data "$FOLDER" --json
+    run_more eval "$TMP/animals.ckpt" --data "$FOLDER" --json
     want_rc 0
     want_stdout '"name": "dog"'
+    want_stdout '"fish": {"precision": '
     python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
-    run eval "$TMP/animals.ckpt" --data "$TINY"
+    run_more eval "$TMP/animals.ckpt" --data "$TINY"
     want_rc 2
     want_stderr "$TMP/animals.ckpt was trained on the classes (cat, dog, fish) but $TINY has (unnamed: the labels' numbers)"
     result "eval of a folder-trained checkpoint shows its class names, and refuses digits"
@@ -478,11 +505,28 @@ if [ "$have_device" -eq 1 ]; then
     want_rc 0
     want_line "^$FOLDER/fish/fish03.png: (cat|dog|fish) \((cat|dog|fish) 0\.[0-9]{4}, "
     want_line "^$FOLDER/cat/cat09.bmp: (cat|dog|fish) "
-    run predict --json "$TMP/animals.ckpt" "$FOLDER/dog/dog01.png"
+    run_more predict --json "$TMP/animals.ckpt" "$FOLDER/dog/dog01.png"
     want_rc 0
     want_stdout '"name": "'
     python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
     result "predict with a folder-trained checkpoint prints class names"
+
+    # An ensemble's members must share their class names: cow instead of fish is refused.
+    cp -r "$FOLDER" "$TMP/animals2"
+    mv "$TMP/animals2/fish" "$TMP/animals2/cow"
+    run train --data "$TMP/animals2" --model mlp50 --epochs 1 --batch-size 8 --verbose 0 \
+        --save "$TMP/animals2.ckpt"
+    want_rc 0
+    run_more predict "$TMP/animals.ckpt" "$TMP/animals.ckpt" "$FOLDER/dog/dog01.png"
+    want_rc 0
+    want_line "^$FOLDER/dog/dog01.png: (cat|dog|fish) \((cat|dog|fish) 0\.[0-9]{4}, "
+    run_more predict "$TMP/animals.ckpt" "$TMP/animals2.ckpt" "$FOLDER/dog/dog01.png"
+    want_rc 2
+    want_stderr "$TMP/animals.ckpt has the classes (cat, dog, fish) but $TMP/animals2.ckpt has (cat, cow, dog): an ensemble's members must have the same classes"
+    run_more eval "$TMP/animals.ckpt" "$TMP/animals2.ckpt" --data "$FOLDER"
+    want_rc 2
+    want_stderr "$TMP/animals2.ckpt was trained on the classes (cat, cow, dog) but $FOLDER has (cat, dog, fish)"
+    result "an ensemble of folder-trained checkpoints needs the same class names"
 
     # As a new user would: from a folder outside the checkout, with nothing but what
     # tf.keras.datasets.mnist.load_data() leaves in ~/.keras/datasets.
@@ -497,7 +541,7 @@ if [ "$have_device" -eq 1 ]; then
     run train --model mlp50 --epochs 1 --batch-size 4 --verbose 2
     want_rc 0
     want_stdout "Data: $TMP/newuser/.keras/datasets/mnist.npz: 10 training"
-    run train --data ~/.keras/datasets --model mlp50 --epochs 1 --batch-size 4 --verbose 2
+    run_more train --data ~/.keras/datasets --model mlp50 --epochs 1 --batch-size 4 --verbose 2
     want_rc 0
     want_stdout "Data: $TMP/newuser/.keras/datasets: 10 training"
     export HOME="$saved_home"
@@ -514,6 +558,7 @@ else
     skip_no_device "train --data on a folder of images with one subfolder per class, as Keras reads it"
     skip_no_device "eval of a folder-trained checkpoint shows its class names, and refuses digits"
     skip_no_device "predict with a folder-trained checkpoint prints class names"
+    skip_no_device "an ensemble of folder-trained checkpoints needs the same class names"
     skip_no_device "from any folder, Keras's ~/.keras/datasets/mnist.npz is found (and --data ~/.keras/datasets)"
 fi
 
@@ -666,11 +711,158 @@ if k["applicable"]:
 
     run eval "$CK/a.ckpt" --data "$DATA" --json
     want_rc 0
+    cp "$OUT" "$TMP/eval-a.json"
     if command -v python3 >/dev/null 2>&1; then
         python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
     fi
     want_stdout '"confusion"'
     result "eval --json prints valid JSON"
+
+    # sklearn's classification_report: its header, per-class rows with F1, then accuracy and
+    # the macro and weighted averages, with 2 decimals; the JSON has output_dict's form.
+    run eval "$CK/a.ckpt" --data "$DATA"
+    want_rc 0
+    want_line '^ {14}precision    recall  f1-score   support$'
+    want_line '^ {11}7 ( +[01]\.[0-9]{2}){3} +1028$'
+    want_line '^    accuracy {27}0\.[0-9]{2} +10000$'
+    want_line '^   macro avg( +0\.[0-9]{2}){3} +10000$'
+    want_line '^weighted avg( +0\.[0-9]{2}){3} +10000$'
+    grep '^Test loss:' "$OUT" >"$TMP/eval-a.loss"
+    sed -n '/precision/,$p' "$OUT" >"$TMP/eval-a.report"
+    run eval "$CK/a.ckpt" --data "$DATA" --json
+    if ! python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["classification_report"]
+classes = [r[str(k)] for k in range(10)]
+macro = sum(c["f1-score"] for c in classes) / 10
+assert abs(r["macro avg"]["f1-score"] - macro) < 1e-5, (r["macro avg"], macro)
+weighted = sum(c["precision"] * c["support"] for c in classes) / 10000
+assert abs(r["weighted avg"]["precision"] - weighted) < 1e-5
+assert abs(r["weighted avg"]["recall"] - d["accuracy"]) < 1e-4  # weighted recall = accuracy
+for k, c in enumerate(classes):
+    p, q = c["precision"], c["recall"]
+    assert abs(c["f1-score"] - 2 * p * q / (p + q)) < 1e-5, (k, c)
+    assert c["support"] == sum(d["confusion"][k])
+    assert d["classes"][k]["f1-score"] == c["f1-score"]' "$OUT" 2>"$TMP/json.err"; then
+        fail_because "eval --json: $(tail -1 "$TMP/json.err")"
+    fi
+    result "eval prints sklearn's classification report (text and --json)"
+
+    # The misclassified images: as many tiles as asked for (of the mistakes the confusion
+    # matrix counts), a PNG of the size eval reports, growing a row from 20 to 21 tiles.
+    for m in 5 20 21; do
+        run eval "$CK/a.ckpt" --data "$DATA" --json --errors-png "$TMP/errors-$m.png" --errors-max $m
+        want_rc 0
+        cp "$OUT" "$TMP/errors-$m.json"
+    done
+    run eval "$CK/a.ckpt" --data "$DATA" --errors-png "$TMP/errors.png"
+    want_rc 0
+    want_line '^Misclassified: [0-9]+ of 10000 test images; the 100 most confident drawn to .*errors\.png \([0-9]+x[0-9]+\)$'
+    if ! python3 -c 'import json, struct, sys
+sizes = {}
+for m in (5, 20, 21):
+    d = json.load(open("%s/errors-%d.json" % (sys.argv[1], m)))
+    e = d["errors_png"]
+    wrong = 10000 - sum(d["confusion"][k][k] for k in range(10))
+    assert e["misclassified"] == wrong and e["shown"] == min(wrong, m), (e, wrong)
+    png = open(e["file"], "rb").read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    w, h = struct.unpack(">II", png[16:24])
+    assert (w, h) == (e["width"], e["height"]), ((w, h), e)
+    sizes[m] = (w, h)
+assert sizes[5][0] < sizes[20][0] == sizes[21][0], sizes  # 5 across, then 10
+assert sizes[5][1] < sizes[20][1] < sizes[21][1], sizes   # 1, 2, 3 rows
+line = [l for l in open(sys.argv[2]) if l.startswith("Misclassified:")][0]
+assert line.split()[1] == str(wrong), line' "$TMP" "$OUT" 2>"$TMP/json.err"; then
+        fail_because "eval --errors-png: $(tail -1 "$TMP/json.err")"
+    fi
+    result "eval --errors-png draws the misclassified test images, sized for their count"
+
+    # Ensembles: a checkpoint with itself is the checkpoint; two checkpoints show each
+    # member's result, the mean's, and the cost.
+    run eval "$CK/a.ckpt" "$CK/a.ckpt" --data "$DATA"
+    want_rc 0
+    want_stdout "Ensemble of 2 checkpoints (the mean of their softmax probabilities):"
+    grep '^Test loss:' "$OUT" | cmp -s - "$TMP/eval-a.loss" ||
+        fail_because "loss or accuracy differ: $(grep '^Test loss:' "$OUT") vs $(cat "$TMP/eval-a.loss")"
+    sed -n '/precision/,$p' "$OUT" | cmp -s - "$TMP/eval-a.report" ||
+        fail_because "the report or the confusion matrix differ from the checkpoint's own"
+    result "eval A A (an ensemble of a checkpoint with itself) reports what eval A does"
+
+    run train --data "$DATA" --model mlp50 --epochs 1 --limit 5000 --seed 9 --save "$CK/b.ckpt" \
+        --verbose 0
+    run eval "$CK/a.ckpt" "$CK/b.ckpt" --data "$DATA" --json --errors-png "$TMP/ens.png"
+    want_rc 0
+    cp "$OUT" "$TMP/ens.json"
+    run eval "$CK/b.ckpt" --data "$DATA" --json
+    cp "$OUT" "$TMP/b.json"
+    run eval "$CK/a.ckpt" "$CK/b.ckpt" --data "$DATA"
+    want_rc 0
+    want_line '^  .*/a\.ckpt \(model mlp50, 2 epochs, 42,310 params\): test loss: [0-9.]+ - test accuracy: [0-9.]+ \([0-9.]+ s\)$'
+    want_line '^  .*/b\.ckpt \(model mlp50, 1 epoch, 42,310 params\)'
+    want_line '^Test loss: [0-9.]+ - test accuracy: [0-9.]+ \(10000 images\)$'
+    want_line '^Cost: 2 forward passes per image, 84,620 params in all; [0-9.]+ s for the 10000 images'
+    want_line '^weighted avg( +0\.[0-9]{2}){3} +10000$'
+    if ! python3 -c 'import json, sys
+e = json.load(open(sys.argv[1] + "/ens.json"))
+a = json.load(open(sys.argv[1] + "/eval-a.json"))
+b = json.load(open(sys.argv[1] + "/b.json"))
+m = e["ensemble"]
+assert [x["checkpoint"].split("/")[-1] for x in m] == ["a.ckpt", "b.ckpt"], m
+assert m[0]["accuracy"] == a["accuracy"] and m[1]["accuracy"] == b["accuracy"], m
+assert abs(m[0]["loss"] - a["loss"]) < 1e-9 and m[0]["params"] == 42310
+assert e["accuracy"] != a["accuracy"] or e["loss"] != a["loss"]  # b changed something
+assert e["errors_png"]["misclassified"] == 10000 - sum(e["confusion"][k][k] for k in range(10))
+assert abs(e["classification_report"]["accuracy"] - e["accuracy"]) < 1e-9' "$TMP" 2>"$TMP/json.err"; then
+        fail_because "eval A B --json: $(tail -1 "$TMP/json.err")"
+    fi
+    result "eval A B evaluates an ensemble: each member's result, the mean's, the cost"
+
+    for c in a b ab; do
+        case $c in ab) cks="$CK/a.ckpt $CK/b.ckpt" ;; *) cks="$CK/$c.ckpt" ;; esac
+        run predict $cks --json --top 10 "idx:$DATA/t10k-images-idx3-ubyte:0" \
+            "idx:$DATA/t10k-images-idx3-ubyte:8" "$ROOT/tests/images/seven.jpg"
+        want_rc 0
+        cp "$OUT" "$TMP/predict-$c.json"
+    done
+    run predict "$CK/a.ckpt" "$CK/b.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:0"
+    want_rc 0
+    want_line '^Ensemble of 2 checkpoints \(the mean of their softmax probabilities\): .*a\.ckpt, .*b\.ckpt$'
+    want_line '^idx:.*:0: 7 \(7 0\.[0-9]+.*\) - true 7$'
+    if ! python3 -c 'import json, sys
+def probs(c):
+    d = json.load(open("%s/predict-%s.json" % (sys.argv[1], c)))
+    return [{t["class"]: t["probability"] for t in p["top"]} for p in d["predictions"]], d
+a, _ = probs("a")
+b, _ = probs("b")
+ab, d = probs("ab")
+assert len(d["checkpoints"]) == 2 and d["predictions"][0]["true_class"] == 7
+differ = 0
+for i in range(3):
+    for k in range(10):
+        assert abs(ab[i][k] - (a[i][k] + b[i][k]) / 2) < 2e-6, (i, k, ab[i][k], a[i][k], b[i][k])
+        differ = max(differ, abs(a[i][k] - b[i][k]))
+assert differ > 1e-3, "a and b predict alike: the check proves nothing"' "$TMP" 2>"$TMP/json.err"; then
+        fail_because "predict A B: $(tail -1 "$TMP/json.err")"
+    fi
+    result "predict A B averages the two checkpoints' probabilities"
+
+    run train --data "$TINY" --model mlp50 --epochs 1 --batch-size 5 --save "$CK/tiny.ckpt" \
+        --verbose 0
+    run eval "$CK/a.ckpt" "$CK/tiny.ckpt" --data "$DATA"
+    want_rc 2
+    want_stderr "$CK/tiny.ckpt takes 4x4 images but $CK/a.ckpt takes 28x28"
+    want_one_line_error
+    run predict "$CK/a.ckpt" "$CK/tiny.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:0"
+    want_rc 2
+    want_stderr "$CK/tiny.ckpt takes 4x4 images"
+    run predict "$CK/a.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:0" "$CK/b.ckpt"
+    want_rc 2
+    want_stderr "'$CK/b.ckpt' is a checkpoint among the images: list every checkpoint before the first image"
+    run predict "$CK/a.ckpt" "$CK/b.ckpt"
+    want_rc 2
+    want_stderr "predict got 2 checkpoints and no image"
+    result "ensembles refuse checkpoints of other images, naming them; checkpoints come first"
 
     run predict "$CK/a.ckpt" "idx:$DATA/t10k-images-idx3-ubyte:0" "idx:$DATA/t10k-images-idx3-ubyte:1"
     want_rc 0
@@ -848,9 +1040,10 @@ np.savez_compressed(sys.argv[2], x_train=idx(d + "/train-images-idx3-ubyte"),
                     x_test=idx(d + "/t10k-images-idx3-ubyte"), y_test=idx(d + "/t10k-labels-idx1-ubyte"))
 PYEOF
         train_small --verbose 2 --seed 11 --save "$CK/idx.ckpt"
+        want_rc 0
         grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/ - [0-9]*s - [0-9]*ms\/step//' >"$TMP/idx-run"
-        run train --data "$CK/mnist.npz" --model mlp50 --epochs 1 --limit 2000 --verbose 2 \
-            --seed 11 --save "$CK/npz.ckpt"
+        run_more train --data "$CK/mnist.npz" --model mlp50 --epochs 1 --limit 2000 \
+            --verbose 2 --seed 11 --save "$CK/npz.ckpt"
         want_rc 0
         want_stdout "Data: $CK/mnist.npz: 1800 training, 200 validation, 10000 test images of 28x28, 10 classes"
         grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/ - [0-9]*s - [0-9]*ms\/step//' >"$TMP/npz-run"
@@ -879,6 +1072,12 @@ else
         "train --save and --history write a checkpoint and a CSV" \
         "eval prints loss, accuracy, per-class precision/recall and the confusion matrix" \
         "eval --json prints valid JSON" \
+        "eval prints sklearn's classification report (text and --json)" \
+        "eval --errors-png draws the misclassified test images, sized for their count" \
+        "eval A A (an ensemble of a checkpoint with itself) reports what eval A does" \
+        "eval A B evaluates an ensemble: each member's result, the mean's, the cost" \
+        "predict A B averages the two checkpoints' probabilities" \
+        "ensembles refuse checkpoints of other images, naming them; checkpoints come first" \
         "predict classifies the first two test digits (7 and 2)" \
         "predict: a result or an error line for every image, a warning for a blank one, JPEG read" \
         "predict --json stays valid JSON for a file name that is not UTF-8, with errors inline" \

@@ -608,6 +608,91 @@ typedef struct mcl_file_lock mcl_file_lock;
 mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_error *err);
 void mcl_file_lock_free(mcl_file_lock *lock);
 
+/* ---------------------------------------------------------------- reports and ensembles */
+
+/* The class a row of probabilities[classes] predicts: the first of the largest (argmax with ties
+ * to the lower class, as NumPy's and the device's). */
+uint32_t mcl_predicted_class(const float *probs, uint32_t classes);
+
+/* Overwrites counts[true * classes + predicted] (classes * classes entries) with the (true,
+ * predicted) pairs of n samples: probs [n, classes] (mcl_predicted_class of each row) and labels
+ * [n], each below classes. */
+void mcl_confusion_counts(const float *probs, const uint8_t *labels, uint32_t n, uint32_t classes,
+                          uint32_t *counts);
+
+/* One row of sklearn's classification_report: a class's, or an average over classes. */
+typedef struct mcl_class_scores {
+    double precision; /* TP / (TP + FP); 0 when the class is never predicted */
+    double recall;    /* TP / (TP + FN); 0 when the class has no true sample */
+    double f1;        /* 2 TP / (2 TP + FP + FN); 0 when both are 0 */
+    uint64_t support; /* true samples of the class: TP + FN (an average row: all samples) */
+    uint64_t predicted; /* samples predicted as the class: TP + FP (an average row: all) */
+} mcl_class_scores;
+
+typedef struct mcl_report_summary {
+    uint64_t total;  /* samples */
+    double accuracy; /* correct / total (sklearn's "accuracy" row) */
+    mcl_class_scores macro_avg;    /* the plain mean over the reported classes */
+    mcl_class_scores weighted_avg; /* the mean weighted by support */
+    /* Classes in the report: those with a true or a predicted sample (sklearn's default
+     * labels, unique_labels(y_true, y_pred)); a class with neither is all zero and left out. */
+    uint32_t reported;
+    /* Reported classes whose precision (never predicted) or recall (no true sample) is
+     * ill-defined and set to 0.0, as sklearn's zero_division="warn" does (and warns). */
+    uint32_t no_predictions, no_support;
+} mcl_report_summary;
+
+/* sklearn.metrics.classification_report from a confusion matrix counts[true * classes +
+ * predicted]: per_class (a caller's array of `classes` entries) gets every class's row,
+ * *summary the accuracy and the macro and weighted averages. The averages take the ill-defined
+ * zeros as zeros, as sklearn does with its default zero_division. */
+void mcl_classification_report(const uint32_t *counts, uint32_t classes,
+                               mcl_class_scores *per_class, mcl_report_summary *summary);
+/* The report as sklearn's classification_report(digits=digits) prints it: a header line, a blank
+ * line, one row per reported class named names[k] (NULL names: the class numbers), a blank line,
+ * then the accuracy, macro avg and weighted avg rows; every line ends in "\n". Writes at most
+ * size bytes into buf (NUL-terminated when size > 0) and returns the length of the whole text,
+ * as snprintf does. digits is clamped to 0..10. */
+size_t mcl_classification_report_format(const mcl_class_scores *per_class, uint32_t classes,
+                                        const mcl_report_summary *summary,
+                                        const char *const *names, int digits, char *buf,
+                                        size_t size);
+
+/* Ensembles: several checkpoints whose softmax probabilities are averaged per image (the models
+ * may differ; they must take the same images and have the same classes). One model is on the
+ * device at a time: each is built on ctx, run and freed before the next. */
+
+/* Whether cks[0..count) can form an ensemble: every one takes cks[0]'s rows x cols images and
+ * has its number of classes. MCL_ERR_MODEL with one line naming names[i] (its path) and both
+ * shapes otherwise; MCL_ERR_USAGE for count 0. */
+mcl_status mcl_ensemble_check(const mcl_checkpoint *const *cks, const char *const *names,
+                              size_t count, mcl_error *err);
+/* Called after each member's evaluation, with its trainer (for its parameter count or BatchNorm
+ * state; freed after the call) and its own result. */
+typedef void (*mcl_ensemble_member_fn)(size_t member, const mcl_trainer *trainer,
+                                       const mcl_eval_result *result, void *user);
+/* Evaluates each checkpoint on `data` in inference mode in batches of batch_size and averages
+ * their probabilities into probs [mcl_dataset_count(data) * classes] (required). *out gets the
+ * ensemble's accuracy (mcl_predicted_class of the averaged rows) and loss: the mean of
+ * -ln(mean probability of the true class), floored at FLT_MIN, and not clipped at 1e-7 as
+ * Keras's crossentropy of probabilities is, so that an ensemble of one checkpoint reports the
+ * checkpoint's own loss. on_member may be NULL. Fails as mcl_ensemble_check and
+ * mcl_trainer_evaluate_probs do, and with MCL_ERR_MODEL when data's images are not the
+ * checkpoints' size. */
+mcl_status mcl_ensemble_evaluate(mcl_context *ctx, const mcl_checkpoint *const *cks,
+                                 const char *const *names, size_t count, const mcl_dataset *data,
+                                 uint32_t batch_size, mcl_ensemble_member_fn on_member, void *user,
+                                 mcl_eval_result *out, float *probs, mcl_error *err);
+/* The averaged probabilities probs [n, classes] of images [n, rows*cols] (values 0..1), in
+ * batches of up to batch_size (>= 1). */
+mcl_status mcl_ensemble_predict(mcl_context *ctx, const mcl_checkpoint *const *cks,
+                                const char *const *names, size_t count, const float *images,
+                                uint32_t n, uint32_t batch_size, float *probs, mcl_error *err);
+/* Whether path is a readable file that starts with a checkpoint's magic bytes (nothing more is
+ * checked: mcl_checkpoint_load validates the rest). Tells checkpoints from images on a command
+ * line. */
+bool mcl_file_is_checkpoint(const char *path);
+
 /* ---------------------------------------------------------------- images and plots */
 
 /* Reads a PNG (any bit depth, grey, RGB, palette, with or without alpha) or a PGM (P2/P5) of any
@@ -635,6 +720,30 @@ mcl_status mcl_plot_history_titled(const char *csv_path, const char *out_path, c
 /* Draws a confusion matrix (counts[true * classes + predicted]) as a heat map with counts. */
 mcl_status mcl_plot_confusion(const uint32_t *counts, uint32_t classes, const char *out_path,
                               mcl_error *err);
+/* Whether the plots can write out_path: MCL_ERR_USAGE unless it ends in .png or .svg (any
+ * case). Lets a caller refuse a bad name before the work whose result it would draw. */
+mcl_status mcl_plot_check_path(const char *out_path, mcl_error *err);
+
+/* A grid of the misclassified images of a labelled dataset, as the tutorials draw them: each
+ * tile the image enlarged (dark ink on white) with "true T → pred P (confidence)" beneath, the
+ * most confident mistakes first (ties by index), under the title "M of N misclassified". */
+typedef struct mcl_errors_plot_options {
+    uint32_t max_images;            /* tiles at most, 1..MCL_PLOT_ERRORS_MAX; 0: 100 */
+    const char *const *class_names; /* [classes] the captions' labels; NULL: the class numbers */
+    const char *subtitle;           /* a line under the title (what was evaluated), or NULL */
+} mcl_errors_plot_options;
+#define MCL_PLOT_ERRORS_MAX 1000u
+typedef struct mcl_errors_plot_info {
+    uint32_t misclassified; /* of the dataset */
+    uint32_t shown;         /* tiles drawn: min(misclassified, max_images) */
+    uint32_t width, height; /* of the picture, pixels (points of an SVG) */
+} mcl_errors_plot_info;
+/* Draws the grid for `data` (its labels and pixels) and probs [count * classes] from an
+ * evaluation (mcl_trainer_evaluate_probs, mcl_ensemble_evaluate) to out_path, PNG or SVG by its
+ * extension, atomically. With no mistake the picture holds the title alone. info may be NULL. */
+mcl_status mcl_plot_errors(const mcl_dataset *data, const float *probs, uint32_t classes,
+                           const mcl_errors_plot_options *options, const char *out_path,
+                           mcl_errors_plot_info *info, mcl_error *err);
 
 #ifdef __cplusplus
 }

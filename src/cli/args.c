@@ -353,12 +353,6 @@ const char *cli_data_dir(const char *option_value, char *buf, size_t size) {
     return "data/mnist";
 }
 
-const char *cli_class_label(const char *name, uint32_t k, char *buf, size_t size) {
-    if (name != NULL) return name;
-    snprintf(buf, size, "%u", k);
-    return buf;
-}
-
 /* "(cat, dog)" or "(unnamed: the labels' numbers)" for messages. */
 static void class_list(const char *(*name)(const void *, uint32_t), const void *obj,
                        uint32_t classes, char *out, size_t size) {
@@ -400,6 +394,29 @@ mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
     class_list(dataset_name, ds, classes, theirs, sizeof theirs);
     return cli_set_error(err, MCL_ERR_MODEL, "%s was trained on the classes %s but %s has %s",
                          ck_path, mine, data, theirs);
+}
+
+mcl_status cli_check_ensemble_classes(const mcl_checkpoint *const *cks, const char *const *paths,
+                                      size_t count, mcl_error *err) {
+    uint32_t classes = 0;
+    mcl_checkpoint_input(cks[0], NULL, NULL, &classes);
+    for (size_t i = 1; i < count; i++) {
+        bool same = mcl_checkpoint_image_prep(cks[i]) == mcl_checkpoint_image_prep(cks[0]);
+        for (uint32_t k = 0; k < classes && same; k++) {
+            const char *a = mcl_checkpoint_class_name(cks[0], k);
+            const char *b = mcl_checkpoint_class_name(cks[i], k);
+            same = (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+        }
+        if (same) continue;
+        char first[320], other[320];
+        class_list(checkpoint_name, cks[0], classes, first, sizeof first);
+        class_list(checkpoint_name, cks[i], classes, other, sizeof other);
+        return cli_set_error(err, MCL_ERR_MODEL,
+                             "%s has the classes %s but %s has %s: an ensemble's members must "
+                             "have the same classes",
+                             paths[0], first, paths[i], other);
+    }
+    return MCL_OK;
 }
 
 void cli_data_advice(mcl_error *err, const char *option_value) {
@@ -473,6 +490,14 @@ void cli_thousands(uint64_t n, char *out, size_t size) {
         out[o++] = digits[i];
     }
     if (size > 0) out[o < size ? o : size - 1] = '\0';
+}
+
+void cli_class_label(const mcl_checkpoint *ck, uint32_t k, char *out, size_t size) {
+    const char *name = mcl_checkpoint_class_name(ck, k);
+    if (name != NULL)
+        snprintf(out, size, "%s", name);
+    else
+        snprintf(out, size, "%u", k);
 }
 
 /* The length of the well-formed UTF-8 sequence at s (1-4), or 0 if the bytes there are not one

@@ -99,13 +99,13 @@ mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *
  * "data/mnist" (whose load then fails with cli_data_advice). buf receives a path when one is
  * built. */
 const char *cli_data_dir(const char *option_value, char *buf, size_t size);
-/* The label of class k in output: its name (from mcl_dataset_class_name or
- * mcl_checkpoint_class_name) when it has one, else its number, written into buf. */
-const char *cli_class_label(const char *name, uint32_t k, char *buf, size_t size);
 /* MCL_ERR_MODEL unless the data's classes are the checkpoint's: the same names in the same
  * order, or unnamed in both (a model of digits does not evaluate cats). */
 mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
                                  const mcl_dataset *ds, const char *data, mcl_error *err);
+/* The same between the members of an ensemble: every one has cks[0]'s class names. */
+mcl_status cli_check_ensemble_classes(const mcl_checkpoint *const *cks, const char *const *paths,
+                                      size_t count, mcl_error *err);
 /* $XDG_DATA_HOME/mnist-cl/mnist, else ~/.local/share/mnist-cl/mnist; false without either. */
 bool cli_user_data_dir(char *out, size_t size);
 /* After a data folder failed to load: adds what to do, fitted to how the folder was chosen. */
@@ -122,5 +122,9 @@ bool cli_check_output(const char *path, const char *option);
 void cli_warn_batchnorm(const mcl_trainer *trainer);
 /* n with thousands separators, as Keras prints counts: 597,738. */
 void cli_thousands(uint64_t n, char *out, size_t size);
+/* How class k of a checkpoint's model is written in every result (predict, eval's report,
+ * captions): the one place a class becomes text. Its name when the model was trained on an
+ * image folder (mcl_checkpoint_class_name; cut to fit `size`), else its number. */
+void cli_class_label(const mcl_checkpoint *ck, uint32_t k, char *out, size_t size);
 
 #endif

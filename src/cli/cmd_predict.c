@@ -1,4 +1,6 @@
-/* mnist-cl predict CHECKPOINT IMAGE...: the class and top probabilities of each image. */
+/* mnist-cl predict CHECKPOINT [CHECKPOINT...] IMAGE...: the class and top probabilities of each
+ * image; several checkpoints (told from images by their magic bytes) average their
+ * probabilities as an ensemble. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@ static const cli_option options[] = {
 enum { OPT_TOP, OPT_JSON, OPT_HELP, OPT_COUNT };
 
 #define MAX_IMAGES 4096
+#define MAX_CHECKPOINTS 64
 
 /* One image of the command line: what it is, and what came of it. */
 typedef struct predict_item {
@@ -90,7 +93,6 @@ static bool is_blank(const float *image, size_t n) {
 
 static void print_result(const mcl_checkpoint *ck, const predict_item *item, const float *p,
                          uint32_t classes, uint32_t top, bool json, bool first) {
-    char a[16], b[16];
     if (json) printf("%s\n  {\"image\": ", first ? "" : ",");
     if (item->error != NULL) {
         if (json) {
@@ -115,15 +117,19 @@ static void print_result(const mcl_checkpoint *ck, const predict_item *item, con
                 order[i] = order[j];
                 order[j] = t;
             }
-#define LABEL(k, buf) cli_class_label(mcl_checkpoint_class_name(ck, k), k, buf, sizeof buf)
+    char label[256];
     if (!json) {
-        printf("%s: %s", item->spec, LABEL(order[0], a));
-        for (uint32_t i = 0; i < top && i < n; i++)
-            printf("%s%s %.4f", i ? ", " : " (", LABEL(order[i], a), (double)p[order[i]]);
+        cli_class_label(ck, order[0], label, sizeof label);
+        printf("%s: %s", item->spec, label);
+        for (uint32_t i = 0; i < top && i < n; i++) {
+            cli_class_label(ck, order[i], label, sizeof label);
+            printf("%s%s %.4f", i ? ", " : " (", label, (double)p[order[i]]);
+        }
         printf(")");
-        if (item->has_label)
-            printf(" - true %s%s", LABEL(item->label, b),
-                   item->label == order[0] ? "" : " (wrong)");
+        if (item->has_label) {
+            cli_class_label(ck, item->label, label, sizeof label);
+            printf(" - true %s%s", label, item->label == order[0] ? "" : " (wrong)");
+        }
         printf("\n");
         if (item->blank)
             fprintf(stderr,
@@ -149,31 +155,57 @@ static void print_result(const mcl_checkpoint *ck, const predict_item *item, con
         printf("\"probability\": %.6g}", (double)p[order[i]]);
     }
     printf("]");
-#undef LABEL
     if (item->has_label) printf(", \"true_class\": %u", item->label);
     if (item->blank) printf(", \"warning\": \"no ink: a blank image\"");
     printf("}");
 }
 
+/* The checkpoints at the front of pos[0..npos): pos[0] always (its load reports what is wrong
+ * with it), then every following file that starts with a checkpoint's magic bytes. Returns how
+ * many, or 0 after an error: too many, or a checkpoint after the first image. */
+static size_t count_checkpoints(const char *const *pos, size_t npos) {
+    size_t count = 1;
+    while (count < npos && mcl_file_is_checkpoint(pos[count]))
+        count++;
+    if (count > MAX_CHECKPOINTS) {
+        cli_error("predict takes at most %d checkpoints, got %zu", MAX_CHECKPOINTS, count);
+        return 0;
+    }
+    for (size_t i = count; i < npos; i++) {
+        if (strncmp(pos[i], "idx:", 4) != 0 && mcl_file_is_checkpoint(pos[i])) {
+            cli_error("'%s' is a checkpoint among the images: list every checkpoint before the "
+                      "first image",
+                      pos[i]);
+            return 0;
+        }
+    }
+    return count;
+}
+
 int cmd_predict(const cli_global *g, int argc, char **argv) {
     const char *v[OPT_COUNT] = {0};
-    const char **pos = calloc(MAX_IMAGES + 1, sizeof *pos);
+    const size_t max_pos = MAX_IMAGES + MAX_CHECKPOINTS + 1;
+    const char **pos = calloc(max_pos, sizeof *pos);
     if (pos == NULL) return CLI_EXIT_FAILURE;
     size_t npos = 0;
-    if (!cli_parse_positional("predict", argc, argv, options, OPT_COUNT, v, pos, MAX_IMAGES + 1,
-                              &npos)) {
+    if (!cli_parse_positional("predict", argc, argv, options, OPT_COUNT, v, pos, max_pos, &npos)) {
         free(pos);
         return CLI_EXIT_USAGE;
     }
     if (v[OPT_HELP]) {
         free(pos);
-        cli_print_help("mnist-cl [--platform P] [--device D] predict CHECKPOINT IMAGE...",
+        cli_print_help("mnist-cl [--platform P] [--device D] predict CHECKPOINT [CHECKPOINT...] "
+                       "IMAGE...",
                        "Classify images with a trained checkpoint. IMAGE is a PNG or PGM of any "
                        "size (converted as MNIST was made: grey, white ink on black, fitted in "
                        "a 20x20 box and centred by centre of mass; dark-on-light images are "
                        "inverted) or idx:PATH:INDEX for image INDEX (from 0) of an IDX file. "
-                       "A model trained on a folder of images takes its images as training "
-                       "did (grey, resized) and prints its class names.",
+                       "Several checkpoints (up to 64, all before the first image; a file is "
+                       "taken as a checkpoint by its first bytes) predict as an ensemble: the "
+                       "mean of their softmax probabilities. Their models may differ but must "
+                       "take the same images and have the same classes. A model trained on a "
+                       "folder of images takes its images as training did (grey, resized) and "
+                       "prints its class names.",
                        options, OPT_COUNT);
         return CLI_EXIT_OK;
     }
@@ -182,24 +214,42 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         free(pos);
         return CLI_EXIT_USAGE;
     }
-    if (npos < 2) {
+    size_t nck = npos > 0 ? count_checkpoints(pos, npos) : 1;
+    if (nck == 0) {
         free(pos);
-        cli_error("predict needs a checkpoint and at least one image: 'mnist-cl predict "
-                  "model.ckpt digit.png'");
         return CLI_EXIT_USAGE;
     }
-    uint32_t n = (uint32_t)(npos - 1);
+    if (npos <= nck) {
+        free(pos);
+        if (nck > 1)
+            cli_error("predict got %zu checkpoints and no image: give the images after them",
+                      nck);
+        else
+            cli_error("predict needs a checkpoint and at least one image: 'mnist-cl predict "
+                      "model.ckpt digit.png'");
+        return CLI_EXIT_USAGE;
+    }
+    if (npos - nck > MAX_IMAGES) {
+        free(pos);
+        cli_error("predict takes at most %d images, got %zu", MAX_IMAGES, npos - nck);
+        return CLI_EXIT_USAGE;
+    }
+    uint32_t n = (uint32_t)(npos - nck);
     mcl_error err = {0};
-    mcl_checkpoint *ck = NULL;
+    mcl_checkpoint *cks[MAX_CHECKPOINTS] = {0};
     mcl_context *ctx = NULL;
-    mcl_trainer *trainer = NULL;
     float *images = NULL, *probs = NULL;
     predict_item *items = calloc(n, sizeof *items);
     uint32_t rows = 0, cols = 0, classes = 0, loaded = 0;
-    mcl_status st = items != NULL ? mcl_checkpoint_load(pos[0], &ck, &err)
+    mcl_status st = items != NULL ? MCL_OK
                                   : cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (size_t i = 0; i < nck && st == MCL_OK; i++)
+        st = mcl_checkpoint_load(pos[i], &cks[i], &err);
+    if (st == MCL_OK) st = mcl_ensemble_check((const mcl_checkpoint *const *)cks, pos, nck, &err);
+    if (st == MCL_OK)
+        st = cli_check_ensemble_classes((const mcl_checkpoint *const *)cks, pos, nck, &err);
     if (st == MCL_OK) {
-        mcl_checkpoint_input(ck, &rows, &cols, &classes);
+        mcl_checkpoint_input(cks[0], &rows, &cols, &classes);
         images = malloc((size_t)n * rows * cols * sizeof(float));
         probs = malloc((size_t)n * classes * sizeof(float));
         if (images == NULL || probs == NULL)
@@ -210,11 +260,11 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
      * are packed at the front of `images`. */
     for (uint32_t i = 0; i < n && st == MCL_OK; i++) {
         predict_item *item = &items[i];
-        item->spec = pos[i + 1];
+        item->spec = pos[nck + i];
         mcl_error item_err = {0};
         float *dst = images + (size_t)loaded * rows * cols;
         mcl_status ist =
-            load_image(item, mcl_checkpoint_image_prep(ck), rows, cols, dst, &item_err);
+            load_image(item, mcl_checkpoint_image_prep(cks[0]), rows, cols, dst, &item_err);
         if (ist == MCL_ERR_HOST_MEMORY) {
             st = ist, err = item_err;
         } else if (ist != MCL_OK) {
@@ -224,35 +274,47 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         } else {
             item->loaded = true;
             /* A dark photo is not a blank page: only MNIST's preparation finds ink. */
-            item->blank = mcl_checkpoint_image_prep(ck) == MCL_PREP_MNIST &&
+            item->blank = mcl_checkpoint_image_prep(cks[0]) == MCL_PREP_MNIST &&
                           is_blank(dst, (size_t)rows * cols);
             loaded++;
         }
     }
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
     if (st == MCL_OK && loaded > 0) st = mcl_context_create(&copt, &ctx, &err);
+    /* One checkpoint is an ensemble of one: its probabilities come back unchanged. */
     if (st == MCL_OK && loaded > 0)
-        st = mcl_trainer_create_from_checkpoint(ctx, ck, loaded < 256 ? loaded : 256, &trainer,
-                                                &err);
-    if (st == MCL_OK && loaded > 0) st = mcl_trainer_predict(trainer, images, loaded, probs, &err);
+        st = mcl_ensemble_predict(ctx, (const mcl_checkpoint *const *)cks, pos, nck, images,
+                                  loaded, loaded < 256 ? loaded : 256, probs, &err);
     uint32_t failed = n - loaded;
     bool usage = false; /* a malformed idx: spec or index: the command line's fault */
     for (uint32_t i = 0; items != NULL && i < n; i++)
         usage = usage || (items[i].error != NULL && items[i].status == MCL_ERR_USAGE);
     if (st == MCL_OK) {
-        if (v[OPT_JSON]) printf("{\"predictions\": [");
+        if (v[OPT_JSON]) {
+            printf("{\"checkpoints\": [");
+            for (size_t i = 0; i < nck; i++) {
+                printf("%s", i ? ", " : "");
+                cli_json_string(pos[i]);
+            }
+            printf("],\n \"predictions\": [");
+        } else if (nck > 1) {
+            printf("Ensemble of %zu checkpoints (the mean of their softmax probabilities):", nck);
+            for (size_t i = 0; i < nck; i++)
+                printf("%s %s", i ? "," : "", pos[i]);
+            printf("\n");
+        }
         for (uint32_t i = 0, k = 0; i < n; i++) {
             const float *p = items[i].loaded ? probs + (size_t)k++ * classes : NULL;
-            print_result(ck, &items[i], p, classes, top, v[OPT_JSON], i == 0);
+            print_result(cks[0], &items[i], p, classes, top, v[OPT_JSON], i == 0);
         }
         if (v[OPT_JSON]) printf("\n]}\n");
     }
     for (uint32_t i = 0; items != NULL && i < n; i++)
         free(items[i].error);
     free(items);
-    mcl_trainer_free(trainer);
     mcl_context_free(ctx);
-    mcl_checkpoint_free(ck);
+    for (size_t i = 0; i < nck; i++)
+        mcl_checkpoint_free(cks[i]);
     free(images);
     free(probs);
     free(pos);

@@ -685,3 +685,12 @@ void mcl_checkpoint_free(mcl_checkpoint *ck) {
     free(ck->history);
     free(ck);
 }
+
+bool mcl_file_is_checkpoint(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    char head[8];
+    bool is = fread(head, 1, sizeof head, f) == sizeof head && memcmp(head, MAGIC, 8) == 0;
+    fclose(f);
+    return is;
+}
