@@ -381,9 +381,10 @@ static const char *dataset_name(const void *ds, uint32_t k) {
 
 mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
                                  const mcl_dataset *ds, const char *data, mcl_error *err) {
-    uint32_t classes = 0;
+    uint32_t classes = 0, data_classes = mcl_dataset_num_classes(ds);
     mcl_checkpoint_input(ck, NULL, NULL, &classes);
-    bool same = true;
+    bool named = mcl_checkpoint_class_name(ck, 0) != NULL || mcl_dataset_class_name(ds, 0) != NULL;
+    bool same = !named || classes == data_classes;
     for (uint32_t k = 0; k < classes && same; k++) {
         const char *a = mcl_checkpoint_class_name(ck, k), *b = mcl_dataset_class_name(ds, k);
         same = (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
@@ -391,7 +392,7 @@ mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
     if (same) return MCL_OK;
     char mine[320], theirs[320];
     class_list(checkpoint_name, ck, classes, mine, sizeof mine);
-    class_list(dataset_name, ds, classes, theirs, sizeof theirs);
+    class_list(dataset_name, ds, data_classes, theirs, sizeof theirs);
     return cli_set_error(err, MCL_ERR_MODEL, "%s was trained on the classes %s but %s has %s",
                          ck_path, mine, data, theirs);
 }
