@@ -51,6 +51,14 @@ want_empty_stdout() {
     [ ! -s "$OUT" ] || fail_because "stdout is not empty"
 }
 
+# run_more ARGS...: run again within one case, keeping the failures found so far (run starts
+# a case afresh).
+run_more() {
+    kept=$reasons
+    run "$@"
+    reasons="$kept$reasons"
+}
+
 # ---------------------------------------------------------------- fixtures
 
 # A tiny valid dataset: 10 images of 4x4 (all zero) with labels 0..9, as train and t10k.
@@ -101,6 +109,45 @@ printf '# a broken model\nflatten\nconv9 32\ndense classes softmax\n' >"$BROKEN"
 NOFIT=$TMP/nofit.model
 printf 'conv2d 8 5x5\nmaxpool 2\nconv2d 8 5x5\nmaxpool 2\nconv2d 8 5x5\nflatten\ndense classes softmax\n' \
     >"$NOFIT"
+
+# An .npz that NumPy wrote (np.savez_compressed: x_train [12, 5, 6], labels 0..2; the fuzz
+# corpus's), and a folder of images with one subfolder per class, as Keras reads them.
+NPZ=$ROOT/tests/fuzz/corpus/npz/savez-compressed.npz
+# write_image_folder DIR N CLASS...: N images per class (PNGs of 12x12 and 16x10, one BMP), a
+# bright band whose position is the class over noise, and one text file that is skipped.
+write_image_folder() {
+    python3 - "$@" <<'PYEOF'
+import os, random, struct, sys, zlib
+root, n, classes = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rng = random.Random(len(classes))
+def png(path, w, h, pix):
+    raw = b"".join(b"\0" + bytes(pix[y * w:(y + 1) * w]) for y in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+def bmp(path, w, h, pix):
+    pad = (4 - 3 * w % 4) % 4
+    data = b"".join(bytes(v for x in range(w) for v in (pix[y * w + x],) * 3) + b"\0" * pad
+                    for y in reversed(range(h)))
+    with open(path, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", 54 + len(data), 0, 0, 54)
+                + struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, len(data), 2835, 2835, 0, 0) + data)
+for k, name in enumerate(classes):
+    os.makedirs(os.path.join(root, name), exist_ok=True)
+    for i in range(n):
+        w, h = (12, 12) if i % 2 else (16, 10)
+        pix = [rng.randrange(60) for _ in range(w * h)]
+        for y in range(h * k // len(classes), h * (k + 1) // len(classes)):
+            for x in range(w):
+                pix[y * w + x] = 190 + rng.randrange(60)
+        (bmp if i == n - 1 else png)(os.path.join(root, name, "%s%02d.%s" % (name, i, "bmp" if i == n - 1 else "png")), w, h, pix)
+with open(os.path.join(root, classes[0], "notes.txt"), "w") as f:
+    f.write("not an image")
+PYEOF
+}
+FOLDER=$TMP/animals
+write_image_folder "$FOLDER" 10 cat dog fish
 
 # ---------------------------------------------------------------- commands without a device
 
@@ -366,6 +413,47 @@ want_stderr "truncated"
 want_stderr "$TRUNC/train-images-idx3-ubyte"
 result "train on a truncated train-images file exits 1"
 
+printf 'not a zip archive' >"$TMP/bad.npz"
+run train --data "$TMP/bad.npz"
+want_rc 1
+want_one_line_error
+want_stderr "$TMP/bad.npz: not a NumPy .npz archive"
+result "train --data on a damaged .npz exits 1 naming the file"
+
+run train --data "$NPZ" --test-split 0.3
+want_rc 2
+want_stderr "--test-split applies to an image folder without train/ and test/ folders"
+result "--test-split on an .npz (which has its own test set) is refused"
+
+run train --data "$FOLDER" --classes 5
+want_rc 2
+want_stderr "--classes: the class folders of $FOLDER define its 3 classes"
+result "--classes with an image folder is refused"
+
+mkdir -p "$TMP/oneclass/cat"
+cp "$FOLDER/cat/cat00.png" "$TMP/oneclass/cat/"
+run train --data "$TMP/oneclass"
+want_rc 1
+want_one_line_error
+want_stderr "$TMP/oneclass has one class folder (cat); a classifier needs at least 2"
+result "an image folder with one class is refused"
+
+cp -r "$FOLDER" "$TMP/broken-images"
+printf 'not a png' >"$TMP/broken-images/dog/zz.png"
+run train --data "$TMP/broken-images"
+want_rc 1
+want_one_line_error
+want_stderr "$TMP/broken-images/dog/zz.png: not a PNG"
+result "an image that does not decode is named"
+
+mkdir -p "$TMP/splits/train" "$TMP/splits/test"
+cp -r "$FOLDER/cat" "$FOLDER/dog" "$TMP/splits/train/"
+cp -r "$FOLDER/cat" "$FOLDER/fish" "$TMP/splits/test/"
+run train --data "$TMP/splits"
+want_rc 1
+want_stderr "$TMP/splits/train has the classes (cat, dog) but $TMP/splits/test has (cat, fish)"
+result "train/ and test/ folders with different classes are refused"
+
 # ---------------------------------------------------------------- devices
 
 have_device=0
@@ -447,12 +535,102 @@ if [ "$have_device" -eq 1 ]; then
         --reduce-lr-on-plateau --validation-split 0
     want_stdout "monitoring loss (no validation set"
     result "--reduce-lr-on-plateau reduces the rate as Keras's callback, printed and in the history"
+
+    run train --data "$NPZ" --model mlp50 --epochs 1 --batch-size 4 --verbose 2
+    want_rc 0
+    want_stdout "Data: $NPZ: 10 training, 2 validation, 6 test images of 5x6, 3 classes"
+    want_stdout "Test loss:"
+    result "train --data FILE.npz (what np.savez_compressed writes)"
+
+    run train --data "$FOLDER" --model mlp50 --epochs 3 --batch-size 8 --verbose 2 \
+        --save "$TMP/animals.ckpt"
+    want_rc 0
+    want_stdout "Found 30 files belonging to 3 classes."
+    want_stdout "Using 24 files for training."
+    want_stdout "Using 6 files for testing."
+    want_stdout "Skipped 1 file that is not .png, .jpg, .jpeg, .bmp or .gif images, or hidden."
+    want_stdout "Data: $FOLDER: 21 training, 3 validation, 6 test images of 28x28, 3 classes (cat, dog, fish)"
+    want_stdout "Test loss:"
+    result "train --data on a folder of images with one subfolder per class, as Keras reads it"
+
+    run eval "$TMP/animals.ckpt" --data "$FOLDER"
+    want_rc 0
+    want_stdout "Test loss:"
+    want_stdout "(6 images)"
+    want_line '^ +cat +[01]\.[0-9]{2} +[01]\.[0-9]{2} +[01]\.[0-9]{2} +[0-9]+$'
+    want_line '^ +cat +dog +fish$'
+    want_line '^ fish( +[0-9]+){3}$'
+    run_more eval "$TMP/animals.ckpt" --data "$FOLDER" --json
+    want_rc 0
+    want_stdout '"name": "dog"'
+    want_stdout '"fish": {"precision": '
+    python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
+    run_more eval "$TMP/animals.ckpt" --data "$TINY"
+    want_rc 2
+    want_stderr "$TMP/animals.ckpt was trained on the classes (cat, dog, fish) but $TINY has (unnamed: the labels' numbers)"
+    result "eval of a folder-trained checkpoint shows its class names, and refuses digits"
+
+    run predict "$TMP/animals.ckpt" "$FOLDER/fish/fish03.png" "$FOLDER/cat/cat09.bmp"
+    want_rc 0
+    want_line "^$FOLDER/fish/fish03.png: (cat|dog|fish) \((cat|dog|fish) 0\.[0-9]{4}, "
+    want_line "^$FOLDER/cat/cat09.bmp: (cat|dog|fish) "
+    run_more predict --json "$TMP/animals.ckpt" "$FOLDER/dog/dog01.png"
+    want_rc 0
+    want_stdout '"name": "'
+    python3 -m json.tool <"$OUT" >/dev/null 2>&1 || fail_because "stdout is not valid JSON"
+    result "predict with a folder-trained checkpoint prints class names"
+
+    # An ensemble's members must share their class names: cow instead of fish is refused.
+    cp -r "$FOLDER" "$TMP/animals2"
+    mv "$TMP/animals2/fish" "$TMP/animals2/cow"
+    run train --data "$TMP/animals2" --model mlp50 --epochs 1 --batch-size 8 --verbose 0 \
+        --save "$TMP/animals2.ckpt"
+    want_rc 0
+    run_more predict "$TMP/animals.ckpt" "$TMP/animals.ckpt" "$FOLDER/dog/dog01.png"
+    want_rc 0
+    want_line "^$FOLDER/dog/dog01.png: (cat|dog|fish) \((cat|dog|fish) 0\.[0-9]{4}, "
+    run_more predict "$TMP/animals.ckpt" "$TMP/animals2.ckpt" "$FOLDER/dog/dog01.png"
+    want_rc 2
+    want_stderr "$TMP/animals.ckpt has the classes (cat, dog, fish) but $TMP/animals2.ckpt has (cat, cow, dog): an ensemble's members must have the same classes"
+    run_more eval "$TMP/animals.ckpt" "$TMP/animals2.ckpt" --data "$FOLDER"
+    want_rc 2
+    want_stderr "$TMP/animals2.ckpt was trained on the classes (cat, cow, dog) but $FOLDER has (cat, dog, fish)"
+    result "an ensemble of folder-trained checkpoints needs the same class names"
+
+    # As a new user would: from a folder outside the checkout, with nothing but what
+    # tf.keras.datasets.mnist.load_data() leaves in ~/.keras/datasets.
+    mkdir -p "$TMP/newuser/.keras/datasets" "$TMP/newuser/work"
+    cp "$NPZ" "$TMP/newuser/.keras/datasets/mnist.npz"
+    here=$(pwd)
+    cd "$TMP/newuser/work" || exit 1
+    saved_data=${MNIST_CL_DATA-unset}
+    unset MNIST_CL_DATA
+    saved_home=$HOME saved_xdg=${XDG_DATA_HOME-unset}
+    export HOME="$TMP/newuser" XDG_DATA_HOME="$TMP/newuser/nothing"
+    run train --model mlp50 --epochs 1 --batch-size 4 --verbose 2
+    want_rc 0
+    want_stdout "Data: $TMP/newuser/.keras/datasets/mnist.npz: 10 training"
+    run_more train --data ~/.keras/datasets --model mlp50 --epochs 1 --batch-size 4 --verbose 2
+    want_rc 0
+    want_stdout "Data: $TMP/newuser/.keras/datasets: 10 training"
+    export HOME="$saved_home"
+    [ "$saved_data" = unset ] || export MNIST_CL_DATA="$saved_data"
+    if [ "$saved_xdg" = unset ]; then unset XDG_DATA_HOME; else export XDG_DATA_HOME="$saved_xdg"; fi
+    cd "$here" || exit 1
+    result "from any folder, Keras's ~/.keras/datasets/mnist.npz is found (and --data ~/.keras/datasets)"
 else
     skip_no_device "devices --json prints valid JSON"
     skip_no_device "devices --check passes"
     skip_no_device "--platform 99 train exits 1"
     skip_no_device "train on a tiny synthetic dataset"
     skip_no_device "--reduce-lr-on-plateau reduces the rate as Keras's callback, printed and in the history"
+
+    skip_no_device "train --data FILE.npz (what np.savez_compressed writes)"
+    skip_no_device "train --data on a folder of images with one subfolder per class, as Keras reads it"
+    skip_no_device "eval of a folder-trained checkpoint shows its class names, and refuses digits"
+    skip_no_device "predict with a folder-trained checkpoint prints class names"
+    skip_no_device "an ensemble of folder-trained checkpoints needs the same class names"
+    skip_no_device "from any folder, Keras's ~/.keras/datasets/mnist.npz is found (and --data ~/.keras/datasets)"
 fi
 
 # ---------------------------------------------------------------- no OpenCL at all
@@ -939,6 +1117,46 @@ assert "not a PNG" in d[1]["error"], d[1]' "$OUT" 2>"$TMP/json.err"; then
     same_weights "$CK/whole.ckpt" "$CK/int.ckpt" ||
         fail_because "interrupted + resumed run differs from the uninterrupted one"
     result "SIGINT mid-epoch exits 130 with a checkpoint; --resume gives the same final weights"
+
+    # Real MNIST as Keras's mnist.npz (np.savez_compressed of the same arrays): the same run on
+    # it and on the IDX files gives bit-identical weights. Needs a Python with numpy.
+    numpy_python=
+    for py in python3 /usr/bin/python3; do
+        if "$py" -c 'import numpy' >/dev/null 2>&1; then numpy_python=$py; break; fi
+    done
+    if [ -n "$numpy_python" ]; then
+        "$numpy_python" - "$DATA" "$CK/mnist.npz" <<'PYEOF'
+import sys
+import numpy as np
+def idx(path):
+    b = open(path, "rb").read()
+    dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(b[3])]
+    return np.frombuffer(b, np.uint8, offset=4 + 4 * b[3]).reshape(dims)
+d = sys.argv[1]
+np.savez_compressed(sys.argv[2], x_train=idx(d + "/train-images-idx3-ubyte"),
+                    y_train=idx(d + "/train-labels-idx1-ubyte"),
+                    x_test=idx(d + "/t10k-images-idx3-ubyte"), y_test=idx(d + "/t10k-labels-idx1-ubyte"))
+PYEOF
+        train_small --verbose 2 --seed 11 --save "$CK/idx.ckpt"
+        want_rc 0
+        grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/ - [0-9]*s - [0-9]*ms\/step//' >"$TMP/idx-run"
+        run_more train --data "$CK/mnist.npz" --model mlp50 --epochs 1 --limit 2000 \
+            --verbose 2 --seed 11 --save "$CK/npz.ckpt"
+        want_rc 0
+        want_stdout "Data: $CK/mnist.npz: 1800 training, 200 validation, 10000 test images of 28x28, 10 classes"
+        grep -E '^Test loss:|^[0-9]+/[0-9]+ ' "$OUT" | sed 's/ - [0-9]*s - [0-9]*ms\/step//' >"$TMP/npz-run"
+        cmp -s "$TMP/idx-run" "$TMP/npz-run" || fail_because "the losses differ: $(diff "$TMP/idx-run" "$TMP/npz-run")"
+        same_weights "$CK/idx.ckpt" "$CK/npz.ckpt" || fail_because "the weights differ"
+        result "training on MNIST as mnist.npz gives bit-identical weights to the IDX files"
+    elif [ "$REQUIRE_DEVICE" = 1 ]; then
+        cmd="python3 -c 'import numpy'"
+        reasons=
+        fail_because "no Python with numpy (tools/setup installs python3-numpy)"
+        result "training on MNIST as mnist.npz gives bit-identical weights to the IDX files"
+    else
+        skip "training on MNIST as mnist.npz gives bit-identical weights to the IDX files" \
+            "no Python with numpy"
+    fi
 else
     for name in "train mlp50 for 1 epoch on 2000 images (--verbose 2)" \
         "train --profile prints the time per op and phase" \
@@ -969,7 +1187,8 @@ else
         "--save-best without validation exits 2" \
         "a diverging run (--lr 1e6) exits 1 and keeps the last good checkpoint" \
         "SIGKILL mid-run, then --resume: the same final weights as without the kill" \
-        "SIGINT mid-epoch exits 130 with a checkpoint; --resume gives the same final weights"; do
+        "SIGINT mid-epoch exits 130 with a checkpoint; --resume gives the same final weights" \
+        "training on MNIST as mnist.npz gives bit-identical weights to the IDX files"; do
         if [ "$have_device" -eq 1 ] && [ "$REQUIRE_DEVICE" = 1 ]; then
             count=$((count + 1))
             failed=$((failed + 1))

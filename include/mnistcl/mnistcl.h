@@ -68,8 +68,56 @@ typedef enum mcl_split { MCL_SPLIT_TRAIN, MCL_SPLIT_TEST } mcl_split;
 
 /* Loads one split from a directory holding MNIST-style IDX files, raw or gzip-compressed:
  * train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz], or t10k-*. Also accepts the
- * "train-images.idx3-ubyte" spelling. Caller frees *out with mcl_dataset_free. */
+ * "train-images.idx3-ubyte" spelling, and the other sources of mcl_dataset_load_with (an .npz
+ * archive, an image folder) with its default options. Caller frees *out with mcl_dataset_free. */
 mcl_status mcl_dataset_load(const char *dir, mcl_split split, mcl_dataset **out, mcl_error *err);
+
+/* Where samples come from, and options for the sources that need them. mcl_dataset_load_with
+ * takes PATH as one of:
+ * - a folder of IDX files (as mcl_dataset_load);
+ * - a NumPy .npz archive (a file ending in .npz, or any zip file), or a folder holding
+ *   mnist.npz and no IDX files: Keras's mnist.npz (~/.keras/datasets/mnist.npz) or anything
+ *   np.savez / np.savez_compressed wrote with x_train, y_train, x_test, y_test (images uint8
+ *   [N, H, W] or [N, H, W, 1], integer labels 0..255); the test split is x_test / y_test;
+ * - a folder of images with one subfolder per class (Keras image_dataset_from_directory,
+ *   labels="inferred"): class names are the subfolder names sorted by strcmp (Python's sorted,
+ *   as Keras does), label = index; .png, .jpg, .jpeg, .bmp and .gif files (any case) are read,
+ *   also in nested folders, others are skipped, and names starting with '.' are ignored. With
+ *   subfolders train/ and test/ (or validation/, or val/), those are the two splits and must
+ *   have the same classes; otherwise the files are put in a fixed pseudo-random order (the
+ *   same for every run) and the last test_split of them is the test split. Images become grey
+ *   (luma; alpha over white) and are resized to rows x cols with TensorFlow's bilinear resize
+ *   (mcl_image_resize_bilinear), rounded to 0..255. Memory: count * rows * cols bytes and the
+ *   file list; one image file is decoded at a time. */
+typedef struct mcl_data_options {
+    float test_split;    /* image folders without a test/ folder; 0 means 0.2 */
+    uint32_t rows, cols; /* image folders: the size images are resized to; 0 means 28x28 */
+} mcl_data_options;
+mcl_status mcl_dataset_load_with(const char *path, mcl_split split, const mcl_data_options *options,
+                                 mcl_dataset **out, mcl_error *err);
+
+typedef enum mcl_data_format { MCL_DATA_IDX, MCL_DATA_NPZ, MCL_DATA_FOLDER } mcl_data_format;
+/* What a dataset was read from, for a summary such as Keras's "Found 1200 files belonging to 3
+ * classes." */
+typedef struct mcl_dataset_source {
+    mcl_data_format format;
+    /* MCL_DATA_FOLDER: the image files found in the folder the split was taken from (all of
+     * them, both splits', when the test split is held out of one folder), the other files
+     * skipped there, and whether the split is such a held-out share. */
+    uint32_t files_found, files_skipped;
+    bool held_out;
+    const char *root; /* that folder (or the .npz file, or the IDX folder); borrowed */
+} mcl_dataset_source;
+void mcl_dataset_source_info(const mcl_dataset *ds, mcl_dataset_source *out);
+
+/* How picture files become samples like a dataset's (and a model's inputs, in predict):
+ * MNIST's preparation (mcl_image_load_mnist: IDX and .npz data, whose images were already made
+ * that way) or a plain resize (mcl_image_load_resized: image folders). */
+typedef enum mcl_image_prep { MCL_PREP_MNIST = 0, MCL_PREP_RESIZE = 1 } mcl_image_prep;
+mcl_image_prep mcl_dataset_image_prep(const mcl_dataset *ds);
+/* The name of class k: an image folder's subfolder name; NULL when the classes have no names
+ * (IDX and .npz data, whose labels are the classes' numbers) or k is out of range. */
+const char *mcl_dataset_class_name(const mcl_dataset *ds, uint32_t k);
 
 /* Loads an explicit image file + label file pair (each raw or .gz). */
 mcl_status mcl_dataset_load_files(const char *images_path, const char *labels_path,
@@ -473,9 +521,10 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
                               uint32_t cols, uint32_t num_classes, uint32_t max_batch,
                               uint64_t seed, mcl_trainer **out, mcl_error *err);
 
-/* Trains on `train`, validating on `val` after every epoch. With val NULL and
- * recipe.validation_split > 0 the last fraction of `train` is the validation set and is not
- * trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
+/* Trains on `train`, validating on `val` after every epoch. The trainer takes the class names
+ * and image preparation of `train` (mcl_dataset_class_name), which checkpoints then keep. With val
+ * NULL and recipe.validation_split > 0 the last fraction of `train` is the validation set and is
+ * not trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
  * it is. recipe.batch_size must be 1..max_batch of mcl_trainer_create. Uploads the datasets to
  * the device once. Reproducible for a given seed on a given device. A later call continues
  * from the current weights, optimizer state and ReduceLROnPlateau state (a different optimizer,
@@ -535,6 +584,12 @@ void mcl_checkpoint_input(const mcl_checkpoint *ck, uint32_t *rows, uint32_t *co
 uint32_t mcl_checkpoint_epoch(const mcl_checkpoint *ck);
 const mcl_recipe *mcl_checkpoint_recipe(const mcl_checkpoint *ck);
 uint64_t mcl_checkpoint_seed(const mcl_checkpoint *ck);
+/* The class names of the data it was trained on (mcl_dataset_class_name), NULL when they have
+ * none (IDX or .npz data: the classes are "0", "1", ...) or k is out of range; and how its
+ * inputs are made from picture files. Checkpoints written before class names existed have
+ * none and MCL_PREP_MNIST. */
+const char *mcl_checkpoint_class_name(const mcl_checkpoint *ck, uint32_t k);
+mcl_image_prep mcl_checkpoint_image_prep(const mcl_checkpoint *ck);
 void mcl_checkpoint_free(mcl_checkpoint *ck);
 
 /* Writes the trainer's model, weights, BatchNorm state, optimizer state, epoch and step counters
@@ -691,6 +746,11 @@ bool mcl_file_is_checkpoint(const char *path);
  * mass in rows x cols. dst: rows*cols floats in 0..1. */
 mcl_status mcl_image_load_mnist(const char *path, uint32_t rows, uint32_t cols, float *dst,
                                 mcl_error *err);
+/* Reads an image file (PNG, PGM, JPEG, BMP, GIF) the way an image folder's files become samples
+ * (MCL_PREP_RESIZE): grey, resized to rows x cols with TensorFlow's bilinear resize, rounded to
+ * 0..255, then / 255. dst: rows*cols floats in 0..1. */
+mcl_status mcl_image_load_resized(const char *path, uint32_t rows, uint32_t cols, float *dst,
+                                  mcl_error *err);
 /* Writes an 8-bit grey PNG (atomically). */
 mcl_status mcl_image_write_png(const char *path, const uint8_t *pixels, uint32_t width,
                                uint32_t height, mcl_error *err);

@@ -94,9 +94,18 @@ int cmd_tune(const cli_global *g, int argc, char **argv);
 mcl_status cli_load_model(const char *name_or_path, mcl_model **out, mcl_error *err);
 /* The data folder: --data's value if given, else $MNIST_CL_DATA, else data/mnist. */
 /* The data folder: --data's value, else $MNIST_CL_DATA, else ./data/mnist when it holds MNIST,
- * else the user's data folder (cli_user_data_dir) when it does, else "data/mnist" (whose load
- * then fails with cli_data_advice). buf receives a path when one is built. */
+ * else the user's data folder (cli_user_data_dir) when it does, else Keras's
+ * $KERAS_HOME/datasets/mnist.npz (~/.keras/datasets/mnist.npz) when it exists, else
+ * "data/mnist" (whose load then fails with cli_data_advice). buf receives a path when one is
+ * built. */
 const char *cli_data_dir(const char *option_value, char *buf, size_t size);
+/* MCL_ERR_MODEL unless the data's classes are the checkpoint's: the same names in the same
+ * order, or unnamed in both (a model of digits does not evaluate cats). */
+mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
+                                 const mcl_dataset *ds, const char *data, mcl_error *err);
+/* The same between the members of an ensemble: every one has cks[0]'s class names. */
+mcl_status cli_check_ensemble_classes(const mcl_checkpoint *const *cks, const char *const *paths,
+                                      size_t count, mcl_error *err);
 /* $XDG_DATA_HOME/mnist-cl/mnist, else ~/.local/share/mnist-cl/mnist; false without either. */
 bool cli_user_data_dir(char *out, size_t size);
 /* After a data folder failed to load: adds what to do, fitted to how the folder was chosen. */
@@ -113,8 +122,9 @@ bool cli_check_output(const char *path, const char *option);
 void cli_warn_batchnorm(const mcl_trainer *trainer);
 /* n with thousands separators, as Keras prints counts: 597,738. */
 void cli_thousands(uint64_t n, char *out, size_t size);
-/* How class k is written in every result (predict, eval's report, captions): the one place a
- * class becomes text. */
-void cli_class_label(uint32_t k, char *out, size_t size);
+/* How class k of a checkpoint's model is written in every result (predict, eval's report,
+ * captions): the one place a class becomes text. Its name when the model was trained on an
+ * image folder (mcl_checkpoint_class_name; cut to fit `size`), else its number. */
+void cli_class_label(const mcl_checkpoint *ck, uint32_t k, char *out, size_t size);
 
 #endif

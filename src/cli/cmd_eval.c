@@ -8,7 +8,11 @@
 #include "cli/cli.h"
 
 static const cli_option options[] = {
-    {"--data", "DIR", "folder with the t10k IDX files (default $MNIST_CL_DATA or data/mnist)"},
+    {"--data", "PATH",
+     "the test data: a folder of IDX files (t10k-*), an .npz (x_test, y_test) or an image folder "
+     "(its test/ folder or held-out share), as train takes it (default $MNIST_CL_DATA or "
+     "data/mnist)"},
+    {"--test-split", "F", "an image folder without test/: the share train held out (default 0.2)"},
     {"--batch-size", "N", "images per inference batch (default 500)"},
     {"--json", NULL, "print one JSON object instead of text"},
     {"--confusion-png", "FILE", "also draw the confusion matrix as a heat map (.png or .svg)"},
@@ -20,6 +24,7 @@ static const cli_option options[] = {
 };
 enum {
     OPT_DATA,
+    OPT_TEST_SPLIT,
     OPT_BATCH,
     OPT_JSON,
     OPT_CONFUSION,
@@ -50,7 +55,7 @@ typedef struct eval_run {
     float *probs;        /* [images * classes]: the model's, or the ensemble's mean */
     uint32_t *confusion; /* [true * classes + predicted] */
     mcl_class_scores *scores;
-    char (*names)[64];   /* [classes] each class's label */
+    char (*names)[256]; /* [classes] each class's label (a folder's class names are <= 255) */
     const char **name_ptrs;
     mcl_report_summary summary;
     mcl_eval_result result;
@@ -98,7 +103,7 @@ static mcl_status evaluate(eval_run *r, uint32_t batch, mcl_error *err) {
         r->name_ptrs == NULL)
         return cli_set_error(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     for (uint32_t k = 0; k < K; k++) {
-        cli_class_label(k, r->names[k], sizeof r->names[k]);
+        cli_class_label(r->cks[0], k, r->names[k], sizeof r->names[k]);
         r->name_ptrs[k] = r->names[k];
     }
     r->started = cli_now();
@@ -147,6 +152,9 @@ static void print_errors_line(const eval_run *r, const char *path) {
     printf("%ux%u)\n", r->errors.width, r->errors.height);
 }
 
+/* The confusion matrix's columns cut class names after this many characters. */
+#define NAME_COLUMN_MAX 12
+
 static void print_text(const eval_run *r, const char *const *v) {
     if (r->count == 1) {
         uint32_t epochs = mcl_checkpoint_epoch(r->cks[0]);
@@ -192,14 +200,19 @@ static void print_text(const eval_run *r, const char *const *v) {
         free(report);
     }
     const uint32_t K = r->classes;
-    printf("\nConfusion matrix (rows: true class, columns: predicted class):\n      ");
+    /* Columns as wide as the longest class name, 5 to NAME_COLUMN_MAX (names are cut there). */
+    int cell = 5;
     for (uint32_t k = 0; k < K; k++)
-        printf(" %5s", r->names[k]);
+        if ((int)strlen(r->names[k]) > cell) cell = (int)strlen(r->names[k]);
+    if (cell > NAME_COLUMN_MAX) cell = NAME_COLUMN_MAX;
+    printf("\nConfusion matrix (rows: true class, columns: predicted class):\n%*s ", cell, "");
+    for (uint32_t k = 0; k < K; k++)
+        printf(" %*.*s", cell, cell, r->names[k]);
     printf("\n");
     for (uint32_t t = 0; t < K; t++) {
-        printf("%5s ", r->names[t]);
+        printf("%*.*s ", cell, cell, r->names[t]);
         for (uint32_t k = 0; k < K; k++)
-            printf(" %5u", r->confusion[(size_t)t * K + k]);
+            printf(" %*u", cell, r->confusion[(size_t)t * K + k]);
         printf("\n");
     }
     if (v[OPT_CONFUSION]) printf("\nConfusion matrix drawn to %s\n", v[OPT_CONFUSION]);
@@ -238,9 +251,14 @@ static void print_json(const eval_run *r, const char *const *v) {
            r->result.loss, r->result.accuracy);
     for (uint32_t k = 0; k < K; k++) {
         const mcl_class_scores *s = &r->scores[k];
-        printf("%s\n  {\"class\": %u, \"precision\": %.6g, \"recall\": %.6g, \"f1-score\": %.6g, "
-               "\"support\": %llu}",
-               k ? "," : "", k, s->precision, s->recall, s->f1, (unsigned long long)s->support);
+        printf("%s\n  {\"class\": %u, ", k ? "," : "", k);
+        if (mcl_checkpoint_class_name(r->cks[0], k) != NULL) {
+            printf("\"name\": ");
+            cli_json_string(mcl_checkpoint_class_name(r->cks[0], k));
+            printf(", ");
+        }
+        printf("\"precision\": %.6g, \"recall\": %.6g, \"f1-score\": %.6g, \"support\": %llu}",
+               s->precision, s->recall, s->f1, (unsigned long long)s->support);
     }
     /* sklearn's classification_report(output_dict=True): the reported classes by name, then
      * "accuracy", "macro avg" and "weighted avg". */
@@ -307,7 +325,8 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     if (v[OPT_HELP]) {
         cli_print_help(
             "mnist-cl [--platform P] [--device D] eval CHECKPOINT [CHECKPOINT...] [options]",
-            "Evaluate a checkpoint on the test set (t10k files): loss, accuracy, sklearn's "
+            "Evaluate a checkpoint on the test set (the t10k files, an .npz's x_test, or an "
+            "image folder's test images): loss, accuracy, sklearn's "
             "classification report (precision, recall, F1 and support per class, accuracy, "
             "macro and weighted averages; a precision or recall with nothing to divide by is "
             "0.0, with a warning, as sklearn's zero_division does) and the confusion matrix. "
@@ -337,6 +356,13 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
         cli_error("--errors-max sets the size of the --errors-png grid: give --errors-png FILE too");
         return CLI_EXIT_USAGE;
     }
+    float test_split = 0.0f;
+    if (v[OPT_TEST_SPLIT] &&
+        (!cli_float("--test-split", v[OPT_TEST_SPLIT], 0.0, 1.0, false, &test_split) ||
+         !(test_split > 0.0f))) {
+        if (test_split == 0.0f) cli_error("--test-split must be above 0");
+        return CLI_EXIT_USAGE;
+    }
     char data_buf[4096];
     const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
     mcl_error err = {0};
@@ -345,13 +371,25 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
         st = mcl_checkpoint_load(r.paths[i], &r.cks[i], &err);
     if (st == MCL_OK)
         st = mcl_ensemble_check((const mcl_checkpoint *const *)r.cks, r.paths, r.count, &err);
-    if (st == MCL_OK) {
-        st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r.test, &err);
-        if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
-    }
     uint32_t rows = 0, cols = 0;
     if (st == MCL_OK) {
+        /* An image folder's test images are resized to what the models take. */
         mcl_checkpoint_input(r.cks[0], &rows, &cols, &r.classes);
+        const mcl_data_options opt = {.test_split = test_split, .rows = rows, .cols = cols};
+        st = mcl_dataset_load_with(dir, MCL_SPLIT_TEST, &opt, &r.test, &err);
+        if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
+    }
+    mcl_dataset_source src = {0};
+    mcl_dataset_source_info(r.test, &src);
+    if (st == MCL_OK && test_split > 0.0f && !(src.format == MCL_DATA_FOLDER && src.held_out))
+        st = cli_set_error(&err, MCL_ERR_USAGE,
+                           "--test-split applies to an image folder without train/ and test/ "
+                           "folders; %s has its own test set",
+                           dir);
+    /* Every member was trained on the data's classes (which also makes them one another's). */
+    for (size_t i = 0; i < r.count && st == MCL_OK; i++)
+        st = cli_check_class_names(r.cks[i], r.paths[i], r.test, dir, &err);
+    if (st == MCL_OK) {
         if (mcl_dataset_rows(r.test) != rows || mcl_dataset_cols(r.test) != cols)
             st = cli_set_error(&err, MCL_ERR_MODEL, "%s takes %ux%u images but %s has %ux%u",
                                r.paths[0], rows, cols, mcl_dataset_images_path(r.test),

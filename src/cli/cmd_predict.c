@@ -67,11 +67,14 @@ static bool find_label(const char *images_path, uint32_t index, uint32_t *label)
     return mcl_idx_label(labels, index, label, &ignored) == MCL_OK;
 }
 
-/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file. */
-static mcl_status load_image(predict_item *item, uint32_t rows, uint32_t cols, float *dst,
-                             mcl_error *err) {
+/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file, made into
+ * an input the way the model's training images were made (MNIST's preparation, or an image
+ * folder's plain resize). */
+static mcl_status load_image(predict_item *item, mcl_image_prep prep, uint32_t rows, uint32_t cols,
+                             float *dst, mcl_error *err) {
     if (strncmp(item->spec, "idx:", 4) != 0)
-        return mcl_image_load_mnist(item->spec, rows, cols, dst, err);
+        return prep == MCL_PREP_RESIZE ? mcl_image_load_resized(item->spec, rows, cols, dst, err)
+                                       : mcl_image_load_mnist(item->spec, rows, cols, dst, err);
     char path[4096];
     uint32_t index = 0;
     if (!parse_idx_spec(item->spec, path, sizeof path, &index, err)) return MCL_ERR_USAGE;
@@ -88,8 +91,8 @@ static bool is_blank(const float *image, size_t n) {
     return most < 0.05f;
 }
 
-static void print_result(const predict_item *item, const float *p, uint32_t classes,
-                         uint32_t top, bool json, bool first) {
+static void print_result(const mcl_checkpoint *ck, const predict_item *item, const float *p,
+                         uint32_t classes, uint32_t top, bool json, bool first) {
     if (json) printf("%s\n  {\"image\": ", first ? "" : ",");
     if (item->error != NULL) {
         if (json) {
@@ -114,17 +117,17 @@ static void print_result(const predict_item *item, const float *p, uint32_t clas
                 order[i] = order[j];
                 order[j] = t;
             }
-    char label[64];
+    char label[256];
     if (!json) {
-        cli_class_label(order[0], label, sizeof label);
+        cli_class_label(ck, order[0], label, sizeof label);
         printf("%s: %s", item->spec, label);
         for (uint32_t i = 0; i < top && i < n; i++) {
-            cli_class_label(order[i], label, sizeof label);
+            cli_class_label(ck, order[i], label, sizeof label);
             printf("%s%s %.4f", i ? ", " : " (", label, (double)p[order[i]]);
         }
         printf(")");
         if (item->has_label) {
-            cli_class_label(item->label, label, sizeof label);
+            cli_class_label(ck, item->label, label, sizeof label);
             printf(" - true %s%s", label, item->label == order[0] ? "" : " (wrong)");
         }
         printf("\n");
@@ -135,10 +138,22 @@ static void print_result(const predict_item *item, const float *p, uint32_t clas
         return;
     }
     cli_json_string(item->spec);
-    printf(", \"class\": %u, \"top\": [", order[0]);
-    for (uint32_t i = 0; i < top && i < n; i++)
-        printf("%s{\"class\": %u, \"probability\": %.6g}", i ? ", " : "", order[i],
-               (double)p[order[i]]);
+    printf(", \"class\": %u, ", order[0]);
+    if (mcl_checkpoint_class_name(ck, order[0]) != NULL) {
+        printf("\"name\": ");
+        cli_json_string(mcl_checkpoint_class_name(ck, order[0]));
+        printf(", ");
+    }
+    printf("\"top\": [");
+    for (uint32_t i = 0; i < top && i < n; i++) {
+        printf("%s{\"class\": %u, ", i ? ", " : "", order[i]);
+        if (mcl_checkpoint_class_name(ck, order[i]) != NULL) {
+            printf("\"name\": ");
+            cli_json_string(mcl_checkpoint_class_name(ck, order[i]));
+            printf(", ");
+        }
+        printf("\"probability\": %.6g}", (double)p[order[i]]);
+    }
     printf("]");
     if (item->has_label) printf(", \"true_class\": %u", item->label);
     if (item->blank) printf(", \"warning\": \"no ink: a blank image\"");
@@ -188,7 +203,9 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
                        "Several checkpoints (up to 64, all before the first image; a file is "
                        "taken as a checkpoint by its first bytes) predict as an ensemble: the "
                        "mean of their softmax probabilities. Their models may differ but must "
-                       "take the same images and have the same classes.",
+                       "take the same images and have the same classes. A model trained on a "
+                       "folder of images takes its images as training did (grey, resized) and "
+                       "prints its class names.",
                        options, OPT_COUNT);
         return CLI_EXIT_OK;
     }
@@ -229,6 +246,8 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
     for (size_t i = 0; i < nck && st == MCL_OK; i++)
         st = mcl_checkpoint_load(pos[i], &cks[i], &err);
     if (st == MCL_OK) st = mcl_ensemble_check((const mcl_checkpoint *const *)cks, pos, nck, &err);
+    if (st == MCL_OK)
+        st = cli_check_ensemble_classes((const mcl_checkpoint *const *)cks, pos, nck, &err);
     if (st == MCL_OK) {
         mcl_checkpoint_input(cks[0], &rows, &cols, &classes);
         images = malloc((size_t)n * rows * cols * sizeof(float));
@@ -244,7 +263,8 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         item->spec = pos[nck + i];
         mcl_error item_err = {0};
         float *dst = images + (size_t)loaded * rows * cols;
-        mcl_status ist = load_image(item, rows, cols, dst, &item_err);
+        mcl_status ist =
+            load_image(item, mcl_checkpoint_image_prep(cks[0]), rows, cols, dst, &item_err);
         if (ist == MCL_ERR_HOST_MEMORY) {
             st = ist, err = item_err;
         } else if (ist != MCL_OK) {
@@ -253,7 +273,9 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
             if (item->error == NULL) st = cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
         } else {
             item->loaded = true;
-            item->blank = is_blank(dst, (size_t)rows * cols);
+            /* A dark photo is not a blank page: only MNIST's preparation finds ink. */
+            item->blank = mcl_checkpoint_image_prep(cks[0]) == MCL_PREP_MNIST &&
+                          is_blank(dst, (size_t)rows * cols);
             loaded++;
         }
     }
@@ -283,7 +305,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         }
         for (uint32_t i = 0, k = 0; i < n; i++) {
             const float *p = items[i].loaded ? probs + (size_t)k++ * classes : NULL;
-            print_result(&items[i], p, classes, top, v[OPT_JSON], i == 0);
+            print_result(cks[0], &items[i], p, classes, top, v[OPT_JSON], i == 0);
         }
         if (v[OPT_JSON]) printf("\n]}\n");
     }

@@ -58,9 +58,13 @@ static const cli_option options[] = {
     {"--shear", "DEG", "augmentation: shear-angle range in degrees"},
     {"--zoom", "F", "augmentation: zoom range (each axis scaled by 1 +- F)"},
     {"--seed", "N", "random seed for init, shuffling and dropout (default 42)"},
-    {"--data", "DIR",
-     "folder with the IDX files, raw or .gz (default $MNIST_CL_DATA or "
-     "data/mnist)"},
+    {"--data", "PATH",
+     "the data: a folder of IDX files (raw or .gz), a NumPy .npz such as Keras's mnist.npz (or "
+     "a folder holding mnist.npz), or a folder of images with one subfolder per class "
+     "(default $MNIST_CL_DATA, else data/mnist, else Keras's mnist.npz in ~/.keras/datasets)"},
+    {"--test-split", "F",
+     "an image folder without train/ and test/ folders: test on this share of its files "
+     "(default 0.2; the same files every run)"},
     {"--limit", "N", "train on the first N training images only"},
     {"--classes", "N",
      "the number of classes, when some have no training sample on purpose (default: the "
@@ -116,6 +120,7 @@ enum {
     OPT_ZOOM,
     OPT_SEED,
     OPT_DATA,
+    OPT_TEST_SPLIT,
     OPT_LIMIT,
     OPT_CLASSES,
     OPT_SAVE,
@@ -647,9 +652,21 @@ static void train_run_free(train_run *r) {
 /* Loads the data and counts the validation split that the fit will make (the last fraction,
  * as Keras), refusing one that leaves nothing to train on before any device work. */
 static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float split,
-                            uint32_t declared_classes, mcl_error *err) {
-    mcl_status st = mcl_dataset_load(dir, MCL_SPLIT_TRAIN, &r->all, err);
-    if (st == MCL_OK) st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r->test, err);
+                            uint32_t declared_classes, float test_split, mcl_error *err) {
+    const mcl_data_options opt = {.test_split = test_split};
+    mcl_status st = mcl_dataset_load_with(dir, MCL_SPLIT_TRAIN, &opt, &r->all, err);
+    if (st == MCL_OK) st = mcl_dataset_load_with(dir, MCL_SPLIT_TEST, &opt, &r->test, err);
+    mcl_dataset_source src = {0};
+    mcl_dataset_source_info(r->all, &src);
+    if (st == MCL_OK && test_split > 0.0f && !(src.format == MCL_DATA_FOLDER && src.held_out))
+        st = cli_set_error(err, MCL_ERR_USAGE,
+                           "--test-split applies to an image folder without train/ and test/ "
+                           "folders; %s has its own test set",
+                           dir);
+    if (st == MCL_OK && declared_classes > 0 && mcl_dataset_class_name(r->all, 0) != NULL)
+        st = cli_set_error(err, MCL_ERR_USAGE,
+                           "--classes: the class folders of %s define its %u classes", dir,
+                           mcl_dataset_num_classes(r->all));
     if (st == MCL_OK) st = mcl_dataset_check_classes(r->all, declared_classes, err);
     if (st == MCL_OK && declared_classes > 0)
         st = mcl_dataset_check_classes(r->test, declared_classes, err);
@@ -667,12 +684,49 @@ static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float
     return st;
 }
 
+/* "cat, dog, fish" (cut after about 200 characters), or "" for unnamed classes. */
+static void class_names_text(const mcl_dataset *ds, char *out, size_t size) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (uint32_t k = 0; k < mcl_dataset_num_classes(ds) && mcl_dataset_class_name(ds, k); k++) {
+        if (n > 200 || n + 8 >= size) {
+            snprintf(out + n, size - n, ", ...");
+            return;
+        }
+        n += (size_t)snprintf(out + n, size - n, "%s%s", k ? ", " : "",
+                              mcl_dataset_class_name(ds, k));
+        if (n >= size) n = size - 1;
+    }
+}
+
+/* An image folder's files, as Keras's image_dataset_from_directory reports them. */
+static void print_folder_summary(const train_run *r) {
+    mcl_dataset_source train, test;
+    mcl_dataset_source_info(r->all, &train);
+    mcl_dataset_source_info(r->test, &test);
+    if (train.format != MCL_DATA_FOLDER) return;
+    uint32_t classes = mcl_dataset_num_classes(r->all);
+    printf("Found %u files belonging to %u classes.\n", train.files_found, classes);
+    if (train.held_out) {
+        printf("Using %u files for training.\nUsing %u files for testing.\n",
+               mcl_dataset_count(r->all), mcl_dataset_count(r->test));
+    } else {
+        printf("Found %u files belonging to %u classes.\n", test.files_found, classes);
+    }
+    uint32_t skipped = train.files_skipped + (train.held_out ? 0 : test.files_skipped);
+    if (skipped > 0)
+        printf("Skipped %u file%s that %s not .png, .jpg, .jpeg, .bmp or .gif images, or "
+               "hidden.\n",
+               skipped, skipped == 1 ? "" : "s", skipped == 1 ? "is" : "are");
+}
+
 int cmd_train(const cli_global *g, int argc, char **argv) {
     const char *v[OPT_COUNT] = {0};
     if (!cli_parse("train", argc, argv, options, OPT_COUNT, v)) return CLI_EXIT_USAGE;
     if (v[OPT_HELP]) {
         cli_print_help("mnist-cl [--platform P] [--device D] train [options]",
-                       "Train a model on IDX data (MNIST by default), print Keras-style "
+                       "Train a model on IDX data (MNIST by default), Keras's mnist.npz or a "
+                       "folder of images, print Keras-style "
                        "per-epoch loss/accuracy/val lines, then evaluate on the test set.\n"
                        "The same seed on the same device gives the same result.",
                        options, OPT_COUNT);
@@ -776,12 +830,17 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
 
     uint32_t declared_classes = 0;
-    if (v[OPT_CLASSES] && !cli_u32("--classes", v[OPT_CLASSES], 2, 256, &declared_classes)) {
+    float test_split = 0.0f;
+    if ((v[OPT_CLASSES] && !cli_u32("--classes", v[OPT_CLASSES], 2, 256, &declared_classes)) ||
+        (v[OPT_TEST_SPLIT] &&
+         (!cli_float("--test-split", v[OPT_TEST_SPLIT], 0.0, 1.0, false, &test_split) ||
+          !(test_split > 0.0f)))) {
+        if (v[OPT_TEST_SPLIT] && test_split == 0.0f) cli_error("--test-split must be above 0");
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
     mcl_status st =
-        load_data(&run, dir, limit, recipe.validation_split, declared_classes, &err);
+        load_data(&run, dir, limit, recipe.validation_split, declared_classes, test_split, &err);
     if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
     mcl_context_options copt = {
         .platform = g->platform, .device = g->device, .profile = v[OPT_PROFILE] != NULL};
@@ -799,6 +858,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
                                "images of %u classes",
                                v[OPT_RESUME], rows, cols, ck_classes, dir,
                                mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes);
+        else if (cli_check_class_names(run.checkpoint, v[OPT_RESUME], run.all, dir, &err) != MCL_OK)
+            st = err.status;
         else
             st = mcl_trainer_create_from_checkpoint(run.ctx, run.checkpoint, recipe.batch_size,
                                                     &run.trainer, &err);
@@ -824,9 +885,13 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         printf("Device: %s (%s, %s) [platform %u, device %u]; GEMM: %s\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_name, dev->platform_index,
                dev->device_index, mcl_context_gemm_name(run.ctx));
-        printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes\n", dir,
-               run.train_images, run.val_images, mcl_dataset_count(run.test),
-               mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes);
+        print_folder_summary(&run);
+        char names[320];
+        class_names_text(run.all, names, sizeof names);
+        printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes%s%s%s\n",
+               dir, run.train_images, run.val_images, mcl_dataset_count(run.test),
+               mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes, names[0] ? " (" : "",
+               names, names[0] ? ")" : "");
         static const char *const schedules[] = {"", " (cosine decay)", " (step decay)"};
         /* Keras's counts: total params, and the trainable ones when some are not. */
         uint64_t trainable = mcl_trainer_param_count(run.trainer);

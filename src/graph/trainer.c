@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "data/dataset.h"
 #include "device/kernel_profile.h"
 #include "graph/scheduler.h"
 #include "graph/trainer.h"
@@ -443,8 +444,29 @@ static mcl_status fit(mcl_trainer *t, const mcl_dataset *train, const mcl_datase
     return st;
 }
 
+/* The trainer takes the training data's class names and image preparation (checkpoints keep
+ * them). */
+static mcl_status take_class_names(mcl_trainer *t, const mcl_dataset *train, mcl_error *err) {
+    if (train == NULL) return MCL_OK; /* fit() reports it */
+    char **names = NULL;
+    if (train->class_names != NULL) {
+        if (train->num_classes != t->classes)
+            return mcl_fail(err, MCL_ERR_USAGE,
+                            "%s has %u named classes but the model was built for %u",
+                            train->images_path, train->num_classes, t->classes);
+        names = mcl_class_names_copy((const char *const *)train->class_names, t->classes);
+        if (names == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    free(t->class_names);
+    t->class_names = names;
+    t->prep = train->prep;
+    return MCL_OK;
+}
+
 mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err) {
+    mcl_status named = take_class_names(t, train, err);
+    if (named != MCL_OK) return named;
     float split = options->recipe.validation_split;
     if (val != NULL || split == 0.0f) return fit(t, train, val, options, err);
     /* Keras's validation_split: without a validation set, the last fraction of the training
@@ -524,6 +546,7 @@ void mcl_trainer_free(mcl_trainer *t) {
     mcl_graph_free(t->graph);
     free(t->model_text);
     free(t->history);
+    free(t->class_names);
     mcl_profiler_free(t->profiler);
     free(t);
 }

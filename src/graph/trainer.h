@@ -34,6 +34,10 @@ struct mcl_trainer {
     size_t segment_count;
     mcl_l2 *l2;                  /* the L2 regulariser, made when a recipe first asks for it */
     mcl_plateau_state plateau;   /* ReduceLROnPlateau between epochs and fits */
+    /* The classes' names ([classes], one allocation) and how picture files become inputs, from
+     * the data of the latest fit or from the checkpoint; NULL: unnamed classes. */
+    char **class_names;
+    mcl_image_prep prep;
 };
 
 /* Makes the trainer's recipe `r`: the loss node's label smoothing follows it, and the L2

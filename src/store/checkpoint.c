@@ -28,6 +28,11 @@
  *     "EPOS"  only in a checkpoint written inside an epoch (after an interrupt): u32 steps of
  *             the unfinished epoch already taken (>= 1), f64 their loss sum, f64 their
  *             correct-prediction sum (IEEE-754 bits as u64)
+ *     "CLSN"  the classes' names (an image folder's subfolders): u32 count (= classes), u32
+ *             image preparation (0 MNIST's, 1 resize), then per class u32 length and that many
+ *             bytes of name (no NUL, no control characters). Absent: the classes are unnamed
+ *             ("0", "1", ...) and prepared as MNIST was, as in checkpoints written before
+ *             names existed
  *   trailer: "END!" and the CRC-32 (zlib) of every byte before the trailer
  *
  * Reading validates the size, magic, version and checksum before interpreting anything, then
@@ -50,6 +55,7 @@
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
 #include "core/read_file.h"
+#include "data/dataset.h"
 
 #define MAGIC "MNISTCL\x1a"
 #define FORMAT_VERSION 1u
@@ -184,6 +190,18 @@ static void put_epoch_position(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
     end_section(b, at);
 }
 
+static void put_class_names(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (ck->class_names == NULL) return;
+    size_t at = begin_section(b, "CLSN", sections);
+    mcl_buf_put_u32(b, ck->classes);
+    mcl_buf_put_u32(b, (uint32_t)ck->prep);
+    for (uint32_t k = 0; k < ck->classes; k++) {
+        mcl_buf_put_u32(b, (uint32_t)strlen(ck->class_names[k]));
+        mcl_buf_put(b, ck->class_names[k], strlen(ck->class_names[k]));
+    }
+    end_section(b, at);
+}
+
 #define HISTORY_ROW_BYTES (4 * 4 + 7 * 8)
 
 static void put_history(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
@@ -224,6 +242,7 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph
     put_optimizer_options(&b, ck, &sections);
     put_epoch_position(&b, ck, &sections);
     put_history(&b, ck, &sections);
+    put_class_names(&b, ck, &sections);
     write_ctx w = {ck, &b, &sections};
     for_each_tensor(plan, write_tensor, &w);
     if (ck->has_optimizer) {
@@ -332,6 +351,39 @@ static mcl_status read_history(reader *r, const uint8_t *section_end, struct mcl
         h->has_validation = u[2] == 1;
         h->improved = u[3] == 1;
     }
+    return MCL_OK;
+}
+
+/* CLSN: every length bounded by the section before the one allocation of the names. */
+static mcl_status read_class_names(reader *r, const uint8_t *section_end,
+                                   struct mcl_checkpoint *ck) {
+    uint32_t count = 0, prep = 0;
+    if (ck->class_names != NULL || section_end - r->p < 8 || !get_u32(r, &count) ||
+        !get_u32(r, &prep) || count != ck->classes || prep > MCL_PREP_RESIZE)
+        return corrupt(r, "bad class names section");
+    const uint8_t *names = r->p;
+    size_t bytes = (size_t)count * sizeof(char *);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t len = 0;
+        if (section_end - r->p < 4 || !get_u32(r, &len) || len > (size_t)(section_end - r->p) ||
+            !mcl_class_name_valid((const char *)r->p, len))
+            return corrupt(r, "bad class name");
+        r->p += len;
+        bytes += len + 1u;
+    }
+    ck->class_names = malloc(bytes);
+    if (ck->class_names == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    char *at = (char *)(ck->class_names + count);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t len = (uint32_t)names[0] | (uint32_t)names[1] << 8 | (uint32_t)names[2] << 16 |
+                       (uint32_t)names[3] << 24;
+        memcpy(at, names + 4, len);
+        at[len] = '\0';
+        ck->class_names[k] = at;
+        at += len + 1;
+        names += 4 + len;
+    }
+    ck->prep = (mcl_image_prep)prep;
     return MCL_OK;
 }
 
@@ -604,6 +656,8 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
             ck->has_optimizer = true;
         } else if (memcmp(tag, "HIST", 4) == 0) {
             st = read_history(r, section_end, ck);
+        } else if (memcmp(tag, "CLSN", 4) == 0) {
+            st = read_class_names(r, section_end, ck);
         } else if (memcmp(tag, "EPOS", 4) == 0) {
             if (!get_u32(r, &ck->epoch_step) || !get_f64(r, &ck->epoch_loss_sum) ||
                 !get_f64(r, &ck->epoch_correct_sum) || ck->epoch_step == 0 ||
@@ -696,8 +750,17 @@ uint64_t mcl_checkpoint_seed(const mcl_checkpoint *ck) {
     return ck->seed;
 }
 
+const char *mcl_checkpoint_class_name(const mcl_checkpoint *ck, uint32_t k) {
+    return ck != NULL && ck->class_names != NULL && k < ck->classes ? ck->class_names[k] : NULL;
+}
+
+mcl_image_prep mcl_checkpoint_image_prep(const mcl_checkpoint *ck) {
+    return ck != NULL ? ck->prep : MCL_PREP_MNIST;
+}
+
 void mcl_checkpoint_free(mcl_checkpoint *ck) {
     if (ck == NULL) return;
+    free(ck->class_names);
     mcl_model_free(ck->model);
     free(ck->model_text);
     free(ck->params);

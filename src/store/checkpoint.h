@@ -36,6 +36,8 @@ struct mcl_checkpoint {
     mcl_plateau_state plateau; /* ReduceLROnPlateau's state after the last epoch */
     mcl_epoch_result *history; /* [history_count] the run's epochs; owned when loaded */
     size_t history_count;
+    char **class_names; /* [classes] (one allocation) or NULL: unnamed; owned when loaded */
+    mcl_image_prep prep;
 };
 
 /* Writes ck to path atomically (see checkpoint.c for the format). `plan` is the graph whose flat

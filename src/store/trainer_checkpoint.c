@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "graph/trainer.h"
 #include "store/checkpoint.h"
 
@@ -41,7 +42,9 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
                                 .history = t->history,
                                 .history_count = t->history_count,
                                 .recipe = t->recipe,
-                                .plateau = t->plateau};
+                                .plateau = t->plateau,
+                                .class_names = t->class_names,
+                                .prep = t->prep};
     mcl_status st = MCL_OK;
     ck.params = malloc(g->param_count * sizeof(float) + 1);
     ck.state = malloc(g->state_count * sizeof(float) + 1);
@@ -105,6 +108,11 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
             memcpy(t->history, ck->history, ck->history_count * sizeof *t->history);
         t->history_count = st == MCL_OK ? ck->history_count : 0;
     }
+    t->prep = ck->prep;
+    if (st == MCL_OK && ck->class_names != NULL &&
+        (t->class_names =
+             mcl_class_names_copy((const char *const *)ck->class_names, ck->classes)) == NULL)
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK && ck->has_optimizer) {
         mcl_recipe r = ck->recipe;
         r.optimizer = ck->optimizer;
