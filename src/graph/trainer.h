@@ -29,6 +29,13 @@ struct mcl_trainer {
     mcl_profiler *profiler;         /* when the context profiles (train --profile), owned */
     mcl_epoch_result *history;      /* [history_count] every epoch of the run, owned */
     size_t history_count;
+    /* For checkpoints (src/store/trainer_checkpoint.c): what the run trains on, and the test
+     * metrics of the weights as they were after `test_step` training steps (valid while
+     * step == test_step). */
+    bool has_data, has_test;
+    mcl_data_record data;
+    mcl_eval_result test;
+    uint32_t test_step;
 };
 
 /* The batch-size rule: every batch the trainer runs, training or inference, holds 1 to

@@ -31,6 +31,11 @@ struct mcl_checkpoint {
     mcl_recipe recipe;         /* the recipe of the run that wrote it */
     mcl_epoch_result *history; /* [history_count] the run's epochs; owned when loaded */
     size_t history_count;
+    /* What the run trained on (DATA) and the test metrics of these weights (TEST); absent in
+     * checkpoints of older versions and, for TEST, of runs not yet evaluated. */
+    bool has_data, has_test;
+    mcl_data_record data;
+    mcl_eval_result test;
 };
 
 /* Writes ck to path atomically (see checkpoint.c for the format). `plan` is the graph whose flat
