@@ -7,7 +7,9 @@
 #include "cli/cli.h"
 
 static const cli_option options[] = {
-    {"--data", "DIR", "folder with the t10k IDX files (default $MNIST_CL_DATA or data/mnist)"},
+    {"--data", "DIR",
+     "folder with the t10k IDX files (default: the data the checkpoint was trained on, else "
+     "$MNIST_CL_DATA or data/mnist)"},
     {"--batch-size", "N", "images per inference batch (default 500)"},
     {"--json", NULL, "print one JSON object instead of text"},
     {"--confusion-png", "FILE", "also draw the confusion matrix as a heat map (.png or .svg)"},
@@ -142,14 +144,14 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
     uint32_t batch = 500;
     if (v[OPT_BATCH] && !cli_u32("--batch-size", v[OPT_BATCH], 1, 1u << 20, &batch))
         return CLI_EXIT_USAGE;
-    char data_buf[4096];
-    const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
     eval_run r = {0};
     mcl_error err = {0};
+    cli_data_choice data = {0};
     mcl_status st = mcl_checkpoint_load(pos[0], &r.ck, &err);
+    if (st == MCL_OK) st = cli_choose_checkpoint_data(v[OPT_DATA], r.ck, pos[0], &data, &err);
     if (st == MCL_OK) {
-        st = mcl_dataset_load(dir, MCL_SPLIT_TEST, &r.test, &err);
-        if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
+        st = mcl_dataset_load(data.dir, MCL_SPLIT_TEST, &r.test, &err);
+        if (st != MCL_OK) cli_data_choice_advice(&err, &data);
     }
     uint32_t rows = 0, cols = 0, classes = 0;
     if (st == MCL_OK) {

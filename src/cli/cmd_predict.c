@@ -10,9 +10,12 @@
 static const cli_option options[] = {
     {"--top", "K", "how many classes to show per image (default 3)"},
     {"--json", NULL, "print one JSON object instead of text"},
+    {"--data", "DIR",
+     "where idx:N images come from (default: the data the checkpoint was trained on, else "
+     "$MNIST_CL_DATA or data/mnist)"},
     {"--help", NULL, "show this help"},
 };
-enum { OPT_TOP, OPT_JSON, OPT_HELP, OPT_COUNT };
+enum { OPT_TOP, OPT_JSON, OPT_DATA, OPT_HELP, OPT_COUNT };
 
 #define MAX_IMAGES 4096
 
@@ -64,11 +67,19 @@ static bool find_label(const char *images_path, uint32_t index, uint32_t *label)
     return mcl_idx_label(labels, index, label, &ignored) == MCL_OK;
 }
 
-/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file. */
-static mcl_status load_image(predict_item *item, uint32_t rows, uint32_t cols, float *dst,
-                             mcl_error *err) {
+/* "idx:N" -> test image N of the data (cli_test_image); "idx:PATH:INDEX" -> image INDEX of an
+ * IDX file; anything else is an image file. */
+static mcl_status load_image(predict_item *item, cli_test_images *test, uint32_t rows,
+                             uint32_t cols, float *dst, mcl_error *err) {
     if (strncmp(item->spec, "idx:", 4) != 0)
         return mcl_image_load_mnist(item->spec, rows, cols, dst, err);
+    const char *n = item->spec + 4;
+    if (n[0] >= '0' && n[0] <= '9' && strspn(n, "0123456789") == strlen(n) && strlen(n) < 10) {
+        mcl_status st = cli_test_image(test, (uint32_t)strtoul(n, NULL, 10), rows, cols, dst,
+                                       &item->label, err);
+        item->has_label = st == MCL_OK;
+        return st;
+    }
     char path[4096];
     uint32_t index = 0;
     if (!parse_idx_spec(item->spec, path, sizeof path, &index, err)) return MCL_ERR_USAGE;
@@ -152,7 +163,9 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
                        "Classify images with a trained checkpoint. IMAGE is a PNG or PGM of any "
                        "size (converted as MNIST was made: grey, white ink on black, fitted in "
                        "a 20x20 box and centred by centre of mass; dark-on-light images are "
-                       "inverted) or idx:PATH:INDEX for image INDEX (from 0) of an IDX file.",
+                       "inverted), idx:PATH:INDEX for image INDEX (from 0) of an IDX file, or "
+                       "idx:INDEX for test image INDEX of the data the checkpoint was trained "
+                       "on (or of --data).",
                        options, OPT_COUNT);
         return CLI_EXIT_OK;
     }
@@ -175,9 +188,11 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
     float *images = NULL, *probs = NULL;
     predict_item *items = calloc(n, sizeof *items);
     uint32_t rows = 0, cols = 0, classes = 0, loaded = 0;
+    cli_test_images test = {.option = v[OPT_DATA], .ck_path = pos[0]};
     mcl_status st = items != NULL ? mcl_checkpoint_load(pos[0], &ck, &err)
                                   : cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == MCL_OK) {
+        test.ck = ck;
         mcl_checkpoint_input(ck, &rows, &cols, &classes);
         images = malloc((size_t)n * rows * cols * sizeof(float));
         probs = malloc((size_t)n * classes * sizeof(float));
@@ -192,7 +207,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         item->spec = pos[i + 1];
         mcl_error item_err = {0};
         float *dst = images + (size_t)loaded * rows * cols;
-        mcl_status ist = load_image(item, rows, cols, dst, &item_err);
+        mcl_status ist = load_image(item, &test, rows, cols, dst, &item_err);
         if (ist == MCL_ERR_HOST_MEMORY) {
             st = ist, err = item_err;
         } else if (ist != MCL_OK) {
@@ -228,6 +243,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
     free(items);
     mcl_trainer_free(trainer);
     mcl_context_free(ctx);
+    cli_test_images_free(&test);
     mcl_checkpoint_free(ck);
     free(images);
     free(probs);
