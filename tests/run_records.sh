@@ -189,12 +189,14 @@ result "resume-old: a checkpoint without a data record resumes on the options gi
 
 run eval "$CK"
 want_rc 0
+want_stdout "Data: $DATA (as the checkpoint recorded it)"
 want_stdout "Test loss:"
 want_stdout "(64 images)"
 r=$reasons
 run eval "$CK" --data "$OTHER"
 reasons=$r$reasons
 want_rc 0
+want_stdout "Data: $OTHER"
 want_stdout "(32 images)"
 result "eval-default: eval evaluates on the data the checkpoint recorded; --data overrides it"
 

@@ -24,6 +24,7 @@ typedef struct eval_run {
     mcl_trainer *trainer;
     float *probs;
     uint32_t *confusion; /* [true * classes + predicted] */
+    cli_data_choice data; /* where the test set came from */
 } eval_run;
 
 static void eval_run_free(eval_run *r) {
@@ -76,6 +77,7 @@ static void print_text(const char *path, const eval_run *r, const mcl_eval_resul
     uint32_t epochs = mcl_checkpoint_epoch(r->ck);
     printf("Checkpoint: %s (model %s, %u epoch%s)\n", path,
            mcl_model_name(mcl_checkpoint_model(r->ck)), epochs, epochs == 1 ? "" : "s");
+    printf("Data: %s%s\n", r->data.dir, cli_data_origin_note(&r->data));
     printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n\n", res->loss, res->accuracy,
            res->count);
     printf("class  precision  recall  support\n");
@@ -101,6 +103,8 @@ static void print_json(const char *path, const eval_run *r, const mcl_eval_resul
                        uint32_t classes) {
     printf("{\"checkpoint\": ");
     cli_json_string(path);
+    printf(", \"data\": ");
+    cli_json_string(r->data.dir);
     printf(", \"model\": \"%s\", \"epochs\": %u, \"count\": %u, \"loss\": %.6g, "
            "\"accuracy\": %.6g,\n \"classes\": [",
            mcl_model_name(mcl_checkpoint_model(r->ck)), mcl_checkpoint_epoch(r->ck), res->count,
@@ -146,12 +150,11 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
         return CLI_EXIT_USAGE;
     eval_run r = {0};
     mcl_error err = {0};
-    cli_data_choice data = {0};
     mcl_status st = mcl_checkpoint_load(pos[0], &r.ck, &err);
-    if (st == MCL_OK) st = cli_choose_checkpoint_data(v[OPT_DATA], r.ck, pos[0], &data, &err);
+    if (st == MCL_OK) st = cli_choose_checkpoint_data(v[OPT_DATA], r.ck, pos[0], &r.data, &err);
     if (st == MCL_OK) {
-        st = mcl_dataset_load(data.dir, MCL_SPLIT_TEST, &r.test, &err);
-        if (st != MCL_OK) cli_data_choice_advice(&err, &data);
+        st = mcl_dataset_load(r.data.dir, MCL_SPLIT_TEST, &r.test, &err);
+        if (st != MCL_OK) cli_data_choice_advice(&err, &r.data);
     }
     uint32_t rows = 0, cols = 0, classes = 0;
     if (st == MCL_OK) {

@@ -339,16 +339,17 @@ mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error 
     mcl_buf_put_u32(&zip, (uint32_t)central_size);
     mcl_buf_put_u32(&zip, (uint32_t)central_at);
     mcl_buf_put_u16(&zip, 0); /* comment length */
-    if (st != MCL_OK)
-        ; /* err says why */
-    else if (too_large || central_at > ZIP_MAX || count > 0xFFFFu)
+    if (st != MCL_OK) {
+        /* err says why */
+    } else if (too_large || central_at > ZIP_MAX || count > 0xFFFFu) {
         st = mcl_fail(err, MCL_ERR_MODEL,
                       "cannot export '%s': the weights exceed the 4 GiB a zip without zip64 holds",
                       path);
-    else if (entries == NULL || zip.failed || npy.failed)
+    } else if (entries == NULL || zip.failed || npy.failed) {
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory exporting '%s'", path);
-    else
+    } else {
         st = mcl_atomic_write(path, zip.data, zip.len, "NumPy archive", err);
+    }
     mcl_buf_free(&npy);
     mcl_buf_free(&zip);
     free(entries);
