@@ -83,7 +83,7 @@ result "info of a truncated file: one line; export --logits to .npz is refused"
 
 # ---------------------------------------------------------------- runs
 
-DEVICE_CASES="resume-default resume-limit resume-data resume-moved resume-old eval-default
+DEVICE_CASES="resume-default resume-limit resume-data resume-relative resume-moved resume-old eval-default
 predict-default info-record train-json test-metrics"
 # shellcheck disable=SC2086
 if ! need_device $DEVICE_CASES; then
@@ -139,6 +139,19 @@ want_rc 2
 want_one_line_error
 want_stderr "--resume continues $CK on the data it was trained on, $DATA; --data $OTHER is other data"
 result "resume-data: --data naming other data is refused with the reason"
+
+# A relative --data is recorded as an absolute path: the run resumes from any folder.
+cd "$TMP" || exit 1
+run train --data digits --model mlp50 --limit 200 --epochs 1 --save "$TMP/work/rel.ckpt" \
+    --verbose 0
+want_rc 0
+cd "$TMP/work" || exit 1
+r=$reasons
+run train --resume rel.ckpt --epochs 2 --verbose 2
+reasons=$r$reasons
+want_rc 0
+want_stdout "Data: $(cd "$DATA" && pwd -P) (as the checkpoint recorded it): 180 training, 20 validation"
+result "resume-relative: a relative --data is recorded absolute, so --resume works from another folder"
 
 mv "$DATA" "$TMP/moved"
 run train --resume "$CK" --epochs 4

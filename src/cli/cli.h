@@ -115,7 +115,8 @@ typedef struct cli_data_choice {
     const char *checkpoint; /* the checkpoint's path, for messages */
     char buf[4096];
 } cli_data_choice;
-/* path made absolute (symbolic links resolved where it exists). False if it does not fit. */
+/* path made absolute: an absolute one as it is, a relative one resolved (realpath, where it
+ * exists). False if it does not fit. */
 bool cli_abs_path(const char *path, char *out, size_t size);
 /* The data of a command without a checkpoint: --data's value, else cli_data_dir's default. */
 void cli_choose_data(const char *option_value, cli_data_choice *out);

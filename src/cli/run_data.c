@@ -1,7 +1,7 @@
 /* The data a command runs on when a checkpoint is involved: --resume trains on the data the run
  * recorded (and refuses options that contradict it), eval and predict default to it. Messages
  * say where the data came from, so that what to do next fits what the user did. */
-#define _XOPEN_SOURCE 700
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,9 +13,12 @@
 #include "cli/cli.h"
 
 bool cli_abs_path(const char *path, char *out, size_t size) {
+    /* An absolute path stays as the user (or the default) named it: a link such as
+     * ~/.local/share/mnist-cl/mnist stays the link. A relative one is resolved, so that it means
+     * the same from any folder. */
+    if (path[0] == '/') return snprintf(out, size, "%s", path) < (int)size;
     char resolved[PATH_MAX];
     if (realpath(path, resolved) != NULL) return snprintf(out, size, "%s", resolved) < (int)size;
-    if (path[0] == '/') return snprintf(out, size, "%s", path) < (int)size;
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd) == NULL) return false;
     return snprintf(out, size, "%s/%s", cwd, path) < (int)size;
