@@ -537,8 +537,11 @@ mcl_status mcl_trainer_predict(mcl_trainer *trainer, const float *images, uint32
                                mcl_error *err);
 
 /* Weights as NumPy .npz (one float32 array per tensor, named "conv2d_1/kernel" etc., Keras
- * layouts) and as ONNX (opset 13, input "images" [N, 1, rows, cols] in 0..1, output
- * "probabilities" [N, classes]). Both write atomically: a failure leaves no file at `path`. */
+ * layouts; each BatchNorm's "<name>/epsilon" and "<name>/momentum" scalars; the strings
+ * "architecture" (the model text), "recipe" (JSON) and "class_names") and as ONNX (opset 13,
+ * input "images" [N, 1, rows, cols] in 0..1, output "probabilities" [N, classes]; metadata_props
+ * and a graph doc string that describe the run, see mcl_export_onnx_with). Both write
+ * atomically: a failure leaves no file at `path`. */
 mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 
