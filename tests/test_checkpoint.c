@@ -427,6 +427,88 @@ START_TEST(test_damaged_files_are_rejected) {
 }
 END_TEST
 
+/* The run records: the data a run trained on (DATA) and the test metrics of its weights
+ * (TEST) survive a save and load and a trainer rebuilt from the checkpoint; TEST is dropped
+ * once training changes the weights; a damaged DATA section is refused; and a checkpoint of
+ * an mnist-cl that did not write them (the fuzz corpus's, from before) still loads, with
+ * neither. */
+START_TEST(test_data_and_test_records) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_trainer *t = new_trainer(&f, 9);
+    fit(t, &f, 1, 0, 9);
+    mcl_data_record rec = {.limit = 400, .classes = 3, .validation_split = 0.2f,
+                           .train_images = 320, .val_images = 80, .test_images = 80,
+                           .fingerprint = mcl_dataset_fingerprint(f.all)};
+    snprintf(rec.source, sizeof rec.source, "%s", f.dir);
+    mcl_trainer_set_data_record(t, &rec);
+    mcl_eval_result test = {0};
+    mcl_error err = {0};
+    ck_assert(mcl_trainer_evaluate(t, f.val, 40, &test, &err) == MCL_OK);
+    mcl_trainer_set_test_result(t, &test);
+    char *path = path_in(&f, "r.ckpt"), *again = path_in(&f, "r2.ckpt");
+    ck_assert_msg(mcl_trainer_save(t, path, &err) == MCL_OK, "%s", err.message);
+    mcl_checkpoint *ck = NULL;
+    ck_assert_msg(mcl_checkpoint_load(path, &ck, &err) == MCL_OK, "%s", err.message);
+    const mcl_data_record *d = mcl_checkpoint_data_record(ck);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_str_eq(d->source, f.dir);
+    ck_assert(d->limit == 400 && d->classes == 3 && d->validation_split == 0.2f);
+    ck_assert(d->train_images == 320 && d->val_images == 80 && d->test_images == 80);
+    ck_assert_uint_eq(d->fingerprint, rec.fingerprint);
+    const mcl_eval_result *r = mcl_checkpoint_test_result(ck);
+    ck_assert_ptr_nonnull(r);
+    ck_assert(r->count == 80 && r->loss == test.loss && r->accuracy == test.accuracy);
+    size_t rows = 0;
+    ck_assert_ptr_nonnull(mcl_checkpoint_history(ck, &rows));
+    ck_assert_uint_eq(rows, 1);
+    uint64_t trainable = 0, fixed = 0;
+    mcl_checkpoint_param_counts(ck, &trainable, &fixed);
+    ck_assert_uint_eq(trainable, mcl_trainer_param_count(t));
+    ck_assert_uint_eq(fixed, mcl_trainer_state_count(t));
+    /* A trainer from the checkpoint saves both again; after a step, only the data record. */
+    mcl_trainer *b = NULL;
+    ck_assert(mcl_trainer_create_from_checkpoint(f.ctx, ck, 40, &b, &err) == MCL_OK);
+    ck_assert(mcl_trainer_save(b, again, &err) == MCL_OK);
+    mcl_checkpoint *ck2 = NULL;
+    ck_assert(mcl_checkpoint_load(again, &ck2, &err) == MCL_OK);
+    ck_assert_ptr_nonnull(mcl_checkpoint_test_result(ck2));
+    ck_assert_ptr_nonnull(mcl_checkpoint_data_record(ck2));
+    mcl_checkpoint_free(ck2);
+    fit(b, &f, 2, 1, 9);
+    ck_assert(mcl_trainer_save(b, again, &err) == MCL_OK);
+    ck_assert(mcl_checkpoint_load(again, &ck2, &err) == MCL_OK);
+    ck_assert_ptr_null(mcl_checkpoint_test_result(ck2));
+    ck_assert_str_eq(mcl_checkpoint_data_record(ck2)->source, f.dir);
+    mcl_checkpoint_free(ck2);
+    /* A DATA section whose source holds a control character is refused, even resealed. */
+    size_t size;
+    uint8_t *data = test_read_file(path, &size);
+    uint8_t *tag = memmem(data, size, "DATA", 4);
+    ck_assert_ptr_nonnull(tag);
+    tag[4 + 8 + 4] = '\n'; /* the source's first byte */
+    reseal(data, size);
+    expect_rejected(again, data, size, "bad data section");
+    free(data);
+    /* A checkpoint written before DATA and TEST existed. */
+    const char *root = getenv("MNIST_CL_SOURCE_ROOT");
+    if (root != NULL) {
+        char old[4096];
+        snprintf(old, sizeof old, "%s/tests/fuzz/corpus/checkpoint/trained.ckpt", root);
+        ck2 = NULL;
+        ck_assert_msg(mcl_checkpoint_load(old, &ck2, &err) == MCL_OK, "%s", err.message);
+        ck_assert_ptr_null(mcl_checkpoint_data_record(ck2));
+        ck_assert_ptr_null(mcl_checkpoint_test_result(ck2));
+        mcl_checkpoint_free(ck2);
+    }
+    free(path), free(again);
+    mcl_checkpoint_free(ck);
+    mcl_trainer_free(b);
+    mcl_trainer_free(t);
+    fixture_close(&f);
+}
+END_TEST
+
 typedef struct epoch_log {
     uint32_t epochs;
     double val_loss[64], lr[64];
@@ -1050,6 +1132,7 @@ static Suite *checkpoint_suite(void) {
     tcase_add_test(tc, test_resume_is_bit_identical);
     tcase_add_test(tc, test_interrupt_mid_epoch_resumes_exactly);
     tcase_add_test(tc, test_damaged_files_are_rejected);
+    tcase_add_test(tc, test_data_and_test_records);
     tcase_add_test(tc, test_early_stopping_stops_and_restores);
     tcase_add_test(tc, test_step_decay_and_warmup);
     tcase_add_test(tc, test_history_csv_and_json);

@@ -192,7 +192,7 @@ want_rc 0
 want_stdout "Total params: 42,310"
 result "summary --model mlp50 shows 42,310 parameters"
 
-for c in devices models summary train eval predict plot export bench tune; do
+for c in devices models summary train eval predict plot export bench tune info; do
     run "$c" --help
     want_rc 0
     want_stdout "usage: mnist-cl"

@@ -637,8 +637,11 @@ mcl_status mcl_trainer_predict(mcl_trainer *trainer, const float *images, uint32
                                mcl_error *err);
 
 /* Weights as NumPy .npz (one float32 array per tensor, named "conv2d_1/kernel" etc., Keras
- * layouts) and as ONNX (opset 13, input "images" [N, 1, rows, cols] in 0..1, output
- * "probabilities" [N, classes]). Both write atomically: a failure leaves no file at `path`. */
+ * layouts; each BatchNorm's "<name>/epsilon" and "<name>/momentum" scalars; the strings
+ * "architecture" (the model text), "recipe" (JSON) and "class_names") and as ONNX (opset 13,
+ * input "images" [N, 1, rows, cols] in 0..1, output "probabilities" [N, classes]; metadata_props
+ * and a graph doc string that describe the run, see mcl_export_onnx_with). Both write
+ * atomically: a failure leaves no file at `path`. */
 mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 
@@ -737,6 +740,77 @@ mcl_status mcl_ensemble_predict(mcl_context *ctx, const mcl_checkpoint *const *c
  * checked: mcl_checkpoint_load validates the rest). Tells checkpoints from images on a command
  * line. */
 bool mcl_file_is_checkpoint(const char *path);
+
+/* ---------------------------------------------------------------- run records */
+
+/* What a run trained on, as `train` records it in its checkpoints (section DATA), so that
+ * --resume, eval and predict use the same data and `info` can say what it was. */
+typedef struct mcl_data_record {
+    char source[4096];      /* absolute path of the data (a folder of IDX files, or a file) */
+    uint32_t limit;         /* --limit: the first N training images; 0 = all of them */
+    uint32_t classes;       /* --classes as declared; 0 = the labels' largest + 1 */
+    float validation_split; /* the recipe's, repeated so the record reads on its own */
+    uint32_t train_images, val_images, test_images; /* what the run had of each */
+    /* mcl_dataset_fingerprint of the training set as loaded (before --limit): tells the same
+     * data at a new place from other data. */
+    uint32_t fingerprint;
+} mcl_data_record;
+
+/* CRC-32 of a dataset's count, image size, labels and pixels: equal for the same images and
+ * labels however they were stored (raw or gzip, moved or copied). */
+uint32_t mcl_dataset_fingerprint(const mcl_dataset *ds);
+
+/* The record the trainer's checkpoints carry from now on (copied). */
+void mcl_trainer_set_data_record(mcl_trainer *trainer, const mcl_data_record *record);
+/* Test-set metrics of the trainer's current weights (copied): its checkpoints carry them
+ * (section TEST) until the next training step changes the weights. */
+void mcl_trainer_set_test_result(mcl_trainer *trainer, const mcl_eval_result *test);
+
+/* A checkpoint's data record and test metrics; NULL when it has none (written by an mnist-cl
+ * that did not record them, or by a run that has not been evaluated). Owned by ck. */
+const mcl_data_record *mcl_checkpoint_data_record(const mcl_checkpoint *ck);
+const mcl_eval_result *mcl_checkpoint_test_result(const mcl_checkpoint *ck);
+/* The run's per-epoch results, earliest first (NULL and 0 before the first epoch ended). */
+const mcl_epoch_result *mcl_checkpoint_history(const mcl_checkpoint *ck, size_t *count);
+/* Steps of the unfinished epoch already taken (a checkpoint written at Ctrl-C); 0 otherwise. */
+uint32_t mcl_checkpoint_epoch_step(const mcl_checkpoint *ck);
+/* The model description as the run wrote it (the model language). */
+const char *mcl_checkpoint_model_text(const mcl_checkpoint *ck);
+/* Trainable parameters and non-trainable state values (BatchNorm's moving statistics). */
+void mcl_checkpoint_param_counts(const mcl_checkpoint *ck, uint64_t *trainable,
+                                 uint64_t *non_trainable);
+/* The name of class k (< classes) into buf: mcl_checkpoint_class_name when the checkpoint
+ * names its classes, else the digit k ("0".."9", "10", ...). Returns buf. */
+const char *mcl_checkpoint_class_label(const mcl_checkpoint *ck, uint32_t k, char *buf,
+                                      size_t size);
+
+/* JSON documents, for scripts (train --json, info --json, models --json) and ONNX metadata.
+ * Each *out is a malloc'd NUL-terminated string the caller frees with free().
+ * A recipe: {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 0.001, ...} with the
+ * model language's recipe keys. */
+mcl_status mcl_recipe_json(const mcl_recipe *recipe, char **out, mcl_error *err);
+/* Per-epoch results as `train --history FILE.json` writes them: {"epochs": [{...}, ...]}. */
+mcl_status mcl_history_json(const mcl_epoch_result *rows, size_t count, char **out,
+                            mcl_error *err);
+/* A data record: {"source": "/...", "limit": 0, ...}. */
+mcl_status mcl_data_record_json(const mcl_data_record *record, char **out, mcl_error *err);
+/* mcl_model_summary as JSON: {"model": NAME, "layers": [{"name", "type", "output_shape",
+ * "params"}, ...], "total_params", "trainable_params", "non_trainable_params"}. */
+mcl_status mcl_model_summary_json(const mcl_model *model, uint32_t rows, uint32_t cols,
+                                  uint32_t num_classes, char **out, mcl_error *err);
+/* s as a JSON string with its quotes into out (snprintf-style: at most size - 1 bytes and a
+ * NUL); '"', '\\' and control characters escaped, bytes that are not UTF-8 as \ufffd. Returns
+ * the length of the whole quoted string (0 only when out of memory). */
+size_t mcl_json_quote(const char *s, char *out, size_t size);
+
+/* ONNX export choices: with logits, the graph ends before the softmax and its output is
+ * "logits" [N, classes] (for a runtime that applies its own softmax or wants scores). */
+typedef struct mcl_onnx_options {
+    bool logits;
+} mcl_onnx_options;
+/* mcl_export_onnx with options (NULL: the defaults, probabilities). */
+mcl_status mcl_export_onnx_with(const mcl_checkpoint *ck, const char *path,
+                                const mcl_onnx_options *options, mcl_error *err);
 
 /* ---------------------------------------------------------------- images and plots */
 

@@ -494,48 +494,15 @@ void cli_thousands(uint64_t n, char *out, size_t size) {
 }
 
 void cli_class_label(const mcl_checkpoint *ck, uint32_t k, char *out, size_t size) {
-    const char *name = mcl_checkpoint_class_name(ck, k);
-    if (name != NULL)
-        snprintf(out, size, "%s", name);
-    else
-        snprintf(out, size, "%u", k);
-}
-
-/* The length of the well-formed UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
- * (a stray continuation byte, a truncated sequence, an overlong form, a surrogate, > U+10FFFF). */
-static size_t utf8_sequence(const unsigned char *s) {
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (n == 0) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-    if (c == 0xed && s[1] >= 0xa0) return 0; /* UTF-16 surrogates */
-    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xf4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
-    return n;
+    mcl_checkpoint_class_label(ck, k, out, size);
 }
 
 void cli_json_string(const char *s) {
-    putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != '\0') {
-        unsigned char c = *p;
-        size_t n = utf8_sequence(p);
-        if (n == 0) {
-            /* Not UTF-8 (a Latin-1 file name, say): U+FFFD keeps the output valid JSON. */
-            fputs("\\ufffd", stdout);
-            p++;
-            continue;
-        }
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\u%04x", c);
-        else
-            fwrite(p, 1, n, stdout);
-        p += n;
-    }
-    putchar('"');
+    /* The library's escaping, so that every JSON mnist-cl writes quotes strings alike. */
+    char small[512];
+    size_t n = mcl_json_quote(s, small, sizeof small);
+    char *big = n >= sizeof small ? malloc(n + 1) : NULL;
+    if (big != NULL) mcl_json_quote(s, big, n + 1);
+    fputs(big != NULL ? big : n > 0 && n < sizeof small ? small : "\"\"", stdout);
+    free(big);
 }

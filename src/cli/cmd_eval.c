@@ -10,8 +10,8 @@
 static const cli_option options[] = {
     {"--data", "PATH",
      "the test data: a folder of IDX files (t10k-*), an .npz (x_test, y_test) or an image folder "
-     "(its test/ folder or held-out share), as train takes it (default $MNIST_CL_DATA or "
-     "data/mnist)"},
+     "(its test/ folder or held-out share), as train takes it (default: the data the first checkpoint was trained on, else "
+     "$MNIST_CL_DATA or data/mnist)"},
     {"--test-split", "F", "an image folder without test/: the share train held out (default 0.2)"},
     {"--batch-size", "N", "images per inference batch (default 500)"},
     {"--json", NULL, "print one JSON object instead of text"},
@@ -61,6 +61,7 @@ typedef struct eval_run {
     mcl_eval_result result;
     mcl_errors_plot_info errors;
     double started; /* when the current member began */
+    cli_data_choice data; /* where the test set came from */
 } eval_run;
 
 static void eval_run_free(eval_run *r) {
@@ -174,6 +175,7 @@ static void print_text(const eval_run *r, const char *const *v) {
                    epochs == 1 ? "" : "s", params, m->result.loss, m->result.accuracy, m->seconds);
         }
     }
+    printf("Data: %s%s\n", r->data.dir, cli_data_origin_note(&r->data));
     printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n", r->result.loss,
            r->result.accuracy, r->result.count);
     if (r->count > 1) {
@@ -227,13 +229,17 @@ static void print_json_scores(const mcl_class_scores *s) {
 static void print_json(const eval_run *r, const char *const *v) {
     const uint32_t K = r->classes;
     if (r->count == 1) {
-        printf("{\"checkpoint\": ");
+        printf("{\"data\": ");
+        cli_json_string(r->data.dir);
+        printf(", \"checkpoint\": ");
         cli_json_string(r->paths[0]);
         printf(", \"model\": ");
         cli_json_string(mcl_model_name(mcl_checkpoint_model(r->cks[0])));
         printf(", \"epochs\": %u, ", mcl_checkpoint_epoch(r->cks[0]));
     } else {
-        printf("{\"ensemble\": [");
+        printf("{\"data\": ");
+        cli_json_string(r->data.dir);
+        printf(", \"ensemble\": [");
         for (size_t i = 0; i < r->count; i++) {
             const eval_member *m = &r->members[i];
             printf("%s\n  {\"checkpoint\": ", i ? "," : "");
@@ -363,21 +369,20 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
         if (test_split == 0.0f) cli_error("--test-split must be above 0");
         return CLI_EXIT_USAGE;
     }
-    char data_buf[4096];
-    const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
     mcl_error err = {0};
     mcl_status st = MCL_OK;
     for (size_t i = 0; i < r.count && st == MCL_OK; i++)
         st = mcl_checkpoint_load(r.paths[i], &r.cks[i], &err);
     if (st == MCL_OK)
         st = mcl_ensemble_check((const mcl_checkpoint *const *)r.cks, r.paths, r.count, &err);
+    if (st == MCL_OK) st = cli_choose_checkpoint_data(v[OPT_DATA], r.cks[0], r.paths[0], &r.data, &err);
     uint32_t rows = 0, cols = 0;
     if (st == MCL_OK) {
         /* An image folder's test images are resized to what the models take. */
         mcl_checkpoint_input(r.cks[0], &rows, &cols, &r.classes);
         const mcl_data_options opt = {.test_split = test_split, .rows = rows, .cols = cols};
-        st = mcl_dataset_load_with(dir, MCL_SPLIT_TEST, &opt, &r.test, &err);
-        if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
+        st = mcl_dataset_load_with(r.data.dir, MCL_SPLIT_TEST, &opt, &r.test, &err);
+        if (st != MCL_OK) cli_data_choice_advice(&err, &r.data);
     }
     mcl_dataset_source src = {0};
     mcl_dataset_source_info(r.test, &src);
@@ -385,10 +390,10 @@ int cmd_eval(const cli_global *g, int argc, char **argv) {
         st = cli_set_error(&err, MCL_ERR_USAGE,
                            "--test-split applies to an image folder without train/ and test/ "
                            "folders; %s has its own test set",
-                           dir);
+                           r.data.dir);
     /* Every member was trained on the data's classes (which also makes them one another's). */
     for (size_t i = 0; i < r.count && st == MCL_OK; i++)
-        st = cli_check_class_names(r.cks[i], r.paths[i], r.test, dir, &err);
+        st = cli_check_class_names(r.cks[i], r.paths[i], r.test, r.data.dir, &err);
     if (st == MCL_OK) {
         if (mcl_dataset_rows(r.test) != rows || mcl_dataset_cols(r.test) != cols)
             st = cli_set_error(&err, MCL_ERR_MODEL, "%s takes %ux%u images but %s has %ux%u",

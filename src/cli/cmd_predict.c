@@ -12,9 +12,12 @@
 static const cli_option options[] = {
     {"--top", "K", "how many classes to show per image (default 3)"},
     {"--json", NULL, "print one JSON object instead of text"},
+    {"--data", "DIR",
+     "where idx:N images come from (default: the data the checkpoint was trained on, else "
+     "$MNIST_CL_DATA or data/mnist)"},
     {"--help", NULL, "show this help"},
 };
-enum { OPT_TOP, OPT_JSON, OPT_HELP, OPT_COUNT };
+enum { OPT_TOP, OPT_JSON, OPT_DATA, OPT_HELP, OPT_COUNT };
 
 #define MAX_IMAGES 4096
 #define MAX_CHECKPOINTS 64
@@ -67,14 +70,21 @@ static bool find_label(const char *images_path, uint32_t index, uint32_t *label)
     return mcl_idx_label(labels, index, label, &ignored) == MCL_OK;
 }
 
-/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file, made into
- * an input the way the model's training images were made (MNIST's preparation, or an image
- * folder's plain resize). */
-static mcl_status load_image(predict_item *item, mcl_image_prep prep, uint32_t rows, uint32_t cols,
-                             float *dst, mcl_error *err) {
+/* "idx:N" -> test image N of the data (cli_test_image); "idx:PATH:INDEX" -> image INDEX of an
+ * IDX file; anything else is an image file, made into an input the way the model's training
+ * images were made (MNIST's preparation, or an image folder's plain resize). */
+static mcl_status load_image(predict_item *item, mcl_image_prep prep, cli_test_images *test,
+                             uint32_t rows, uint32_t cols, float *dst, mcl_error *err) {
     if (strncmp(item->spec, "idx:", 4) != 0)
         return prep == MCL_PREP_RESIZE ? mcl_image_load_resized(item->spec, rows, cols, dst, err)
                                        : mcl_image_load_mnist(item->spec, rows, cols, dst, err);
+    const char *n = item->spec + 4;
+    if (n[0] >= '0' && n[0] <= '9' && strspn(n, "0123456789") == strlen(n) && strlen(n) < 10) {
+        mcl_status st = cli_test_image(test, (uint32_t)strtoul(n, NULL, 10), rows, cols, dst,
+                                       &item->label, err);
+        item->has_label = st == MCL_OK;
+        return st;
+    }
     char path[4096];
     uint32_t index = 0;
     if (!parse_idx_spec(item->spec, path, sizeof path, &index, err)) return MCL_ERR_USAGE;
@@ -199,7 +209,9 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
                        "Classify images with a trained checkpoint. IMAGE is a PNG or PGM of any "
                        "size (converted as MNIST was made: grey, white ink on black, fitted in "
                        "a 20x20 box and centred by centre of mass; dark-on-light images are "
-                       "inverted) or idx:PATH:INDEX for image INDEX (from 0) of an IDX file. "
+                       "inverted), idx:PATH:INDEX for image INDEX (from 0) of an IDX file, or "
+                       "idx:INDEX for test image INDEX of the data the first checkpoint was "
+                       "trained on (or of --data). "
                        "Several checkpoints (up to 64, all before the first image; a file is "
                        "taken as a checkpoint by its first bytes) predict as an ensemble: the "
                        "mean of their softmax probabilities. Their models may differ but must "
@@ -241,6 +253,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
     float *images = NULL, *probs = NULL;
     predict_item *items = calloc(n, sizeof *items);
     uint32_t rows = 0, cols = 0, classes = 0, loaded = 0;
+    cli_test_images test = {.option = v[OPT_DATA], .ck_path = pos[0]};
     mcl_status st = items != NULL ? MCL_OK
                                   : cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
     for (size_t i = 0; i < nck && st == MCL_OK; i++)
@@ -249,6 +262,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
     if (st == MCL_OK)
         st = cli_check_ensemble_classes((const mcl_checkpoint *const *)cks, pos, nck, &err);
     if (st == MCL_OK) {
+        test.ck = cks[0];
         mcl_checkpoint_input(cks[0], &rows, &cols, &classes);
         images = malloc((size_t)n * rows * cols * sizeof(float));
         probs = malloc((size_t)n * classes * sizeof(float));
@@ -263,8 +277,8 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         item->spec = pos[nck + i];
         mcl_error item_err = {0};
         float *dst = images + (size_t)loaded * rows * cols;
-        mcl_status ist =
-            load_image(item, mcl_checkpoint_image_prep(cks[0]), rows, cols, dst, &item_err);
+        mcl_status ist = load_image(item, mcl_checkpoint_image_prep(cks[0]), &test, rows, cols,
+                                    dst, &item_err);
         if (ist == MCL_ERR_HOST_MEMORY) {
             st = ist, err = item_err;
         } else if (ist != MCL_OK) {
@@ -313,6 +327,7 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         free(items[i].error);
     free(items);
     mcl_context_free(ctx);
+    cli_test_images_free(&test);
     for (size_t i = 0; i < nck; i++)
         mcl_checkpoint_free(cks[i]);
     free(images);

@@ -1,5 +1,6 @@
 /* mnist-cl train: Keras-like training with per-epoch lines and a live progress bar on a TTY. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,17 +62,20 @@ static const cli_option options[] = {
     {"--data", "PATH",
      "the data: a folder of IDX files (raw or .gz), a NumPy .npz such as Keras's mnist.npz (or "
      "a folder holding mnist.npz), or a folder of images with one subfolder per class "
-     "(default $MNIST_CL_DATA, else data/mnist, else Keras's mnist.npz in ~/.keras/datasets)"},
+     "(default $MNIST_CL_DATA, else data/mnist, else Keras's mnist.npz in ~/.keras/datasets; "
+     "with --resume, the data the run recorded)"},
     {"--test-split", "F",
      "an image folder without train/ and test/ folders: test on this share of its files "
      "(default 0.2; the same files every run)"},
-    {"--limit", "N", "train on the first N training images only"},
+    {"--limit", "N", "train on the first N training images only (with --resume: as recorded)"},
     {"--classes", "N",
      "the number of classes, when some have no training sample on purpose (default: the "
      "largest label + 1, and every class must occur)"},
     {"--save", "FILE", "write a checkpoint at the end of every epoch (atomically)"},
     {"--save-best", NULL, "with --save: write it only when the validation loss improves"},
-    {"--resume", "FILE", "continue the run a checkpoint stopped in (its model, recipe, seed)"},
+    {"--resume", "FILE",
+     "continue the run a checkpoint stopped in (its model, recipe, seed, data, --limit and "
+     "--classes; an option that contradicts them is refused)"},
     {"--early-stopping", "N",
      "stop after N epochs without a lower validation loss, keeping the "
      "best weights"},
@@ -83,6 +87,9 @@ static const cli_option options[] = {
      "after training, print where the device time of the training steps went (per op and "
      "phase, from OpenCL event profiling)"},
     {"--verbose", "0|1|2", "0 silent, 1 progress bar (on a terminal), 2 one line per epoch"},
+    {"--json", NULL,
+     "print one JSON object on stdout at the end (recipe, data, per-epoch history, test "
+     "metrics, speed, device); the progress and Keras lines go to stderr"},
     {"--help", NULL, "show this help"},
 };
 enum {
@@ -131,6 +138,7 @@ enum {
     OPT_TARGET,
     OPT_PROFILE,
     OPT_VERBOSE,
+    OPT_JSON,
     OPT_HELP,
     OPT_COUNT
 };
@@ -154,6 +162,7 @@ typedef struct train_ui {
     /* --target-accuracy: when the test set first reached it (epoch 0: not yet). */
     double start_seconds, reached_seconds, reached_accuracy, last_monitor_accuracy;
     uint32_t reached_epoch;
+    uint32_t saved_epoch; /* the epoch whose end --save last wrote (0: none) */
 } train_ui;
 
 enum { BAR_WIDTH = 30 }; /* Keras's */
@@ -252,6 +261,7 @@ static bool write_epoch_files(train_ui *ui, const mcl_epoch_result *r) {
     }
     if (ui->save_path != NULL && (!ui->save_best || r->improved)) {
         if (mcl_trainer_save(ui->trainer, ui->save_path, &ui->err) != MCL_OK) return false;
+        ui->saved_epoch = r->epoch;
         if (ui->save_best && ui->verbose > 0)
             printf("Epoch %u: val_loss improved to %.4f, saved %s\n", r->epoch, r->val_loss,
                    ui->save_path);
@@ -649,6 +659,31 @@ static void train_run_free(train_run *r) {
     mcl_file_lock_free(r->save_lock);
 }
 
+/* After the test evaluation: the checkpoint at --save keeps the test metrics of its weights
+ * (section TEST, which info and export show). When the trainer still holds the weights that
+ * were saved last it is saved again; otherwise (--save-best kept an earlier epoch, or early
+ * stopping restored other weights after the last save) the file's own weights are evaluated. */
+static mcl_status store_test_result(const train_ui *ui, train_run *run, uint32_t done,
+                                    uint32_t patience, uint32_t batch, mcl_error *err) {
+    bool restored = patience > 0 && ui->best_epoch > 0 && ui->best_epoch != done;
+    if (ui->saved_epoch == 0) return MCL_OK; /* nothing was written */
+    if (ui->saved_epoch == done && !restored)
+        return mcl_trainer_save(run->trainer, ui->save_path, err);
+    mcl_checkpoint *ck = NULL;
+    mcl_trainer *saved = NULL;
+    mcl_eval_result own = {0};
+    mcl_status st = mcl_checkpoint_load(ui->save_path, &ck, err);
+    if (st == MCL_OK) st = mcl_trainer_create_from_checkpoint(run->ctx, ck, batch, &saved, err);
+    if (st == MCL_OK) st = mcl_trainer_evaluate(saved, run->test, batch, &own, err);
+    if (st == MCL_OK) {
+        mcl_trainer_set_test_result(saved, &own);
+        st = mcl_trainer_save(saved, ui->save_path, err);
+    }
+    mcl_trainer_free(saved);
+    mcl_checkpoint_free(ck);
+    return st;
+}
+
 /* Loads the data and counts the validation split that the fit will make (the last fraction,
  * as Keras), refusing one that leaves nothing to train on before any device work. */
 static mcl_status load_data(train_run *r, const char *dir, uint32_t limit, float split,
@@ -734,17 +769,29 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     }
     train_run run = {0};
     mcl_error err = {0};
+    /* --json: stdout carries the one JSON document at the end; until then everything that
+     * would go there (the Keras lines, the progress bar on a terminal) goes to stderr. */
+    int json_fd = -1;
+    if (v[OPT_JSON]) {
+        fflush(stdout);
+        json_fd = dup(STDOUT_FILENO);
+        if (json_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+            cli_error("--json: cannot set stdout aside: %s", strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+    }
     if (v[OPT_RESUME] && (v[OPT_MODEL] || v[OPT_SEED])) {
         cli_error("--resume continues a run with its own model and seed; drop --model/--seed");
         return CLI_EXIT_USAGE;
     }
     if (v[OPT_RESUME]) {
         /* A resumed run is the run that was recorded: changing its recipe would silently give
-         * a different result than the uninterrupted run (only --epochs may extend it). The
-         * checkpoint does not record --limit and --data yet, so those are still the user's. */
+         * a different result than the uninterrupted run (only --epochs may extend it). The data
+         * options (--data, --limit, --classes, --validation-split) are checked against what
+         * the checkpoint recorded (cli_resume_data): the same value is fine. */
         static const int fixed[] = {OPT_BATCH,    OPT_LR,         OPT_SCHEDULE,   OPT_LR_DECAY,
                                     OPT_LR_DECAY_EPOCHS, OPT_WARMUP, OPT_OPTIMIZER, OPT_MOMENTUM,
-                                    OPT_VALSPLIT, OPT_AUGMENT,    OPT_NO_AUGMENT, OPT_ROTATION,
+                                    OPT_AUGMENT,    OPT_NO_AUGMENT, OPT_ROTATION,
                                     OPT_SHIFT,    OPT_SHEAR,      OPT_ZOOM,
                                     /* the optimizer's options, recorded in the OPT2 section */
                                     OPT_NESTEROV, OPT_RHO, OPT_CENTERED, OPT_WEIGHT_DECAY, OPT_L2,
@@ -826,9 +873,6 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
-    char data_buf[4096];
-    const char *dir = cli_data_dir(v[OPT_DATA], data_buf, sizeof data_buf);
-
     uint32_t declared_classes = 0;
     float test_split = 0.0f;
     if ((v[OPT_CLASSES] && !cli_u32("--classes", v[OPT_CLASSES], 2, 256, &declared_classes)) ||
@@ -839,9 +883,31 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         train_run_free(&run);
         return CLI_EXIT_USAGE;
     }
+    /* A resumed run trains on the data it recorded; a new one on --data or the default. */
+    cli_data_choice data = {0};
+    if (run.checkpoint != NULL) {
+        cli_resume_given given = {.data = v[OPT_DATA],
+                                  .has_limit = v[OPT_LIMIT] != NULL,
+                                  .limit = limit,
+                                  .has_classes = v[OPT_CLASSES] != NULL,
+                                  .classes = declared_classes,
+                                  .has_split = v[OPT_VALSPLIT] != NULL,
+                                  .split = recipe.validation_split};
+        int code = CLI_EXIT_USAGE;
+        if (!cli_resume_data(v[OPT_RESUME], run.checkpoint, &given, &data, &limit,
+                             &declared_classes, &code)) {
+            train_run_free(&run);
+            return code;
+        }
+    } else {
+        cli_choose_data(v[OPT_DATA], &data);
+    }
+    const char *dir = data.dir;
     mcl_status st =
         load_data(&run, dir, limit, recipe.validation_split, declared_classes, test_split, &err);
-    if (st != MCL_OK) cli_data_advice(&err, v[OPT_DATA]);
+    if (st != MCL_OK) cli_data_choice_advice(&err, &data);
+    if (st == MCL_OK && run.checkpoint != NULL)
+        st = cli_check_resume_fingerprint(v[OPT_RESUME], run.checkpoint, &data, run.all, &err);
     mcl_context_options copt = {
         .platform = g->platform, .device = g->device, .profile = v[OPT_PROFILE] != NULL};
     if (st == MCL_OK) st = mcl_context_create(&copt, &run.ctx, &err);
@@ -872,6 +938,17 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         train_run_free(&run);
         return cli_fail(&err);
     }
+    /* What the checkpoints record of the data (DATA): --resume, eval and info read it. */
+    mcl_data_record record = {.limit = limit,
+                              .classes = declared_classes,
+                              .validation_split = recipe.validation_split,
+                              .train_images = run.train_images,
+                              .val_images = run.val_images,
+                              .test_images = mcl_dataset_count(run.test),
+                              .fingerprint = mcl_dataset_fingerprint(run.all)};
+    if (!cli_abs_path(dir, record.source, sizeof record.source))
+        snprintf(record.source, sizeof record.source, "%s", dir);
+    mcl_trainer_set_data_record(run.trainer, &record);
     const mcl_device_info *dev = mcl_context_device(run.ctx);
     train_ui ui = {.verbose = verbose,
                    .tty = isatty(STDOUT_FILENO) == 1,
@@ -888,8 +965,8 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
         print_folder_summary(&run);
         char names[320];
         class_names_text(run.all, names, sizeof names);
-        printf("Data: %s: %u training, %u validation, %u test images of %ux%u, %u classes%s%s%s\n",
-               dir, run.train_images, run.val_images, mcl_dataset_count(run.test),
+        printf("Data: %s%s: %u training, %u validation, %u test images of %ux%u, %u classes%s%s%s\n",
+               dir, cli_data_origin_note(&data), run.train_images, run.val_images, mcl_dataset_count(run.test),
                mcl_dataset_rows(run.all), mcl_dataset_cols(run.all), classes, names[0] ? " (" : "",
                names, names[0] ? ")" : "");
         static const char *const schedules[] = {"", " (cosine decay)", " (step decay)"};
@@ -970,21 +1047,64 @@ int cmd_train(const cli_global *g, int argc, char **argv) {
     mcl_eval_result test = {0};
     if (verbose > 0) cli_warn_batchnorm(run.trainer);
     st = mcl_trainer_evaluate(run.trainer, run.test, recipe.batch_size, &test, &err);
+    if (st == MCL_OK) {
+        mcl_trainer_set_test_result(run.trainer, &test);
+        if (ui.save_path != NULL) st = store_test_result(&ui, &run, done, patience, recipe.batch_size, &err);
+    }
+    /* Throughput of the training steps, over the whole epochs after the first. */
+    double epoch_s = ui.timed_epochs > 0 ? ui.train_seconds / ui.timed_epochs : 0.0;
+    double images_per_s = epoch_s > 0.0 ? run.train_images / epoch_s : 0.0;
+    double gflops = images_per_s * mcl_trainer_train_flops_per_sample(run.trainer) * 1e-9;
+    double ms_per_step = ui.steps > 0 ? 1000.0 * epoch_s / ui.steps : 0.0;
     if (st == MCL_OK && verbose > 0) {
         printf("Test loss: %.4f - test accuracy: %.4f (%u images)\n", test.loss, test.accuracy,
                test.count);
-        if (ui.timed_epochs > 0) {
-            double epoch_s = ui.train_seconds / ui.timed_epochs;
-            double images = run.train_images;
-            double flops = mcl_trainer_train_flops_per_sample(run.trainer) * images;
+        if (ui.timed_epochs > 0)
             printf("Speed: %.3f s/epoch, %.2f ms/step, %.0f images/s, %.2f GFLOP/s "
                    "(training steps, mean of %u epoch%s%s)\n",
-                   epoch_s, 1000.0 * epoch_s / ui.steps, images / epoch_s, flops / epoch_s * 1e-9,
-                   ui.timed_epochs, ui.timed_epochs == 1 ? "" : "s",
-                   recipe.epochs > 1 ? " after the first" : "");
-        }
+                   epoch_s, ms_per_step, images_per_s, gflops, ui.timed_epochs,
+                   ui.timed_epochs == 1 ? "" : "s", recipe.epochs > 1 ? " after the first" : "");
         printf("Trained on %s (%s, platform %u, device %u)\n", dev->name,
                mcl_device_type_str(dev->type), dev->platform_index, dev->device_index);
+    }
+    if (st == MCL_OK && v[OPT_PROFILE] != NULL) print_profile(run.trainer);
+    if (st == MCL_OK && json_fd >= 0) {
+        /* Everything so far went to stderr; the document alone goes to the real stdout. */
+        fflush(stdout);
+        if (dup2(json_fd, STDOUT_FILENO) < 0)
+            st = cli_set_error(&err, MCL_ERR_IO, "--json: cannot restore stdout: %s",
+                               strerror(errno));
+        close(json_fd);
+        size_t rows = 0;
+        const mcl_epoch_result *history = mcl_trainer_history(run.trainer, &rows);
+        cli_train_report report = {.model = model,
+                                   .recipe = &recipe,
+                                   .seed = seed,
+                                   .data = &record,
+                                   .resumed_from = v[OPT_RESUME],
+                                   .initial_epoch = initial_epoch,
+                                   .epochs_done = done,
+                                   .history = history,
+                                   .history_count = rows,
+                                   .trainable_params = mcl_trainer_param_count(run.trainer),
+                                   .non_trainable_params = mcl_trainer_state_count(run.trainer),
+                                   .test = &test,
+                                   .device = dev,
+                                   .gemm = mcl_context_gemm_name(run.ctx),
+                                   .checkpoint = v[OPT_SAVE],
+                                   .wall_seconds = cli_now() - g->start_seconds,
+                                   .timed_epochs = ui.timed_epochs,
+                                   .epoch_seconds = epoch_s,
+                                   .ms_per_step = ms_per_step,
+                                   .images_per_second = images_per_s,
+                                   .gflops = gflops,
+                                   .patience = patience,
+                                   .best_epoch = ui.best_epoch,
+                                   .best_val_loss = ui.best_val_loss,
+                                   .target = target,
+                                   .reached_epoch = ui.reached_epoch,
+                                   .reached_seconds = ui.reached_seconds};
+        if (st == MCL_OK) st = cli_print_train_json(&report, &err);
     }
     if (st == MCL_OK && v[OPT_PROFILE] != NULL) print_profile(run.trainer);
     train_run_free(&run);

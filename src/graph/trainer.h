@@ -38,6 +38,13 @@ struct mcl_trainer {
      * the data of the latest fit or from the checkpoint; NULL: unnamed classes. */
     char **class_names;
     mcl_image_prep prep;
+    /* For checkpoints (src/store/trainer_checkpoint.c): what the run trains on, and the test
+     * metrics of the weights as they were after `test_step` training steps (valid while
+     * step == test_step). */
+    bool has_data, has_test;
+    mcl_data_record data;
+    mcl_eval_result test;
+    uint32_t test_step;
 };
 
 /* Makes the trainer's recipe `r`: the loss node's label smoothing follows it, and the L2

@@ -33,6 +33,11 @@
  *             bytes of name (no NUL, no control characters). Absent: the classes are unnamed
  *             ("0", "1", ...) and prepared as MNIST was, as in checkpoints written before
  *             names existed
+ *     "DATA"  what the run trained on (mcl_data_record): u32 source length (1..4095), the source
+ *             path (UTF-8, no NUL), u32 limit, classes, f32 validation split, u32 training,
+ *             validation and test images, u32 fingerprint (absent in older checkpoints)
+ *     "TEST"  the test metrics of these weights: u32 images (>= 1), f64 loss, f64 accuracy
+ *             (absent until a run was evaluated; dropped once training changes the weights)
  *   trailer: "END!" and the CRC-32 (zlib) of every byte before the trailer
  *
  * Reading validates the size, magic, version and checksum before interpreting anything, then
@@ -222,6 +227,32 @@ static void put_history(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32
     end_section(b, at);
 }
 
+static void put_data(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (!ck->has_data) return;
+    const mcl_data_record *d = &ck->data;
+    size_t at = begin_section(b, "DATA", sections);
+    size_t n = strnlen(d->source, sizeof d->source - 1);
+    mcl_buf_put_u32(b, (uint32_t)n);
+    mcl_buf_put(b, d->source, n);
+    mcl_buf_put_u32(b, d->limit);
+    mcl_buf_put_u32(b, d->classes);
+    mcl_buf_put_f32(b, d->validation_split);
+    mcl_buf_put_u32(b, d->train_images);
+    mcl_buf_put_u32(b, d->val_images);
+    mcl_buf_put_u32(b, d->test_images);
+    mcl_buf_put_u32(b, d->fingerprint);
+    end_section(b, at);
+}
+
+static void put_test(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (!ck->has_test) return;
+    size_t at = begin_section(b, "TEST", sections);
+    mcl_buf_put_u32(b, ck->test.count);
+    put_f64(b, ck->test.loss);
+    put_f64(b, ck->test.accuracy);
+    end_section(b, at);
+}
+
 mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph *plan,
                                 const char *path, mcl_error *err) {
     mcl_byte_buf b = {0};
@@ -243,6 +274,8 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph
     put_epoch_position(&b, ck, &sections);
     put_history(&b, ck, &sections);
     put_class_names(&b, ck, &sections);
+    put_data(&b, ck, &sections);
+    put_test(&b, ck, &sections);
     write_ctx w = {ck, &b, &sections};
     for_each_tensor(plan, write_tensor, &w);
     if (ck->has_optimizer) {
@@ -384,6 +417,42 @@ static mcl_status read_class_names(reader *r, const uint8_t *section_end,
         names += 4 + len;
     }
     ck->prep = (mcl_image_prep)prep;
+    return MCL_OK;
+}
+
+/* DATA: the source is non-empty printable text without NUL (it reaches messages). */
+static mcl_status read_data(reader *r, const uint8_t *section_end, struct mcl_checkpoint *ck) {
+    mcl_data_record *d = &ck->data;
+    uint32_t n = 0;
+    if (ck->has_data || !get_u32(r, &n) || n == 0 || n >= sizeof d->source ||
+        (uint64_t)(section_end - r->p) != (uint64_t)n + 7 * 4 || !get(r, d->source, n))
+        return corrupt(r, "bad data section");
+    d->source[n] = '\0';
+    for (uint32_t i = 0; i < n; i++)
+        if ((unsigned char)d->source[i] < ' ' || d->source[i] == 0x7f)
+            return corrupt(r, "bad data section");
+    uint32_t *u[] = {&d->limit, &d->classes};
+    for (size_t i = 0; i < 2; i++)
+        get_u32(r, u[i]); /* the length check above guarantees the bytes */
+    get_f32(r, &d->validation_split);
+    uint32_t *v[] = {&d->train_images, &d->val_images, &d->test_images, &d->fingerprint};
+    for (size_t i = 0; i < 4; i++)
+        get_u32(r, v[i]);
+    if (!(d->validation_split >= 0.0f && d->validation_split < 1.0f) || d->train_images == 0 ||
+        (d->limit > 0 && (uint64_t)d->train_images + d->val_images > d->limit))
+        return corrupt(r, "bad data section");
+    ck->has_data = true;
+    return MCL_OK;
+}
+
+static mcl_status read_test(reader *r, struct mcl_checkpoint *ck) {
+    uint32_t count = 0;
+    if (ck->has_test || !get_u32(r, &count) || count == 0 || !get_f64(r, &ck->test.loss) ||
+        !get_f64(r, &ck->test.accuracy) || !isfinite(ck->test.loss) ||
+        !(ck->test.accuracy >= 0.0 && ck->test.accuracy <= 1.0))
+        return corrupt(r, "bad test section");
+    ck->test.count = count;
+    ck->has_test = true;
     return MCL_OK;
 }
 
@@ -658,6 +727,10 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
             st = read_history(r, section_end, ck);
         } else if (memcmp(tag, "CLSN", 4) == 0) {
             st = read_class_names(r, section_end, ck);
+        } else if (memcmp(tag, "DATA", 4) == 0) {
+            st = read_data(r, section_end, ck);
+        } else if (memcmp(tag, "TEST", 4) == 0) {
+            st = read_test(r, ck);
         } else if (memcmp(tag, "EPOS", 4) == 0) {
             if (!get_u32(r, &ck->epoch_step) || !get_f64(r, &ck->epoch_loss_sum) ||
                 !get_f64(r, &ck->epoch_correct_sum) || ck->epoch_step == 0 ||
@@ -756,6 +829,59 @@ const char *mcl_checkpoint_class_name(const mcl_checkpoint *ck, uint32_t k) {
 
 mcl_image_prep mcl_checkpoint_image_prep(const mcl_checkpoint *ck) {
     return ck != NULL ? ck->prep : MCL_PREP_MNIST;
+}
+
+const mcl_data_record *mcl_checkpoint_data_record(const mcl_checkpoint *ck) {
+    return ck->has_data ? &ck->data : NULL;
+}
+
+const mcl_eval_result *mcl_checkpoint_test_result(const mcl_checkpoint *ck) {
+    return ck->has_test ? &ck->test : NULL;
+}
+
+const mcl_epoch_result *mcl_checkpoint_history(const mcl_checkpoint *ck, size_t *count) {
+    *count = ck->history_count;
+    return ck->history;
+}
+
+uint32_t mcl_checkpoint_epoch_step(const mcl_checkpoint *ck) {
+    return ck->epoch_step;
+}
+
+const char *mcl_checkpoint_model_text(const mcl_checkpoint *ck) {
+    return ck->model_text;
+}
+
+void mcl_checkpoint_param_counts(const mcl_checkpoint *ck, uint64_t *trainable,
+                                 uint64_t *non_trainable) {
+    /* The flat buffers hold alignment padding; the plan counts the real values. A loaded
+     * checkpoint's model was planned when it was read, so this cannot fail. */
+    mcl_graph g = {0};
+    uint64_t t = 0, n = 0;
+    if (ck->model != NULL &&
+        mcl_graph_plan(ck->model, (mcl_shape){1, ck->rows, ck->cols}, ck->classes, &g, NULL) ==
+            MCL_OK) {
+        t = g.trainable;
+        for (uint32_t i = 0; i < g.node_count; i++)
+            n += g.nodes[i].state_count;
+    }
+    free(g.nodes);
+    if (trainable != NULL) *trainable = t;
+    if (non_trainable != NULL) *non_trainable = n;
+}
+
+/* The one place class labels come from: every reader of them (the ONNX and NumPy exports,
+ * info, the CLI) asks here. */
+const char *mcl_checkpoint_class_label(const mcl_checkpoint *ck, uint32_t k, char *buf,
+                                       size_t size) {
+    const char *name = mcl_checkpoint_class_name(ck, k);
+    if (size > 0) {
+        if (name != NULL)
+            snprintf(buf, size, "%s", name);
+        else
+            snprintf(buf, size, "%u", k);
+    }
+    return buf;
 }
 
 void mcl_checkpoint_free(mcl_checkpoint *ck) {

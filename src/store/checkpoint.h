@@ -38,6 +38,11 @@ struct mcl_checkpoint {
     size_t history_count;
     char **class_names; /* [classes] (one allocation) or NULL: unnamed; owned when loaded */
     mcl_image_prep prep;
+    /* What the run trained on (DATA) and the test metrics of these weights (TEST); absent in
+     * checkpoints of older versions and, for TEST, of runs not yet evaluated. */
+    bool has_data, has_test;
+    mcl_data_record data;
+    mcl_eval_result test;
 };
 
 /* Writes ck to path atomically (see checkpoint.c for the format). `plan` is the graph whose flat

@@ -44,7 +44,13 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
                                 .recipe = t->recipe,
                                 .plateau = t->plateau,
                                 .class_names = t->class_names,
-                                .prep = t->prep};
+                                .prep = t->prep,
+
+                                .has_data = t->has_data,
+                                .data = t->data,
+                                /* Only while the weights are those that were tested. */
+                                .has_test = t->has_test && t->test_step == t->step,
+                                .test = t->test};
     mcl_status st = MCL_OK;
     ck.params = malloc(g->param_count * sizeof(float) + 1);
     ck.state = malloc(g->state_count * sizeof(float) + 1);
@@ -100,6 +106,11 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     t->epoch_step = ck->epoch_step;
     t->epoch_loss_sum = ck->epoch_loss_sum;
     t->epoch_correct_sum = ck->epoch_correct_sum;
+    t->has_data = ck->has_data;
+    t->data = ck->data;
+    t->has_test = ck->has_test;
+    t->test = ck->test;
+    t->test_step = ck->step;
     if (st == MCL_OK && ck->history_count > 0) {
         t->history = malloc(ck->history_count * sizeof *t->history);
         if (t->history == NULL)
@@ -129,4 +140,18 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     }
     *out = t;
     return MCL_OK;
+}
+
+void mcl_trainer_set_data_record(mcl_trainer *t, const mcl_data_record *record) {
+    t->has_data = record != NULL;
+    if (record != NULL) {
+        t->data = *record;
+        t->data.source[sizeof t->data.source - 1] = '\0';
+    }
+}
+
+void mcl_trainer_set_test_result(mcl_trainer *t, const mcl_eval_result *test) {
+    t->has_test = test != NULL && test->count > 0;
+    if (test != NULL) t->test = *test;
+    t->test_step = t->step;
 }
