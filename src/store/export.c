@@ -92,6 +92,18 @@ static size_t elements(uint32_t ndim, const uint32_t *dims) {
 
 /* ---------------------------------------------------------------- npy / npz */
 
+/* The .npy v1.0 preamble: magic, version, the header dict (len bytes) padded with spaces and a
+ * newline so that the data starts on a 64-byte boundary, as numpy writes it. */
+static void put_npy_header(mcl_byte_buf *b, const char *header, size_t len) {
+    size_t unpadded = 10 + len + 1, padded = (unpadded + 63) / 64 * 64;
+    mcl_buf_put(b, "\x93NUMPY\x01\x00", 8);
+    mcl_buf_put_u16(b, (uint16_t)(padded - 10));
+    mcl_buf_put(b, header, len);
+    for (size_t i = unpadded; i < padded; i++)
+        mcl_buf_put(b, " ", 1);
+    mcl_buf_put(b, "\n", 1);
+}
+
 /* A .npy v1.0 file: magic, version, u16 header length, the header dict padded with spaces and a
  * newline so that the data starts on a 64-byte boundary (as numpy writes it), then the data. */
 static void put_npy(mcl_byte_buf *b, const float *data, uint32_t ndim, const uint32_t *dims) {
@@ -106,13 +118,7 @@ static void put_npy(mcl_byte_buf *b, const float *data, uint32_t ndim, const uin
     char header[256];
     int len = snprintf(header, sizeof header,
                        "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape);
-    size_t unpadded = 10 + (size_t)len + 1, padded = (unpadded + 63) / 64 * 64;
-    mcl_buf_put(b, "\x93NUMPY\x01\x00", 8);
-    mcl_buf_put_u16(b, (uint16_t)(padded - 10));
-    mcl_buf_put(b, header, (size_t)len);
-    for (size_t i = unpadded; i < padded; i++)
-        mcl_buf_put(b, " ", 1);
-    mcl_buf_put(b, "\n", 1);
+    put_npy_header(b, header, (size_t)len);
     put_f32s(b, data, elements(ndim, dims));
 }
 
@@ -135,13 +141,7 @@ static void put_npy_strings(mcl_byte_buf *b, const char *const *strings, size_t 
                      : snprintf(header, sizeof header,
                                 "{'descr': '<U%zu', 'fortran_order': False, 'shape': (%zu,), }",
                                 width, count);
-    size_t unpadded = 10 + (size_t)len + 1, padded = (unpadded + 63) / 64 * 64;
-    mcl_buf_put(b, "\x93NUMPY\x01\x00", 8);
-    mcl_buf_put_u16(b, (uint16_t)(padded - 10));
-    mcl_buf_put(b, header, (size_t)len);
-    for (size_t i = unpadded; i < padded; i++)
-        mcl_buf_put(b, " ", 1);
-    mcl_buf_put(b, "\n", 1);
+    put_npy_header(b, header, (size_t)len);
     for (size_t i = 0; i < count; i++) {
         size_t n = 0;
         uint32_t cp;
