@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "data/idx.h"
 #include "mnistcl/mnistcl.h"
@@ -41,7 +42,7 @@ _Static_assert(sizeof label_patterns == sizeof image_patterns, "one label spelli
 /* A malloc'd copy of s (caller frees), or NULL when out of memory. */
 static char *copy_string(const char *s) {
     size_t n = strlen(s) + 1;
-    char *c = malloc(n);
+    char *c = mcl_malloc(n);
     if (c != NULL) memcpy(c, s, n);
     return c;
 }
@@ -52,7 +53,7 @@ static char *join_path(const char *dir, const char *name) {
     size_t dn = strlen(dir);
     const char *sep = dn > 0 && dir[dn - 1] == '/' ? "" : "/";
     size_t size = dn + strlen(sep) + strlen(name) + 1;
-    char *p = malloc(size);
+    char *p = mcl_malloc(size);
     if (p != NULL) snprintf(p, size, "%s%s%s", dir, sep, name);
     return p;
 }
@@ -66,7 +67,8 @@ static mcl_status find_split_file(const char *dir, const char *prefix, const cha
     for (size_t i = 0; i < PATTERN_COUNT; i++) {
         snprintf(name, sizeof name, patterns[i], prefix);
         char *path = join_path(dir, name);
-        if (path == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of memory");
+        if (path == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for a data file's name");
         struct stat st;
         if (stat(path, &st) == 0) {
             *out = path;
@@ -144,7 +146,7 @@ mcl_status mcl_dataset_load_files(const char *images_path, const char *labels_pa
                      images_path, img.count, labels_path, lab.count);
     mcl_dataset *ds = NULL;
     if (s == MCL_OK) {
-        ds = calloc(1, sizeof *ds);
+        ds = mcl_calloc(1, sizeof *ds);
         if (ds != NULL) {
             ds->images_path = copy_string(images_path);
             ds->labels_path = copy_string(labels_path);
@@ -183,10 +185,10 @@ mcl_status mcl_dataset_subset(const mcl_dataset *src, uint32_t first, uint32_t c
                         src->images_path, first, (unsigned long long)first + count, src->count);
 
     const size_t features = (size_t)src->rows * src->cols;
-    mcl_dataset *ds = calloc(1, sizeof *ds);
+    mcl_dataset *ds = mcl_calloc(1, sizeof *ds);
     if (ds != NULL) {
-        ds->pixels = malloc((size_t)count * features);
-        ds->labels = malloc(count);
+        ds->pixels = mcl_malloc((size_t)count * features);
+        ds->labels = mcl_malloc(count);
         ds->images_path = copy_string(src->images_path);
         ds->labels_path = copy_string(src->labels_path);
     }

@@ -1,4 +1,5 @@
 #include "ops/optim.h"
+#include "core/alloc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -24,8 +25,9 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
     *out = NULL;
     if (count > UINT32_MAX)
         return mcl_fail(err, MCL_ERR_MODEL, "the model has too many parameters (%zu)", count);
-    mcl_optim *opt = calloc(1, sizeof *opt);
-    if (opt == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_optim *opt = mcl_calloc(1, sizeof *opt);
+    if (opt == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the optimizer");
     opt->ctx = ctx;
     opt->recipe = *recipe;
     opt->count = count;
@@ -106,8 +108,8 @@ mcl_status mcl_optim_write_state(mcl_optim *opt, uint64_t steps, const float *m,
 void mcl_optim_free(mcl_optim *opt) {
     if (opt == NULL) return;
     for (int i = 0; i < 2; i++)
-        if (opt->state[i] != NULL) clReleaseMemObject(opt->state[i]);
-    if (opt->kernel != NULL) clReleaseKernel(opt->kernel);
+        if (opt->state[i] != NULL) mcl_cl_release_mem(opt->state[i]);
+    if (opt->kernel != NULL) mcl_cl_release_kernel(opt->kernel);
     free(opt);
 }
 

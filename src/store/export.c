@@ -31,12 +31,13 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/error.h"
-#include "graph/graph.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
-#include "store/checkpoint.h"
+#include "core/error.h"
+#include "graph/graph.h"
 #include "onnx.pb-c.h"
+#include "store/checkpoint.h"
 
 static void store_f32(uint8_t *dst, float f) {
     uint32_t v;
@@ -113,7 +114,8 @@ mcl_status mcl_npy_write(const char *path, const float *data, uint32_t ndim, con
         return mcl_fail(err, MCL_ERR_USAGE, "mcl_npy_write: bad arguments");
     mcl_byte_buf b = {0};
     put_npy(&b, data, ndim, dims);
-    mcl_status st = b.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory")
+    mcl_status st = b.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                                        "%s: out of host memory for the NumPy array", path)
                              : mcl_atomic_write(path, b.data, b.len, "NumPy array", err);
     mcl_buf_free(&b);
     return st;
@@ -185,7 +187,7 @@ mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error 
     mcl_graph g = {0};
     mcl_status st = plan_checkpoint(ck, path, &g, err);
     if (st != MCL_OK) return st;
-    zip_entry *entries = calloc((size_t)g.node_count * MCL_OP_MAX_TENSORS + 1, sizeof *entries);
+    zip_entry *entries = mcl_calloc((size_t)g.node_count * MCL_OP_MAX_TENSORS + 1, sizeof *entries);
     mcl_byte_buf zip = {0}, npy = {0};
     size_t count = 0;
     bool too_large = false;
@@ -271,7 +273,7 @@ static void *ob_alloc(onnx_builder *b, size_t size) {
     if (b->failed) return NULL;
     if (b->block_count == b->block_cap) {
         size_t cap = b->block_cap > 0 ? 2 * b->block_cap : 256;
-        void **p = realloc(b->blocks, cap * sizeof *p);
+        void **p = mcl_realloc(b->blocks, cap * sizeof *p);
         if (p == NULL) {
             b->failed = true;
             return NULL;
@@ -279,7 +281,7 @@ static void *ob_alloc(onnx_builder *b, size_t size) {
         b->blocks = p;
         b->block_cap = cap;
     }
-    void *p = calloc(1, size > 0 ? size : 1);
+    void *p = mcl_calloc(1, size > 0 ? size : 1);
     if (p == NULL) {
         b->failed = true;
         return NULL;
@@ -769,7 +771,7 @@ mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error
     size_t size = 0;
     if (st == MCL_OK && !b.failed) {
         size = onnx__model_proto__get_packed_size(&model);
-        bytes = malloc(size > 0 ? size : 1);
+        bytes = mcl_malloc(size > 0 ? size : 1);
         if (bytes != NULL) onnx__model_proto__pack(&model, bytes);
     }
     if (st == MCL_OK && bytes == NULL)

@@ -7,8 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/error.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 
 typedef struct text {
     char *data;
@@ -31,7 +32,7 @@ static void add(text *t, const char *fmt, ...) {
         size_t cap = t->cap ? t->cap * 2 : 4096;
         while (cap < t->len + (size_t)n + 1)
             cap *= 2;
-        char *p = realloc(t->data, cap);
+        char *p = mcl_realloc(t->data, cap);
         if (p == NULL) {
             t->failed = true;
             return;
@@ -83,7 +84,8 @@ mcl_status mcl_history_write(const char *path, const mcl_epoch_result *rows, siz
         json(&t, rows, count);
     else
         csv(&t, rows, count);
-    mcl_status st = t.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory")
+    mcl_status st = t.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                                        "%s: out of host memory for the history", path)
                              : mcl_atomic_write(path, t.data, t.len, "history", err);
     free(t.data);
     return st;

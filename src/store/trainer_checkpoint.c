@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "graph/trainer.h"
 #include "store/checkpoint.h"
 
@@ -42,18 +43,18 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
                                 .history_count = t->history_count,
                                 .recipe = t->recipe};
     mcl_status st = MCL_OK;
-    ck.params = malloc(g->param_count * sizeof(float) + 1);
-    ck.state = malloc(g->state_count * sizeof(float) + 1);
+    ck.params = mcl_malloc(g->param_count * sizeof(float) + 1);
+    ck.state = mcl_malloc(g->state_count * sizeof(float) + 1);
     if (t->optim != NULL) {
         ck.has_optimizer = true;
         ck.optimizer = mcl_optim_kind(t->optim);
         ck.optimizer_steps = mcl_optim_steps(t->optim);
-        ck.moment1 = malloc(g->param_count * sizeof(float) + 1);
-        ck.moment2 = malloc(g->param_count * sizeof(float) + 1);
+        ck.moment1 = mcl_malloc(g->param_count * sizeof(float) + 1);
+        ck.moment2 = mcl_malloc(g->param_count * sizeof(float) + 1);
     }
     if (ck.params == NULL || ck.state == NULL ||
         (ck.has_optimizer && (ck.moment1 == NULL || ck.moment2 == NULL)))
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the checkpoint's tensors");
     if (st == MCL_OK)
         st = read_buffer(t, g->params, g->param_count, ck.params, "reading weights", err);
     if (st == MCL_OK)
@@ -91,9 +92,10 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     t->epoch_loss_sum = ck->epoch_loss_sum;
     t->epoch_correct_sum = ck->epoch_correct_sum;
     if (st == MCL_OK && ck->history_count > 0) {
-        t->history = malloc(ck->history_count * sizeof *t->history);
+        t->history = mcl_malloc(ck->history_count * sizeof *t->history);
         if (t->history == NULL)
-            st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+            st = mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                          "out of host memory for the checkpoint's history");
         else
             memcpy(t->history, ck->history, ck->history_count * sizeof *t->history);
         t->history_count = st == MCL_OK ? ck->history_count : 0;
