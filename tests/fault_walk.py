@@ -13,7 +13,7 @@ order, and then once per fault with MNIST_CL_FAULT=KIND:N, X.ckpt and H.csv hold
 run's complete files:
 
   - every point of the run, with one exception: a kernel launch sets its arguments with one
-    clSetKernelArg each (13 per launch on average), and mcl_kernel_set_args returns at the
+    clSetKernelArg each (13 or 14 per launch here), and mcl_kernel_set_args returns at the
     first that fails with nothing to undo, so failing the 1st or the 13th of one launch is one
     path; the walk fails the first argument of every launch;
   - every allocation again with MNIST_CL_FAULT=alloc:N+ (it and every later one fail): error
@@ -33,9 +33,9 @@ Each of those runs must
   - leave X.ckpt either byte for byte the previous one or a complete checkpoint of this run
     (checksum, structure, and the same weights, optimizer state and recipe as the clean run's
     after that epoch), and H.csv likewise;
-or, where mnist-cl is built to carry on (a program cache it cannot read or write, a build log
-it cannot fetch, a buffer it cannot count), exit 0 with the clean run's output, checkpoint and
-history; those sites are listed.
+or, where mnist-cl is built to carry on (a program cache it cannot read or write, a self-check
+verdict it cannot keep, a build log it cannot fetch, a buffer it cannot count), exit 0 with the
+clean run's output, checkpoint and history; those sites are listed.
 
 usage: fault_walk.py PATH/TO/mnist-cl    (meson passes the executable and the ASan build's env)
 environment: MNIST_CL_SOURCE_ROOT (the repository; meson sets it), MNIST_CL_FAULT_JOBS (runs
@@ -194,14 +194,15 @@ def checkpoint_sections(data):
 
 
 def comparable(sections):
-    """What two checkpoints of the same epoch of the same run share: everything but the
-    timings in HIST and, in RUN, the recipe's epoch count (the one-epoch reference run's is
-    1). Plus the epochs done."""
+    """(epochs done, what two checkpoints of the same epoch of the same run share, TEST): the
+    sections but the timings in HIST and, in RUN, the recipe's epoch count (the one-epoch
+    reference run's is 1); apart, the test metrics (TEST), which train adds in a last save
+    after its evaluation: a run that failed before that lacks them."""
     run = sections[b"RUN "][0]
     epochs = struct.unpack("<I", run[8:12])[0]
-    kept = {tag: payloads for tag, payloads in sections.items() if tag != b"HIST"}
+    kept = {tag: payloads for tag, payloads in sections.items() if tag not in (b"HIST", b"TEST")}
     kept[b"RUN "] = [run[:16] + run[20:]]
-    return epochs, kept
+    return epochs, kept, sections.get(b"TEST")
 
 
 def history_rows(text):
@@ -329,10 +330,11 @@ class Config:
             sections = checkpoint_sections(open(os.path.join(where, "X.ckpt"), "rb").read())
             if sections is None:
                 fail(f"{name}: the reference checkpoint after epoch {epochs} does not validate")
-            done, kept = comparable(sections)
-            if done != epochs:
-                fail(f"{name}: the reference checkpoint after epoch {epochs} says {done} epochs")
-            self.references[epochs] = kept
+            done, kept, test = comparable(sections)
+            if done != epochs or test is None:
+                fail(f"{name}: the reference checkpoint after epoch {epochs} says {done} epochs"
+                     + ("" if test is not None else ", without test metrics"))
+            self.references[epochs] = (kept, test)
         self.rows = history_rows(open(os.path.join(folder, "H.csv")).read())
         self.stdout = normalise_stdout(out)
         self.report = report
@@ -489,7 +491,7 @@ def walk(exe, tmp, started):
             if normalise_stdout(out) != config.stdout:
                 why.append("exit 0 but the output differs from the clean run's")
             sections = checkpoint_sections(ckpt) if ckpt is not None else None
-            if sections is None or comparable(sections) != (2, config.references[2]):
+            if sections is None or comparable(sections) != (2, *config.references[2]):
                 why.append("exit 0 but the checkpoint is not the clean run's")
             if hist is None or history_rows(hist) != config.rows:
                 why.append("exit 0 but the history is not the clean run's")
@@ -515,8 +517,9 @@ def walk(exe, tmp, started):
                 if sections is None:
                     why.append("X.ckpt is damaged")
                 else:
-                    done, kept = comparable(sections)
-                    if done not in config.references or kept != config.references[done]:
+                    done, kept, test = comparable(sections)
+                    if (done not in config.references or kept != config.references[done][0] or
+                            test not in (None, config.references[done][1])):
                         why.append(f"X.ckpt (epoch {done}) is not the clean run's")
             if hist is None:
                 why.append("H.csv is missing")

@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
 """Checks an ONNX model exported by mnist-cl against probabilities computed by the C reference.
 
-usage: onnx_check.py MODEL.onnx INPUTS.npy EXPECTED.npy
+usage: onnx_check.py [--logits] [--expect-meta META.json] MODEL.onnx INPUTS.npy EXPECTED.npy
 
 1. onnx.checker.check_model(full_check=True): schema, opset and strict shape inference.
 2. The interface mnist-cl promises: IR 7, opset 13, input 'images' [N, 1, rows, cols] with a
-   symbolic N, output 'probabilities' [N, classes].
-3. Runs the graph with the small NumPy interpreter below (Debian's python3-onnx has neither a
+   symbolic N, output 'probabilities' [N, classes] (with --logits: 'logits', whose softmax is
+   compared with EXPECTED instead).
+3. The metadata_props every export carries (mnist_cl_version, model, classes, class_names as a
+   JSON list of that many names, output, recipe as a JSON object, seed, epochs) and a graph
+   doc_string that names the model; with --expect-meta, each key of META.json must have exactly
+   that value, a key whose value is null must be absent, and the phrases listed under
+   "doc_contains" must be in the graph's doc_string.
+4. Runs the graph with the small NumPy interpreter below (Debian's python3-onnx has neither a
    reference evaluator nor onnxruntime) on INPUTS and compares with EXPECTED: max |diff| < 1e-4.
    The interpreter follows the ONNX operator specifications, written independently of the
    exporter's C code, and knows only the node types the exporter emits; anything else fails.
-4. If onnxruntime is importable, runs it too and compares the same way.
+5. If onnxruntime is importable, runs it too and compares the same way.
 
 Exits non-zero with a message on the first problem.
 """
+import json
 import sys
 
 import numpy as np
@@ -152,6 +159,7 @@ OPS = {
     "LeakyRelu": lambda i, a: np.where(i[0] > 0, i[0], a.get("alpha", 0.01) * i[0]),
     "GlobalAveragePool": lambda i, a: i[0].mean(axis=tuple(range(2, i[0].ndim)), keepdims=True),
     "Transpose": lambda i, a: np.transpose(i[0], a.get("perm")),
+    "Identity": lambda i, a: i[0],
 }
 
 
@@ -182,7 +190,56 @@ def dims(value_info):
     return out
 
 
-def check_interface(model, images, expected):
+REQUIRED_META = ("mnist_cl_version", "model", "classes", "class_names", "output", "recipe",
+                 "seed", "epochs")
+
+
+def check_metadata(model, output, classes, expect):
+    meta = {p.key: p.value for p in model.metadata_props}
+    if len(meta) != len(model.metadata_props):
+        raise CheckError("metadata_props holds a key twice")
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise CheckError(f"metadata_props lacks {missing}: {sorted(meta)}")
+    if meta["mnist_cl_version"] != model.producer_version:
+        raise CheckError(f"mnist_cl_version {meta['mnist_cl_version']!r} is not the producer's "
+                         f"{model.producer_version!r}")
+    if meta["output"] != output or int(meta["classes"]) != classes:
+        raise CheckError(f"output {meta['output']!r} / classes {meta['classes']!r}, expected "
+                         f"{output!r} / {classes}")
+    names = json.loads(meta["class_names"])
+    if not isinstance(names, list) or len(names) != classes or not all(
+            isinstance(n, str) and n for n in names):
+        raise CheckError(f"class_names {meta['class_names']!r} is not a list of {classes} names")
+    recipe = json.loads(meta["recipe"])
+    if not isinstance(recipe, dict) or not {"epochs", "batch_size", "optimizer", "lr"} <= set(
+            recipe):
+        raise CheckError(f"recipe {meta['recipe']!r} is not a recipe object")
+    for key in ("history", "data"):
+        if key in meta:
+            json.loads(meta[key])
+    if meta["model"] not in model.graph.doc_string:
+        raise CheckError(f"the graph's doc_string does not name the model {meta['model']!r}")
+    for key, want in (expect or {}).items():
+        if key == "doc_contains":  # phrases the graph's doc_string must hold
+            for phrase in want:
+                if phrase not in model.graph.doc_string:
+                    raise CheckError(f"the graph's doc_string lacks {phrase!r}: "
+                                     f"{model.graph.doc_string!r}")
+            continue
+        if want is None and key in meta:
+            raise CheckError(f"metadata {key} = {meta[key]!r}, expected no such key")
+        if want is not None and meta.get(key) != want:
+            raise CheckError(f"metadata {key} = {meta.get(key)!r}, expected {want!r}")
+    print(f"metadata: {len(meta)} entries OK")
+
+
+def softmax_rows(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def check_interface(model, images, expected, output):
     if model.ir_version != 7:
         raise CheckError(f"ir_version {model.ir_version}, expected 7")
     opsets = {o.domain: o.version for o in model.opset_import}
@@ -193,8 +250,8 @@ def check_interface(model, images, expected):
     graph = model.graph
     if [i.name for i in graph.input] != ["images"]:
         raise CheckError(f"inputs {[i.name for i in graph.input]}, expected ['images']")
-    if [o.name for o in graph.output] != ["probabilities"]:
-        raise CheckError(f"outputs {[o.name for o in graph.output]}, expected ['probabilities']")
+    if [o.name for o in graph.output] != [output]:
+        raise CheckError(f"outputs {[o.name for o in graph.output]}, expected [{output!r}]")
     for vi in list(graph.input) + list(graph.output):
         if vi.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
             raise CheckError(f"{vi.name} is not float")
@@ -203,7 +260,7 @@ def check_interface(model, images, expected):
         raise CheckError(f"images dims {dims(graph.input[0])}, expected {want_in}")
     want_out = ["N", expected.shape[1]]
     if dims(graph.output[0]) != want_out:
-        raise CheckError(f"probabilities dims {dims(graph.output[0])}, expected {want_out}")
+        raise CheckError(f"{output} dims {dims(graph.output[0])}, expected {want_out}")
 
 
 def compare(what, got, expected):
@@ -219,17 +276,32 @@ def compare(what, got, expected):
 
 
 def main(argv):
-    if len(argv) != 4:
+    args = argv[1:]
+    logits, expect = False, None
+    while args and args[0].startswith("--"):
+        if args[0] == "--logits":
+            logits, args = True, args[1:]
+        elif args[0] == "--expect-meta" and len(args) > 1:
+            with open(args[1]) as f:
+                expect = json.load(f)
+            args = args[2:]
+        else:
+            break
+    if len(args) != 3:
         print(__doc__.splitlines()[2], file=sys.stderr)
         return 2
-    model_path, inputs_path, expected_path = argv[1:]
+    model_path, inputs_path, expected_path = args
+    output = "logits" if logits else "probabilities"
+    # Probabilities as they are, or the softmax of the logits.
+    to_probs = softmax_rows if logits else (lambda x: x)
     try:
         model = onnx.load(model_path)
         onnx.checker.check_model(model, full_check=True)
         images = np.load(inputs_path)
         expected = np.load(expected_path)
-        check_interface(model, images, expected)
-        compare("numpy interpreter", run_numpy(model, images), expected)
+        check_interface(model, images, expected, output)
+        check_metadata(model, output, expected.shape[1], expect)
+        compare("numpy interpreter", to_probs(run_numpy(model, images)), expected)
         try:
             import onnxruntime
         except ImportError:
@@ -237,9 +309,10 @@ def main(argv):
         if onnxruntime is not None:
             session = onnxruntime.InferenceSession(model_path,
                                                    providers=["CPUExecutionProvider"])
-            got = session.run(["probabilities"], {"images": images.astype(np.float32)})[0]
-            compare("onnxruntime", got, expected)
-    except (CheckError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+            got = session.run([output], {"images": images.astype(np.float32)})[0]
+            compare("onnxruntime", to_probs(got.astype(np.float64)), expected)
+    except (CheckError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError,
+            json.JSONDecodeError) as e:
         print(f"onnx_check: {model_path}: {e}", file=sys.stderr)
         return 1
     print(f"onnx_check: {model_path}: OK")

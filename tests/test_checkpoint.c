@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "graph/trainer.h"
 #include "store/checkpoint.h"
 #include "test_util.h"
 
@@ -426,6 +427,88 @@ START_TEST(test_damaged_files_are_rejected) {
 }
 END_TEST
 
+/* The run records: the data a run trained on (DATA) and the test metrics of its weights
+ * (TEST) survive a save and load and a trainer rebuilt from the checkpoint; TEST is dropped
+ * once training changes the weights; a damaged DATA section is refused; and a checkpoint of
+ * an mnist-cl that did not write them (the fuzz corpus's, from before) still loads, with
+ * neither. */
+START_TEST(test_data_and_test_records) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_trainer *t = new_trainer(&f, 9);
+    fit(t, &f, 1, 0, 9);
+    mcl_data_record rec = {.limit = 400, .classes = 3, .validation_split = 0.2f,
+                           .train_images = 320, .val_images = 80, .test_images = 80,
+                           .fingerprint = mcl_dataset_fingerprint(f.all)};
+    snprintf(rec.source, sizeof rec.source, "%s", f.dir);
+    mcl_trainer_set_data_record(t, &rec);
+    mcl_eval_result test = {0};
+    mcl_error err = {0};
+    ck_assert(mcl_trainer_evaluate(t, f.val, 40, &test, &err) == MCL_OK);
+    mcl_trainer_set_test_result(t, &test);
+    char *path = path_in(&f, "r.ckpt"), *again = path_in(&f, "r2.ckpt");
+    ck_assert_msg(mcl_trainer_save(t, path, &err) == MCL_OK, "%s", err.message);
+    mcl_checkpoint *ck = NULL;
+    ck_assert_msg(mcl_checkpoint_load(path, &ck, &err) == MCL_OK, "%s", err.message);
+    const mcl_data_record *d = mcl_checkpoint_data_record(ck);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_str_eq(d->source, f.dir);
+    ck_assert(d->limit == 400 && d->classes == 3 && d->validation_split == 0.2f);
+    ck_assert(d->train_images == 320 && d->val_images == 80 && d->test_images == 80);
+    ck_assert_uint_eq(d->fingerprint, rec.fingerprint);
+    const mcl_eval_result *r = mcl_checkpoint_test_result(ck);
+    ck_assert_ptr_nonnull(r);
+    ck_assert(r->count == 80 && r->loss == test.loss && r->accuracy == test.accuracy);
+    size_t rows = 0;
+    ck_assert_ptr_nonnull(mcl_checkpoint_history(ck, &rows));
+    ck_assert_uint_eq(rows, 1);
+    uint64_t trainable = 0, fixed = 0;
+    mcl_checkpoint_param_counts(ck, &trainable, &fixed);
+    ck_assert_uint_eq(trainable, mcl_trainer_param_count(t));
+    ck_assert_uint_eq(fixed, mcl_trainer_state_count(t));
+    /* A trainer from the checkpoint saves both again; after a step, only the data record. */
+    mcl_trainer *b = NULL;
+    ck_assert(mcl_trainer_create_from_checkpoint(f.ctx, ck, 40, &b, &err) == MCL_OK);
+    ck_assert(mcl_trainer_save(b, again, &err) == MCL_OK);
+    mcl_checkpoint *ck2 = NULL;
+    ck_assert(mcl_checkpoint_load(again, &ck2, &err) == MCL_OK);
+    ck_assert_ptr_nonnull(mcl_checkpoint_test_result(ck2));
+    ck_assert_ptr_nonnull(mcl_checkpoint_data_record(ck2));
+    mcl_checkpoint_free(ck2);
+    fit(b, &f, 2, 1, 9);
+    ck_assert(mcl_trainer_save(b, again, &err) == MCL_OK);
+    ck_assert(mcl_checkpoint_load(again, &ck2, &err) == MCL_OK);
+    ck_assert_ptr_null(mcl_checkpoint_test_result(ck2));
+    ck_assert_str_eq(mcl_checkpoint_data_record(ck2)->source, f.dir);
+    mcl_checkpoint_free(ck2);
+    /* A DATA section whose source holds a control character is refused, even resealed. */
+    size_t size;
+    uint8_t *data = test_read_file(path, &size);
+    uint8_t *tag = memmem(data, size, "DATA", 4);
+    ck_assert_ptr_nonnull(tag);
+    tag[4 + 8 + 4] = '\n'; /* the source's first byte */
+    reseal(data, size);
+    expect_rejected(again, data, size, "bad data section");
+    free(data);
+    /* A checkpoint written before DATA and TEST existed. */
+    const char *root = getenv("MNIST_CL_SOURCE_ROOT");
+    if (root != NULL) {
+        char old[4096];
+        snprintf(old, sizeof old, "%s/tests/fuzz/corpus/checkpoint/trained.ckpt", root);
+        ck2 = NULL;
+        ck_assert_msg(mcl_checkpoint_load(old, &ck2, &err) == MCL_OK, "%s", err.message);
+        ck_assert_ptr_null(mcl_checkpoint_data_record(ck2));
+        ck_assert_ptr_null(mcl_checkpoint_test_result(ck2));
+        mcl_checkpoint_free(ck2);
+    }
+    free(path), free(again);
+    mcl_checkpoint_free(ck);
+    mcl_trainer_free(b);
+    mcl_trainer_free(t);
+    fixture_close(&f);
+}
+END_TEST
+
 typedef struct epoch_log {
     uint32_t epochs;
     double val_loss[64], lr[64];
@@ -621,6 +704,425 @@ START_TEST(test_writer_lock) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- optimizer options */
+
+/* A small MLP without dropout (training and inference forwards agree), 3 classes of 8x10. */
+static const char *const small_mlp = "flatten\ndense 16 relu\ndense classes softmax\n";
+
+static mcl_model *parse_model(const char *text) {
+    mcl_model *m = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_model_parse(text, "test", &m, &err) == MCL_OK, "%s", err.message);
+    return m;
+}
+
+static mcl_trainer *small_trainer(fixture *f, const mcl_model *m, uint64_t seed) {
+    mcl_trainer *t = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_trainer_create(f->ctx, m, 8, 10, 3, 40, seed, &t, &err) == MCL_OK, "%s",
+                  err.message);
+    return t;
+}
+
+/* Every new option of the recipe, as the command line would set it. */
+static mcl_recipe recipe_with(mcl_optimizer kind) {
+    mcl_model *m = parse_model(small_mlp);
+    mcl_recipe r = *mcl_model_recipe(m);
+    mcl_model_free(m);
+    r.batch_size = 40;
+    r.epochs = 2;
+    r.optimizer = kind;
+    return r;
+}
+
+typedef struct option_case {
+    const char *name;
+    mcl_recipe recipe, without; /* `without`: the same run but for the option under test */
+} option_case;
+
+static size_t option_cases(option_case *out) {
+    size_t n = 0;
+    const mcl_recipe adam = recipe_with(MCL_OPTIMIZER_ADAM);
+    mcl_recipe sgd = recipe_with(MCL_OPTIMIZER_SGD), rmsprop = recipe_with(MCL_OPTIMIZER_RMSPROP);
+    sgd.learning_rate = 0.5f;
+    out[n++] = (option_case){"adamw", recipe_with(MCL_OPTIMIZER_ADAMW), adam};
+    out[n - 1].recipe.weight_decay = 0.004f;
+    out[n++] = (option_case){"rmsprop", rmsprop, adam};
+    out[n++] = (option_case){"rmsprop centered momentum", rmsprop, rmsprop};
+    out[n - 1].recipe.centered = true;
+    out[n - 1].recipe.momentum = 0.5f;
+    mcl_recipe momentum = sgd;
+    momentum.learning_rate = 0.05f;
+    momentum.momentum = 0.9f;
+    out[n++] = (option_case){"sgd nesterov", momentum, momentum};
+    out[n - 1].recipe.nesterov = true;
+    out[n++] = (option_case){"adam weight decay", adam, adam};
+    out[n - 1].recipe.weight_decay = 0.1f;
+    out[n++] = (option_case){"l2", adam, adam};
+    out[n - 1].recipe.l2 = 0.01f;
+    out[n++] = (option_case){"label smoothing", adam, adam};
+    out[n - 1].recipe.label_smoothing = 0.2f;
+    out[n++] = (option_case){"clipnorm", sgd, sgd};
+    out[n - 1].recipe.clipnorm = 0.05f;
+    out[n++] = (option_case){"clipvalue", sgd, sgd};
+    out[n - 1].recipe.clipvalue = 0.002f;
+    out[n++] = (option_case){"global_clipnorm", sgd, sgd};
+    out[n - 1].recipe.global_clipnorm = 0.05f;
+    /* ReduceLROnPlateau fires after epoch 2 (patience 0: every epoch that does not improve by
+     * 100); epoch 3 shows it. */
+    mcl_recipe three = adam;
+    three.epochs = 3;
+    out[n++] = (option_case){"plateau", three, three};
+    out[n - 1].recipe.plateau.enabled = true;
+    out[n - 1].recipe.plateau.patience = 0;
+    out[n - 1].recipe.plateau.min_delta = 100.0f;
+    return n;
+}
+
+static float *train_params(fixture *f, const mcl_model *m, const mcl_recipe *r, uint64_t seed,
+                           uint64_t *count) {
+    mcl_trainer *t = small_trainer(f, m, seed);
+    mcl_fit_options o = {.recipe = *r, .seed = seed};
+    mcl_error err = {0};
+    ck_assert_msg(mcl_trainer_fit(t, f->train, f->val, &o, &err) == MCL_OK, "%s", err.message);
+    float *p = params_of(t, count);
+    mcl_trainer_free(t);
+    return p;
+}
+
+/* Same seed, same weights bit for bit, for every new option; and every option changes what
+ * training does (the weights differ from the same run without it). */
+START_TEST(test_every_option_is_deterministic_and_matters) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_model *m = parse_model(small_mlp);
+    option_case cases[16];
+    size_t n = option_cases(cases);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t c1, c2, c3;
+        float *a = train_params(&f, m, &cases[i].recipe, 3, &c1);
+        float *b = train_params(&f, m, &cases[i].recipe, 3, &c2);
+        float *base = train_params(&f, m, &cases[i].without, 3, &c3);
+        ck_assert_uint_eq(c1, c2);
+        ck_assert_msg(memcmp(a, b, c1 * sizeof *a) == 0, "%s: the same seed gave other weights",
+                      cases[i].name);
+        ck_assert_msg(memcmp(a, base, c1 * sizeof *a) != 0, "%s changed nothing", cases[i].name);
+        free(a), free(b), free(base);
+    }
+    mcl_model_free(m);
+    fixture_close(&f);
+}
+END_TEST
+
+/* The losses Keras reports: with an L2 regulariser, data loss + l2 * sum(kernel w^2), in
+ * evaluation and in training; with label smoothing, -sum_k q_k log p_k with the smoothed
+ * targets q; accuracy unchanged. Evaluated against the host from the trainer's own weights and
+ * predictions. */
+START_TEST(test_reported_loss_includes_l2_and_smoothing) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_model *plain = parse_model(small_mlp);
+    char text[256];
+    snprintf(text, sizeof text, "recipe l2=0.01\n%s", small_mlp);
+    mcl_model *l2 = parse_model(text);
+    snprintf(text, sizeof text, "recipe label_smoothing=0.2\n%s", small_mlp);
+    mcl_model *smooth = parse_model(text);
+    mcl_trainer *tp = small_trainer(&f, plain, 8), *tl = small_trainer(&f, l2, 8),
+                *ts = small_trainer(&f, smooth, 8);
+    mcl_error err = {0};
+    mcl_eval_result ep, el, es;
+    ck_assert(mcl_trainer_evaluate(tp, f.val, 40, &ep, &err) == MCL_OK);
+    ck_assert(mcl_trainer_evaluate(tl, f.val, 40, &el, &err) == MCL_OK);
+    ck_assert(mcl_trainer_evaluate(ts, f.val, 40, &es, &err) == MCL_OK);
+    /* The kernels of dense 80x16 and 16x3, in mcl_trainer_read_params's order. */
+    uint64_t n = 0;
+    float *w = params_of(tl, &n);
+    ck_assert_uint_eq(n, 80 * 16 + 16 + 16 * 3 + 3);
+    double sum = 0.0;
+    for (size_t i = 0; i < 80 * 16; i++) sum += (double)w[i] * w[i];
+    for (size_t i = 80 * 16 + 16; i < 80 * 16 + 16 + 48; i++) sum += (double)w[i] * w[i];
+    double penalty = 0.01 * sum;
+    ck_assert_msg(fabs(el.loss - ep.loss - penalty) < 1e-5 * (1.0 + penalty),
+                  "evaluation loss with L2 %.7f, without %.7f: the term is %.7f", el.loss, ep.loss,
+                  penalty);
+    ck_assert(el.accuracy == ep.accuracy && es.accuracy == ep.accuracy);
+    float *probs = predictions(ts, f.val);
+    double smoothed = 0.0;
+    for (uint32_t i = 0; i < 80; i++) {
+        uint8_t label = mcl_dataset_labels(f.val)[i];
+        for (uint32_t k = 0; k < 3; k++) {
+            double q = (k == label ? 0.8 : 0.0) + 0.2 / 3.0;
+            smoothed -= q * log((double)probs[3 * i + k]);
+        }
+    }
+    smoothed /= 80;
+    ck_assert_msg(fabs(es.loss - smoothed) < 1e-5, "smoothed evaluation loss %.7f, want %.7f",
+                  es.loss, smoothed);
+    ck_assert_msg(fabs(es.loss - ep.loss) > 1e-3, "label smoothing left the loss as it was");
+    /* Training: at a negligible rate the weights stay put, so the epoch's loss is the
+     * evaluation loss of the training set. */
+    mcl_eval_result tr_plain, tr_smooth;
+    ck_assert(mcl_trainer_evaluate(tp, f.train, 40, &tr_plain, &err) == MCL_OK);
+    ck_assert(mcl_trainer_evaluate(ts, f.train, 40, &tr_smooth, &err) == MCL_OK);
+    epoch_log log_l2 = {0}, log_smooth = {0};
+    mcl_fit_options o = {.recipe = *mcl_model_recipe(l2), .seed = 8, .on_epoch = log_epoch,
+                         .user = &log_l2};
+    o.recipe.epochs = 1;
+    o.recipe.batch_size = 40;
+    o.recipe.learning_rate = 1e-9f;
+    ck_assert(mcl_trainer_fit(tl, f.train, NULL, &o, &err) == MCL_OK);
+    o.recipe = *mcl_model_recipe(smooth);
+    o.recipe.epochs = 1;
+    o.recipe.batch_size = 40;
+    o.recipe.learning_rate = 1e-9f;
+    o.user = &log_smooth;
+    ck_assert(mcl_trainer_fit(ts, f.train, NULL, &o, &err) == MCL_OK);
+    size_t hn = 0;
+    const mcl_epoch_result *hl = mcl_trainer_history(tl, &hn);
+    ck_assert_uint_eq(hn, 1);
+    ck_assert_msg(fabs(hl[0].loss - (tr_plain.loss + penalty)) < 1e-4,
+                  "training loss with L2 %.6f, want %.6f + %.6f", hl[0].loss, tr_plain.loss,
+                  penalty);
+    const mcl_epoch_result *hs = mcl_trainer_history(ts, &hn);
+    ck_assert_msg(fabs(hs[0].loss - tr_smooth.loss) < 1e-4,
+                  "smoothed training loss %.6f, want %.6f", hs[0].loss, tr_smooth.loss);
+    free(w), free(probs);
+    mcl_trainer_free(tp);
+    mcl_trainer_free(tl);
+    mcl_trainer_free(ts);
+    mcl_model_free(plain);
+    mcl_model_free(l2);
+    mcl_model_free(smooth);
+    fixture_close(&f);
+}
+END_TEST
+
+/* ReduceLROnPlateau against Keras's rules, traced by hand: patience 2, cooldown 1, min_delta
+ * 0.01, factor 0.5, min_lr 0.3, a constant rate of 1. */
+START_TEST(test_plateau_follows_keras) {
+    mcl_plateau p = {.enabled = true, .factor = 0.5f, .patience = 2, .min_delta = 0.01f,
+                     .cooldown = 1, .min_lr = 0.3f};
+    mcl_plateau_state s = mcl_plateau_initial();
+    const double loss[10] = {1.0, 0.995, 0.992, 0.985, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6};
+    /* e1 best; e2, e3 not below 1.0 - 0.01: wait 1, 2, so 0.5 and a cooldown; e4 the cooldown
+     * ends and 0.985 is a new best; e5 best; e6, e7 wait 1, 2: 0.25, held at min_lr 0.3;
+     * e8 the cooldown ends, wait 1; e9, e10 wait 2, 3, but the rate is min_lr already. */
+    const float want_lr[10] = {1, 1, 0.5f, 0.5f, 0.5f, 0.5f, 0.3f, 0.3f, 0.3f, 0.3f};
+    const bool want_reduced[10] = {0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+    float lr = 1.0f;
+    for (int e = 0; e < 10; e++) {
+        float reduced = 0.0f;
+        bool fired = mcl_plateau_epoch_end(&s, &p, loss[e], 1.0, lr, &reduced);
+        ck_assert_msg(fired == want_reduced[e], "epoch %d: fired %d", e + 1, fired);
+        if (fired) lr = reduced;
+        ck_assert_msg(fabsf((float)mcl_plateau_lr(&s, &p, 1.0) - want_lr[e]) < 1e-6f,
+                      "epoch %d: rate %g, want %g", e + 1, mcl_plateau_lr(&s, &p, 1.0),
+                      (double)want_lr[e]);
+        ck_assert(!fired || reduced == want_lr[e]);
+    }
+    ck_assert_uint_eq(s.wait, 3); /* Keras keeps counting once the rate is at min_lr */
+    /* With a schedule: the reduction scales it, min_lr never lifts it above the schedule's own
+     * rate, and off means off. */
+    ck_assert(fabs(mcl_plateau_lr(&s, &p, 0.2) - 0.2) < 1e-12);
+    ck_assert(fabs(mcl_plateau_lr(&s, &p, 4.0) - 1.0) < 1e-12);
+    p.enabled = false;
+    ck_assert(mcl_plateau_lr(&s, &p, 4.0) == 4.0);
+}
+END_TEST
+
+static bool stop_at_epoch(const mcl_epoch_result *r, void *user) {
+    return r->epoch < *(const uint32_t *)user;
+}
+
+/* A trainer rebuilt from a checkpoint of `t` (which is freed). */
+static mcl_trainer *through_checkpoint(fixture *f, mcl_trainer *t, const char *name,
+                                       mcl_checkpoint **ck) {
+    char *path = path_in(f, name);
+    mcl_error err = {0};
+    ck_assert_msg(mcl_trainer_save(t, path, &err) == MCL_OK, "%s", err.message);
+    mcl_trainer_free(t);
+    ck_assert_msg(mcl_checkpoint_load(path, ck, &err) == MCL_OK, "%s", err.message);
+    mcl_trainer *back = NULL;
+    ck_assert_msg(mcl_trainer_create_from_checkpoint(f->ctx, *ck, 40, &back, &err) == MCL_OK,
+                  "%s", err.message);
+    free(path);
+    return back;
+}
+
+/* 4 epochs in one go vs stopped after 2 and after 3, each time saved, loaded and resumed: the
+ * same weights and rates, for RMSprop (centered, momentum: all three state vectors) with L2,
+ * clipping, label smoothing, weight decay and ReduceLROnPlateau, whose wait (1 after epoch 2)
+ * and reduction (after epoch 3) must both come through. And the options round-trip. */
+START_TEST(test_resume_with_optimizer_options_is_bit_identical) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_model *m = parse_model(small_mlp);
+    mcl_recipe r = recipe_with(MCL_OPTIMIZER_RMSPROP);
+    r.epochs = 4;
+    r.centered = true;
+    r.momentum = 0.5f;
+    r.rho = 0.8f;
+    r.l2 = 0.001f;
+    r.weight_decay = 0.01f;
+    r.label_smoothing = 0.1f;
+    r.clipnorm = 0.5f;
+    r.plateau = (mcl_plateau){.enabled = true, .factor = 0.5f, .patience = 2,
+                              .min_delta = 100.0f, .cooldown = 1, .min_lr = 1e-5f};
+    epoch_log whole_log = {0}, part_log = {0};
+    mcl_trainer *whole = small_trainer(&f, m, 12);
+    mcl_fit_options o = {.recipe = r, .seed = 12, .on_epoch = log_epoch, .user = &whole_log};
+    mcl_error err = {0};
+    ck_assert_msg(mcl_trainer_fit(whole, f.train, f.val, &o, &err) == MCL_OK, "%s", err.message);
+    ck_assert(whole_log.lr[2] == r.learning_rate && whole_log.lr[3] < r.learning_rate);
+
+    mcl_trainer *part = small_trainer(&f, m, 12);
+    uint32_t stop = 2;
+    mcl_fit_options po = {.recipe = r, .seed = 12, .on_epoch = stop_at_epoch, .user = &stop};
+    ck_assert(mcl_trainer_fit(part, f.train, f.val, &po, &err) == MCL_OK);
+    ck_assert_uint_eq(part->plateau.wait, 1);
+    mcl_checkpoint *ck = NULL;
+    part = through_checkpoint(&f, part, "opt2.ckpt", &ck);
+    /* What went in came out. */
+    const mcl_recipe *cr = mcl_checkpoint_recipe(ck);
+    ck_assert(cr->optimizer == MCL_OPTIMIZER_RMSPROP && cr->centered && !cr->nesterov);
+    ck_assert(cr->rho == r.rho && cr->momentum == r.momentum && cr->l2 == r.l2 &&
+              cr->weight_decay == r.weight_decay && cr->label_smoothing == r.label_smoothing &&
+              cr->clipnorm == r.clipnorm && cr->clipvalue == 0.0f && cr->global_clipnorm == 0.0f);
+    ck_assert(cr->plateau.enabled && cr->plateau.factor == 0.5f && cr->plateau.patience == 2 &&
+              cr->plateau.min_delta == 100.0f && cr->plateau.cooldown == 1 &&
+              cr->plateau.min_lr == 1e-5f);
+    ck_assert(ck->moment1 != NULL && ck->moment2 != NULL && ck->moment3 != NULL);
+    ck_assert(ck->plateau.wait == 1 && ck->plateau.scale == 1.0 && isfinite(ck->plateau.best));
+    ck_assert(part->plateau.best == ck->plateau.best);
+    mcl_checkpoint_free(ck);
+    stop = 3;
+    po.initial_epoch = 2;
+    ck_assert(mcl_trainer_fit(part, f.train, f.val, &po, &err) == MCL_OK);
+    ck_assert(part->plateau.scale == 0.5 && part->plateau.cooldown == 1);
+    part = through_checkpoint(&f, part, "opt3.ckpt", &ck);
+    ck_assert(ck->plateau.scale == 0.5 && ck->plateau.cooldown == 1);
+    mcl_fit_options ro = {.recipe = *mcl_checkpoint_recipe(ck),
+                          .seed = mcl_checkpoint_seed(ck),
+                          .initial_epoch = mcl_checkpoint_epoch(ck),
+                          .on_epoch = log_epoch,
+                          .user = &part_log};
+    mcl_checkpoint_free(ck);
+    ck_assert_msg(mcl_trainer_fit(part, f.train, f.val, &ro, &err) == MCL_OK, "%s", err.message);
+    uint64_t n1, n2;
+    float *a = params_of(whole, &n1), *b = params_of(part, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1 * sizeof *a) == 0,
+                  "2 + 1 + 1 epochs through checkpoints differ from 4 in one run");
+    ck_assert(part_log.epochs == 1 && part_log.lr[0] == whole_log.lr[3]);
+    free(a), free(b);
+    mcl_trainer_free(whole);
+    mcl_trainer_free(part);
+    mcl_model_free(m);
+    fixture_close(&f);
+}
+END_TEST
+
+/* A checkpoint written before the OPT2 section existed (here: a new one with the section cut
+ * out) still loads, with those options off and RMSprop's rho at Keras's 0.9, and resumes; a
+ * damaged OPT2 is refused. */
+START_TEST(test_checkpoint_without_opt2_loads) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_trainer *t = new_trainer(&f, 2);
+    fit(t, &f, 1, 0, 2);
+    char *good = path_in(&f, "new.ckpt"), *old = path_in(&f, "old.ckpt");
+    mcl_error err = {0};
+    ck_assert(mcl_trainer_save(t, good, &err) == MCL_OK);
+    size_t size = 0;
+    uint8_t *data = test_read_file(good, &size);
+    uint8_t *at = memmem(data, size, "OPT2", 4);
+    ck_assert_ptr_nonnull(at);
+    uint64_t len = 0;
+    for (int i = 0; i < 8; i++)
+        len |= (uint64_t)at[4 + i] << (8 * i);
+    size_t cut = 12 + (size_t)len, offset = (size_t)(at - data);
+    uint8_t *stripped = malloc(size);
+    memcpy(stripped, data, offset);
+    memcpy(stripped + offset, data + offset + cut, size - offset - cut);
+    size_t stripped_size = size - cut;
+    uint32_t sections = (uint32_t)stripped[12] | (uint32_t)stripped[13] << 8;
+    sections--;
+    stripped[12] = (uint8_t)sections;
+    stripped[13] = (uint8_t)(sections >> 8);
+    reseal(stripped, stripped_size);
+    test_write_file(old, stripped, stripped_size, 0);
+    mcl_checkpoint *ck = NULL;
+    ck_assert_msg(mcl_checkpoint_load(old, &ck, &err) == MCL_OK, "%s", err.message);
+    const mcl_recipe *r = mcl_checkpoint_recipe(ck);
+    ck_assert(r->weight_decay == 0.0f && r->l2 == 0.0f && r->label_smoothing == 0.0f &&
+              r->clipnorm == 0.0f && r->clipvalue == 0.0f && r->global_clipnorm == 0.0f &&
+              !r->nesterov && !r->centered && r->rho == 0.9f && !r->plateau.enabled &&
+              r->plateau.factor == 0.1f && r->plateau.patience == 10);
+    ck_assert(isinf(ck->plateau.best) && ck->plateau.scale == 1.0 && ck->plateau.wait == 0);
+    mcl_trainer *back = NULL;
+    ck_assert(mcl_trainer_create_from_checkpoint(f.ctx, ck, 40, &back, &err) == MCL_OK);
+    mcl_fit_options o = {.recipe = *r, .seed = 2, .initial_epoch = 1};
+    o.recipe.epochs = 2;
+    ck_assert_msg(mcl_trainer_fit(back, f.train, f.val, &o, &err) == MCL_OK, "%s", err.message);
+    mcl_checkpoint_free(ck);
+    /* OPT2 with a label smoothing of 2 (the fourth float) is refused, checksum or not. */
+    memcpy(stripped, data, size);
+    float two = 2.0f;
+    memcpy(stripped + offset + 12 + 12, &two, 4);
+    reseal(stripped, size);
+    expect_rejected(old, stripped, size, "bad optimizer options section");
+    free(data), free(stripped), free(good), free(old);
+    mcl_trainer_free(back);
+    mcl_trainer_free(t);
+    fixture_close(&f);
+}
+END_TEST
+
+/* The library refuses what Keras refuses, and what the chosen optimizer would ignore, before
+ * any work: MCL_ERR_USAGE with a message that says which. */
+START_TEST(test_fit_refuses_bad_optimizer_options) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    mcl_model *m = parse_model(small_mlp);
+    mcl_trainer *t = small_trainer(&f, m, 1);
+    struct {
+        const char *phrase;
+        mcl_recipe recipe;
+    } cases[9];
+    for (int i = 0; i < 9; i++) cases[i].recipe = recipe_with(MCL_OPTIMIZER_ADAM);
+    cases[0].phrase = "only one of clipnorm, clipvalue and global_clipnorm";
+    cases[0].recipe.clipnorm = cases[0].recipe.clipvalue = 1.0f;
+    cases[1].phrase = "Nesterov momentum belongs to SGD, not adam";
+    cases[1].recipe.nesterov = true;
+    cases[2].phrase = "centered belongs to RMSprop, not adam";
+    cases[2].recipe.centered = true;
+    cases[3].phrase = "label smoothing must be in [0, 1)";
+    cases[3].recipe.label_smoothing = 1.0f;
+    cases[4].phrase = "weight decay and the L2 factor must be >= 0";
+    cases[4].recipe.weight_decay = -0.1f;
+    cases[5].phrase = "weight decay and the L2 factor must be >= 0";
+    cases[5].recipe.l2 = NAN;
+    cases[6].phrase = "ReduceLROnPlateau needs a factor in (0, 1)";
+    cases[6].recipe.plateau.enabled = true;
+    cases[6].recipe.plateau.factor = 1.0f;
+    cases[7].phrase = "RMSprop's rho must be in [0, 1)";
+    cases[7].recipe.optimizer = MCL_OPTIMIZER_RMSPROP;
+    cases[7].recipe.rho = 1.0f;
+    cases[8].phrase = "gradient clipping limits must be > 0";
+    cases[8].recipe.global_clipnorm = -1.0f;
+    for (int i = 0; i < 9; i++) {
+        mcl_fit_options o = {.recipe = cases[i].recipe, .seed = 1};
+        mcl_error err = {0};
+        mcl_status st = mcl_trainer_fit(t, f.train, f.val, &o, &err);
+        ck_assert_error(st, err, MCL_ERR_USAGE, cases[i].phrase, cases[i].phrase);
+    }
+    ck_assert_uint_eq(mcl_trainer_epochs_done(t), 0);
+    mcl_trainer_free(t);
+    mcl_model_free(m);
+    fixture_close(&f);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
@@ -630,10 +1132,17 @@ static Suite *checkpoint_suite(void) {
     tcase_add_test(tc, test_resume_is_bit_identical);
     tcase_add_test(tc, test_interrupt_mid_epoch_resumes_exactly);
     tcase_add_test(tc, test_damaged_files_are_rejected);
+    tcase_add_test(tc, test_data_and_test_records);
     tcase_add_test(tc, test_early_stopping_stops_and_restores);
     tcase_add_test(tc, test_step_decay_and_warmup);
     tcase_add_test(tc, test_history_csv_and_json);
     tcase_add_test(tc, test_writer_lock);
+    tcase_add_test(tc, test_every_option_is_deterministic_and_matters);
+    tcase_add_test(tc, test_reported_loss_includes_l2_and_smoothing);
+    tcase_add_test(tc, test_plateau_follows_keras);
+    tcase_add_test(tc, test_resume_with_optimizer_options_is_bit_identical);
+    tcase_add_test(tc, test_checkpoint_without_opt2_loads);
+    tcase_add_test(tc, test_fit_refuses_bad_optimizer_options);
     suite_add_tcase(s, tc);
     return s;
 }

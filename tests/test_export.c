@@ -174,12 +174,28 @@ static char *onnx_check_script(void) {
 
 /* Reads NPZ with numpy and compares it with MANIFEST ("name dim dim ..." per line, in order)
  * and VALUES (every tensor's values, flattened and concatenated in manifest order): the same
- * names and no others, the shapes, dtype float32, and bit-identical values. */
+ * names and no others, the shapes, dtype float32, and bit-identical values. Besides the
+ * weights: 'architecture' is the model text in TEXT, 'recipe' a JSON recipe, 'class_names'
+ * CLASSES names, and BATCHNORMS ("name epsilon momentum" per line) each layer's scalars. */
 static const char npz_check_py[] =
-    "import sys, numpy as np\n"
-    "npz, manifest, values = sys.argv[1:4]\n"
+    "import json, sys, numpy as np\n"
+    "npz, manifest, values, text, classes, batchnorms = sys.argv[1:7]\n"
     "flat = np.load(values)\n"
     "with np.load(npz) as d:\n"
+    "    assert str(d['architecture']) == open(text).read(), 'architecture'\n"
+    "    assert d['architecture'].shape == (), d['architecture'].shape\n"
+    "    r = json.loads(str(d['recipe']))\n"
+    "    assert {'epochs', 'batch_size', 'optimizer', 'lr'} <= set(r), r\n"
+    "    assert list(d['class_names']) == [str(k) for k in range(int(classes))], "
+    "d['class_names']\n"
+    "    described = {'architecture', 'recipe', 'class_names'}\n"
+    "    for line in open(batchnorms):\n"
+    "        name, eps, mom = line.split()\n"
+    "        for key, want in (('epsilon', eps), ('momentum', mom)):\n"
+    "            a = d[name + '/' + key]\n"
+    "            assert a.dtype == np.dtype('<f4') and a.shape == (), (name, key, a)\n"
+    "            assert a == np.float32(want), (name, key, a, want)\n"
+    "            described.add(name + '/' + key)\n"
     "    off, names = 0, []\n"
     "    for line in open(manifest):\n"
     "        name, *dims = line.split()\n"
@@ -192,7 +208,8 @@ static const char npz_check_py[] =
     "        assert np.array_equal(a, want), (name, 'values differ')\n"
     "        off += a.size\n"
     "    assert off == flat.size, (off, flat.size)\n"
-    "    assert sorted(d.files) == sorted(names), (sorted(d.files), sorted(names))\n"
+    "    assert sorted(d.files) == sorted(names + list(described)), (sorted(d.files), "
+    "sorted(names))\n"
     "print('npz check: %d arrays OK' % len(names))\n";
 
 /* ---------------------------------------------------------------- the checks */
@@ -249,23 +266,46 @@ static void check_npz(const test_model *m, const char *const *expect) {
         ck_assert_msg(strstr(manifest, want) != NULL, "no tensor '%s' in:\n%s", *e, manifest);
     }
     test_write_file(manifest_path, manifest, strlen(manifest), 0);
+    char *text_path = path_in(test_tmp_dir, "model.txt");
+    char *bn_path = path_in(test_tmp_dir, "batchnorms.txt");
+    test_write_file(text_path, m->ck->model_text, strlen(m->ck->model_text), 0);
+    char batchnorms[4096] = "", classes[16];
+    for (uint32_t i = 0; i < m->g.node_count; i++) {
+        const mcl_layer *l = &m->g.nodes[i].layer;
+        if (l->kind != MCL_OP_BATCHNORM) continue;
+        size_t len = strlen(batchnorms);
+        snprintf(batchnorms + len, sizeof batchnorms - len, "%s %.9g %.9g\n", m->g.nodes[i].name,
+                 (double)l->epsilon, (double)l->momentum);
+    }
+    test_write_file(bn_path, batchnorms, strlen(batchnorms), 0);
+    snprintf(classes, sizeof classes, "%u", m->ck->classes);
     if (python_ready()) {
-        const char *args[] = {"-c", npz_check_py, npz, manifest_path, values_path, NULL};
+        const char *args[] = {"-c",      npz_check_py, npz,     manifest_path, values_path,
+                              text_path, classes,      bn_path, NULL};
         ck_assert_msg(run_python(args) == 0, "numpy disagrees with %s (see above)", npz);
     }
     free(npz);
     free(manifest_path);
     free(values_path);
+    free(text_path);
+    free(bn_path);
 }
 
-/* Exports ONNX, writes random 0..1 images and the C reference's probabilities for them, and
- * has tests/onnx_check.py check and run the model. */
-static void check_onnx(const test_model *m) {
+/* Exports ONNX, with probabilities and with logits, writes random 0..1 images and the C
+ * reference's probabilities for them, and has tests/onnx_check.py check and run both models
+ * (and, with expect_meta, a JSON object of metadata values, check those too). */
+static void check_onnx_meta(const test_model *m, const char *expect_meta) {
     char *onnx = path_in(test_tmp_dir, "model.onnx");
+    char *logits = path_in(test_tmp_dir, "logits.onnx");
     char *inputs_path = path_in(test_tmp_dir, "inputs.npy");
     char *expected_path = path_in(test_tmp_dir, "expected.npy");
+    char *meta_path = path_in(test_tmp_dir, "meta.json");
+    test_write_file(meta_path, expect_meta != NULL ? expect_meta : "{}",
+                    strlen(expect_meta != NULL ? expect_meta : "{}"), 0);
     mcl_error err = {0};
     mcl_status st = mcl_export_onnx(m->ck, onnx, &err);
+    ck_assert_msg(st == MCL_OK, "%s", err.message);
+    st = mcl_export_onnx_with(m->ck, logits, &(mcl_onnx_options){.logits = true}, &err);
     ck_assert_msg(st == MCL_OK, "%s", err.message);
 
     uint32_t rows = m->ck->rows, cols = m->ck->cols, classes = m->ck->classes;
@@ -285,15 +325,25 @@ static void check_onnx(const test_model *m) {
     ck_assert_msg(st == MCL_OK, "%s", err.message);
     char *script = onnx_check_script();
     if (script != NULL && python_ready()) {
-        const char *args[] = {script, onnx, inputs_path, expected_path, NULL};
+        const char *args[] = {script,      "--expect-meta", meta_path, onnx, inputs_path,
+                              expected_path, NULL};
         ck_assert_msg(run_python(args) == 0, "onnx_check.py rejects %s (see above)", onnx);
+        const char *largs[] = {script,      "--logits",  "--expect-meta", meta_path, logits,
+                               inputs_path, expected_path, NULL};
+        ck_assert_msg(run_python(largs) == 0, "onnx_check.py rejects %s (see above)", logits);
     }
     free(script);
     free(images);
     free(probs);
     free(onnx);
+    free(logits);
     free(inputs_path);
     free(expected_path);
+    free(meta_path);
+}
+
+static void check_onnx(const test_model *m) {
+    check_onnx_meta(m, NULL);
 }
 
 static const char mlp_text[] = "name mlp-test\n"
@@ -393,6 +443,67 @@ START_TEST(test_odd_layouts) {
 }
 END_TEST
 
+/* What a deployer reads: the recipe the run used (not the model's defaults), the data it
+ * trained on and its test metrics, in metadata_props and the graph's doc string; and none of
+ * the test keys for a checkpoint that was never evaluated. */
+START_TEST(test_metadata) {
+    test_model m = model_create(cnn_text, 20, 17, 10, 8);
+    struct mcl_checkpoint *ck = m.ck;
+    ck->recipe = mcl_recipe_default();
+    ck->recipe.epochs = 3;
+    ck->recipe.batch_size = 32;
+    ck->recipe.learning_rate = 0.0025f;
+    ck->recipe.validation_split = 0.1f;
+    ck->seed = 7;
+    ck->epochs_done = 3;
+    mcl_epoch_result rows[3] = {{.epoch = 1, .loss = 0.9, .accuracy = 0.7},
+                                {.epoch = 2, .loss = 0.5, .accuracy = 0.8},
+                                {.epoch = 3, .loss = 0.4, .accuracy = 0.85}};
+    ck->history = rows;
+    ck->history_count = 3;
+    char *recipe = NULL;
+    mcl_error err = {0};
+    ck_assert_int_eq(mcl_recipe_json(&ck->recipe, &recipe, &err), MCL_OK);
+    ck_assert_ptr_nonnull(strstr(recipe, "\"lr\": 0.0025,"));
+    ck_assert_ptr_nonnull(strstr(recipe, "\"batch_size\": 32,"));
+    /* Not evaluated, no data record: no test keys, and the doc string says so. */
+    char meta[2048];
+    snprintf(meta, sizeof meta,
+             "{\"recipe\": %s, \"seed\": \"7\", \"epochs\": \"3\", \"classes\": \"10\", "
+             "\"model\": \"cnn-test\", \"class_names\": \"[\\\"0\\\", \\\"1\\\", \\\"2\\\", "
+             "\\\"3\\\", \\\"4\\\", \\\"5\\\", \\\"6\\\", \\\"7\\\", \\\"8\\\", \\\"9\\\"]\", "
+             "\"mnist_cl_version\": \"%s\", \"test_accuracy\": null, \"test_samples\": null, "
+             "\"data\": null, \"doc_contains\": [\"cnn-test, trained by mnist-cl\", "
+             "\"for 3 epochs (adam lr 0.0025, batch 32, validation split 0.1, seed 7)\", "
+             "\"Not evaluated\", \"conv2d 4 3 relu\"]}",
+             "RECIPE", MCL_VERSION);
+    /* The recipe value is itself a JSON string inside the expectation. */
+    char quoted[1024];
+    ck_assert_uint_lt(mcl_json_quote(recipe, quoted, sizeof quoted), sizeof quoted);
+    char *at = strstr(meta, "RECIPE");
+    ck_assert_ptr_nonnull(at);
+    char expect[4096];
+    snprintf(expect, sizeof expect, "%.*s%s%s", (int)(at - meta), meta, quoted, at + 6);
+    check_onnx_meta(&m, expect);
+
+    ck->has_test = true;
+    ck->test = (mcl_eval_result){.count = 10000, .loss = 0.0701, .accuracy = 0.9788};
+    ck->has_data = true;
+    ck->data = (mcl_data_record){.source = "/data/my \"digits\"", .validation_split = 0.1f,
+                                 .train_images = 4500, .val_images = 500, .test_images = 10000,
+                                 .limit = 5000, .fingerprint = 0xdeadbeef};
+    snprintf(expect, sizeof expect,
+             "{\"test_accuracy\": \"0.9788\", \"test_loss\": \"0.0701\", \"test_samples\": "
+             "\"10000\", \"doc_contains\": [\"Test accuracy 0.9788, loss 0.0701, on 10000 test "
+             "images\", \"on 4500 training images of /data/my \\\"digits\\\"\"]}");
+    check_onnx_meta(&m, expect);
+    ck->history = NULL;
+    ck->history_count = 0;
+    free(recipe);
+    model_free(&m);
+}
+END_TEST
+
 /* The same checkpoint gives the same bytes (fixed zip timestamps, no pointers or clocks). */
 START_TEST(test_deterministic_and_replaces) {
     test_model m = model_create(cnn_text, 20, 17, 10, 5);
@@ -483,6 +594,7 @@ int main(void) {
     tcase_add_test(tc, test_cnn);
     tcase_add_test(tc, test_allconv);
     tcase_add_test(tc, test_odd_layouts);
+    tcase_add_test(tc, test_metadata);
     tcase_add_test(tc, test_deterministic_and_replaces);
     tcase_add_test(tc, test_unwritable_path);
     tcase_add_test(tc, test_checkpoint_too_small);

@@ -160,6 +160,44 @@ START_TEST(test_recipe_defaults_and_every_key) {
     ck_assert_float_eq_tol(r->momentum, 0.9f, 1e-7f);
     ck_assert_float_eq_tol(r->validation_split, 0.25f, 1e-7f);
     mcl_model_free(m);
+
+    /* The optimizer and regulariser keys, Keras's names; RMSprop's rho defaults to Keras's. */
+    m = parse_ok("flatten\ndense classes softmax\n");
+    ck_assert_float_eq(mcl_model_recipe(m)->rho, 0.9f);
+    ck_assert(!mcl_model_recipe(m)->plateau.enabled);
+    ck_assert_float_eq(mcl_model_recipe(m)->weight_decay, 0.0f);
+    mcl_model_free(m);
+    m = parse_ok("recipe optimizer=rmsprop rho=0.8 centered=on momentum=0.5 l2=0.01\n"
+                 "recipe label_smoothing=0.1 clipnorm=1.5 weight_decay=0.001\n"
+                 "flatten\ndense classes softmax\n");
+    r = mcl_model_recipe(m);
+    ck_assert_int_eq(r->optimizer, MCL_OPTIMIZER_RMSPROP);
+    ck_assert_float_eq(r->rho, 0.8f);
+    ck_assert(r->centered && !r->nesterov);
+    ck_assert_float_eq(r->l2, 0.01f);
+    ck_assert_float_eq(r->label_smoothing, 0.1f);
+    ck_assert_float_eq(r->clipnorm, 1.5f);
+    ck_assert_float_eq(r->weight_decay, 0.001f);
+    mcl_model_free(m);
+    /* AdamW takes Keras's weight decay 0.004 unless the recipe names one (before or after). */
+    m = parse_ok("recipe optimizer=adamw\nflatten\ndense classes softmax\n");
+    ck_assert_float_eq(mcl_model_recipe(m)->weight_decay, 0.004f);
+    mcl_model_free(m);
+    m = parse_ok("recipe weight_decay=0\nrecipe optimizer=adamw\nflatten\ndense classes softmax\n");
+    ck_assert_float_eq(mcl_model_recipe(m)->weight_decay, 0.0f);
+    mcl_model_free(m);
+    m = parse_ok("recipe optimizer=sgd nesterov=on momentum=0.9 global_clipnorm=2\n"
+                 "flatten\ndense classes softmax\n");
+    r = mcl_model_recipe(m);
+    ck_assert(r->nesterov);
+    ck_assert_float_eq(r->global_clipnorm, 2.0f);
+    mcl_model_free(m);
+    m = parse_ok("recipe clipvalue=0.5\nflatten\ndense classes softmax\n");
+    ck_assert_float_eq(mcl_model_recipe(m)->clipvalue, 0.5f);
+    mcl_model_free(m);
+    ck_assert_str_eq(mcl_optimizer_str(MCL_OPTIMIZER_ADAMW), "adamw");
+    ck_assert_str_eq(mcl_optimizer_str(MCL_OPTIMIZER_RMSPROP), "rmsprop");
+    ck_assert_str_eq(mcl_optimizer_str(MCL_OPTIMIZER_COUNT), "?");
 }
 END_TEST
 
@@ -265,8 +303,16 @@ START_TEST(test_bad_recipe_value) {
                        "bad value '0' for recipe key 'epochs'");
     assert_parse_error("recipe batch_size=-1\nflatten\ndense classes softmax\n", 1,
                        "for recipe key 'batch_size'");
-    assert_parse_error("recipe optimizer=rmsprop\nflatten\ndense classes softmax\n", 1,
-                       "bad value 'rmsprop' for recipe key 'optimizer'");
+    assert_parse_error("recipe optimizer=adagrad\nflatten\ndense classes softmax\n", 1,
+                       "bad value 'adagrad' for recipe key 'optimizer'");
+    assert_parse_error("recipe label_smoothing=1\nflatten\ndense classes softmax\n", 1,
+                       "bad value '1' for recipe key 'label_smoothing'");
+    assert_parse_error("recipe weight_decay=-0.1\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'weight_decay'");
+    assert_parse_error("recipe clipnorm=0\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'clipnorm'");
+    assert_parse_error("recipe nesterov=yes\nflatten\ndense classes softmax\n", 1,
+                       "for recipe key 'nesterov'");
     assert_parse_error("recipe lr=-1\nflatten\ndense classes softmax\n", 1,
                        "for recipe key 'lr'");
     assert_parse_error("recipe validation_split=1.5\nflatten\ndense classes softmax\n", 1,

@@ -1,6 +1,7 @@
 /* Every op in the registry, every example it declares: forward against the plain C reference,
- * backward against central finite differences of the device forward. Plus the optimizer
- * kernels against their C references. A new op gets these checks by declaring examples. */
+ * backward against central finite differences of the device forward. Plus the optimizer,
+ * clipping and L2 kernels against their C references, and the references against Keras's
+ * formulas. A new op gets these checks by declaring examples. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,58 +413,131 @@ START_TEST(test_dropout_statistics) {
 }
 END_TEST
 
-static void check_optimizer(mcl_optimizer kind) {
-    mcl_context *ctx = test_context_create();
-    if (ctx == NULL) return;
-    enum { COUNT = 1003, STEPS = 3 };
-    mcl_recipe recipe = {.optimizer = kind, .learning_rate = 0.01f, .momentum = 0.9f};
+/* The optimizer tests' parameter layout, as a graph lays tensors out: a kernel, its bias, a
+ * kernel of three reduction chunks (4096 floats each) and a bias of 3, with padding between
+ * them, and a count that no vector width divides (the kernels' scalar tail runs too). */
+enum { OPT_COUNT = 9603, OPT_STEPS = 3 };
+static const mcl_param_segment opt_segments[] = {
+    {.offset = 0, .count = 500, .kernel = true},
+    {.offset = 512, .count = 20, .kernel = false},
+    {.offset = 576, .count = 9000, .kernel = true},
+    {.offset = 9600, .count = 3, .kernel = false},
+};
+#define OPT_SEGMENTS (sizeof opt_segments / sizeof opt_segments[0])
+
+typedef struct optim_case {
+    const char *name;
+    mcl_recipe recipe;
+} optim_case;
+
+/* Every update rule with and without its options, and every kind of clipping: each against
+ * the C reference (tests/test_ops.c, src/ops/optim.c), which follows Keras's formulas. */
+static const optim_case optim_cases[] = {
+    {"adam", {.optimizer = MCL_OPTIMIZER_ADAM, .learning_rate = 0.01f}},
+    {"adamw", {.optimizer = MCL_OPTIMIZER_ADAMW, .learning_rate = 0.01f, .weight_decay = 0.5f}},
+    {"sgd", {.optimizer = MCL_OPTIMIZER_SGD, .learning_rate = 0.01f}},
+    {"sgd momentum", {.optimizer = MCL_OPTIMIZER_SGD, .learning_rate = 0.01f, .momentum = 0.9f}},
+    {"sgd nesterov",
+     {.optimizer = MCL_OPTIMIZER_SGD, .learning_rate = 0.01f, .momentum = 0.9f, .nesterov = true}},
+    {"sgd weight decay",
+     {.optimizer = MCL_OPTIMIZER_SGD, .learning_rate = 0.05f, .momentum = 0.5f,
+      .weight_decay = 0.2f}},
+    {"rmsprop", {.optimizer = MCL_OPTIMIZER_RMSPROP, .learning_rate = 0.01f, .rho = 0.9f}},
+    {"rmsprop centered",
+     {.optimizer = MCL_OPTIMIZER_RMSPROP, .learning_rate = 0.01f, .rho = 0.9f, .centered = true}},
+    {"rmsprop momentum centered decay",
+     {.optimizer = MCL_OPTIMIZER_RMSPROP, .learning_rate = 0.01f, .rho = 0.8f,
+      .momentum = 0.5f, .centered = true, .weight_decay = 0.1f}},
+    {"adam clipnorm", {.optimizer = MCL_OPTIMIZER_ADAM, .learning_rate = 0.01f, .clipnorm = 5.0f}},
+    {"sgd clipnorm", {.optimizer = MCL_OPTIMIZER_SGD, .learning_rate = 0.1f, .clipnorm = 5.0f}},
+    {"sgd global_clipnorm",
+     {.optimizer = MCL_OPTIMIZER_SGD, .learning_rate = 0.1f, .momentum = 0.9f,
+      .global_clipnorm = 10.0f}},
+    {"rmsprop clipvalue",
+     {.optimizer = MCL_OPTIMIZER_RMSPROP, .learning_rate = 0.01f, .rho = 0.9f,
+      .momentum = 0.9f, .clipvalue = 0.3f}},
+};
+
+static void check_optimizer(mcl_context *ctx, const optim_case *c) {
+    const mcl_recipe *r = &c->recipe;
     mcl_optim *opt = NULL;
     mcl_error err = {0};
-    ck_assert_msg(mcl_optim_create(ctx, &recipe, COUNT, &opt, &err) == MCL_OK, "%s", err.message);
-    float p[COUNT], g[COUNT], m[COUNT] = {0}, v[COUNT] = {0}, out[COUNT];
-    test_fill_uniform(p, COUNT, -1.0f, 1.0f, 11);
-    cl_mem dp = test_buffer(ctx, sizeof p), dg = test_buffer(ctx, sizeof g);
-    test_upload(ctx, dp, p, sizeof p);
-    for (int s = 1; s <= STEPS; s++) {
-        test_fill_uniform(g, COUNT, -1.0f, 1.0f, 20 + (uint64_t)s);
-        test_upload(ctx, dg, g, sizeof g);
-        ck_assert_msg(mcl_optim_step(opt, dp, dg, recipe.learning_rate, NULL, &err) == MCL_OK, "%s", err.message);
-        if (kind == MCL_OPTIMIZER_ADAM)
-            mcl_adam_reference(p, g, m, v, COUNT, recipe.learning_rate, (uint64_t)s);
-        else
-            mcl_sgd_reference(p, g, m, COUNT, recipe.learning_rate, recipe.momentum);
+    ck_assert_msg(mcl_optim_create(ctx, r, OPT_COUNT, opt_segments, OPT_SEGMENTS, &opt, &err) ==
+                      MCL_OK,
+                  "%s: %s", c->name, err.message);
+    float *p = malloc(OPT_COUNT * 4), *g = malloc(OPT_COUNT * 4), *out = malloc(OPT_COUNT * 4);
+    float *state[MCL_OPTIM_SLOTS], *dev_state[MCL_OPTIM_SLOTS];
+    unsigned slots = mcl_optim_state_slots(opt);
+    ck_assert_uint_eq(slots, mcl_optim_slots(r));
+    for (int i = 0; i < MCL_OPTIM_SLOTS; i++) {
+        state[i] = slots & 1u << i ? calloc(OPT_COUNT, 4) : NULL;
+        dev_state[i] = slots & 1u << i ? malloc(OPT_COUNT * 4) : NULL;
     }
-    ck_assert_uint_eq(mcl_optim_steps(opt), STEPS);
+    test_fill_uniform(p, OPT_COUNT, -1.0f, 1.0f, 11);
+    cl_mem dp = test_buffer(ctx, OPT_COUNT * 4), dg = test_buffer(ctx, OPT_COUNT * 4);
+    test_upload(ctx, dp, p, OPT_COUNT * 4);
+    for (int s = 1; s <= OPT_STEPS; s++) {
+        test_fill_uniform(g, OPT_COUNT, -1.0f, 1.0f, 20 + (uint64_t)s);
+        test_upload(ctx, dg, g, OPT_COUNT * 4);
+        ck_assert_msg(mcl_optim_step(opt, dp, dg, r->learning_rate, NULL, &err) == MCL_OK, "%s",
+                      err.message);
+        mcl_clip_reference(g, OPT_COUNT, opt_segments, OPT_SEGMENTS, r);
+        float decay = r->learning_rate * r->weight_decay;
+        if (r->optimizer == MCL_OPTIMIZER_ADAM || r->optimizer == MCL_OPTIMIZER_ADAMW)
+            mcl_adam_reference(p, g, state[MCL_OPTIM_M], state[MCL_OPTIM_V], OPT_COUNT,
+                               r->learning_rate, (uint64_t)s, decay);
+        else if (r->optimizer == MCL_OPTIMIZER_RMSPROP)
+            mcl_rmsprop_reference(p, g, state[MCL_OPTIM_V], state[MCL_OPTIM_M],
+                                  state[MCL_OPTIM_MG], OPT_COUNT, r->learning_rate, r->rho,
+                                  r->momentum, r->centered, decay);
+        else
+            mcl_sgd_reference(p, g, state[MCL_OPTIM_M], OPT_COUNT, r->learning_rate, r->momentum,
+                              r->nesterov, decay);
+    }
+    ck_assert_uint_eq(mcl_optim_steps(opt), OPT_STEPS);
     /* The step consumes the gradients: the next backward starts from zeros without a fill. */
-    test_download(ctx, dg, out, sizeof out);
-    for (int i = 0; i < COUNT; i++)
-        ck_assert_msg(out[i] == 0.0f, "gradient %d left at %g after the step", i, (double)out[i]);
-    test_download(ctx, dp, out, sizeof out);
-    /* Same fp32 formula on both sides; only contraction (FMA) may differ. */
-    double e = test_max_scaled_error(out, p, COUNT, 1e-6, 1e-5);
-    ck_assert_msg(e <= 1.0, "optimizer differs from its C reference (scaled error %.3g)", e);
+    test_download(ctx, dg, out, OPT_COUNT * 4);
+    for (int i = 0; i < OPT_COUNT; i++)
+        ck_assert_msg(out[i] == 0.0f, "%s: gradient %d left at %g after the step", c->name, i,
+                      (double)out[i]);
+    test_download(ctx, dp, out, OPT_COUNT * 4);
+    /* Same fp32 formula on both sides; only contraction (FMA), the device's sqrt (3 ulp in
+     * OpenCL C) and the clipping norms' fp32 sums (double on the host) may differ. */
+    double e = test_max_scaled_error(out, p, OPT_COUNT, 1e-6, 1e-5);
+    ck_assert_msg(e <= 1.0, "%s differs from its C reference (scaled error %.3g)", c->name, e);
+    ck_assert_msg(mcl_optim_read_state(opt, dev_state, &err) == MCL_OK, "%s", err.message);
+    for (int i = 0; i < MCL_OPTIM_SLOTS; i++) {
+        if (state[i] == NULL) continue;
+        e = test_max_scaled_error(dev_state[i], state[i], OPT_COUNT, 1e-6, 1e-5);
+        ck_assert_msg(e <= 1.0, "%s: state slot %d differs from the reference (%.3g)", c->name, i,
+                      e);
+    }
+    for (int i = 0; i < MCL_OPTIM_SLOTS; i++) {
+        free(state[i]);
+        free(dev_state[i]);
+    }
+    free(p), free(g), free(out);
     clReleaseMemObject(dp);
     clReleaseMemObject(dg);
     mcl_optim_free(opt);
+}
+
+START_TEST(test_optimizers_match_reference) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    for (size_t i = 0; i < sizeof optim_cases / sizeof optim_cases[0]; i++)
+        check_optimizer(ctx, &optim_cases[i]);
     mcl_context_free(ctx);
 }
-
-START_TEST(test_adam_matches_reference) {
-    check_optimizer(MCL_OPTIMIZER_ADAM);
-}
 END_TEST
 
-START_TEST(test_sgd_matches_reference) {
-    check_optimizer(MCL_OPTIMIZER_SGD);
-}
-END_TEST
-
-/* Keras Adam, first step from zero state: m = (1-b1) g, sqrt(v) = sqrt(1-b2) |g|, so the update
- * is lr sqrt(1-b2) g / (sqrt(1-b2) |g| + eps): epsilon sits before the bias correction (unlike
- * PyTorch's lr g / (|g| + eps)), which shows for small gradients. */
+/* The references against Keras's formulas written out, on values where a plausible mistake
+ * shows. Keras Adam, first step from zero state: m = (1-b1) g, sqrt(v) = sqrt(1-b2) |g|, so the
+ * update is lr sqrt(1-b2) g / (sqrt(1-b2) |g| + eps): epsilon sits before the bias correction
+ * (unlike PyTorch's lr g / (|g| + eps)), which shows for small gradients. */
 START_TEST(test_adam_first_step_keras_epsilon) {
     float p[3] = {0, 0, 0}, g[3] = {0.5f, -2.0f, 1e-3f}, m[3] = {0}, v[3] = {0};
-    mcl_adam_reference(p, g, m, v, 3, 0.001f, 1);
+    mcl_adam_reference(p, g, m, v, 3, 0.001f, 1, 0.0f);
     double s = sqrt(1.0 - 0.999);
     for (int i = 0; i < 3; i++) {
         double expect = -0.001 * s * g[i] / (s * fabs(g[i]) + 1e-7);
@@ -471,6 +545,133 @@ START_TEST(test_adam_first_step_keras_epsilon) {
                       i, (double)p[i], expect);
     }
     ck_assert_msg(fabs(p[2] + 0.001) > 2e-6, "a 1e-3 gradient must show Keras's epsilon");
+}
+END_TEST
+
+/* AdamW's weight decay is decoupled (Keras: w -= lr * weight_decay * w before the update): a
+ * zero gradient still shrinks w by exactly that, and the Adam step is not scaled by it. */
+START_TEST(test_adamw_decay_is_decoupled) {
+    float p[2] = {2.0f, -1.0f}, g[2] = {0.0f, 0.5f}, m[2] = {0}, v[2] = {0};
+    const float lr = 0.01f, wd = 0.004f;
+    mcl_adam_reference(p, g, m, v, 2, lr, 1, lr * wd);
+    ck_assert_msg(fabs(p[0] - 2.0 * (1.0 - 0.01 * 0.004)) < 1e-7, "p[0] = %.9g", (double)p[0]);
+    /* w (1 - lr wd) - lr sqrt(1-b2) g / (sqrt(1-b2) |g| + eps) / (1 - b1) * (1 - b1) */
+    double s = sqrt(1.0 - 0.999), want = -1.0 * (1.0 - 0.01 * 0.004) - 0.01 * s * 0.5 /
+                                                                            (s * 0.5 + 1e-7);
+    ck_assert_msg(fabs(p[1] - want) < 1e-6, "p[1] = %.9g, want %.9g", (double)p[1], want);
+}
+END_TEST
+
+/* Keras SGD(momentum=0.9, nesterov=True), two steps of g = 1 from zero velocity:
+ * m1 = -lr, w1 = m1 momentum - lr = -1.9 lr; m2 = -1.9 lr, w2 = w1 + m2 momentum - lr. */
+START_TEST(test_sgd_nesterov_keras_formula) {
+    float p[1] = {0}, g[1] = {1.0f}, vel[1] = {0};
+    mcl_sgd_reference(p, g, vel, 1, 0.1f, 0.9f, true, 0.0f);
+    ck_assert_msg(fabs(p[0] + 0.19) < 1e-7, "step 1: %.9g", (double)p[0]);
+    mcl_sgd_reference(p, g, vel, 1, 0.1f, 0.9f, true, 0.0f);
+    ck_assert_msg(fabs(p[0] - (-0.19 + (-0.19 * 0.9 - 0.1))) < 1e-6, "step 2: %.9g",
+                  (double)p[0]);
+    /* Without Nesterov, the same two steps: -0.1, then -0.1 - 0.19. */
+    float q[1] = {0}, vq[1] = {0};
+    mcl_sgd_reference(q, g, vq, 1, 0.1f, 0.9f, false, 0.0f);
+    mcl_sgd_reference(q, g, vq, 1, 0.1f, 0.9f, false, 0.0f);
+    ck_assert_msg(fabs(q[0] + 0.29) < 1e-6, "plain momentum: %.9g", (double)q[0]);
+}
+END_TEST
+
+/* Keras RMSprop, first step from zero: v = (1 - rho) g^2 and the step is
+ * lr g / sqrt(v + eps), epsilon inside the square root (not sqrt(v) + eps, which a 1e-3
+ * gradient tells apart); centered subtracts mg^2 = ((1 - rho) g)^2 inside it too; momentum
+ * accumulates the increments. */
+START_TEST(test_rmsprop_keras_formula) {
+    const float g = 1e-3f, lr = 0.001f, rho = 0.9f;
+    float p[1] = {0}, gv[1] = {g}, v[1] = {0};
+    mcl_rmsprop_reference(p, gv, v, NULL, NULL, 1, lr, rho, 0.0f, false, 0.0f);
+    double vv = (1.0 - 0.9) * 1e-6, want = -0.001 * 1e-3 / sqrt(vv + 1e-7);
+    ck_assert_msg(fabs(p[0] - want) < 1e-6 * fabs(want), "plain: %.9g, want %.9g", (double)p[0],
+                  want);
+    ck_assert_msg(fabs(p[0] - (-0.001 * 1e-3 / (sqrt(vv) + 1e-7))) > 1e-3 * fabs(want),
+                  "epsilon must sit inside the square root");
+    float pc[1] = {0}, vc[1] = {0}, mg[1] = {0};
+    mcl_rmsprop_reference(pc, gv, vc, NULL, mg, 1, lr, rho, 0.0f, true, 0.0f);
+    double mgv = 0.1 * 1e-3, wantc = -0.001 * 1e-3 / sqrt(vv - mgv * mgv + 1e-7);
+    ck_assert_msg(fabs(pc[0] - wantc) < 1e-5 * fabs(wantc), "centered: %.9g, want %.9g",
+                  (double)pc[0], wantc);
+    float pm[1] = {0}, vm[1] = {0}, mm[1] = {0}, one[1] = {1.0f};
+    mcl_rmsprop_reference(pm, one, vm, mm, NULL, 1, 0.01f, rho, 0.5f, false, 0.0f);
+    double inc1 = 0.01 / sqrt(0.1 + 1e-7);
+    mcl_rmsprop_reference(pm, one, vm, mm, NULL, 1, 0.01f, rho, 0.5f, false, 0.0f);
+    double inc2 = 0.01 / sqrt(0.9 * 0.1 + 0.1 + 1e-7);
+    double wantm = -(inc1 + (0.5 * inc1 + inc2));
+    ck_assert_msg(fabs(pm[0] - wantm) < 1e-6, "momentum: %.9g, want %.9g", (double)pm[0], wantm);
+}
+END_TEST
+
+/* Keras's clipping: clipnorm scales each variable to the norm on its own (a small one is left
+ * alone), global_clipnorm all of them by one factor, clipvalue each element. */
+START_TEST(test_clip_reference_keras_semantics) {
+    const mcl_param_segment segs[2] = {{0, 2, true}, {2, 1, false}};
+    float g[3] = {3.0f, 4.0f, 0.5f}; /* norms 5 and 0.5; together sqrt(25.25) */
+    mcl_recipe r = {.clipnorm = 1.0f};
+    mcl_clip_reference(g, 3, segs, 2, &r);
+    ck_assert(fabsf(g[0] - 0.6f) < 1e-7f && fabsf(g[1] - 0.8f) < 1e-7f && g[2] == 0.5f);
+    float h[3] = {3.0f, 4.0f, 0.5f};
+    r = (mcl_recipe){.global_clipnorm = 1.0f};
+    mcl_clip_reference(h, 3, segs, 2, &r);
+    double f = 1.0 / sqrt(25.25);
+    ck_assert(fabs(h[0] - 3 * f) < 1e-7 && fabs(h[1] - 4 * f) < 1e-7 && fabs(h[2] - 0.5 * f) < 1e-7);
+    float k[3] = {3.0f, -4.0f, 0.5f};
+    r = (mcl_recipe){.clipvalue = 1.0f};
+    mcl_clip_reference(k, 3, segs, 2, &r);
+    ck_assert(k[0] == 1.0f && k[1] == -1.0f && k[2] == 0.5f);
+    /* Below the limit nothing changes, bit for bit. */
+    float u[3] = {0.3f, 0.4f, 0.1f};
+    r = (mcl_recipe){.global_clipnorm = 1.0f};
+    mcl_clip_reference(u, 3, segs, 2, &r);
+    ck_assert(u[0] == 0.3f && u[1] == 0.4f && u[2] == 0.1f);
+}
+END_TEST
+
+/* The L2 kernel regulariser on the device: 2 l2 w joins the kernels' gradients (not the
+ * biases'), and samples * l2 * sum(w^2) over the kernels joins the metric slot's loss sum; the
+ * evaluation form (no gradients) adds the loss term only. */
+START_TEST(test_l2_matches_reference) {
+    mcl_context *ctx = test_context_create();
+    if (ctx == NULL) return;
+    mcl_l2 *l2 = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_l2_create(ctx, opt_segments, OPT_SEGMENTS, &l2, &err) == MCL_OK, "%s",
+                  err.message);
+    float *p = malloc(OPT_COUNT * 4), *g = malloc(OPT_COUNT * 4), *out = malloc(OPT_COUNT * 4);
+    test_fill_uniform(p, OPT_COUNT, -1.0f, 1.0f, 31);
+    test_fill_uniform(g, OPT_COUNT, -1.0f, 1.0f, 32);
+    cl_mem dp = test_buffer_from(ctx, p, OPT_COUNT * 4), dg = test_buffer_from(ctx, g, OPT_COUNT * 4);
+    const float kernel_g = g[600], bias_g = g[512]; /* before the regulariser */
+    float metrics[6] = {1.5f, 7.0f, 2.5f, 8.0f, 3.5f, 9.0f};
+    cl_mem dm = test_buffer_from(ctx, metrics, sizeof metrics);
+    const float factor = 0.01f;
+    ck_assert(mcl_l2_enqueue(l2, dp, dg, factor, dm, 1, 32, &err) == MCL_OK);
+    ck_assert(mcl_l2_enqueue(l2, dp, NULL, factor, dm, 2, 10, &err) == MCL_OK);
+    double penalty = mcl_l2_reference(p, g, opt_segments, OPT_SEGMENTS, factor);
+    test_download(ctx, dg, out, OPT_COUNT * 4);
+    double e = test_max_scaled_error(out, g, OPT_COUNT, 1e-6, 1e-5);
+    ck_assert_msg(e <= 1.0, "L2 gradients differ from the reference (scaled error %.3g)", e);
+    ck_assert(out[600] != kernel_g); /* a kernel's gradient moved, a bias's did not */
+    ck_assert(out[512] == bias_g);
+    float got[6];
+    test_download(ctx, dm, got, sizeof got);
+    ck_assert(got[0] == 1.5f && got[1] == 7.0f && got[3] == 8.0f && got[5] == 9.0f);
+    /* fp32 sums of ~9500 squares on the device: a relative 1e-5 covers them. */
+    ck_assert_msg(fabs(got[2] - (2.5 + 32 * penalty)) <= 1e-5 * 32 * penalty,
+                  "loss slot %.7g, want %.7g", (double)got[2], 2.5 + 32 * penalty);
+    ck_assert_msg(fabs(got[4] - (3.5 + 10 * penalty)) <= 1e-5 * 10 * penalty,
+                  "evaluation slot %.7g, want %.7g", (double)got[4], 3.5 + 10 * penalty);
+    clReleaseMemObject(dp);
+    clReleaseMemObject(dg);
+    clReleaseMemObject(dm);
+    free(p), free(g), free(out);
+    mcl_l2_free(l2);
+    mcl_context_free(ctx);
 }
 END_TEST
 
@@ -482,9 +683,13 @@ static Suite *ops_suite(void) {
     tcase_add_test(tc, test_every_op_forward);
     tcase_add_test(tc, test_every_op_gradient);
     tcase_add_test(tc, test_dropout_statistics);
-    tcase_add_test(tc, test_adam_matches_reference);
-    tcase_add_test(tc, test_sgd_matches_reference);
+    tcase_add_test(tc, test_optimizers_match_reference);
     tcase_add_test(tc, test_adam_first_step_keras_epsilon);
+    tcase_add_test(tc, test_adamw_decay_is_decoupled);
+    tcase_add_test(tc, test_sgd_nesterov_keras_formula);
+    tcase_add_test(tc, test_rmsprop_keras_formula);
+    tcase_add_test(tc, test_clip_reference_keras_semantics);
+    tcase_add_test(tc, test_l2_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -571,6 +571,218 @@ START_TEST(test_confusion_bad_arguments) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- misclassified images */
+
+START_TEST(test_errors_layout) {
+    mcl_errors_layout l;
+    /* MNIST: 28x28 enlarged 4 times, 10 to a row. */
+    mcl_plot_errors_layout(57, 28, 28, &l);
+    ck_assert_double_eq(l.scale, 4);
+    ck_assert_uint_eq(l.image_w, 112);
+    ck_assert_uint_eq(l.image_h, 112);
+    ck_assert_uint_eq(l.columns, 10);
+    ck_assert_uint_eq(l.grid_rows, 6);
+    ck_assert_uint_ge(l.cell_w, l.image_w);
+    ck_assert_uint_gt(l.cell_h, l.image_h + 10); /* room for the caption */
+    ck_assert_uint_eq(l.width, 2 * l.left + l.columns * l.cell_w);
+    ck_assert_uint_ge(l.left, 20);
+    ck_assert_uint_eq(l.height, l.top + l.grid_rows * l.cell_h + 20);
+    ck_assert_uint_ge(l.top, 50); /* the title and subtitle */
+    /* Each tile count gets just enough rows; the width follows the columns. */
+    uint32_t width_of_10 = 0;
+    for (uint32_t tiles = 1; tiles <= MCL_PLOT_ERRORS_MAX; tiles++) {
+        mcl_plot_errors_layout(tiles, 28, 28, &l);
+        ck_assert_uint_eq(l.columns, tiles < 10 ? tiles : tiles <= 100 ? 10 : tiles < 20 ? tiles : 20);
+        ck_assert_uint_ge(l.columns * l.grid_rows, tiles);
+        ck_assert_uint_lt(l.columns * (l.grid_rows - 1), tiles);
+        ck_assert_uint_le(l.left + l.columns * l.cell_w, l.width);
+        ck_assert_uint_le(l.height, 32767); /* cairo's largest image surface */
+        if (tiles == 10) width_of_10 = l.width;
+        if (tiles > 10 && tiles <= 100) ck_assert_uint_eq(l.width, width_of_10);
+    }
+    /* A few tiles are centred in a picture wide enough for the title. */
+    mcl_plot_errors_layout(2, 28, 28, &l);
+    ck_assert_uint_ge(l.width, 500);
+    ck_assert_uint_eq(l.left, (l.width - 2 * l.cell_w) / 2);
+    /* No tile: the header and a line. */
+    mcl_plot_errors_layout(0, 28, 28, &l);
+    ck_assert_uint_eq(l.columns, 0);
+    ck_assert_uint_eq(l.grid_rows, 0);
+    ck_assert_uint_gt(l.height, l.top);
+    /* Small images are enlarged by a whole factor, large ones shrunk to fit 112. */
+    mcl_plot_errors_layout(5, 8, 10, &l);
+    ck_assert_double_eq(l.scale, 11);
+    ck_assert_uint_eq(l.image_w, 110);
+    ck_assert_uint_eq(l.image_h, 88);
+    mcl_plot_errors_layout(5, 200, 100, &l);
+    ck_assert_double_eq_tol(l.scale, 0.56, 1e-12);
+    ck_assert_uint_eq(l.image_h, 112);
+    ck_assert_uint_eq(l.image_w, 56);
+}
+END_TEST
+
+/* `count` synthetic 8x10 images of 3 classes (a bright band whose row is the class) and
+ * probabilities that get every sample with index % 3 == 1 wrong (predicted as the next class),
+ * the confidence of the wrong answer rising with the index; samples 1 and 4 tie. */
+static mcl_dataset *errors_fixture(uint32_t count, float **probs, uint32_t *wrong) {
+    test_write_synthetic(test_tmp_dir, "t10k", count, 5);
+    mcl_dataset *ds = NULL;
+    mcl_error err = {0};
+    ck_assert_msg(mcl_dataset_load(test_tmp_dir, MCL_SPLIT_TEST, &ds, &err) == MCL_OK, "%s",
+                  err.message);
+    *probs = calloc((size_t)count * 3, sizeof **probs);
+    ck_assert_ptr_nonnull(*probs);
+    const uint8_t *labels = mcl_dataset_labels(ds);
+    *wrong = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        float *p = *probs + (size_t)i * 3;
+        bool miss = i % 3 == 1;
+        uint32_t predicted = miss ? (labels[i] + 1u) % 3 : labels[i];
+        float confidence = miss ? 0.5f + 0.004f * (i == 1 ? 4 : i) : 0.9f;
+        p[predicted] = confidence;
+        p[(predicted + 1) % 3] = 1 - confidence;
+        *wrong += miss;
+    }
+    return ds;
+}
+
+/* Dark pixels (ink) in a rectangle of the picture, and red ones (the captions' predictions). */
+static void ink_and_red(cairo_surface_t *img, int x0, int y0, int x1, int y1, size_t *ink,
+                        size_t *red) {
+    const unsigned char *data = cairo_image_surface_get_data(img);
+    int stride = cairo_image_surface_get_stride(img);
+    *ink = *red = 0;
+    for (int y = y0; y < y1; y++) {
+        for (int x = x0; x < x1; x++) {
+            uint32_t px = *(const uint32_t *)(const void *)(data + (size_t)y * stride + 4 * x);
+            int r = (px >> 16) & 0xff, g = (px >> 8) & 0xff, b = px & 0xff;
+            if (r < 120 && g < 120 && b < 120) (*ink)++;
+            if (r > 150 && g < 100 && b < 100) (*red)++;
+        }
+    }
+}
+
+START_TEST(test_errors_png) {
+    float *probs = NULL;
+    uint32_t wrong = 0;
+    mcl_dataset *ds = errors_fixture(60, &probs, &wrong);
+    ck_assert_uint_eq(wrong, 20);
+    char out[4096];
+    path_in(out, sizeof out, "errors.png");
+    mcl_errors_plot_info info = {0};
+    mcl_error err = {0};
+    mcl_status st = mcl_plot_errors(ds, probs, 3, NULL, out, &info, &err);
+    ck_assert_msg(st == MCL_OK, "%s", err.message);
+    ck_assert_uint_eq(info.misclassified, 20);
+    ck_assert_uint_eq(info.shown, 20);
+    mcl_errors_layout l;
+    mcl_plot_errors_layout(20, 8, 10, &l);
+    ck_assert_uint_eq(info.width, l.width);
+    ck_assert_uint_eq(info.height, l.height);
+    check_png_header(out, l.width, l.height);
+    /* Every tile shows an image (its band of ink) above a caption with red in it; the space
+     * after the last tile of the last row is blank. */
+    cairo_surface_t *img = load_png(out);
+    for (uint32_t t = 0; t < 20; t++) {
+        int x = (int)(l.left + (t % l.columns) * l.cell_w), y = (int)(l.top + (t / l.columns) * l.cell_h);
+        size_t ink, red;
+        ink_and_red(img, x, y, x + (int)l.cell_w, y + (int)l.image_h, &ink, &red);
+        ck_assert_uint_gt(ink, 2 * 10 * 11 * 11 / 2); /* two rows of 10 pixels, enlarged 11x */
+        ck_assert_uint_eq(red, 0);
+        ink_and_red(img, x, y + (int)l.image_h, x + (int)l.cell_w, y + (int)l.cell_h, &ink, &red);
+        ck_assert_uint_gt(red, 20);
+    }
+    /* The first tile is the most confident mistake, sample 58 (class 1, predicted 2): its band
+     * is on image rows 3 and 4 (ink), not on rows 0 and 6. */
+    uint32_t x0 = l.left + (l.cell_w - l.image_w) / 2, y0 = l.top;
+    size_t ink, red;
+    ink_and_red(img, (int)x0 + 5, (int)(y0 + 3 * l.scale + 2), (int)(x0 + l.image_w) - 5,
+                (int)(y0 + 5 * l.scale - 2), &ink, &red);
+    ck_assert_uint_gt(ink, (size_t)(0.8 * (l.image_w - 10) * (2 * l.scale - 4)));
+    ink_and_red(img, (int)x0 + 5, (int)y0 + 2, (int)(x0 + l.image_w) - 5, (int)(y0 + l.scale - 2),
+                &ink, &red);
+    ck_assert_uint_eq(ink, 0);
+    cairo_surface_destroy(img);
+    ck_assert_int_eq(entries_in_tmp_dir(), 3); /* the two IDX files and the picture */
+    mcl_dataset_free(ds);
+    free(probs);
+}
+END_TEST
+
+/* A cap on the tiles, class names, a subtitle, SVG, and a dataset without mistakes. */
+START_TEST(test_errors_cap_names_svg_and_none) {
+    float *probs = NULL;
+    uint32_t wrong = 0;
+    mcl_dataset *ds = errors_fixture(60, &probs, &wrong);
+    char out[4096];
+    path_in(out, sizeof out, "errors.png");
+    const char *const names[3] = {"top", "middle", "bottom \xff"}; /* not UTF-8: sanitized */
+    mcl_errors_plot_options o = {.max_images = 7, .class_names = names, .subtitle = "run 1"};
+    mcl_errors_plot_info info = {0};
+    mcl_error err = {0};
+    mcl_status st = mcl_plot_errors(ds, probs, 3, &o, out, &info, &err);
+    ck_assert_msg(st == MCL_OK, "%s", err.message);
+    ck_assert_uint_eq(info.misclassified, 20);
+    ck_assert_uint_eq(info.shown, 7);
+    mcl_errors_layout l;
+    mcl_plot_errors_layout(7, 8, 10, &l);
+    check_png_header(out, l.width, l.height);
+
+    path_in(out, sizeof out, "errors.svg");
+    st = mcl_plot_errors(ds, probs, 3, &o, out, &info, &err);
+    ck_assert_msg(st == MCL_OK, "%s", err.message);
+    size_t size = 0;
+    uint8_t *svg = test_read_file(out, &size);
+    ck_assert_int_eq(strncmp((const char *)svg, "<?xml", 5), 0);
+    char want[64];
+    snprintf(want, sizeof want, "width=\"%upt\"", l.width);
+    ck_assert_ptr_nonnull(strstr((const char *)svg, want));
+    free(svg);
+
+    /* Every prediction right: the title alone ("0 of 60"), a picture all the same. */
+    const uint8_t *labels = mcl_dataset_labels(ds);
+    for (uint32_t i = 0; i < 60; i++)
+        for (uint32_t k = 0; k < 3; k++)
+            probs[i * 3 + k] = k == labels[i] ? 1.0f : 0.0f;
+    path_in(out, sizeof out, "none.png");
+    st = mcl_plot_errors(ds, probs, 3, NULL, out, &info, &err);
+    ck_assert_msg(st == MCL_OK, "%s", err.message);
+    ck_assert_uint_eq(info.misclassified, 0);
+    ck_assert_uint_eq(info.shown, 0);
+    mcl_plot_errors_layout(0, 8, 10, &l);
+    check_png_header(out, l.width, l.height);
+    mcl_dataset_free(ds);
+    free(probs);
+}
+END_TEST
+
+START_TEST(test_errors_bad_arguments) {
+    float *probs = NULL;
+    uint32_t wrong = 0;
+    mcl_dataset *ds = errors_fixture(30, &probs, &wrong);
+    char out[4096];
+    path_in(out, sizeof out, "errors.png");
+    mcl_error err = {0};
+    mcl_errors_plot_options o = {.max_images = MCL_PLOT_ERRORS_MAX + 1};
+    mcl_status st = mcl_plot_errors(ds, probs, 3, &o, out, NULL, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, out, "at most 1000");
+    /* Labels 0..2 do not fit 2 classes. */
+    st = mcl_plot_errors(ds, probs, 2, NULL, out, NULL, &err);
+    ck_assert_int_eq(st, MCL_ERR_FORMAT);
+    path_in(out, sizeof out, "errors.jpg");
+    st = mcl_plot_errors(ds, probs, 3, NULL, out, NULL, &err);
+    ck_assert_error(st, err, MCL_ERR_USAGE, out, "'.jpg'");
+    ck_assert_int_eq(mcl_plot_check_path(out, &err), MCL_ERR_USAGE);
+    path_in(out, sizeof out, "errors.SVG");
+    ck_assert_int_eq(mcl_plot_check_path(out, &err), MCL_OK);
+    st = mcl_plot_errors(NULL, probs, 3, NULL, out, NULL, &err);
+    ck_assert_int_eq(st, MCL_ERR_USAGE);
+    ck_assert_int_eq(entries_in_tmp_dir(), 2); /* the IDX files only */
+    mcl_dataset_free(ds);
+    free(probs);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- ticks */
 
 START_TEST(test_nice_ticks) {
@@ -640,6 +852,10 @@ static Suite *plot_suite(void) {
     tcase_add_test(output, test_confusion_png);
     tcase_add_test(output, test_confusion_svg_and_sizes);
     tcase_add_test(output, test_confusion_bad_arguments);
+    tcase_add_test(output, test_errors_layout);
+    tcase_add_test(output, test_errors_png);
+    tcase_add_test(output, test_errors_cap_names_svg_and_none);
+    tcase_add_test(output, test_errors_bad_arguments);
     suite_add_tcase(s, output);
 
     TCase *ticks = tcase_create("ticks");

@@ -68,8 +68,56 @@ typedef enum mcl_split { MCL_SPLIT_TRAIN, MCL_SPLIT_TEST } mcl_split;
 
 /* Loads one split from a directory holding MNIST-style IDX files, raw or gzip-compressed:
  * train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz], or t10k-*. Also accepts the
- * "train-images.idx3-ubyte" spelling. Caller frees *out with mcl_dataset_free. */
+ * "train-images.idx3-ubyte" spelling, and the other sources of mcl_dataset_load_with (an .npz
+ * archive, an image folder) with its default options. Caller frees *out with mcl_dataset_free. */
 mcl_status mcl_dataset_load(const char *dir, mcl_split split, mcl_dataset **out, mcl_error *err);
+
+/* Where samples come from, and options for the sources that need them. mcl_dataset_load_with
+ * takes PATH as one of:
+ * - a folder of IDX files (as mcl_dataset_load);
+ * - a NumPy .npz archive (a file ending in .npz, or any zip file), or a folder holding
+ *   mnist.npz and no IDX files: Keras's mnist.npz (~/.keras/datasets/mnist.npz) or anything
+ *   np.savez / np.savez_compressed wrote with x_train, y_train, x_test, y_test (images uint8
+ *   [N, H, W] or [N, H, W, 1], integer labels 0..255); the test split is x_test / y_test;
+ * - a folder of images with one subfolder per class (Keras image_dataset_from_directory,
+ *   labels="inferred"): class names are the subfolder names sorted by strcmp (Python's sorted,
+ *   as Keras does), label = index; .png, .jpg, .jpeg, .bmp and .gif files (any case) are read,
+ *   also in nested folders, others are skipped, and names starting with '.' are ignored. With
+ *   subfolders train/ and test/ (or validation/, or val/), those are the two splits and must
+ *   have the same classes; otherwise the files are put in a fixed pseudo-random order (the
+ *   same for every run) and the last test_split of them is the test split. Images become grey
+ *   (luma; alpha over white) and are resized to rows x cols with TensorFlow's bilinear resize
+ *   (mcl_image_resize_bilinear), rounded to 0..255. Memory: count * rows * cols bytes and the
+ *   file list; one image file is decoded at a time. */
+typedef struct mcl_data_options {
+    float test_split;    /* image folders without a test/ folder; 0 means 0.2 */
+    uint32_t rows, cols; /* image folders: the size images are resized to; 0 means 28x28 */
+} mcl_data_options;
+mcl_status mcl_dataset_load_with(const char *path, mcl_split split, const mcl_data_options *options,
+                                 mcl_dataset **out, mcl_error *err);
+
+typedef enum mcl_data_format { MCL_DATA_IDX, MCL_DATA_NPZ, MCL_DATA_FOLDER } mcl_data_format;
+/* What a dataset was read from, for a summary such as Keras's "Found 1200 files belonging to 3
+ * classes." */
+typedef struct mcl_dataset_source {
+    mcl_data_format format;
+    /* MCL_DATA_FOLDER: the image files found in the folder the split was taken from (all of
+     * them, both splits', when the test split is held out of one folder), the other files
+     * skipped there, and whether the split is such a held-out share. */
+    uint32_t files_found, files_skipped;
+    bool held_out;
+    const char *root; /* that folder (or the .npz file, or the IDX folder); borrowed */
+} mcl_dataset_source;
+void mcl_dataset_source_info(const mcl_dataset *ds, mcl_dataset_source *out);
+
+/* How picture files become samples like a dataset's (and a model's inputs, in predict):
+ * MNIST's preparation (mcl_image_load_mnist: IDX and .npz data, whose images were already made
+ * that way) or a plain resize (mcl_image_load_resized: image folders). */
+typedef enum mcl_image_prep { MCL_PREP_MNIST = 0, MCL_PREP_RESIZE = 1 } mcl_image_prep;
+mcl_image_prep mcl_dataset_image_prep(const mcl_dataset *ds);
+/* The name of class k: an image folder's subfolder name; NULL when the classes have no names
+ * (IDX and .npz data, whose labels are the classes' numbers) or k is out of range. */
+const char *mcl_dataset_class_name(const mcl_dataset *ds, uint32_t k);
 
 /* Loads an explicit image file + label file pair (each raw or .gz). */
 mcl_status mcl_dataset_load_files(const char *images_path, const char *labels_path,
@@ -301,7 +349,19 @@ mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repea
 
 /* ---------------------------------------------------------------- models */
 
-typedef enum mcl_optimizer { MCL_OPTIMIZER_ADAM, MCL_OPTIMIZER_SGD } mcl_optimizer;
+/* Keras's optimizers, with Keras's defaults (README "train"): Adam, SGD (with momentum, or
+ * Nesterov momentum), AdamW (Adam with decoupled weight decay 0.004) and RMSprop. */
+typedef enum mcl_optimizer {
+    MCL_OPTIMIZER_ADAM,
+    MCL_OPTIMIZER_SGD,
+    MCL_OPTIMIZER_ADAMW,
+    MCL_OPTIMIZER_RMSPROP,
+    MCL_OPTIMIZER_COUNT
+} mcl_optimizer;
+
+/* The optimizer's name as the command line and model files spell it ("adamw"); "?" for a
+ * value outside the enum. Never NULL. */
+const char *mcl_optimizer_str(mcl_optimizer optimizer);
 
 /* Learning rate over the steps of one fit: constant, or Keras CosineDecay to zero at the last
  * step (lr * (1 + cos(pi * step / steps)) / 2). */
@@ -323,6 +383,21 @@ typedef struct mcl_augment {
     float zoom;     /* each axis is scaled by a factor uniform in [1 - zoom, 1 + zoom] */
 } mcl_augment;
 
+/* Keras's ReduceLROnPlateau callback (its defaults in the comments): after `patience` epochs
+ * whose monitored loss (val_loss, or the training loss without a validation set) is not below
+ * the best so far by more than min_delta, the learning rate is multiplied by `factor`, then
+ * `cooldown` epochs pass before counting again. It multiplies whatever the schedule gives (with
+ * a constant schedule this is Keras exactly), and never takes the rate below min_lr (nor lifts
+ * it above the schedule's). */
+typedef struct mcl_plateau {
+    bool enabled;
+    float factor;      /* 0.1, in (0, 1) */
+    uint32_t patience; /* 10 */
+    float min_delta;   /* 1e-4 */
+    uint32_t cooldown; /* 0 */
+    float min_lr;      /* 0 */
+} mcl_plateau;
+
 typedef struct mcl_recipe {
     uint32_t epochs;
     uint32_t batch_size;
@@ -332,9 +407,23 @@ typedef struct mcl_recipe {
     float lr_decay_rate; /* step decay: factor per lr_decay_epochs (e.g. 0.5) */
     uint32_t lr_decay_epochs;
     uint32_t warmup_epochs; /* linear warm-up before the schedule; 0 = none */
-    float momentum;         /* SGD only */
+    float momentum;         /* SGD and RMSprop */
     float validation_split; /* the last fraction of the training set, as Keras does */
     mcl_augment augment;
+    /* Keras optimizer arguments and regularisation (0 / false: off; README "train"). */
+    float weight_decay; /* decoupled, every optimizer: w -= lr * weight_decay * w each step,
+                           before the update, on every trainable variable (AdamW: 0.004) */
+    float l2;           /* kernel_regularizer=L2(l2) on every Dense/Conv2D kernel: l2 * sum(w^2)
+                           joins the loss (and the reported losses), 2 l2 w the gradient */
+    float rho;          /* RMSprop's discount of the squared-gradient average (0.9) */
+    bool nesterov;      /* SGD: Nesterov momentum */
+    bool centered;      /* RMSprop: divide by the variance estimate, not the raw second moment */
+    float label_smoothing; /* CategoricalCrossentropy(label_smoothing): targets y (1 - F) + F/K */
+    /* Gradient clipping before the update, at most one of them (> 0: on): each variable's
+     * gradient to this L2 norm; each element to [-clipvalue, clipvalue]; all gradients
+     * together to this norm. */
+    float clipnorm, clipvalue, global_clipnorm;
+    mcl_plateau plateau;
 } mcl_recipe;
 
 typedef struct mcl_model mcl_model;
@@ -380,6 +469,9 @@ typedef struct mcl_epoch_result {
     bool has_validation;
     double val_loss, val_accuracy;
     double learning_rate; /* at the end of the epoch */
+    /* ReduceLROnPlateau fired at the end of this epoch: the rate the next step starts from. */
+    bool lr_reduced;
+    double reduced_learning_rate;
     bool improved;        /* validation loss is the best so far (Keras ModelCheckpoint's test) */
     /* The held-out set of mcl_fit_options.monitor after this epoch (inference mode), and
      * whether its accuracy reached mcl_fit_options.target_accuracy (the fit then stops). */
@@ -429,12 +521,14 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
                               uint32_t cols, uint32_t num_classes, uint32_t max_batch,
                               uint64_t seed, mcl_trainer **out, mcl_error *err);
 
-/* Trains on `train`, validating on `val` after every epoch. With val NULL and
- * recipe.validation_split > 0 the last fraction of `train` is the validation set and is not
- * trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
+/* Trains on `train`, validating on `val` after every epoch. The trainer takes the class names
+ * and image preparation of `train` (mcl_dataset_class_name), which checkpoints then keep. With val
+ * NULL and recipe.validation_split > 0 the last fraction of `train` is the validation set and is
+ * not trained on (mcl_validation_split_count), as Keras's validation_split; a given val is used as
  * it is. recipe.batch_size must be 1..max_batch of mcl_trainer_create. Uploads the datasets to
  * the device once. Reproducible for a given seed on a given device. A later call continues
- * from the current weights and optimizer state (a different optimizer starts with fresh state). */
+ * from the current weights, optimizer state and ReduceLROnPlateau state (a different optimizer,
+ * or RMSprop with momentum or centering switched, starts with fresh optimizer state). */
 mcl_status mcl_trainer_fit(mcl_trainer *trainer, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err);
 
@@ -490,6 +584,12 @@ void mcl_checkpoint_input(const mcl_checkpoint *ck, uint32_t *rows, uint32_t *co
 uint32_t mcl_checkpoint_epoch(const mcl_checkpoint *ck);
 const mcl_recipe *mcl_checkpoint_recipe(const mcl_checkpoint *ck);
 uint64_t mcl_checkpoint_seed(const mcl_checkpoint *ck);
+/* The class names of the data it was trained on (mcl_dataset_class_name), NULL when they have
+ * none (IDX or .npz data: the classes are "0", "1", ...) or k is out of range; and how its
+ * inputs are made from picture files. Checkpoints written before class names existed have
+ * none and MCL_PREP_MNIST. */
+const char *mcl_checkpoint_class_name(const mcl_checkpoint *ck, uint32_t k);
+mcl_image_prep mcl_checkpoint_image_prep(const mcl_checkpoint *ck);
 void mcl_checkpoint_free(mcl_checkpoint *ck);
 
 /* Writes the trainer's model, weights, BatchNorm state, optimizer state, epoch and step counters
@@ -537,8 +637,11 @@ mcl_status mcl_trainer_predict(mcl_trainer *trainer, const float *images, uint32
                                mcl_error *err);
 
 /* Weights as NumPy .npz (one float32 array per tensor, named "conv2d_1/kernel" etc., Keras
- * layouts) and as ONNX (opset 13, input "images" [N, 1, rows, cols] in 0..1, output
- * "probabilities" [N, classes]). Both write atomically: a failure leaves no file at `path`. */
+ * layouts; each BatchNorm's "<name>/epsilon" and "<name>/momentum" scalars; the strings
+ * "architecture" (the model text), "recipe" (JSON) and "class_names") and as ONNX (opset 13,
+ * input "images" [N, 1, rows, cols] in 0..1, output "probabilities" [N, classes]; metadata_props
+ * and a graph doc string that describe the run, see mcl_export_onnx_with). Both write
+ * atomically: a failure leaves no file at `path`. */
 mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error *err);
 
@@ -553,6 +656,162 @@ typedef struct mcl_file_lock mcl_file_lock;
 mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_error *err);
 void mcl_file_lock_free(mcl_file_lock *lock);
 
+/* ---------------------------------------------------------------- reports and ensembles */
+
+/* The class a row of probabilities[classes] predicts: the first of the largest (argmax with ties
+ * to the lower class, as NumPy's and the device's). */
+uint32_t mcl_predicted_class(const float *probs, uint32_t classes);
+
+/* Overwrites counts[true * classes + predicted] (classes * classes entries) with the (true,
+ * predicted) pairs of n samples: probs [n, classes] (mcl_predicted_class of each row) and labels
+ * [n], each below classes. */
+void mcl_confusion_counts(const float *probs, const uint8_t *labels, uint32_t n, uint32_t classes,
+                          uint32_t *counts);
+
+/* One row of sklearn's classification_report: a class's, or an average over classes. */
+typedef struct mcl_class_scores {
+    double precision; /* TP / (TP + FP); 0 when the class is never predicted */
+    double recall;    /* TP / (TP + FN); 0 when the class has no true sample */
+    double f1;        /* 2 TP / (2 TP + FP + FN); 0 when both are 0 */
+    uint64_t support; /* true samples of the class: TP + FN (an average row: all samples) */
+    uint64_t predicted; /* samples predicted as the class: TP + FP (an average row: all) */
+} mcl_class_scores;
+
+typedef struct mcl_report_summary {
+    uint64_t total;  /* samples */
+    double accuracy; /* correct / total (sklearn's "accuracy" row) */
+    mcl_class_scores macro_avg;    /* the plain mean over the reported classes */
+    mcl_class_scores weighted_avg; /* the mean weighted by support */
+    /* Classes in the report: those with a true or a predicted sample (sklearn's default
+     * labels, unique_labels(y_true, y_pred)); a class with neither is all zero and left out. */
+    uint32_t reported;
+    /* Reported classes whose precision (never predicted) or recall (no true sample) is
+     * ill-defined and set to 0.0, as sklearn's zero_division="warn" does (and warns). */
+    uint32_t no_predictions, no_support;
+} mcl_report_summary;
+
+/* sklearn.metrics.classification_report from a confusion matrix counts[true * classes +
+ * predicted]: per_class (a caller's array of `classes` entries) gets every class's row,
+ * *summary the accuracy and the macro and weighted averages. The averages take the ill-defined
+ * zeros as zeros, as sklearn does with its default zero_division. */
+void mcl_classification_report(const uint32_t *counts, uint32_t classes,
+                               mcl_class_scores *per_class, mcl_report_summary *summary);
+/* The report as sklearn's classification_report(digits=digits) prints it: a header line, a blank
+ * line, one row per reported class named names[k] (NULL names: the class numbers), a blank line,
+ * then the accuracy, macro avg and weighted avg rows; every line ends in "\n". Writes at most
+ * size bytes into buf (NUL-terminated when size > 0) and returns the length of the whole text,
+ * as snprintf does. digits is clamped to 0..10. */
+size_t mcl_classification_report_format(const mcl_class_scores *per_class, uint32_t classes,
+                                        const mcl_report_summary *summary,
+                                        const char *const *names, int digits, char *buf,
+                                        size_t size);
+
+/* Ensembles: several checkpoints whose softmax probabilities are averaged per image (the models
+ * may differ; they must take the same images and have the same classes). One model is on the
+ * device at a time: each is built on ctx, run and freed before the next. */
+
+/* Whether cks[0..count) can form an ensemble: every one takes cks[0]'s rows x cols images and
+ * has its number of classes. MCL_ERR_MODEL with one line naming names[i] (its path) and both
+ * shapes otherwise; MCL_ERR_USAGE for count 0. */
+mcl_status mcl_ensemble_check(const mcl_checkpoint *const *cks, const char *const *names,
+                              size_t count, mcl_error *err);
+/* Called after each member's evaluation, with its trainer (for its parameter count or BatchNorm
+ * state; freed after the call) and its own result. */
+typedef void (*mcl_ensemble_member_fn)(size_t member, const mcl_trainer *trainer,
+                                       const mcl_eval_result *result, void *user);
+/* Evaluates each checkpoint on `data` in inference mode in batches of batch_size and averages
+ * their probabilities into probs [mcl_dataset_count(data) * classes] (required). *out gets the
+ * ensemble's accuracy (mcl_predicted_class of the averaged rows) and loss: the mean of
+ * -ln(mean probability of the true class), floored at FLT_MIN, and not clipped at 1e-7 as
+ * Keras's crossentropy of probabilities is, so that an ensemble of one checkpoint reports the
+ * checkpoint's own loss. on_member may be NULL. Fails as mcl_ensemble_check and
+ * mcl_trainer_evaluate_probs do, and with MCL_ERR_MODEL when data's images are not the
+ * checkpoints' size. */
+mcl_status mcl_ensemble_evaluate(mcl_context *ctx, const mcl_checkpoint *const *cks,
+                                 const char *const *names, size_t count, const mcl_dataset *data,
+                                 uint32_t batch_size, mcl_ensemble_member_fn on_member, void *user,
+                                 mcl_eval_result *out, float *probs, mcl_error *err);
+/* The averaged probabilities probs [n, classes] of images [n, rows*cols] (values 0..1), in
+ * batches of up to batch_size (>= 1). */
+mcl_status mcl_ensemble_predict(mcl_context *ctx, const mcl_checkpoint *const *cks,
+                                const char *const *names, size_t count, const float *images,
+                                uint32_t n, uint32_t batch_size, float *probs, mcl_error *err);
+/* Whether path is a readable file that starts with a checkpoint's magic bytes (nothing more is
+ * checked: mcl_checkpoint_load validates the rest). Tells checkpoints from images on a command
+ * line. */
+bool mcl_file_is_checkpoint(const char *path);
+
+/* ---------------------------------------------------------------- run records */
+
+/* What a run trained on, as `train` records it in its checkpoints (section DATA), so that
+ * --resume, eval and predict use the same data and `info` can say what it was. */
+typedef struct mcl_data_record {
+    char source[4096];      /* absolute path of the data (a folder of IDX files, or a file) */
+    uint32_t limit;         /* --limit: the first N training images; 0 = all of them */
+    uint32_t classes;       /* --classes as declared; 0 = the labels' largest + 1 */
+    float validation_split; /* the recipe's, repeated so the record reads on its own */
+    uint32_t train_images, val_images, test_images; /* what the run had of each */
+    /* mcl_dataset_fingerprint of the training set as loaded (before --limit): tells the same
+     * data at a new place from other data. */
+    uint32_t fingerprint;
+} mcl_data_record;
+
+/* CRC-32 of a dataset's count, image size, labels and pixels: equal for the same images and
+ * labels however they were stored (raw or gzip, moved or copied). */
+uint32_t mcl_dataset_fingerprint(const mcl_dataset *ds);
+
+/* The record the trainer's checkpoints carry from now on (copied). */
+void mcl_trainer_set_data_record(mcl_trainer *trainer, const mcl_data_record *record);
+/* Test-set metrics of the trainer's current weights (copied): its checkpoints carry them
+ * (section TEST) until the next training step changes the weights. */
+void mcl_trainer_set_test_result(mcl_trainer *trainer, const mcl_eval_result *test);
+
+/* A checkpoint's data record and test metrics; NULL when it has none (written by an mnist-cl
+ * that did not record them, or by a run that has not been evaluated). Owned by ck. */
+const mcl_data_record *mcl_checkpoint_data_record(const mcl_checkpoint *ck);
+const mcl_eval_result *mcl_checkpoint_test_result(const mcl_checkpoint *ck);
+/* The run's per-epoch results, earliest first (NULL and 0 before the first epoch ended). */
+const mcl_epoch_result *mcl_checkpoint_history(const mcl_checkpoint *ck, size_t *count);
+/* Steps of the unfinished epoch already taken (a checkpoint written at Ctrl-C); 0 otherwise. */
+uint32_t mcl_checkpoint_epoch_step(const mcl_checkpoint *ck);
+/* The model description as the run wrote it (the model language). */
+const char *mcl_checkpoint_model_text(const mcl_checkpoint *ck);
+/* Trainable parameters and non-trainable state values (BatchNorm's moving statistics). */
+void mcl_checkpoint_param_counts(const mcl_checkpoint *ck, uint64_t *trainable,
+                                 uint64_t *non_trainable);
+/* The name of class k (< classes) into buf: mcl_checkpoint_class_name when the checkpoint
+ * names its classes, else the digit k ("0".."9", "10", ...). Returns buf. */
+const char *mcl_checkpoint_class_label(const mcl_checkpoint *ck, uint32_t k, char *buf,
+                                      size_t size);
+
+/* JSON documents, for scripts (train --json, info --json, models --json) and ONNX metadata.
+ * Each *out is a malloc'd NUL-terminated string the caller frees with free().
+ * A recipe: {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 0.001, ...} with the
+ * model language's recipe keys. */
+mcl_status mcl_recipe_json(const mcl_recipe *recipe, char **out, mcl_error *err);
+/* Per-epoch results as `train --history FILE.json` writes them: {"epochs": [{...}, ...]}. */
+mcl_status mcl_history_json(const mcl_epoch_result *rows, size_t count, char **out,
+                            mcl_error *err);
+/* A data record: {"source": "/...", "limit": 0, ...}. */
+mcl_status mcl_data_record_json(const mcl_data_record *record, char **out, mcl_error *err);
+/* mcl_model_summary as JSON: {"model": NAME, "layers": [{"name", "type", "output_shape",
+ * "params"}, ...], "total_params", "trainable_params", "non_trainable_params"}. */
+mcl_status mcl_model_summary_json(const mcl_model *model, uint32_t rows, uint32_t cols,
+                                  uint32_t num_classes, char **out, mcl_error *err);
+/* s as a JSON string with its quotes into out (snprintf-style: at most size - 1 bytes and a
+ * NUL); '"', '\\' and control characters escaped, bytes that are not UTF-8 as \ufffd. Returns
+ * the length of the whole quoted string (0 only when out of memory). */
+size_t mcl_json_quote(const char *s, char *out, size_t size);
+
+/* ONNX export choices: with logits, the graph ends before the softmax and its output is
+ * "logits" [N, classes] (for a runtime that applies its own softmax or wants scores). */
+typedef struct mcl_onnx_options {
+    bool logits;
+} mcl_onnx_options;
+/* mcl_export_onnx with options (NULL: the defaults, probabilities). */
+mcl_status mcl_export_onnx_with(const mcl_checkpoint *ck, const char *path,
+                                const mcl_onnx_options *options, mcl_error *err);
+
 /* ---------------------------------------------------------------- images and plots */
 
 /* Reads a PNG (any bit depth, grey, RGB, palette, with or without alpha) or a PGM (P2/P5) of any
@@ -561,6 +820,11 @@ void mcl_file_lock_free(mcl_file_lock *lock);
  * mass in rows x cols. dst: rows*cols floats in 0..1. */
 mcl_status mcl_image_load_mnist(const char *path, uint32_t rows, uint32_t cols, float *dst,
                                 mcl_error *err);
+/* Reads an image file (PNG, PGM, JPEG, BMP, GIF) the way an image folder's files become samples
+ * (MCL_PREP_RESIZE): grey, resized to rows x cols with TensorFlow's bilinear resize, rounded to
+ * 0..255, then / 255. dst: rows*cols floats in 0..1. */
+mcl_status mcl_image_load_resized(const char *path, uint32_t rows, uint32_t cols, float *dst,
+                                  mcl_error *err);
 /* Writes an 8-bit grey PNG (atomically). */
 mcl_status mcl_image_write_png(const char *path, const uint8_t *pixels, uint32_t width,
                                uint32_t height, mcl_error *err);
@@ -575,6 +839,30 @@ mcl_status mcl_plot_history_titled(const char *csv_path, const char *out_path, c
 /* Draws a confusion matrix (counts[true * classes + predicted]) as a heat map with counts. */
 mcl_status mcl_plot_confusion(const uint32_t *counts, uint32_t classes, const char *out_path,
                               mcl_error *err);
+/* Whether the plots can write out_path: MCL_ERR_USAGE unless it ends in .png or .svg (any
+ * case). Lets a caller refuse a bad name before the work whose result it would draw. */
+mcl_status mcl_plot_check_path(const char *out_path, mcl_error *err);
+
+/* A grid of the misclassified images of a labelled dataset, as the tutorials draw them: each
+ * tile the image enlarged (dark ink on white) with "true T → pred P (confidence)" beneath, the
+ * most confident mistakes first (ties by index), under the title "M of N misclassified". */
+typedef struct mcl_errors_plot_options {
+    uint32_t max_images;            /* tiles at most, 1..MCL_PLOT_ERRORS_MAX; 0: 100 */
+    const char *const *class_names; /* [classes] the captions' labels; NULL: the class numbers */
+    const char *subtitle;           /* a line under the title (what was evaluated), or NULL */
+} mcl_errors_plot_options;
+#define MCL_PLOT_ERRORS_MAX 1000u
+typedef struct mcl_errors_plot_info {
+    uint32_t misclassified; /* of the dataset */
+    uint32_t shown;         /* tiles drawn: min(misclassified, max_images) */
+    uint32_t width, height; /* of the picture, pixels (points of an SVG) */
+} mcl_errors_plot_info;
+/* Draws the grid for `data` (its labels and pixels) and probs [count * classes] from an
+ * evaluation (mcl_trainer_evaluate_probs, mcl_ensemble_evaluate) to out_path, PNG or SVG by its
+ * extension, atomically. With no mistake the picture holds the title alone. info may be NULL. */
+mcl_status mcl_plot_errors(const mcl_dataset *data, const float *probs, uint32_t classes,
+                           const mcl_errors_plot_options *options, const char *out_path,
+                           mcl_errors_plot_info *info, mcl_error *err);
 
 #ifdef __cplusplus
 }

@@ -329,15 +329,95 @@ bool cli_user_data_dir(char *out, size_t size) {
     return n > 0 && (size_t)n < size;
 }
 
+/* Keras's own copy of MNIST: $KERAS_HOME/datasets/mnist.npz, else ~/.keras/datasets/mnist.npz
+ * (what tf.keras.datasets.mnist.load_data() downloads), if it is there. */
+static bool keras_mnist(char *out, size_t size) {
+    const char *keras = getenv("KERAS_HOME"), *home = getenv("HOME");
+    int n = keras != NULL && keras[0] != '\0' ? snprintf(out, size, "%s/datasets/mnist.npz", keras)
+            : home != NULL && home[0] != '\0'
+                ? snprintf(out, size, "%s/.keras/datasets/mnist.npz", home)
+                : -1;
+    return n > 0 && (size_t)n < size && access(out, R_OK) == 0;
+}
+
 const char *cli_data_dir(const char *option_value, char *buf, size_t size) {
     if (option_value != NULL) return option_value;
     const char *env = getenv("MNIST_CL_DATA");
     if (env != NULL && env[0] != '\0') return env;
     /* A checkout's own data (where the README's commands run), else the user's data folder,
-     * where tools/setup links MNIST so that mnist-cl finds it from any folder. */
+     * where tools/setup links MNIST so that mnist-cl finds it from any folder, else the copy
+     * Keras keeps. */
     if (has_idx_data("data/mnist")) return "data/mnist";
     if (cli_user_data_dir(buf, size) && has_idx_data(buf)) return buf;
+    if (keras_mnist(buf, size)) return buf;
     return "data/mnist";
+}
+
+/* "(cat, dog)" or "(unnamed: the labels' numbers)" for messages. */
+static void class_list(const char *(*name)(const void *, uint32_t), const void *obj,
+                       uint32_t classes, char *out, size_t size) {
+    if (name(obj, 0) == NULL) {
+        snprintf(out, size, "(unnamed: the labels' numbers)");
+        return;
+    }
+    size_t n = (size_t)snprintf(out, size, "(");
+    for (uint32_t k = 0; k < classes && n + 8 < size; k++) {
+        if (n > 200) {
+            n += (size_t)snprintf(out + n, size - n, ", ...");
+            break;
+        }
+        n += (size_t)snprintf(out + n, size - n, "%s%s", k ? ", " : "", name(obj, k));
+    }
+    if (n + 1 < size) snprintf(out + n, size - n, ")");
+}
+
+static const char *checkpoint_name(const void *ck, uint32_t k) {
+    return mcl_checkpoint_class_name(ck, k);
+}
+
+static const char *dataset_name(const void *ds, uint32_t k) {
+    return mcl_dataset_class_name(ds, k);
+}
+
+mcl_status cli_check_class_names(const mcl_checkpoint *ck, const char *ck_path,
+                                 const mcl_dataset *ds, const char *data, mcl_error *err) {
+    uint32_t classes = 0, data_classes = mcl_dataset_num_classes(ds);
+    mcl_checkpoint_input(ck, NULL, NULL, &classes);
+    bool named = mcl_checkpoint_class_name(ck, 0) != NULL || mcl_dataset_class_name(ds, 0) != NULL;
+    bool same = !named || classes == data_classes;
+    for (uint32_t k = 0; k < classes && same; k++) {
+        const char *a = mcl_checkpoint_class_name(ck, k), *b = mcl_dataset_class_name(ds, k);
+        same = (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+    }
+    if (same) return MCL_OK;
+    char mine[320], theirs[320];
+    class_list(checkpoint_name, ck, classes, mine, sizeof mine);
+    class_list(dataset_name, ds, data_classes, theirs, sizeof theirs);
+    return cli_set_error(err, MCL_ERR_MODEL, "%s was trained on the classes %s but %s has %s",
+                         ck_path, mine, data, theirs);
+}
+
+mcl_status cli_check_ensemble_classes(const mcl_checkpoint *const *cks, const char *const *paths,
+                                      size_t count, mcl_error *err) {
+    uint32_t classes = 0;
+    mcl_checkpoint_input(cks[0], NULL, NULL, &classes);
+    for (size_t i = 1; i < count; i++) {
+        bool same = mcl_checkpoint_image_prep(cks[i]) == mcl_checkpoint_image_prep(cks[0]);
+        for (uint32_t k = 0; k < classes && same; k++) {
+            const char *a = mcl_checkpoint_class_name(cks[0], k);
+            const char *b = mcl_checkpoint_class_name(cks[i], k);
+            same = (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+        }
+        if (same) continue;
+        char first[320], other[320];
+        class_list(checkpoint_name, cks[0], classes, first, sizeof first);
+        class_list(checkpoint_name, cks[i], classes, other, sizeof other);
+        return cli_set_error(err, MCL_ERR_MODEL,
+                             "%s has the classes %s but %s has %s: an ensemble's members must "
+                             "have the same classes",
+                             paths[0], first, paths[i], other);
+    }
+    return MCL_OK;
 }
 
 void cli_data_advice(mcl_error *err, const char *option_value) {
@@ -413,41 +493,16 @@ void cli_thousands(uint64_t n, char *out, size_t size) {
     if (size > 0) out[o < size ? o : size - 1] = '\0';
 }
 
-/* The length of the well-formed UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
- * (a stray continuation byte, a truncated sequence, an overlong form, a surrogate, > U+10FFFF). */
-static size_t utf8_sequence(const unsigned char *s) {
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (n == 0) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-    if (c == 0xed && s[1] >= 0xa0) return 0; /* UTF-16 surrogates */
-    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xf4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
-    return n;
+void cli_class_label(const mcl_checkpoint *ck, uint32_t k, char *out, size_t size) {
+    mcl_checkpoint_class_label(ck, k, out, size);
 }
 
 void cli_json_string(const char *s) {
-    putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != '\0') {
-        unsigned char c = *p;
-        size_t n = utf8_sequence(p);
-        if (n == 0) {
-            /* Not UTF-8 (a Latin-1 file name, say): U+FFFD keeps the output valid JSON. */
-            fputs("\\ufffd", stdout);
-            p++;
-            continue;
-        }
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\u%04x", c);
-        else
-            fwrite(p, 1, n, stdout);
-        p += n;
-    }
-    putchar('"');
+    /* The library's escaping, so that every JSON mnist-cl writes quotes strings alike. */
+    char small[512];
+    size_t n = mcl_json_quote(s, small, sizeof small);
+    char *big = n >= sizeof small ? malloc(n + 1) : NULL;
+    if (big != NULL) mcl_json_quote(s, big, n + 1);
+    fputs(big != NULL ? big : n > 0 && n < sizeof small ? small : "\"\"", stdout);
+    free(big);
 }

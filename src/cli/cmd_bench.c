@@ -15,7 +15,9 @@ static const cli_option options[] = {
     {"--steps", "N", "timed training steps per model, after as many untimed ones (default 30)"},
     {"--infer", "N", "test images for the inference timing (default 2000)"},
     {"--sgemm-size", "N", "size of the square SGEMM measured against the peak (default 1024)"},
-    {"--data", "DIR", "folder with the IDX files (default $MNIST_CL_DATA or data/mnist)"},
+    {"--data", "PATH",
+     "the data, as train takes it: IDX folder, .npz or image folder (default $MNIST_CL_DATA or "
+     "data/mnist)"},
     {"--json", NULL, "print one JSON object instead of the table"},
     {"--help", NULL, "show this help"},
 };

@@ -1,4 +1,6 @@
-/* mnist-cl predict CHECKPOINT IMAGE...: the class and top probabilities of each image. */
+/* mnist-cl predict CHECKPOINT [CHECKPOINT...] IMAGE...: the class and top probabilities of each
+ * image; several checkpoints (told from images by their magic bytes) average their
+ * probabilities as an ensemble. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +12,15 @@
 static const cli_option options[] = {
     {"--top", "K", "how many classes to show per image (default 3)"},
     {"--json", NULL, "print one JSON object instead of text"},
+    {"--data", "DIR",
+     "where idx:N images come from (default: the data the checkpoint was trained on, else "
+     "$MNIST_CL_DATA or data/mnist)"},
     {"--help", NULL, "show this help"},
 };
-enum { OPT_TOP, OPT_JSON, OPT_HELP, OPT_COUNT };
+enum { OPT_TOP, OPT_JSON, OPT_DATA, OPT_HELP, OPT_COUNT };
 
 #define MAX_IMAGES 4096
+#define MAX_CHECKPOINTS 64
 
 /* One image of the command line: what it is, and what came of it. */
 typedef struct predict_item {
@@ -64,11 +70,21 @@ static bool find_label(const char *images_path, uint32_t index, uint32_t *label)
     return mcl_idx_label(labels, index, label, &ignored) == MCL_OK;
 }
 
-/* "idx:PATH:INDEX" -> image INDEX of an IDX file; anything else is an image file. */
-static mcl_status load_image(predict_item *item, uint32_t rows, uint32_t cols, float *dst,
-                             mcl_error *err) {
+/* "idx:N" -> test image N of the data (cli_test_image); "idx:PATH:INDEX" -> image INDEX of an
+ * IDX file; anything else is an image file, made into an input the way the model's training
+ * images were made (MNIST's preparation, or an image folder's plain resize). */
+static mcl_status load_image(predict_item *item, mcl_image_prep prep, cli_test_images *test,
+                             uint32_t rows, uint32_t cols, float *dst, mcl_error *err) {
     if (strncmp(item->spec, "idx:", 4) != 0)
-        return mcl_image_load_mnist(item->spec, rows, cols, dst, err);
+        return prep == MCL_PREP_RESIZE ? mcl_image_load_resized(item->spec, rows, cols, dst, err)
+                                       : mcl_image_load_mnist(item->spec, rows, cols, dst, err);
+    const char *n = item->spec + 4;
+    if (n[0] >= '0' && n[0] <= '9' && strspn(n, "0123456789") == strlen(n) && strlen(n) < 10) {
+        mcl_status st = cli_test_image(test, (uint32_t)strtoul(n, NULL, 10), rows, cols, dst,
+                                       &item->label, err);
+        item->has_label = st == MCL_OK;
+        return st;
+    }
     char path[4096];
     uint32_t index = 0;
     if (!parse_idx_spec(item->spec, path, sizeof path, &index, err)) return MCL_ERR_USAGE;
@@ -85,8 +101,8 @@ static bool is_blank(const float *image, size_t n) {
     return most < 0.05f;
 }
 
-static void print_result(const predict_item *item, const float *p, uint32_t classes,
-                         uint32_t top, bool json, bool first) {
+static void print_result(const mcl_checkpoint *ck, const predict_item *item, const float *p,
+                         uint32_t classes, uint32_t top, bool json, bool first) {
     if (json) printf("%s\n  {\"image\": ", first ? "" : ",");
     if (item->error != NULL) {
         if (json) {
@@ -111,13 +127,19 @@ static void print_result(const predict_item *item, const float *p, uint32_t clas
                 order[i] = order[j];
                 order[j] = t;
             }
+    char label[256];
     if (!json) {
-        printf("%s: %u", item->spec, order[0]);
-        for (uint32_t i = 0; i < top && i < n; i++)
-            printf("%s%u %.4f", i ? ", " : " (", order[i], (double)p[order[i]]);
+        cli_class_label(ck, order[0], label, sizeof label);
+        printf("%s: %s", item->spec, label);
+        for (uint32_t i = 0; i < top && i < n; i++) {
+            cli_class_label(ck, order[i], label, sizeof label);
+            printf("%s%s %.4f", i ? ", " : " (", label, (double)p[order[i]]);
+        }
         printf(")");
-        if (item->has_label)
-            printf(" - true %u%s", item->label, item->label == order[0] ? "" : " (wrong)");
+        if (item->has_label) {
+            cli_class_label(ck, item->label, label, sizeof label);
+            printf(" - true %s%s", label, item->label == order[0] ? "" : " (wrong)");
+        }
         printf("\n");
         if (item->blank)
             fprintf(stderr,
@@ -126,33 +148,76 @@ static void print_result(const predict_item *item, const float *p, uint32_t clas
         return;
     }
     cli_json_string(item->spec);
-    printf(", \"class\": %u, \"top\": [", order[0]);
-    for (uint32_t i = 0; i < top && i < n; i++)
-        printf("%s{\"class\": %u, \"probability\": %.6g}", i ? ", " : "", order[i],
-               (double)p[order[i]]);
+    printf(", \"class\": %u, ", order[0]);
+    if (mcl_checkpoint_class_name(ck, order[0]) != NULL) {
+        printf("\"name\": ");
+        cli_json_string(mcl_checkpoint_class_name(ck, order[0]));
+        printf(", ");
+    }
+    printf("\"top\": [");
+    for (uint32_t i = 0; i < top && i < n; i++) {
+        printf("%s{\"class\": %u, ", i ? ", " : "", order[i]);
+        if (mcl_checkpoint_class_name(ck, order[i]) != NULL) {
+            printf("\"name\": ");
+            cli_json_string(mcl_checkpoint_class_name(ck, order[i]));
+            printf(", ");
+        }
+        printf("\"probability\": %.6g}", (double)p[order[i]]);
+    }
     printf("]");
     if (item->has_label) printf(", \"true_class\": %u", item->label);
     if (item->blank) printf(", \"warning\": \"no ink: a blank image\"");
     printf("}");
 }
 
+/* The checkpoints at the front of pos[0..npos): pos[0] always (its load reports what is wrong
+ * with it), then every following file that starts with a checkpoint's magic bytes. Returns how
+ * many, or 0 after an error: too many, or a checkpoint after the first image. */
+static size_t count_checkpoints(const char *const *pos, size_t npos) {
+    size_t count = 1;
+    while (count < npos && mcl_file_is_checkpoint(pos[count]))
+        count++;
+    if (count > MAX_CHECKPOINTS) {
+        cli_error("predict takes at most %d checkpoints, got %zu", MAX_CHECKPOINTS, count);
+        return 0;
+    }
+    for (size_t i = count; i < npos; i++) {
+        if (strncmp(pos[i], "idx:", 4) != 0 && mcl_file_is_checkpoint(pos[i])) {
+            cli_error("'%s' is a checkpoint among the images: list every checkpoint before the "
+                      "first image",
+                      pos[i]);
+            return 0;
+        }
+    }
+    return count;
+}
+
 int cmd_predict(const cli_global *g, int argc, char **argv) {
     const char *v[OPT_COUNT] = {0};
-    const char **pos = calloc(MAX_IMAGES + 1, sizeof *pos);
+    const size_t max_pos = MAX_IMAGES + MAX_CHECKPOINTS + 1;
+    const char **pos = calloc(max_pos, sizeof *pos);
     if (pos == NULL) return CLI_EXIT_FAILURE;
     size_t npos = 0;
-    if (!cli_parse_positional("predict", argc, argv, options, OPT_COUNT, v, pos, MAX_IMAGES + 1,
-                              &npos)) {
+    if (!cli_parse_positional("predict", argc, argv, options, OPT_COUNT, v, pos, max_pos, &npos)) {
         free(pos);
         return CLI_EXIT_USAGE;
     }
     if (v[OPT_HELP]) {
         free(pos);
-        cli_print_help("mnist-cl [--platform P] [--device D] predict CHECKPOINT IMAGE...",
+        cli_print_help("mnist-cl [--platform P] [--device D] predict CHECKPOINT [CHECKPOINT...] "
+                       "IMAGE...",
                        "Classify images with a trained checkpoint. IMAGE is a PNG or PGM of any "
                        "size (converted as MNIST was made: grey, white ink on black, fitted in "
                        "a 20x20 box and centred by centre of mass; dark-on-light images are "
-                       "inverted) or idx:PATH:INDEX for image INDEX (from 0) of an IDX file.",
+                       "inverted), idx:PATH:INDEX for image INDEX (from 0) of an IDX file, or "
+                       "idx:INDEX for test image INDEX of the data the first checkpoint was "
+                       "trained on (or of --data). "
+                       "Several checkpoints (up to 64, all before the first image; a file is "
+                       "taken as a checkpoint by its first bytes) predict as an ensemble: the "
+                       "mean of their softmax probabilities. Their models may differ but must "
+                       "take the same images and have the same classes. A model trained on a "
+                       "folder of images takes its images as training did (grey, resized) and "
+                       "prints its class names.",
                        options, OPT_COUNT);
         return CLI_EXIT_OK;
     }
@@ -161,24 +226,44 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
         free(pos);
         return CLI_EXIT_USAGE;
     }
-    if (npos < 2) {
+    size_t nck = npos > 0 ? count_checkpoints(pos, npos) : 1;
+    if (nck == 0) {
         free(pos);
-        cli_error("predict needs a checkpoint and at least one image: 'mnist-cl predict "
-                  "model.ckpt digit.png'");
         return CLI_EXIT_USAGE;
     }
-    uint32_t n = (uint32_t)(npos - 1);
+    if (npos <= nck) {
+        free(pos);
+        if (nck > 1)
+            cli_error("predict got %zu checkpoints and no image: give the images after them",
+                      nck);
+        else
+            cli_error("predict needs a checkpoint and at least one image: 'mnist-cl predict "
+                      "model.ckpt digit.png'");
+        return CLI_EXIT_USAGE;
+    }
+    if (npos - nck > MAX_IMAGES) {
+        free(pos);
+        cli_error("predict takes at most %d images, got %zu", MAX_IMAGES, npos - nck);
+        return CLI_EXIT_USAGE;
+    }
+    uint32_t n = (uint32_t)(npos - nck);
     mcl_error err = {0};
-    mcl_checkpoint *ck = NULL;
+    mcl_checkpoint *cks[MAX_CHECKPOINTS] = {0};
     mcl_context *ctx = NULL;
-    mcl_trainer *trainer = NULL;
     float *images = NULL, *probs = NULL;
     predict_item *items = calloc(n, sizeof *items);
     uint32_t rows = 0, cols = 0, classes = 0, loaded = 0;
-    mcl_status st = items != NULL ? mcl_checkpoint_load(pos[0], &ck, &err)
+    cli_test_images test = {.option = v[OPT_DATA], .ck_path = pos[0]};
+    mcl_status st = items != NULL ? MCL_OK
                                   : cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    for (size_t i = 0; i < nck && st == MCL_OK; i++)
+        st = mcl_checkpoint_load(pos[i], &cks[i], &err);
+    if (st == MCL_OK) st = mcl_ensemble_check((const mcl_checkpoint *const *)cks, pos, nck, &err);
+    if (st == MCL_OK)
+        st = cli_check_ensemble_classes((const mcl_checkpoint *const *)cks, pos, nck, &err);
     if (st == MCL_OK) {
-        mcl_checkpoint_input(ck, &rows, &cols, &classes);
+        test.ck = cks[0];
+        mcl_checkpoint_input(cks[0], &rows, &cols, &classes);
         images = malloc((size_t)n * rows * cols * sizeof(float));
         probs = malloc((size_t)n * classes * sizeof(float));
         if (images == NULL || probs == NULL)
@@ -189,10 +274,11 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
      * are packed at the front of `images`. */
     for (uint32_t i = 0; i < n && st == MCL_OK; i++) {
         predict_item *item = &items[i];
-        item->spec = pos[i + 1];
+        item->spec = pos[nck + i];
         mcl_error item_err = {0};
         float *dst = images + (size_t)loaded * rows * cols;
-        mcl_status ist = load_image(item, rows, cols, dst, &item_err);
+        mcl_status ist = load_image(item, mcl_checkpoint_image_prep(cks[0]), &test, rows, cols,
+                                    dst, &item_err);
         if (ist == MCL_ERR_HOST_MEMORY) {
             st = ist, err = item_err;
         } else if (ist != MCL_OK) {
@@ -201,34 +287,49 @@ int cmd_predict(const cli_global *g, int argc, char **argv) {
             if (item->error == NULL) st = cli_set_error(&err, MCL_ERR_HOST_MEMORY, "out of host memory");
         } else {
             item->loaded = true;
-            item->blank = is_blank(dst, (size_t)rows * cols);
+            /* A dark photo is not a blank page: only MNIST's preparation finds ink. */
+            item->blank = mcl_checkpoint_image_prep(cks[0]) == MCL_PREP_MNIST &&
+                          is_blank(dst, (size_t)rows * cols);
             loaded++;
         }
     }
     mcl_context_options copt = {.platform = g->platform, .device = g->device};
     if (st == MCL_OK && loaded > 0) st = mcl_context_create(&copt, &ctx, &err);
+    /* One checkpoint is an ensemble of one: its probabilities come back unchanged. */
     if (st == MCL_OK && loaded > 0)
-        st = mcl_trainer_create_from_checkpoint(ctx, ck, loaded < 256 ? loaded : 256, &trainer,
-                                                &err);
-    if (st == MCL_OK && loaded > 0) st = mcl_trainer_predict(trainer, images, loaded, probs, &err);
+        st = mcl_ensemble_predict(ctx, (const mcl_checkpoint *const *)cks, pos, nck, images,
+                                  loaded, loaded < 256 ? loaded : 256, probs, &err);
     uint32_t failed = n - loaded;
     bool usage = false; /* a malformed idx: spec or index: the command line's fault */
     for (uint32_t i = 0; items != NULL && i < n; i++)
         usage = usage || (items[i].error != NULL && items[i].status == MCL_ERR_USAGE);
     if (st == MCL_OK) {
-        if (v[OPT_JSON]) printf("{\"predictions\": [");
+        if (v[OPT_JSON]) {
+            printf("{\"checkpoints\": [");
+            for (size_t i = 0; i < nck; i++) {
+                printf("%s", i ? ", " : "");
+                cli_json_string(pos[i]);
+            }
+            printf("],\n \"predictions\": [");
+        } else if (nck > 1) {
+            printf("Ensemble of %zu checkpoints (the mean of their softmax probabilities):", nck);
+            for (size_t i = 0; i < nck; i++)
+                printf("%s %s", i ? "," : "", pos[i]);
+            printf("\n");
+        }
         for (uint32_t i = 0, k = 0; i < n; i++) {
             const float *p = items[i].loaded ? probs + (size_t)k++ * classes : NULL;
-            print_result(&items[i], p, classes, top, v[OPT_JSON], i == 0);
+            print_result(cks[0], &items[i], p, classes, top, v[OPT_JSON], i == 0);
         }
         if (v[OPT_JSON]) printf("\n]}\n");
     }
     for (uint32_t i = 0; items != NULL && i < n; i++)
         free(items[i].error);
     free(items);
-    mcl_trainer_free(trainer);
     mcl_context_free(ctx);
-    mcl_checkpoint_free(ck);
+    cli_test_images_free(&test);
+    for (size_t i = 0; i < nck; i++)
+        mcl_checkpoint_free(cks[i]);
     free(images);
     free(probs);
     free(pos);

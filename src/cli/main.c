@@ -21,6 +21,7 @@ static void print_usage(void) {
            "  predict    classify PNG/PGM images (or IDX entries) with a checkpoint\n"
            "  plot       draw a training history's loss and accuracy curves (PNG or SVG)\n"
            "  export     write a checkpoint's weights as ONNX or NumPy .npz\n"
+           "  info       show a checkpoint's model, recipe, data, history and test metrics\n"
            "  bench      speed and memory of each model on the device, against its SGEMM ceiling\n"
            "  tune       search CLBlast's GEMM parameters for the device and keep the best\n"
            "  help       show this help\n"
@@ -35,7 +36,9 @@ static void print_usage(void) {
            "\n"
            "environment:\n"
            "  MNIST_CL_DATA        default --data folder (else ./data/mnist, else\n"
-           "                       ~/.local/share/mnist-cl/mnist, linked there by tools/setup)\n"
+           "                       ~/.local/share/mnist-cl/mnist, linked there by tools/setup,\n"
+           "                       else Keras's ~/.keras/datasets/mnist.npz)\n"
+           "  KERAS_HOME           where Keras keeps datasets/mnist.npz (default ~/.keras)\n"
            "  MNIST_CL_GEMM        clblast|tiled: who multiplies matrices (default: mnist-cl's\n"
            "                       tiled kernels on CPU devices, CLBlast on the others)\n"
            "  MNIST_CL_CACHE=0     do not read or write the compiled-kernel cache\n"
@@ -95,7 +98,7 @@ int main(int argc, char **argv) {
         {"devices", cmd_devices}, {"models", cmd_models}, {"summary", cmd_summary},
         {"train", cmd_train},     {"eval", cmd_eval},     {"predict", cmd_predict},
         {"plot", cmd_plot},       {"export", cmd_export}, {"bench", cmd_bench},
-        {"tune", cmd_tune},
+        {"tune", cmd_tune},       {"info", cmd_info},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) {

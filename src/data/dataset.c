@@ -1,5 +1,8 @@
-/* Datasets: an images file and a labels file of the same length, held in host memory. */
+/* Datasets: an images file and a labels file of the same length, held in host memory; the
+ * choice of reader for a data path (IDX folder, .npz archive, image folder). */
 #define _POSIX_C_SOURCE 200809L
+#include "data/dataset.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,18 +12,10 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "data/folder.h"
 #include "data/idx.h"
+#include "data/npz.h"
 #include "mnistcl/mnistcl.h"
-
-struct mcl_dataset {
-    uint32_t count;       /* N samples */
-    uint32_t rows, cols;  /* image shape; F = rows * cols */
-    uint32_t num_classes; /* K = max label + 1 (for a subset: that of the dataset it came from) */
-    uint8_t *pixels;      /* [N, F], 0..255 */
-    uint8_t *labels;      /* [N], 0..K-1 */
-    char *images_path;    /* the files the samples came from, for messages */
-    char *labels_path;
-};
 
 /* The spellings looked for, in order: the canonical MNIST names and the ".idx3-ubyte" variant
  * that some mirrors use, each raw or gzip-compressed. "%s" is the split prefix. */
@@ -45,6 +40,37 @@ static char *copy_string(const char *s) {
     char *c = mcl_malloc(n);
     if (c != NULL) memcpy(c, s, n);
     return c;
+}
+
+char **mcl_class_names_copy(const char *const *names, uint32_t count) {
+    if (names == NULL || count == 0) return NULL;
+    size_t bytes = (size_t)count * sizeof(char *);
+    for (uint32_t k = 0; k < count; k++)
+        bytes += strlen(names[k]) + 1;
+    char **copy = mcl_malloc(bytes);
+    if (copy == NULL) return NULL;
+    char *at = (char *)(copy + count);
+    for (uint32_t k = 0; k < count; k++) {
+        size_t n = strlen(names[k]) + 1;
+        memcpy(at, names[k], n);
+        copy[k] = at;
+        at += n;
+    }
+    return copy;
+}
+
+bool mcl_class_name_valid(const char *name, size_t len) {
+    if (len == 0 || len > MCL_CLASS_NAME_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return false;
+    return true;
+}
+
+bool mcl_class_names_equal(char *const *a, char *const *b, uint32_t count) {
+    if (a == NULL || b == NULL) return a == b;
+    for (uint32_t k = 0; k < count; k++)
+        if (strcmp(a[k], b[k]) != 0) return false;
+    return true;
 }
 
 /* A malloc'd "dir/name" (caller frees), without doubling a trailing slash; NULL when out of
@@ -84,7 +110,78 @@ static mcl_status find_split_file(const char *dir, const char *prefix, const cha
                     dir, canonical, canonical, variant, variant);
 }
 
+/* Whether dir holds any IDX file of either split, in any spelling: then it is an IDX folder,
+ * and a missing partner file is reported as such. */
+static bool has_idx_files(const char *dir) {
+    static const char *const prefixes[] = {"train", "t10k"};
+    char name[64];
+    for (size_t p = 0; p < 2; p++)
+        for (size_t i = 0; i < PATTERN_COUNT; i++)
+            for (int labels = 0; labels <= 1; labels++) {
+                snprintf(name, sizeof name, (labels ? label_patterns : image_patterns)[i],
+                         prefixes[p]);
+                char *path = join_path(dir, name);
+                struct stat st;
+                bool found = path != NULL && stat(path, &st) == 0;
+                free(path);
+                if (found) return true;
+            }
+    return false;
+}
+
+static bool ends_with_npz(const char *path) {
+    size_t n = strlen(path);
+    return n >= 4 && path[n - 4] == '.' && (path[n - 3] | 0x20) == 'n' &&
+           (path[n - 2] | 0x20) == 'p' && (path[n - 1] | 0x20) == 'z';
+}
+
+/* Whether a file starts like a zip archive (a local header, or the end record of an empty one). */
+static bool looks_like_zip(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    unsigned char sig[4] = {0};
+    bool zip = fread(sig, 1, 4, f) == 4 && sig[0] == 'P' && sig[1] == 'K' &&
+               ((sig[2] == 3 && sig[3] == 4) || (sig[2] == 5 && sig[3] == 6));
+    fclose(f);
+    return zip;
+}
+
+/* x_train / y_train (or x_test / y_test) of an .npz archive. */
+static mcl_status load_npz(const char *path, mcl_split split, mcl_dataset **out, mcl_error *err) {
+    const char *x = split == MCL_SPLIT_TRAIN ? "x_train" : "x_test";
+    const char *y = split == MCL_SPLIT_TRAIN ? "y_train" : "y_test";
+    mcl_npz *npz = NULL;
+    mcl_idx_images img = {0};
+    mcl_idx_labels lab = {0};
+    mcl_status s = mcl_npz_open(path, &npz, err);
+    if (s == MCL_OK) s = mcl_npz_read_images(npz, x, &img, err);
+    if (s == MCL_OK) s = mcl_npz_read_labels(npz, y, &lab, err);
+    mcl_npz_close(npz);
+    if (s == MCL_OK && img.count != lab.count)
+        s = mcl_fail(err, MCL_ERR_FORMAT,
+                     "%s: %s.npy holds %u images but %s.npy holds %u labels; the counts must "
+                     "match",
+                     path, x, img.count, y, lab.count);
+    if (s != MCL_OK) {
+        mcl_idx_images_free(&img);
+        mcl_idx_labels_free(&lab);
+        return s;
+    }
+    char images_path[4200], labels_path[4200];
+    snprintf(images_path, sizeof images_path, "%s: %s.npy", path, x);
+    snprintf(labels_path, sizeof labels_path, "%s: %s.npy", path, y);
+    s = mcl_dataset_adopt(img.count, img.rows, img.cols, img.pixels, lab.labels, images_path,
+                          labels_path, path, out, err);
+    if (s == MCL_OK) (*out)->source.format = MCL_DATA_NPZ;
+    return s;
+}
+
 mcl_status mcl_dataset_load(const char *dir, mcl_split split, mcl_dataset **out, mcl_error *err) {
+    return mcl_dataset_load_with(dir, split, NULL, out, err);
+}
+
+mcl_status mcl_dataset_load_with(const char *dir, mcl_split split, const mcl_data_options *options,
+                                 mcl_dataset **out, mcl_error *err) {
     if (out == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_dataset_load: out is NULL");
     *out = NULL;
     if (dir == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_dataset_load: dir is NULL");
@@ -110,13 +207,40 @@ mcl_status mcl_dataset_load(const char *dir, mcl_split split, mcl_dataset **out,
         if (strerror_r(e, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", e);
         return mcl_fail(err, MCL_ERR_IO, "data folder '%s': cannot stat: %s", dir, why);
     }
-    if (!S_ISDIR(st.st_mode))
-        return mcl_fail(err, MCL_ERR_IO, "data folder '%s' is not a directory", dir);
+    if (!S_ISDIR(st.st_mode)) {
+        if (ends_with_npz(dir) || looks_like_zip(dir)) return load_npz(dir, split, out, err);
+        return mcl_fail(err, MCL_ERR_IO, "data folder '%s' is not a directory, nor an .npz archive",
+                        dir);
+    }
+    if (!has_idx_files(dir)) {
+        char *npz = join_path(dir, "mnist.npz");
+        if (npz == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for a data file's name");
+        bool found = stat(npz, &st) == 0 && S_ISREG(st.st_mode);
+        mcl_status s = found ? load_npz(npz, split, out, err) : MCL_OK;
+        free(npz);
+        if (found) return s;
+        if (mcl_folder_has_subfolder(dir)) return mcl_folder_load(dir, split, options, out, err);
+        return mcl_fail(err, MCL_ERR_IO,
+                        "data folder '%s' has no %s-images-idx3-ubyte (nor .gz, nor the "
+                        "-images.idx3-ubyte spelling), no mnist.npz and no class subfolders of "
+                        "images",
+                        dir, prefix);
+    }
 
     char *images_path = NULL, *labels_path = NULL;
     mcl_status s = find_split_file(dir, prefix, image_patterns, &images_path, err);
     if (s == MCL_OK) s = find_split_file(dir, prefix, label_patterns, &labels_path, err);
     if (s == MCL_OK) s = mcl_dataset_load_files(images_path, labels_path, out, err);
+    if (s == MCL_OK && (*out)->source_root == NULL) {
+        (*out)->source_root = copy_string(dir);
+        (*out)->source.root = (*out)->source_root;
+        if ((*out)->source_root == NULL) {
+            mcl_dataset_free(*out);
+            *out = NULL;
+            s = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the data folder's name");
+        }
+    }
     free(images_path);
     free(labels_path);
     return s;
@@ -144,29 +268,44 @@ mcl_status mcl_dataset_load_files(const char *images_path, const char *labels_pa
         s = mcl_fail(err, MCL_ERR_FORMAT,
                      "%s holds %u images but %s holds %u labels; the counts must match",
                      images_path, img.count, labels_path, lab.count);
-    mcl_dataset *ds = NULL;
-    if (s == MCL_OK) {
-        ds = mcl_calloc(1, sizeof *ds);
-        if (ds != NULL) {
-            ds->images_path = copy_string(images_path);
-            ds->labels_path = copy_string(labels_path);
-        }
-        if (ds == NULL || ds->images_path == NULL || ds->labels_path == NULL)
-            s = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of memory loading %s", images_path);
-    }
     if (s != MCL_OK) {
-        mcl_dataset_free(ds);
         mcl_idx_images_free(&img);
         mcl_idx_labels_free(&lab);
         return s;
     }
     /* The dataset takes over the IDX buffers. */
-    ds->count = img.count;
-    ds->rows = img.rows;
-    ds->cols = img.cols;
-    ds->pixels = img.pixels;
-    ds->labels = lab.labels;
+    return mcl_dataset_adopt(img.count, img.rows, img.cols, img.pixels, lab.labels, images_path,
+                             labels_path, NULL, out, err);
+}
+
+mcl_status mcl_dataset_adopt(uint32_t count, uint32_t rows, uint32_t cols, uint8_t *pixels,
+                             uint8_t *labels, const char *images_path, const char *labels_path,
+                             const char *root, mcl_dataset **out, mcl_error *err) {
+    *out = NULL;
+    mcl_dataset *ds = mcl_calloc(1, sizeof *ds);
+    if (ds != NULL) {
+        ds->pixels = pixels;
+        ds->labels = labels;
+        ds->images_path = copy_string(images_path);
+        ds->labels_path = copy_string(labels_path);
+        ds->source_root = root != NULL ? copy_string(root) : NULL;
+    }
+    if (ds == NULL || ds->images_path == NULL || ds->labels_path == NULL ||
+        (root != NULL && ds->source_root == NULL)) {
+        if (ds == NULL) {
+            free(pixels);
+            free(labels);
+        }
+        mcl_dataset_free(ds);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of memory loading %s", images_path);
+    }
+    ds->count = count;
+    ds->rows = rows;
+    ds->cols = cols;
     ds->num_classes = max_label_plus_one(ds->labels, ds->count);
+    ds->prep = MCL_PREP_MNIST;
+    ds->source.format = MCL_DATA_IDX;
+    ds->source.root = ds->source_root;
     *out = ds;
     return MCL_OK;
 }
@@ -191,9 +330,13 @@ mcl_status mcl_dataset_subset(const mcl_dataset *src, uint32_t first, uint32_t c
         ds->labels = mcl_malloc(count);
         ds->images_path = copy_string(src->images_path);
         ds->labels_path = copy_string(src->labels_path);
+        ds->class_names =
+            mcl_class_names_copy((const char *const *)src->class_names, src->num_classes);
+        ds->source_root = src->source_root != NULL ? copy_string(src->source_root) : NULL;
     }
     if (ds == NULL || ds->pixels == NULL || ds->labels == NULL || ds->images_path == NULL ||
-        ds->labels_path == NULL) {
+        ds->labels_path == NULL || (src->class_names != NULL && ds->class_names == NULL) ||
+        (src->source_root != NULL && ds->source_root == NULL)) {
         mcl_dataset_free(ds);
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "subset of %s: out of memory for %u samples",
                         src->images_path, count);
@@ -206,6 +349,9 @@ mcl_status mcl_dataset_subset(const mcl_dataset *src, uint32_t first, uint32_t c
     /* K belongs to the labelling, not to the slice: a small validation slice that happens to
      * miss the highest class must not get a smaller output layer than the training data. */
     ds->num_classes = src->num_classes;
+    ds->prep = src->prep;
+    ds->source = src->source;
+    ds->source.root = ds->source_root;
     *out = ds;
     return MCL_OK;
 }
@@ -245,6 +391,9 @@ mcl_status mcl_dataset_check_classes(const mcl_dataset *ds, uint32_t declared, m
     if (declared > 0) {
         return mcl_dataset_check_labels(ds, declared, err);
     }
+    /* Named classes are folders: none can come from a corrupt label, and a small split may
+     * lack one. */
+    if (ds->class_names != NULL) return MCL_OK;
     uint32_t seen[256] = {0};
     for (uint32_t i = 0; i < ds->count; i++)
         seen[ds->labels[i]]++;
@@ -315,12 +464,31 @@ const char *mcl_dataset_labels_path(const mcl_dataset *ds) {
     return ds != NULL ? ds->labels_path : NULL;
 }
 
+void mcl_dataset_source_info(const mcl_dataset *ds, mcl_dataset_source *out) {
+    if (out == NULL) return;
+    if (ds == NULL) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = ds->source;
+}
+
+mcl_image_prep mcl_dataset_image_prep(const mcl_dataset *ds) {
+    return ds != NULL ? ds->prep : MCL_PREP_MNIST;
+}
+
+const char *mcl_dataset_class_name(const mcl_dataset *ds, uint32_t k) {
+    return ds != NULL && ds->class_names != NULL && k < ds->num_classes ? ds->class_names[k] : NULL;
+}
+
 void mcl_dataset_free(mcl_dataset *ds) {
     if (ds == NULL) return;
     free(ds->pixels);
     free(ds->labels);
     free(ds->images_path);
     free(ds->labels_path);
+    free(ds->class_names);
+    free(ds->source_root);
     free(ds);
 }
 

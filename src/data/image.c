@@ -705,6 +705,67 @@ mcl_status mcl_image_prepare_mnist(const uint8_t *grey, uint32_t width, uint32_t
     return MCL_OK;
 }
 
+/* ---------------------------------------------------------------- resizing (image folders) */
+
+/* One output index's taps on a source axis, as TensorFlow's compute_interpolation_weights with
+ * HalfPixelScaler: source coordinate (i + 0.5) * scale - 0.5, clamped taps, fractional weight. */
+typedef struct resize_tap {
+    uint32_t lower, upper;
+    float lerp;
+} resize_tap;
+
+static void resize_taps(uint32_t in_size, uint32_t out_size, resize_tap *taps) {
+    const float scale = (float)in_size / (float)out_size;
+    for (uint32_t i = 0; i < out_size; i++) {
+        const float in = ((float)i + 0.5f) * scale - 0.5f;
+        const float in_f = floorf(in);
+        const int64_t lower = (int64_t)in_f, upper = (int64_t)ceilf(in);
+        taps[i].lower = lower < 0 ? 0 : (uint32_t)lower;
+        taps[i].upper = upper > (int64_t)in_size - 1 ? in_size - 1 : (uint32_t)upper;
+        taps[i].lerp = in - in_f;
+    }
+}
+
+mcl_status mcl_image_resize_bilinear(const uint8_t *grey, uint32_t width, uint32_t height,
+                                     uint32_t rows, uint32_t cols, uint8_t *dst, mcl_error *err) {
+    if (grey == NULL || dst == NULL)
+        return mcl_fail(err, MCL_ERR_USAGE, "mcl_image_resize_bilinear: grey or dst is NULL");
+    if (width < 1 || height < 1 || width > MCL_IMAGE_MAX_SIDE || height > MCL_IMAGE_MAX_SIDE ||
+        (uint64_t)width * height > MCL_IMAGE_MAX_PIXELS)
+        return mcl_fail(err, MCL_ERR_USAGE, "mcl_image_resize_bilinear: bad image size %ux%u",
+                        width, height);
+    if (rows < 1 || cols < 1 || rows > MCL_IMAGE_MAX_OUT_SIDE || cols > MCL_IMAGE_MAX_OUT_SIDE)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "image size %ux%u requested; rows and cols must each be 1..%u", rows, cols,
+                        MCL_IMAGE_MAX_OUT_SIDE);
+    resize_tap *tx = mcl_malloc(cols * sizeof *tx), *ty = mcl_malloc(rows * sizeof *ty);
+    if (tx == NULL || ty == NULL) {
+        free(tx);
+        free(ty);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "cannot allocate resampling tables");
+    }
+    resize_taps(width, cols, tx);
+    resize_taps(height, rows, ty);
+    for (uint32_t y = 0; y < rows; y++) {
+        const uint8_t *top = grey + (size_t)ty[y].lower * width;
+        const uint8_t *bottom = grey + (size_t)ty[y].upper * width;
+        const float yl = ty[y].lerp;
+        for (uint32_t x = 0; x < cols; x++) {
+            const float xl = tx[x].lerp;
+            const float tl = top[tx[x].lower], tr = top[tx[x].upper];
+            const float bl = bottom[tx[x].lower], br = bottom[tx[x].upper];
+            /* TensorFlow's compute_lerp, in its order of operations. */
+            const float t = tl + (tr - tl) * xl;
+            const float b = bl + (br - bl) * xl;
+            const float v = t + (b - t) * yl;
+            dst[(size_t)y * cols + x] = (uint8_t)fminf(fmaxf(floorf(v + 0.5f), 0.0f), 255.0f);
+        }
+    }
+    free(tx);
+    free(ty);
+    return MCL_OK;
+}
+
 /* ---------------------------------------------------------------- loading */
 
 static mcl_status check_out_args(uint32_t rows, uint32_t cols, const float *dst, mcl_error *err) {
@@ -725,6 +786,36 @@ mcl_status mcl_image_load_mnist_memory(const uint8_t *data, size_t size, const c
     if (st != MCL_OK) return st;
     st = mcl_image_prepare_mnist(img.pixels, img.width, img.height, rows, cols, dst, err);
     mcl_grey_image_free(&img);
+    return st;
+}
+
+mcl_status mcl_image_load_resized_memory(const uint8_t *data, size_t size, const char *name,
+                                         uint32_t rows, uint32_t cols, uint8_t *dst,
+                                         mcl_error *err) {
+    if (dst == NULL) return mcl_fail(err, MCL_ERR_USAGE, "image loading: dst is NULL");
+    mcl_grey_image img;
+    mcl_status st = mcl_image_decode(data, size, name, &img, err);
+    if (st != MCL_OK) return st;
+    st = mcl_image_resize_bilinear(img.pixels, img.width, img.height, rows, cols, dst, err);
+    mcl_grey_image_free(&img);
+    return st;
+}
+
+mcl_status mcl_image_load_resized(const char *path, uint32_t rows, uint32_t cols, float *dst,
+                                  mcl_error *err) {
+    if (path == NULL) return mcl_fail(err, MCL_ERR_USAGE, "image path is NULL");
+    mcl_status st = check_out_args(rows, cols, dst, err);
+    if (st != MCL_OK) return st;
+    uint8_t *data = NULL, *grey = mcl_malloc((size_t)rows * cols);
+    size_t size = 0;
+    if (grey == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", path);
+    st = mcl_read_file(path, "an image", MCL_IMAGE_MAX_FILE_BYTES, &data, &size, err);
+    if (st == MCL_OK) st = mcl_image_load_resized_memory(data, size, path, rows, cols, grey, err);
+    /* The same scaling as training's: the uint8 sample / 255. */
+    for (size_t i = 0; st == MCL_OK && i < (size_t)rows * cols; i++)
+        dst[i] = (float)grey[i] * (1.0f / 255.0f);
+    free(data);
+    free(grey);
     return st;
 }
 

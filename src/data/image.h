@@ -45,6 +45,20 @@ void mcl_grey_image_free(mcl_grey_image *img);
 mcl_status mcl_image_prepare_mnist(const uint8_t *grey, uint32_t width, uint32_t height,
                                    uint32_t rows, uint32_t cols, float *dst, mcl_error *err);
 
+/* Resizes a grey image ([height, width], 0..255) to dst ([rows, cols] bytes) the way Keras's
+ * image_dataset_from_directory does by default: TensorFlow's bilinear resize
+ * (tf.image.resize(method="bilinear"): half-pixel centres, no antialiasing, float arithmetic),
+ * then rounded to the nearest of 0..255 (Keras keeps the float). An image already rows x cols is
+ * copied unchanged. Fails only on bad arguments or when out of memory. */
+mcl_status mcl_image_resize_bilinear(const uint8_t *grey, uint32_t width, uint32_t height,
+                                     uint32_t rows, uint32_t cols, uint8_t *dst, mcl_error *err);
+
+/* mcl_image_decode followed by mcl_image_resize_bilinear: how an image folder's files become
+ * samples (mcl_image_load_resized without the file). */
+mcl_status mcl_image_load_resized_memory(const uint8_t *data, size_t size, const char *name,
+                                         uint32_t rows, uint32_t cols, uint8_t *dst,
+                                         mcl_error *err);
+
 /* mcl_image_decode followed by mcl_image_prepare_mnist: mcl_image_load_mnist without the file. */
 mcl_status mcl_image_load_mnist_memory(const uint8_t *data, size_t size, const char *name,
                                        uint32_t rows, uint32_t cols, float *dst, mcl_error *err);

@@ -160,12 +160,14 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
         st = mcl_fill(ctx, bufs[2], &zero, sizeof zero, 0, sizeof p, "zeroing check data", err);
     cl_kernel k = NULL;
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "sgd_step", &k, err);
-    cl_float lr = 0.1f, momentum = 0.9f;
+    cl_float lr = 0.1f, momentum = 0.9f, decay = 0.0f;
+    cl_int nesterov = 0;
     for (int rep = 0; rep < 2 && st == MCL_OK; rep++) {
         cl_uint count = COUNT;
         size_t width = (size_t)ctx->shapes.vector.width * ctx->shapes.vector.span;
         st = MCL_SET_ARGS(k, err, MCL_ARG(bufs[0]), MCL_ARG(bufs[1]), MCL_ARG(bufs[2]),
-                          MCL_ARG(count), MCL_ARG(lr), MCL_ARG(momentum));
+                          MCL_ARG(count), MCL_ARG(lr), MCL_ARG(momentum), MCL_ARG(decay),
+                          MCL_ARG(nesterov));
         if (st == MCL_OK)
             st = mcl_enqueue_vector(ctx, k, 1, (size_t[]){(COUNT + width - 1) / width}, NULL, err);
     }

@@ -1,6 +1,7 @@
 /* Inference: loss and accuracy over a dataset (evaluation, also the validation pass of a fit)
  * and class probabilities for images the caller hands over (prediction). The graph runs in
- * inference mode: dropout is the identity, BatchNorm uses its moving statistics. */
+ * inference mode: dropout is the identity, BatchNorm uses its moving statistics. The loss is
+ * the recipe's, as Keras's evaluation loss is: label smoothing and the L2 term included. */
 #include <stdlib.h>
 
 #include "core/alloc.h"
@@ -29,6 +30,13 @@ mcl_status mcl_trainer_evaluate_resident(mcl_trainer *t, const mcl_device_data *
                                                   CL_FALSE, 0, (size_t)n * classes * sizeof(float),
                                                   probs + (size_t)base * classes, 0, NULL, NULL),
                               err, "reading predictions");
+    }
+    /* The L2 regulariser's term, as in Keras's evaluation loss: l2 sum(w^2) per sample. */
+    if (st == MCL_OK && t->recipe.l2 > 0.0f && steps > 0) {
+        if (t->l2 == NULL) st = mcl_l2_create(t->ctx, t->segments, t->segment_count, &t->l2, err);
+        if (st == MCL_OK)
+            st = mcl_l2_enqueue(t->l2, t->graph->params, NULL, t->recipe.l2, metrics, 0, d->count,
+                                err);
     }
     double l = 0, c = 0;
     if (st == MCL_OK) st = mcl_trainer_read_metrics(t, metrics, 0, steps, host, &l, &c, err);

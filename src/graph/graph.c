@@ -259,6 +259,45 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
     return MCL_OK;
 }
 
+void mcl_graph_set_label_smoothing(mcl_graph *g, float smoothing) {
+    mcl_node *loss = &g->nodes[g->node_count - 1];
+    if (loss->layer.kind == MCL_OP_SOFTMAX_XENT) loss->layer.label_smoothing = smoothing;
+}
+
+mcl_status mcl_graph_param_segments(const mcl_graph *g, mcl_param_segment **out, size_t *count,
+                                    mcl_error *err) {
+    *out = NULL;
+    *count = 0;
+    size_t n = 0;
+    for (uint32_t i = 0; i < g->node_count; i++)
+        if (g->nodes[i].op->tensors != NULL && g->nodes[i].param_count > 0)
+            n += MCL_OP_MAX_TENSORS;
+    if (n == 0) return MCL_OK;
+    mcl_param_segment *segs = mcl_malloc(n * sizeof *segs);
+    if (segs == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the parameter segments");
+    size_t k = 0;
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        const mcl_node *node = &g->nodes[i];
+        if (node->op->tensors == NULL || node->param_count == 0) continue;
+        mcl_tensor_desc t[MCL_OP_MAX_TENSORS];
+        uint32_t nt = node->op->tensors(node, t);
+        for (uint32_t j = 0; j < nt; j++) {
+            if (t[j].state) continue;
+            size_t size = 1;
+            for (uint32_t d = 0; d < t[j].ndim; d++)
+                size *= t[j].dims[d];
+            if (size == 0) continue;
+            segs[k++] = (mcl_param_segment){.offset = node->param_offset + t[j].offset,
+                                            .count = size,
+                                            .kernel = strcmp(t[j].name, "kernel") == 0};
+        }
+    }
+    *out = segs;
+    *count = k;
+    return MCL_OK;
+}
+
 mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, bool training) {
     return (mcl_exec){.ctx = g->ctx,
                       .params = g->params,

@@ -5,6 +5,7 @@
 
 #include "graph/model.h"
 #include "ops/op.h"
+#include "ops/optim.h"
 
 typedef struct mcl_graph {
     mcl_context *ctx; /* borrowed */
@@ -44,6 +45,13 @@ mcl_status mcl_graph_forward(mcl_graph *g, const mcl_exec *ex, mcl_error *err);
 /* Zeroes parameter gradients (unless g->grads_zero says they are), then runs every node's
  * backward in reverse order; the ops accumulate into the gradients. */
 mcl_status mcl_graph_backward(mcl_graph *g, const mcl_exec *ex, mcl_error *err);
+/* The loss node's label smoothing (Keras's label_smoothing) for later forwards, training and
+ * evaluation alike, as Keras's compiled loss is. */
+void mcl_graph_set_label_smoothing(mcl_graph *g, float smoothing);
+/* The trainable tensors of the flat parameter buffer in model order (the ops' tensor tables),
+ * into a malloc'd array the caller frees; *count 0 (and *out NULL) for a model without any. */
+mcl_status mcl_graph_param_segments(const mcl_graph *g, mcl_param_segment **out, size_t *count,
+                                    mcl_error *err);
 /* An mcl_exec bound to this graph's buffers. */
 mcl_exec mcl_graph_exec(mcl_graph *g, uint32_t n, uint32_t step, uint64_t seed, bool training);
 

@@ -34,7 +34,33 @@ mcl_recipe mcl_recipe_default(void) {
                         .optimizer = MCL_OPTIMIZER_ADAM,
                         .learning_rate = 1e-3f,
                         .momentum = 0.0f,
-                        .validation_split = 0.0f};
+                        .validation_split = 0.0f,
+                        .rho = MCL_KERAS_RHO,
+                        .plateau = mcl_plateau_default()};
+}
+
+mcl_plateau mcl_plateau_default(void) {
+    return (mcl_plateau){
+        .enabled = false, .factor = 0.1f, .patience = 10, .min_delta = 1e-4f, .cooldown = 0};
+}
+
+const char *mcl_optimizer_str(mcl_optimizer optimizer) {
+    static const char *const names[MCL_OPTIMIZER_COUNT] = {
+        [MCL_OPTIMIZER_ADAM] = "adam",
+        [MCL_OPTIMIZER_SGD] = "sgd",
+        [MCL_OPTIMIZER_ADAMW] = "adamw",
+        [MCL_OPTIMIZER_RMSPROP] = "rmsprop",
+    };
+    return (unsigned)optimizer < MCL_OPTIMIZER_COUNT ? names[optimizer] : "?";
+}
+
+bool mcl_optimizer_parse(const char *name, mcl_optimizer *out) {
+    for (unsigned k = 0; k < MCL_OPTIMIZER_COUNT; k++)
+        if (strcmp(name, mcl_optimizer_str((mcl_optimizer)k)) == 0) {
+            *out = (mcl_optimizer)k;
+            return true;
+        }
+    return false;
 }
 
 typedef struct parser {
@@ -51,17 +77,54 @@ static mcl_status parse_error(const parser *p, const char *fmt, const char *a, c
 
 /* Exact match: a substring test would call 'epoch' or 'size' a known key with a bad value. */
 static bool is_recipe_key(const char *key) {
-    static const char *const keys[] = {"epochs",      "batch_size",      "lr",
-                                       "lr_schedule", "momentum",        "validation_split",
-                                       "optimizer",   "augment",         "rotation",
-                                       "shift",       "shear",           "zoom",
-                                       "lr_decay",    "lr_decay_epochs", "warmup_epochs"};
+    static const char *const keys[] = {
+        "epochs",          "batch_size",      "lr",           "lr_schedule",  "momentum",
+        "validation_split", "optimizer",      "augment",      "rotation",     "shift",
+        "shear",           "zoom",            "lr_decay",     "lr_decay_epochs",
+        "warmup_epochs",   "weight_decay",    "l2",           "rho",          "nesterov",
+        "centered",        "label_smoothing", "clipnorm",     "clipvalue",    "global_clipnorm"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(key, keys[i]) == 0) return true;
     return false;
 }
 
-static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe *r) {
+/* A recipe float option that is >= 0 (`positive`: > 0), into *dst. */
+static bool recipe_float(const char *val, bool positive, float max, float *dst) {
+    float f = 0.0f;
+    if (!mcl_parse_float(val, &f) || !(positive ? f > 0.0f : f >= 0.0f) || !(f < max))
+        return false;
+    *dst = f;
+    return true;
+}
+
+static bool recipe_switch(const char *val, bool *dst) {
+    if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) return false;
+    *dst = strcmp(val, "on") == 0;
+    return true;
+}
+
+/* The optimizer and regulariser keys (Keras's argument names). */
+static bool parse_optimizer_key(const char *key, const char *val, mcl_recipe *r,
+                                bool *weight_decay_given) {
+    if (strcmp(key, "weight_decay") == 0) {
+        *weight_decay_given = true;
+        return recipe_float(val, false, 1e6f, &r->weight_decay);
+    }
+    if (strcmp(key, "l2") == 0) return recipe_float(val, false, 1e6f, &r->l2);
+    if (strcmp(key, "rho") == 0) return recipe_float(val, false, 1.0f, &r->rho);
+    if (strcmp(key, "label_smoothing") == 0)
+        return recipe_float(val, false, 1.0f, &r->label_smoothing);
+    if (strcmp(key, "clipnorm") == 0) return recipe_float(val, true, 1e30f, &r->clipnorm);
+    if (strcmp(key, "clipvalue") == 0) return recipe_float(val, true, 1e30f, &r->clipvalue);
+    if (strcmp(key, "global_clipnorm") == 0)
+        return recipe_float(val, true, 1e30f, &r->global_clipnorm);
+    if (strcmp(key, "nesterov") == 0) return recipe_switch(val, &r->nesterov);
+    if (strcmp(key, "centered") == 0) return recipe_switch(val, &r->centered);
+    return false;
+}
+
+static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe *r,
+                               bool *weight_decay_given) {
     for (int i = 1; i < ntok; i++) {
         char *eq = strchr(tok[i], '=');
         if (eq == NULL)
@@ -113,10 +176,8 @@ static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe
             r->augment.shear = f;
         } else if (strcmp(key, "zoom") == 0 && mcl_parse_float(val, &f) && f >= 0.0f && f < 1.0f) {
             r->augment.zoom = f;
-        } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "adam") == 0) {
-            r->optimizer = MCL_OPTIMIZER_ADAM;
-        } else if (strcmp(key, "optimizer") == 0 && strcmp(val, "sgd") == 0) {
-            r->optimizer = MCL_OPTIMIZER_SGD;
+        } else if (strcmp(key, "optimizer") == 0 && mcl_optimizer_parse(val, &r->optimizer)) {
+        } else if (parse_optimizer_key(key, val, r, weight_decay_given)) {
         } else if (is_recipe_key(key)) {
             return parse_error(p, "bad value '%s' for recipe key '%s'", val, key);
         } else {
@@ -124,7 +185,8 @@ static mcl_status parse_recipe(const parser *p, char **tok, int ntok, mcl_recipe
                                "unknown recipe key '%s' (known: epochs, batch_size, optimizer, "
                                "lr, lr_schedule, lr_decay, lr_decay_epochs, warmup_epochs, "
                                "momentum, validation_split, augment, rotation, shift, shear, "
-                               "zoom)%s",
+                               "zoom, weight_decay, l2, rho, nesterov, centered, "
+                               "label_smoothing, clipnorm, clipvalue, global_clipnorm)%s",
                                key, "");
         }
     }
@@ -207,6 +269,7 @@ mcl_status mcl_model_parse(const char *text, const char *source_name, mcl_model 
     }
     snprintf(m->name, sizeof m->name, "model");
     m->recipe = mcl_recipe_default();
+    bool weight_decay_given = false;
     parser p = {.source = m->source, .line = 0, .err = err};
     mcl_status st = MCL_OK;
     /* Lines are walked by hand: strtok on "\n" would skip empty lines and break line numbers. */
@@ -236,7 +299,7 @@ mcl_status mcl_model_parse(const char *text, const char *source_name, mcl_model 
                 else
                     snprintf(m->name, sizeof m->name, "%s", tok[1]);
             } else if (strcmp(tok[0], "recipe") == 0) {
-                st = parse_recipe(&p, tok, ntok, &m->recipe);
+                st = parse_recipe(&p, tok, ntok, &m->recipe, &weight_decay_given);
             } else if (m->layer_count == MCL_MODEL_MAX_LAYERS) {
                 st = parse_error(&p, "too many layers (at most 256)%s%s", "", "");
             } else {
@@ -247,6 +310,9 @@ mcl_status mcl_model_parse(const char *text, const char *source_name, mcl_model 
         line = next;
     }
     free(copy);
+    /* Keras's AdamW decays by 0.004 unless told otherwise. */
+    if (m->recipe.optimizer == MCL_OPTIMIZER_ADAMW && !weight_decay_given)
+        m->recipe.weight_decay = MCL_KERAS_ADAMW_WEIGHT_DECAY;
     if (st == MCL_OK) st = check_structure(m, err);
     if (st != MCL_OK) {
         mcl_model_free(m);

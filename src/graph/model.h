@@ -17,5 +17,11 @@ struct mcl_model {
 
 /* Keras-like defaults: Adam 1e-3, batch 128, 10 epochs, no validation split. */
 mcl_recipe mcl_recipe_default(void);
+/* Keras's defaults for the options of its optimizers and ReduceLROnPlateau. */
+#define MCL_KERAS_RHO 0.9f
+#define MCL_KERAS_ADAMW_WEIGHT_DECAY 0.004f
+mcl_plateau mcl_plateau_default(void); /* off, factor 0.1, patience 10, min_delta 1e-4 */
+/* The optimizer called `name` ("adamw", as mcl_optimizer_str spells it); false if none is. */
+bool mcl_optimizer_parse(const char *name, mcl_optimizer *out);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "graph/graph.h"
 
 typedef struct text_buf {
@@ -49,6 +50,12 @@ static void shape_str(mcl_shape s, char *out, size_t size) {
         snprintf(out, size, "(None, %u, %u, %u)", s.h, s.w, s.c);
 }
 
+/* The loss node fused after a "dense ... softmax" layer is part of that layer: no row. */
+static bool fused_head(const mcl_graph *g, uint32_t i) {
+    return g->nodes[i].layer.kind == MCL_OP_SOFTMAX_XENT && i > 0 &&
+           g->nodes[i - 1].layer.line == g->nodes[i].layer.line;
+}
+
 mcl_status mcl_model_summary(const mcl_model *model, uint32_t rows, uint32_t cols,
                              uint32_t num_classes, char *buf, size_t buf_size, mcl_error *err) {
     mcl_graph g = {0};
@@ -62,10 +69,7 @@ mcl_status mcl_model_summary(const mcl_model *model, uint32_t rows, uint32_t col
     uint64_t trainable = 0, fixed = 0;
     for (uint32_t i = 0; i < g.node_count; i++) {
         const mcl_node *node = &g.nodes[i];
-        /* The loss node fused after a "dense ... softmax" layer is part of that layer. */
-        bool fused_head = node->layer.kind == MCL_OP_SOFTMAX_XENT && i > 0 &&
-                          g.nodes[i - 1].layer.line == node->layer.line;
-        if (fused_head) continue;
+        if (fused_head(&g, i)) continue;
         char label[64], shape[48], params[32];
         snprintf(label, sizeof label, "%s (%s)", node->name, node->op->keras_name);
         shape_str(node->out_shape, shape, sizeof shape);
@@ -85,4 +89,46 @@ mcl_status mcl_model_summary(const mcl_model *model, uint32_t rows, uint32_t col
     if (t.truncated)
         return mcl_fail(err, MCL_ERR_USAGE, "summary buffer of %zu bytes is too small", buf_size);
     return MCL_OK;
+}
+
+mcl_status mcl_model_summary_json(const mcl_model *model, uint32_t rows, uint32_t cols,
+                                  uint32_t num_classes, char **out, mcl_error *err) {
+    *out = NULL;
+    mcl_graph g = {0};
+    mcl_status st = mcl_graph_plan(model, (mcl_shape){1, rows, cols}, num_classes, &g, err);
+    if (st != MCL_OK) return st;
+    mcl_text t = {0};
+    mcl_text_add(&t, "{\"model\": ");
+    mcl_text_json_string(&t, model->name);
+    mcl_text_add(&t, ", \"input_shape\": [null, %u, %u, 1], \"classes\": %u, \"layers\": [", rows,
+                 cols, num_classes);
+    uint64_t trainable = 0, fixed = 0;
+    bool first = true;
+    for (uint32_t i = 0; i < g.node_count; i++) {
+        const mcl_node *node = &g.nodes[i];
+        if (fused_head(&g, i)) continue;
+        mcl_shape s = node->out_shape;
+        mcl_text_add(&t, "%s\n  {\"name\": \"%s\", \"type\": \"%s\", \"output_shape\": ",
+                     first ? "" : ",", node->name, node->op->keras_name);
+        if (s.h == 1 && s.w == 1)
+            mcl_text_add(&t, "[null, %u]", s.c);
+        else
+            mcl_text_add(&t, "[null, %u, %u, %u]", s.h, s.w, s.c);
+        mcl_text_add(&t, ", \"params\": %llu, \"trainable_params\": %llu}",
+                     (unsigned long long)(node->param_count + node->state_count),
+                     (unsigned long long)node->param_count);
+        trainable += node->param_count;
+        fixed += node->state_count;
+        first = false;
+    }
+    mcl_text_add(&t,
+                 "\n],\n \"total_params\": %llu, \"trainable_params\": %llu, "
+                 "\"non_trainable_params\": %llu}\n",
+                 (unsigned long long)(trainable + fixed), (unsigned long long)trainable,
+                 (unsigned long long)fixed);
+    free(g.nodes);
+    *out = mcl_text_take(&t);
+    return *out != NULL
+               ? MCL_OK
+               : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the model summary");
 }

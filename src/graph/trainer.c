@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "data/dataset.h"
 #include "device/kernel_profile.h"
 #include "graph/scheduler.h"
 #include "graph/trainer.h"
@@ -50,6 +51,7 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     t->cols = cols;
     t->classes = num_classes;
     t->recipe = model->recipe;
+    t->plateau = mcl_plateau_initial();
     t->model_text = mcl_strdup(model->text);
     if (t->model_text == NULL) {
         free(t);
@@ -58,6 +60,9 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     }
     mcl_status st = mcl_graph_create(ctx, model, (mcl_shape){1, rows, cols}, num_classes, max_batch,
                                      seed, &t->graph, err);
+    if (st == MCL_OK)
+        st = mcl_graph_param_segments(t->graph, &t->segments, &t->segment_count, err);
+    if (st == MCL_OK) st = mcl_trainer_take_recipe(t, &model->recipe, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch", &t->gather, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "gather_batch_augment", &t->gather_augment, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "metrics_reduce", &t->metrics, err);
@@ -81,30 +86,40 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     return MCL_OK;
 }
 
-/* The learning rate of step `k` of a run of `total` steps, `per_epoch` steps an epoch: linear
- * warm-up from 0 over the first warmup_epochs, then the schedule over the remaining steps. */
-static float scheduled_lr(const mcl_recipe *r, uint64_t k, uint64_t total, uint64_t per_epoch) {
+mcl_status mcl_trainer_take_recipe(mcl_trainer *t, const mcl_recipe *r, mcl_error *err) {
+    t->recipe = *r;
+    mcl_graph_set_label_smoothing(t->graph, r->label_smoothing);
+    if (r->l2 > 0.0f && t->l2 == NULL)
+        return mcl_l2_create(t->ctx, t->segments, t->segment_count, &t->l2, err);
+    return MCL_OK;
+}
+
+/* The learning rate of step `k` of a run of `total` steps, `per_epoch` steps an epoch, before
+ * ReduceLROnPlateau: linear warm-up from 0 over the first warmup_epochs, then the schedule over
+ * the remaining steps. */
+static double scheduled_lr(const mcl_recipe *r, uint64_t k, uint64_t total, uint64_t per_epoch) {
     double base = r->learning_rate;
     uint64_t warmup = (uint64_t)r->warmup_epochs * per_epoch;
     if (warmup > total) warmup = total;
-    if (k < warmup) return (float)(base * (double)(k + 1) / (double)warmup);
+    if (k < warmup) return base * (double)(k + 1) / (double)warmup;
     k -= warmup;
     total -= warmup;
     if (r->lr_schedule == MCL_LR_COSINE && total > 0) {
         double progress = (double)(k < total ? k : total) / (double)total;
-        return (float)(base * 0.5 * (1.0 + cos(3.14159265358979323846 * progress)));
+        return base * 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
     }
     if (r->lr_schedule == MCL_LR_STEP && r->lr_decay_epochs > 0 && per_epoch > 0) {
         uint64_t drops = k / (per_epoch * r->lr_decay_epochs);
-        return (float)(base * pow((double)r->lr_decay_rate, (double)drops));
+        return base * pow((double)r->lr_decay_rate, (double)drops);
     }
-    return (float)base;
+    return base;
 }
 
 typedef struct epoch_pass {
     uint32_t epoch, epochs, steps, batch;
     uint64_t fit_step, fit_steps; /* position within the run, for the LR schedule */
     float last_lr;
+    double last_scheduled; /* last_lr before ReduceLROnPlateau */
     cl_mem metrics;
     float *host_metrics;
     const mcl_fit_options *options;
@@ -159,8 +174,13 @@ static mcl_status train_epoch(mcl_trainer *t, mcl_device_data *d, epoch_pass *p,
         if (st == MCL_OK)
             st = mcl_trainer_enqueue_forward(t, d, base, n, &ex, aug, p->metrics, s, err);
         if (st == MCL_OK) st = mcl_graph_backward(g, &ex, err);
-        float lr = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps, p->steps);
+        /* Keras's kernel_regularizer is part of the loss: its gradient joins before clipping. */
+        if (st == MCL_OK && o->recipe.l2 > 0.0f)
+            st = mcl_l2_enqueue(t->l2, g->params, g->grads, o->recipe.l2, p->metrics, s, n, err);
+        double scheduled = scheduled_lr(&o->recipe, p->fit_step++, p->fit_steps, p->steps);
+        float lr = (float)mcl_plateau_lr(&t->plateau, &o->recipe.plateau, scheduled);
         p->last_lr = lr;
+        p->last_scheduled = scheduled;
         /* The optimizer's launch ends the step: its event is what a later step waits for (a
          * marker would cost one more command for the driver's threads to pass). */
         if (st == MCL_OK) st = mcl_optim_step(t->optim, g->params, g->grads, lr, slot, err);
@@ -245,6 +265,47 @@ static mcl_status copy_weights(mcl_trainer *t, bool to_backup, mcl_error *err) {
     return st;
 }
 
+static bool non_negative(float v) {
+    return v >= 0.0f && isfinite(v);
+}
+
+/* The optimizer's and regularisers' options, with Keras's rules where Keras has them. */
+static mcl_status check_optimizer_options(const mcl_recipe *r, mcl_error *err) {
+    if ((unsigned)r->optimizer >= MCL_OPTIMIZER_COUNT)
+        return mcl_fail(err, MCL_ERR_USAGE, "unknown optimizer %u", (unsigned)r->optimizer);
+    bool sgd = r->optimizer == MCL_OPTIMIZER_SGD, rmsprop = r->optimizer == MCL_OPTIMIZER_RMSPROP;
+    if ((sgd || rmsprop) && !(r->momentum >= 0.0f && r->momentum < 1.0f))
+        return mcl_fail(err, MCL_ERR_USAGE, "the momentum must be in [0, 1), got %g",
+                        (double)r->momentum);
+    if (rmsprop && !(r->rho >= 0.0f && r->rho < 1.0f))
+        return mcl_fail(err, MCL_ERR_USAGE, "RMSprop's rho must be in [0, 1), got %g",
+                        (double)r->rho);
+    if (r->nesterov && !sgd)
+        return mcl_fail(err, MCL_ERR_USAGE, "Nesterov momentum belongs to SGD, not %s",
+                        mcl_optimizer_str(r->optimizer));
+    if (r->centered && !rmsprop)
+        return mcl_fail(err, MCL_ERR_USAGE, "centered belongs to RMSprop, not %s",
+                        mcl_optimizer_str(r->optimizer));
+    if (!non_negative(r->weight_decay) || !non_negative(r->l2))
+        return mcl_fail(err, MCL_ERR_USAGE, "the weight decay and the L2 factor must be >= 0");
+    if (!(r->label_smoothing >= 0.0f && r->label_smoothing < 1.0f))
+        return mcl_fail(err, MCL_ERR_USAGE, "the label smoothing must be in [0, 1), got %g",
+                        (double)r->label_smoothing);
+    if (!non_negative(r->clipnorm) || !non_negative(r->clipvalue) ||
+        !non_negative(r->global_clipnorm))
+        return mcl_fail(err, MCL_ERR_USAGE, "gradient clipping limits must be > 0 (0: off)");
+    if ((r->clipnorm > 0.0f) + (r->clipvalue > 0.0f) + (r->global_clipnorm > 0.0f) > 1)
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "only one of clipnorm, clipvalue and global_clipnorm can be set (as "
+                        "Keras's optimizers say)");
+    const mcl_plateau *p = &r->plateau;
+    if (p->enabled && (!(p->factor > 0.0f && p->factor < 1.0f) || !non_negative(p->min_delta) ||
+                       !non_negative(p->min_lr)))
+        return mcl_fail(err, MCL_ERR_USAGE,
+                        "ReduceLROnPlateau needs a factor in (0, 1) and min_delta, min_lr >= 0");
+    return MCL_OK;
+}
+
 static mcl_status check_fit_options(const mcl_trainer *t, const mcl_dataset *val,
                                     const mcl_fit_options *o, mcl_error *err) {
     const mcl_recipe *r = &o->recipe;
@@ -252,6 +313,8 @@ static mcl_status check_fit_options(const mcl_trainer *t, const mcl_dataset *val
     if (st != MCL_OK) return st;
     if (!(r->learning_rate > 0.0f) || !isfinite(r->learning_rate))
         return mcl_fail(err, MCL_ERR_USAGE, "the learning rate must be positive");
+    st = check_optimizer_options(r, err);
+    if (st != MCL_OK) return st;
     if (r->lr_schedule == MCL_LR_STEP && (r->lr_decay_epochs == 0 || !(r->lr_decay_rate > 0.0f)))
         return mcl_fail(err, MCL_ERR_USAGE,
                         "step decay needs a decay rate > 0 and a number of epochs >= 1");
@@ -279,16 +342,18 @@ static mcl_status fit(mcl_trainer *t, const mcl_dataset *train, const mcl_datase
     mcl_status st = check_fit_options(t, val, options, err);
     if (st != MCL_OK) return st;
     /* A later fit continues the optimizer state; a different optimizer starts afresh. */
-    if (t->optim != NULL && mcl_optim_kind(t->optim) != r->optimizer) {
+    if (t->optim != NULL && !mcl_optim_fits(t->optim, r)) {
         mcl_optim_free(t->optim);
         t->optim = NULL;
     }
     if (t->optim == NULL) {
-        st = mcl_optim_create(t->ctx, r, t->graph->param_count, &t->optim, err);
+        st = mcl_optim_create(t->ctx, r, t->graph->param_count, t->segments, t->segment_count,
+                              &t->optim, err);
         if (st != MCL_OK) return st;
     }
-    mcl_optim_set_momentum(t->optim, r->momentum);
-    t->recipe = *r;
+    mcl_optim_set_recipe(t->optim, r);
+    st = mcl_trainer_take_recipe(t, r, err);
+    if (st != MCL_OK) return st;
     mcl_device_data dtrain = {0}, dval = {0}, dmonitor = {0};
     cl_mem metrics = NULL;
     float *host = NULL;
@@ -356,6 +421,15 @@ static mcl_status fit(mcl_trainer *t, const mcl_dataset *train, const mcl_datase
             res.reached_target = options->target_accuracy > 0.0 &&
                                  res.monitor_accuracy >= options->target_accuracy;
         }
+        /* ReduceLROnPlateau watches val_loss, or the training loss without validation. */
+        float reduced = 0.0f;
+        if (st == MCL_OK &&
+            mcl_plateau_epoch_end(&t->plateau, &r->plateau,
+                                  res.has_validation ? res.val_loss : res.loss,
+                                  pass.last_scheduled, pass.last_lr, &reduced)) {
+            res.lr_reduced = true;
+            res.reduced_learning_rate = reduced;
+        }
         res.seconds = now_seconds() - pass.start;
         if (st == MCL_OK) st = history_append(t, &res, err);
         if (st == MCL_OK && options->on_epoch != NULL && !options->on_epoch(&res, options->user))
@@ -375,8 +449,30 @@ static mcl_status fit(mcl_trainer *t, const mcl_dataset *train, const mcl_datase
     return st;
 }
 
+/* The trainer takes the training data's class names and image preparation (checkpoints keep
+ * them). */
+static mcl_status take_class_names(mcl_trainer *t, const mcl_dataset *train, mcl_error *err) {
+    if (train == NULL) return MCL_OK; /* fit() reports it */
+    char **names = NULL;
+    if (train->class_names != NULL) {
+        if (train->num_classes != t->classes)
+            return mcl_fail(err, MCL_ERR_USAGE,
+                            "%s has %u named classes but the model was built for %u",
+                            train->images_path, train->num_classes, t->classes);
+        names = mcl_class_names_copy((const char *const *)train->class_names, t->classes);
+        if (names == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the class names");
+    }
+    free(t->class_names);
+    t->class_names = names;
+    t->prep = train->prep;
+    return MCL_OK;
+}
+
 mcl_status mcl_trainer_fit(mcl_trainer *t, const mcl_dataset *train, const mcl_dataset *val,
                            const mcl_fit_options *options, mcl_error *err) {
+    mcl_status named = take_class_names(t, train, err);
+    if (named != MCL_OK) return named;
     float split = options->recipe.validation_split;
     if (val != NULL || split == 0.0f) return fit(t, train, val, options, err);
     /* Keras's validation_split: without a validation set, the last fraction of the training
@@ -450,11 +546,14 @@ void mcl_trainer_free(mcl_trainer *t) {
     if (t->gather_augment != NULL) mcl_cl_release_kernel(t->gather_augment);
     if (t->metrics != NULL) mcl_cl_release_kernel(t->metrics);
     mcl_optim_free(t->optim);
+    mcl_l2_free(t->l2);
+    free(t->segments);
     if (t->best_params != NULL) mcl_cl_release_mem(t->best_params);
     if (t->best_state != NULL) mcl_cl_release_mem(t->best_state);
     mcl_graph_free(t->graph);
     free(t->model_text);
     free(t->history);
+    free(t->class_names);
     mcl_profiler_free(t->profiler);
     free(t);
 }

@@ -6,6 +6,7 @@
 #define MCL_GRAPH_TRAINER_H
 
 #include "graph/graph.h"
+#include "graph/plateau.h"
 #include "graph/profile.h"
 #include "ops/optim.h"
 
@@ -29,7 +30,26 @@ struct mcl_trainer {
     mcl_profiler *profiler;         /* when the context profiles (train --profile), owned */
     mcl_epoch_result *history;      /* [history_count] every epoch of the run, owned */
     size_t history_count;
+    mcl_param_segment *segments; /* [segment_count] the trainable tensors, owned */
+    size_t segment_count;
+    mcl_l2 *l2;                  /* the L2 regulariser, made when a recipe first asks for it */
+    mcl_plateau_state plateau;   /* ReduceLROnPlateau between epochs and fits */
+    /* The classes' names ([classes], one allocation) and how picture files become inputs, from
+     * the data of the latest fit or from the checkpoint; NULL: unnamed classes. */
+    char **class_names;
+    mcl_image_prep prep;
+    /* For checkpoints (src/store/trainer_checkpoint.c): what the run trains on, and the test
+     * metrics of the weights as they were after `test_step` training steps (valid while
+     * step == test_step). */
+    bool has_data, has_test;
+    mcl_data_record data;
+    mcl_eval_result test;
+    uint32_t test_step;
 };
+
+/* Makes the trainer's recipe `r`: the loss node's label smoothing follows it, and the L2
+ * regulariser is made if r asks for one. */
+mcl_status mcl_trainer_take_recipe(mcl_trainer *t, const mcl_recipe *r, mcl_error *err);
 
 /* The batch-size rule: every batch the trainer runs, training or inference, holds 1 to
  * graph->max_batch samples (the max_batch it was created with). MCL_ERR_USAGE otherwise, naming

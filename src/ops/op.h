@@ -53,6 +53,8 @@ typedef struct mcl_layer {
     uint32_t pad_top, pad_bottom, pad_left, pad_right; /* zeropad */
     float alpha;                                       /* leakyrelu: slope for x < 0 */
     float momentum, epsilon; /* batchnorm: moving-average momentum, variance epsilon */
+    float label_smoothing;   /* softmax_xent: Keras's label_smoothing, in [0, 1) (the trainer
+                                sets it from the recipe) */
     uint32_t line;           /* line in the model source, for error messages */
 } mcl_layer;
 

@@ -16,9 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/error.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
+#include "core/error.h"
 
 static const double PI = 3.14159265358979323846;
 
@@ -760,4 +761,250 @@ mcl_status mcl_plot_confusion(const uint32_t *counts, uint32_t classes, const ch
     mcl_plot_confusion_size(classes, &width, &height);
     confusion_scene scene = {.counts = counts, .classes = classes};
     return render(out_path, format, (int)width, (int)height, draw_confusion, &scene, err);
+}
+
+mcl_status mcl_plot_check_path(const char *out_path, mcl_error *err) {
+    if (out_path == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_plot_check_path: out_path is NULL");
+    plot_format format;
+    return plot_format_of(out_path, &format, err);
+}
+
+/* ---------------------------------------------------------------- misclassified images */
+
+/* Pixels of the layout: an image box of 112 (28 x 4), a caption line under it, margins. */
+enum {
+    ERR_IMAGE_BOX = 112,
+    ERR_CAPTION_W = 128, /* a caption's room: "true 7 → pred 1 (0.93)" at ERR_CAPTION_FONT */
+    ERR_CAPTION_H = 16,
+    ERR_GAP = 12,        /* between tiles, across and down */
+    ERR_MARGIN = 20,
+    ERR_HEADER = 66,     /* title and subtitle */
+    ERR_MIN_WIDTH = 520,
+    ERR_EMPTY_H = 40,    /* the line that says there is no mistake */
+};
+#define ERR_CAPTION_FONT 11.0
+static const rgb WRONG = {0xd6 / 255.0, 0x27 / 255.0, 0x28 / 255.0}; /* matplotlib's tab:red */
+static const rgb SUBTLE = {0.4, 0.4, 0.4};
+
+void mcl_plot_errors_layout(uint32_t tiles, uint32_t rows, uint32_t cols, mcl_errors_layout *out) {
+    memset(out, 0, sizeof *out);
+    uint32_t side = rows > cols ? rows : cols;
+    if (side == 0) side = 1;
+    double scale = (double)ERR_IMAGE_BOX / side;
+    out->scale = scale >= 1 ? floor(scale) : scale;
+    /* (A shrunk side is 112 up to rounding: 200 * 0.56 is 112.00000000000001.) */
+    out->image_w = (uint32_t)ceil(cols * out->scale - 1e-9);
+    out->image_h = (uint32_t)ceil(rows * out->scale - 1e-9);
+    uint32_t box_w = out->image_w > ERR_CAPTION_W ? out->image_w : ERR_CAPTION_W;
+    out->cell_w = box_w + ERR_GAP;
+    out->cell_h = out->image_h + 4 + ERR_CAPTION_H + ERR_GAP;
+    const uint32_t per_row = tiles <= 100 ? 10 : 20;
+    out->columns = tiles < per_row ? tiles : per_row;
+    out->grid_rows = tiles == 0 ? 0 : (tiles + out->columns - 1) / out->columns;
+    uint32_t grid_w = out->columns * out->cell_w;
+    out->width = 2 * ERR_MARGIN + grid_w;
+    if (out->width < ERR_MIN_WIDTH) out->width = ERR_MIN_WIDTH;
+    out->left = (out->width - grid_w) / 2;
+    out->top = ERR_HEADER;
+    out->height = out->top + (tiles == 0 ? ERR_EMPTY_H : out->grid_rows * out->cell_h) + ERR_MARGIN;
+}
+
+/* One misclassified sample: what it is and what the model said. */
+typedef struct error_tile {
+    uint32_t index, truth, predicted;
+    float confidence; /* the probability of the (wrong) predicted class */
+} error_tile;
+
+/* The most confident mistakes first; equal confidences in dataset order. */
+static int by_confidence(const void *pa, const void *pb) {
+    const error_tile *a = pa, *b = pb;
+    if (a->confidence != b->confidence) return a->confidence > b->confidence ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+typedef struct errors_scene {
+    const mcl_dataset *data;
+    const error_tile *tiles;
+    uint32_t shown, misclassified, total;
+    const char *const *names; /* [classes] sanitized labels, or NULL */
+    const char *subtitle;     /* sanitized, or "" */
+    mcl_errors_layout layout;
+} errors_scene;
+
+static void class_label(const errors_scene *s, uint32_t k, char *out, size_t size) {
+    if (s->names != NULL)
+        snprintf(out, size, "%s", s->names[k]);
+    else
+        snprintf(out, size, "%u", k);
+}
+
+/* Draws image `index` of the dataset, dark ink on white, scaled into (x, y). */
+static void draw_sample(cairo_t *cr, const errors_scene *s, uint32_t index, double x, double y) {
+    const uint32_t rows = mcl_dataset_rows(s->data), cols = mcl_dataset_cols(s->data);
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)cols, (int)rows);
+    if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
+        cairo_set_source_surface(cr, img, 0, 0); /* puts cr in the surface's error state */
+        cairo_surface_destroy(img);
+        return;
+    }
+    cairo_surface_flush(img);
+    unsigned char *data = cairo_image_surface_get_data(img);
+    int stride = cairo_image_surface_get_stride(img);
+    const uint8_t *px = mcl_dataset_pixels(s->data) + (size_t)index * rows * cols;
+    for (uint32_t r = 0; r < rows; r++) {
+        uint32_t *line = (uint32_t *)(void *)(data + (size_t)r * (size_t)stride);
+        for (uint32_t c = 0; c < cols; c++) {
+            uint32_t v = 255u - px[(size_t)r * cols + c];
+            line[c] = v << 16 | v << 8 | v;
+        }
+    }
+    cairo_surface_mark_dirty(img);
+    const mcl_errors_layout *l = &s->layout;
+    cairo_save(cr);
+    cairo_rectangle(cr, x, y, l->image_w, l->image_h);
+    cairo_clip(cr);
+    cairo_translate(cr, x, y);
+    cairo_scale(cr, l->scale, l->scale);
+    cairo_set_source_surface(cr, img, 0, 0);
+    /* Enlarged pixels stay square (nearest); a shrunk image is averaged. */
+    cairo_pattern_set_filter(cairo_get_source(cr),
+                             l->scale >= 1 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+    cairo_paint(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(img);
+    set_colour(cr, GRID);
+    cairo_set_line_width(cr, 1);
+    cairo_rectangle(cr, crisp(x - 1), crisp(y - 1), l->image_w + 1, l->image_h + 1);
+    cairo_stroke(cr);
+}
+
+/* "true T" in black, then " → pred P (0.93)" in red, centred on cx and shrunk to fit width. */
+static void draw_caption(cairo_t *cr, const errors_scene *s, const error_tile *t, double cx,
+                         double y, double width) {
+    char truth[160], label[128], wrong[192];
+    class_label(s, t->truth, label, sizeof label);
+    snprintf(truth, sizeof truth, "true %s", label);
+    class_label(s, t->predicted, label, sizeof label);
+    snprintf(wrong, sizeof wrong, " \xe2\x86\x92 pred %s (%.2f)", label, (double)t->confidence);
+    double font = ERR_CAPTION_FONT;
+    set_font(cr, font, false);
+    double w = text_width(cr, truth) + text_width(cr, wrong);
+    if (w > width) {
+        font = fmax(font * width / w, 4);
+        set_font(cr, font, false);
+        w = text_width(cr, truth) + text_width(cr, wrong);
+    }
+    double x = cx - w / 2;
+    set_colour(cr, TEXT);
+    draw_text(cr, truth, x, y, 0, 0);
+    set_colour(cr, WRONG);
+    draw_text(cr, wrong, x + text_width(cr, truth), y, 0, 0);
+}
+
+static void draw_errors(cairo_t *cr, const void *scene_ptr) {
+    const errors_scene *s = scene_ptr;
+    const mcl_errors_layout *l = &s->layout;
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    char text[768];
+    snprintf(text, sizeof text, "%u of %u misclassified", s->misclassified, s->total);
+    set_font(cr, 17, true);
+    set_colour(cr, BLACK);
+    draw_text(cr, text, l->width / 2.0, 16, 0.5, 0);
+    /* The subtitle: what was evaluated, then which mistakes are shown. */
+    char note[64] = "";
+    if (s->shown < s->misclassified)
+        snprintf(note, sizeof note, "the %u most confident shown", s->shown);
+    else if (s->shown > 1)
+        snprintf(note, sizeof note, "the most confident first");
+    snprintf(text, sizeof text, "%s%s%s", s->subtitle,
+             s->subtitle[0] != '\0' && note[0] != '\0' ? " \xe2\x80\x94 " : "", note);
+    set_font(cr, 12, false);
+    const double room = l->width - 2.0 * ERR_MARGIN, w = text_width(cr, text);
+    if (w > room) set_font(cr, fmax(12 * room / w, 4), false);
+    set_colour(cr, SUBTLE);
+    draw_text(cr, text, l->width / 2.0, 42, 0.5, 0);
+    if (s->shown == 0) {
+        set_font(cr, 13, false);
+        set_colour(cr, TEXT);
+        draw_text(cr, "No image is misclassified.", l->width / 2.0, l->top + 12, 0.5, 0);
+        return;
+    }
+    for (uint32_t i = 0; i < s->shown; i++) {
+        const error_tile *t = &s->tiles[i];
+        double cell_x = l->left + (double)(i % l->columns) * l->cell_w;
+        double cell_y = l->top + (double)(i / l->columns) * l->cell_h;
+        double cx = cell_x + l->cell_w / 2.0;
+        double image_x = round(cx - l->image_w / 2.0);
+        draw_sample(cr, s, t->index, image_x, cell_y);
+        draw_caption(cr, s, t, cx, cell_y + l->image_h + 5, l->cell_w - 4.0);
+    }
+}
+
+mcl_status mcl_plot_errors(const mcl_dataset *data, const float *probs, uint32_t classes,
+                           const mcl_errors_plot_options *options, const char *out_path,
+                           mcl_errors_plot_info *info, mcl_error *err) {
+    if (data == NULL || probs == NULL || out_path == NULL)
+        return mcl_fail(err, MCL_ERR_USAGE, "mcl_plot_errors: data, probs or out_path is NULL");
+    const mcl_errors_plot_options defaults = {0};
+    if (options == NULL) options = &defaults;
+    uint32_t max_images = options->max_images == 0 ? 100 : options->max_images;
+    if (max_images > MCL_PLOT_ERRORS_MAX)
+        return mcl_fail(err, MCL_ERR_USAGE, "%s: at most %u misclassified images can be drawn, not %u",
+                        out_path, MCL_PLOT_ERRORS_MAX, max_images);
+    if (classes < 1 || classes > 256)
+        return mcl_fail(err, MCL_ERR_USAGE, "%s: 1 to 256 classes, got %u", out_path, classes);
+    plot_format format;
+    mcl_status st = plot_format_of(out_path, &format, err);
+    if (st == MCL_OK) st = mcl_dataset_check_labels(data, classes, err);
+    if (st != MCL_OK) return st;
+    const uint32_t n = mcl_dataset_count(data);
+    const uint8_t *labels = mcl_dataset_labels(data);
+    uint32_t misclassified = 0;
+    for (uint32_t i = 0; i < n; i++)
+        misclassified += mcl_predicted_class(probs + (size_t)i * classes, classes) != labels[i];
+    error_tile *tiles = mcl_malloc(((size_t)misclassified + 1) * sizeof *tiles);
+    char(*names)[128] =
+        options->class_names != NULL ? mcl_malloc((size_t)classes * sizeof *names) : NULL;
+    const char **name_ptrs = names != NULL ? mcl_malloc((size_t)classes * sizeof *name_ptrs) : NULL;
+    if (tiles == NULL || (options->class_names != NULL && (names == NULL || name_ptrs == NULL))) {
+        free(tiles);
+        free(names);
+        free(name_ptrs);
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory drawing the plot", out_path);
+    }
+    for (uint32_t i = 0, m = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * classes;
+        uint32_t predicted = mcl_predicted_class(p, classes);
+        if (predicted != labels[i])
+            tiles[m++] = (error_tile){i, labels[i], predicted, p[predicted]};
+    }
+    qsort(tiles, misclassified, sizeof *tiles, by_confidence);
+    for (uint32_t k = 0; names != NULL && k < classes; k++) {
+        utf8_sanitize(options->class_names[k] != NULL ? options->class_names[k] : "?", names[k],
+                      sizeof names[k]);
+        name_ptrs[k] = names[k];
+    }
+    char subtitle[512];
+    utf8_sanitize(options->subtitle != NULL ? options->subtitle : "", subtitle, sizeof subtitle);
+    errors_scene scene = {.data = data,
+                          .tiles = tiles,
+                          .shown = misclassified < max_images ? misclassified : max_images,
+                          .misclassified = misclassified,
+                          .total = n,
+                          .names = (const char *const *)name_ptrs,
+                          .subtitle = subtitle};
+    mcl_plot_errors_layout(scene.shown, mcl_dataset_rows(data), mcl_dataset_cols(data),
+                           &scene.layout);
+    st = render(out_path, format, (int)scene.layout.width, (int)scene.layout.height, draw_errors,
+                &scene, err);
+    if (st == MCL_OK && info != NULL)
+        *info = (mcl_errors_plot_info){.misclassified = misclassified,
+                                       .shown = scene.shown,
+                                       .width = scene.layout.width,
+                                       .height = scene.layout.height};
+    free(tiles);
+    free(names);
+    free(name_ptrs);
+    return st;
 }

@@ -1,9 +1,10 @@
-/* Plots drawn with cairo: a training history (loss and accuracy against epoch) and a confusion
- * matrix heat map. The public entry points are mcl_plot_history and mcl_plot_confusion in
- * mnistcl.h; what is here is shared with the tests (the CSV reader, the tick choice, the image
- * sizes) and the CLI (the history plot with a chosen title).
+/* Plots drawn with cairo: a training history (loss and accuracy against epoch), a confusion
+ * matrix heat map and a grid of misclassified images. The public entry points are
+ * mcl_plot_history, mcl_plot_confusion and mcl_plot_errors in mnistcl.h; what is here is shared
+ * with the tests (the CSV reader, the tick choice, the image sizes and layouts) and the CLI (the
+ * history plot with a chosen title).
  *
- * Both plots are PNG or SVG by the extension of the output path (.png / .svg, any case) and are
+ * All plots are PNG or SVG by the extension of the output path (.png / .svg, any case) and are
  * written atomically: rendered into memory, then to a temporary file in the same folder that is
  * fsync'ed and renamed over the target, so a failure leaves nothing at the output path. */
 #ifndef MCL_PLOT_PLOT_H
@@ -63,6 +64,20 @@ void mcl_history_table_free(mcl_history_table *table); /* zeroes it; NULL-safe *
  * 60 for 6 to 20 classes (larger below, so the matrix is at least 360 across; smaller above, so
  * it stays near 1200 across, at least 8 a cell), plus margins for labels and the colour bar. */
 void mcl_plot_confusion_size(uint32_t classes, uint32_t *width, uint32_t *height);
+
+/* The grid of misclassified images (mcl_plot_errors): `tiles` tiles of rows x cols images, 10
+ * to a row (20 above 100 tiles), each image enlarged to fit a 112-pixel box (by a whole factor
+ * when it is smaller: crisp pixels) above its caption; the title and subtitle above the grid. With
+ * no tile, the picture is the header and a line saying so. */
+typedef struct mcl_errors_layout {
+    uint32_t columns, grid_rows; /* tiles per row; rows of tiles */
+    double scale;                /* picture pixels per image pixel */
+    uint32_t image_w, image_h;   /* one tile's image as drawn */
+    uint32_t cell_w, cell_h;     /* one tile: image, caption and the gap around them */
+    uint32_t left, top;          /* where the grid starts (it is centred across) */
+    uint32_t width, height;      /* the picture */
+} mcl_errors_layout;
+void mcl_plot_errors_layout(uint32_t tiles, uint32_t rows, uint32_t cols, mcl_errors_layout *out);
 
 /* Axis ticks on round values: `count` ticks first, first + step, ... all inside [lo, hi], with
  * step 1, 2 or 5 times a power of ten, the smallest such step giving at most max_intervals

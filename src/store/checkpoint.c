@@ -10,15 +10,34 @@
  *             shear, zoom
  *     "TENS"  one named tensor: u32 name length, name (UTF-8, no NUL), u32 ndim, u32 dims[ndim],
  *             then prod(dims) f32 values. Names: "<node>/<tensor>" for weights and state
- *             ("conv2d_1/kernel", "batchnorm_1/moving_mean"); "optimizer/m" and "optimizer/v"
- *             for the optimizer's moments over the flat parameter vector
- *     "OPTM"  u32 optimizer kind, u64 optimizer steps (present with the optimizer tensors)
+ *             ("conv2d_1/kernel", "batchnorm_1/moving_mean"); "optimizer/m", "optimizer/v"
+ *             and "optimizer/mg" for the optimizer's state over the flat parameter vector
+ *             (those it keeps: src/ops/optim.h)
+ *     "OPT2"  the recipe's optimizer and regulariser options that RUN predates, and the state of
+ *             ReduceLROnPlateau: f32 weight decay, L2, rho, label smoothing, clipnorm,
+ *             clipvalue, global clipnorm; u32 Nesterov, centered, plateau on/off, plateau
+ *             patience, plateau cooldown; f32 plateau factor, min_delta, min_lr; then f64 best
+ *             monitored loss (IEEE-754 bits as u64), u32 epochs waited, u32 cooldown epochs
+ *             left, f64 the factor applied to the rate so far. Absent in files written before
+ *             it existed: those options off (rho 0.9) and the callback's state initial
+ *     "OPTM"  u32 optimizer kind (0 Adam, 1 SGD, 2 AdamW, 3 RMSprop), u64 optimizer steps
+ *             (present with the optimizer tensors)
  *     "HIST"  the run's per-epoch results: u32 count, then per epoch u32 epoch, u32 steps,
  *             u32 has validation, u32 improved, f64 loss, accuracy, val loss, val accuracy,
  *             learning rate, seconds, training seconds (absent if no epoch has finished)
  *     "EPOS"  only in a checkpoint written inside an epoch (after an interrupt): u32 steps of
  *             the unfinished epoch already taken (>= 1), f64 their loss sum, f64 their
  *             correct-prediction sum (IEEE-754 bits as u64)
+ *     "CLSN"  the classes' names (an image folder's subfolders): u32 count (= classes), u32
+ *             image preparation (0 MNIST's, 1 resize), then per class u32 length and that many
+ *             bytes of name (no NUL, no control characters). Absent: the classes are unnamed
+ *             ("0", "1", ...) and prepared as MNIST was, as in checkpoints written before
+ *             names existed
+ *     "DATA"  what the run trained on (mcl_data_record): u32 source length (1..4095), the source
+ *             path (UTF-8, no NUL), u32 limit, classes, f32 validation split, u32 training,
+ *             validation and test images, u32 fingerprint (absent in older checkpoints)
+ *     "TEST"  the test metrics of these weights: u32 images (>= 1), f64 loss, f64 accuracy
+ *             (absent until a run was evaluated; dropped once training changes the weights)
  *   trailer: "END!" and the CRC-32 (zlib) of every byte before the trailer
  *
  * Reading validates the size, magic, version and checksum before interpreting anything, then
@@ -42,6 +61,7 @@
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
 #include "core/read_file.h"
+#include "data/dataset.h"
 
 #define MAGIC "MNISTCL\x1a"
 #define FORMAT_VERSION 1u
@@ -142,6 +162,30 @@ static void put_f64(mcl_byte_buf *b, double v) {
     mcl_buf_put_u64(b, bits);
 }
 
+#define OPT2_BYTES (7 * 4 + 5 * 4 + 3 * 4 + 8 + 4 + 4 + 8)
+
+static void put_optimizer_options(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
+                                  uint32_t *sections) {
+    size_t at = begin_section(b, "OPT2", sections);
+    const mcl_recipe *r = &ck->recipe;
+    const mcl_plateau *p = &r->plateau;
+    const float f[] = {r->weight_decay, r->l2,        r->rho,           r->label_smoothing,
+                       r->clipnorm,     r->clipvalue, r->global_clipnorm};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        mcl_buf_put_f32(b, f[i]);
+    const uint32_t u[] = {r->nesterov, r->centered, p->enabled, p->patience, p->cooldown};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        mcl_buf_put_u32(b, u[i]);
+    mcl_buf_put_f32(b, p->factor);
+    mcl_buf_put_f32(b, p->min_delta);
+    mcl_buf_put_f32(b, p->min_lr);
+    put_f64(b, ck->plateau.best);
+    mcl_buf_put_u32(b, ck->plateau.wait);
+    mcl_buf_put_u32(b, ck->plateau.cooldown);
+    put_f64(b, ck->plateau.scale);
+    end_section(b, at);
+}
+
 static void put_epoch_position(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
                                uint32_t *sections) {
     if (ck->epoch_step == 0) return;
@@ -149,6 +193,18 @@ static void put_epoch_position(mcl_byte_buf *b, const struct mcl_checkpoint *ck,
     mcl_buf_put_u32(b, ck->epoch_step);
     put_f64(b, ck->epoch_loss_sum);
     put_f64(b, ck->epoch_correct_sum);
+    end_section(b, at);
+}
+
+static void put_class_names(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (ck->class_names == NULL) return;
+    size_t at = begin_section(b, "CLSN", sections);
+    mcl_buf_put_u32(b, ck->classes);
+    mcl_buf_put_u32(b, (uint32_t)ck->prep);
+    for (uint32_t k = 0; k < ck->classes; k++) {
+        mcl_buf_put_u32(b, (uint32_t)strlen(ck->class_names[k]));
+        mcl_buf_put(b, ck->class_names[k], strlen(ck->class_names[k]));
+    }
     end_section(b, at);
 }
 
@@ -172,6 +228,32 @@ static void put_history(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32
     end_section(b, at);
 }
 
+static void put_data(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (!ck->has_data) return;
+    const mcl_data_record *d = &ck->data;
+    size_t at = begin_section(b, "DATA", sections);
+    size_t n = strnlen(d->source, sizeof d->source - 1);
+    mcl_buf_put_u32(b, (uint32_t)n);
+    mcl_buf_put(b, d->source, n);
+    mcl_buf_put_u32(b, d->limit);
+    mcl_buf_put_u32(b, d->classes);
+    mcl_buf_put_f32(b, d->validation_split);
+    mcl_buf_put_u32(b, d->train_images);
+    mcl_buf_put_u32(b, d->val_images);
+    mcl_buf_put_u32(b, d->test_images);
+    mcl_buf_put_u32(b, d->fingerprint);
+    end_section(b, at);
+}
+
+static void put_test(mcl_byte_buf *b, const struct mcl_checkpoint *ck, uint32_t *sections) {
+    if (!ck->has_test) return;
+    size_t at = begin_section(b, "TEST", sections);
+    mcl_buf_put_u32(b, ck->test.count);
+    put_f64(b, ck->test.loss);
+    put_f64(b, ck->test.accuracy);
+    end_section(b, at);
+}
+
 mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph *plan,
                                 const char *path, mcl_error *err) {
     mcl_byte_buf b = {0};
@@ -189,8 +271,12 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph
     mcl_buf_put_u32(&b, ck->classes);
     end_section(&b, at);
     put_run(&b, ck, &sections);
+    put_optimizer_options(&b, ck, &sections);
     put_epoch_position(&b, ck, &sections);
     put_history(&b, ck, &sections);
+    put_class_names(&b, ck, &sections);
+    put_data(&b, ck, &sections);
+    put_test(&b, ck, &sections);
     write_ctx w = {ck, &b, &sections};
     for_each_tensor(plan, write_tensor, &w);
     if (ck->has_optimizer) {
@@ -199,9 +285,9 @@ mcl_status mcl_checkpoint_write(const struct mcl_checkpoint *ck, const mcl_graph
         mcl_buf_put_u64(&b, ck->optimizer_steps);
         end_section(&b, at);
         uint32_t dims[1] = {(uint32_t)ck->param_count};
-        put_tensor(&b, &sections, "optimizer/m", 1, dims, ck->moment1);
-        if (ck->optimizer == MCL_OPTIMIZER_ADAM)
-            put_tensor(&b, &sections, "optimizer/v", 1, dims, ck->moment2);
+        if (ck->moment1 != NULL) put_tensor(&b, &sections, "optimizer/m", 1, dims, ck->moment1);
+        if (ck->moment2 != NULL) put_tensor(&b, &sections, "optimizer/v", 1, dims, ck->moment2);
+        if (ck->moment3 != NULL) put_tensor(&b, &sections, "optimizer/mg", 1, dims, ck->moment3);
     }
     if (!b.failed)
         for (int i = 0; i < 4; i++)
@@ -307,6 +393,75 @@ static mcl_status read_history(reader *r, const uint8_t *section_end, struct mcl
     return MCL_OK;
 }
 
+/* CLSN: every length bounded by the section before the one allocation of the names. */
+static mcl_status read_class_names(reader *r, const uint8_t *section_end,
+                                   struct mcl_checkpoint *ck) {
+    uint32_t count = 0, prep = 0;
+    if (ck->class_names != NULL || section_end - r->p < 8 || !get_u32(r, &count) ||
+        !get_u32(r, &prep) || count != ck->classes || prep > MCL_PREP_RESIZE)
+        return corrupt(r, "bad class names section");
+    const uint8_t *names = r->p;
+    size_t bytes = (size_t)count * sizeof(char *);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t len = 0;
+        if (section_end - r->p < 4 || !get_u32(r, &len) || len > (size_t)(section_end - r->p) ||
+            !mcl_class_name_valid((const char *)r->p, len))
+            return corrupt(r, "bad class name");
+        r->p += len;
+        bytes += len + 1u;
+    }
+    ck->class_names = mcl_malloc(bytes);
+    if (ck->class_names == NULL) return out_of_memory(r);
+    char *at = (char *)(ck->class_names + count);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t len = (uint32_t)names[0] | (uint32_t)names[1] << 8 | (uint32_t)names[2] << 16 |
+                       (uint32_t)names[3] << 24;
+        memcpy(at, names + 4, len);
+        at[len] = '\0';
+        ck->class_names[k] = at;
+        at += len + 1;
+        names += 4 + len;
+    }
+    ck->prep = (mcl_image_prep)prep;
+    return MCL_OK;
+}
+
+/* DATA: the source is non-empty printable text without NUL (it reaches messages). */
+static mcl_status read_data(reader *r, const uint8_t *section_end, struct mcl_checkpoint *ck) {
+    mcl_data_record *d = &ck->data;
+    uint32_t n = 0;
+    if (ck->has_data || !get_u32(r, &n) || n == 0 || n >= sizeof d->source ||
+        (uint64_t)(section_end - r->p) != (uint64_t)n + 7 * 4 || !get(r, d->source, n))
+        return corrupt(r, "bad data section");
+    d->source[n] = '\0';
+    for (uint32_t i = 0; i < n; i++)
+        if ((unsigned char)d->source[i] < ' ' || d->source[i] == 0x7f)
+            return corrupt(r, "bad data section");
+    uint32_t *u[] = {&d->limit, &d->classes};
+    for (size_t i = 0; i < 2; i++)
+        get_u32(r, u[i]); /* the length check above guarantees the bytes */
+    get_f32(r, &d->validation_split);
+    uint32_t *v[] = {&d->train_images, &d->val_images, &d->test_images, &d->fingerprint};
+    for (size_t i = 0; i < 4; i++)
+        get_u32(r, v[i]);
+    if (!(d->validation_split >= 0.0f && d->validation_split < 1.0f) || d->train_images == 0 ||
+        (d->limit > 0 && (uint64_t)d->train_images + d->val_images > d->limit))
+        return corrupt(r, "bad data section");
+    ck->has_data = true;
+    return MCL_OK;
+}
+
+static mcl_status read_test(reader *r, struct mcl_checkpoint *ck) {
+    uint32_t count = 0;
+    if (ck->has_test || !get_u32(r, &count) || count == 0 || !get_f64(r, &ck->test.loss) ||
+        !get_f64(r, &ck->test.accuracy) || !isfinite(ck->test.loss) ||
+        !(ck->test.accuracy >= 0.0 && ck->test.accuracy <= 1.0))
+        return corrupt(r, "bad test section");
+    ck->test.count = count;
+    ck->has_test = true;
+    return MCL_OK;
+}
+
 static mcl_status check_envelope(const uint8_t *data, size_t size, const char *path,
                                  mcl_error *err) {
     if (size < 8 || memcmp(data, MAGIC, 8) != 0)
@@ -399,12 +554,15 @@ static mcl_status read_tensor(reader *r, const uint8_t *section_end, expect_ctx 
                         r->path, name, (long long)(section_end - r->p),
                         (unsigned long long)(count * 4));
     float *dst = NULL;
-    if (strcmp(name, "optimizer/m") == 0 || strcmp(name, "optimizer/v") == 0) {
+    float **slot = strcmp(name, "optimizer/m") == 0    ? &ck->moment1
+                   : strcmp(name, "optimizer/v") == 0  ? &ck->moment2
+                   : strcmp(name, "optimizer/mg") == 0 ? &ck->moment3
+                                                       : NULL;
+    if (slot != NULL) {
         if (ndim != 1 || dims[0] != ck->param_count)
             return mcl_fail(r->err, MCL_ERR_FORMAT,
                             "%s: optimizer state has %u values, the model %zu", r->path, dims[0],
                             ck->param_count);
-        float **slot = name[10] == 'm' ? &ck->moment1 : &ck->moment2;
         if (*slot != NULL) return corrupt(r, "duplicate optimizer tensor");
         *slot = mcl_malloc(ck->param_count * sizeof(float) + 1);
         if (*slot == NULL) return out_of_memory(r);
@@ -440,7 +598,7 @@ static mcl_status read_run(reader *r, struct mcl_checkpoint *ck) {
     ck->step = u[1];
     rc->epochs = u[2];
     rc->batch_size = u[3];
-    if (u[4] > MCL_OPTIMIZER_SGD || u[5] > MCL_LR_STEP || u[8] > 1)
+    if (u[4] >= MCL_OPTIMIZER_COUNT || u[5] > MCL_LR_STEP || u[8] > 1)
         return corrupt(r, "unknown optimizer or schedule");
     rc->optimizer = (mcl_optimizer)u[4];
     rc->lr_schedule = (mcl_lr_schedule)u[5];
@@ -452,6 +610,37 @@ static mcl_status read_run(reader *r, struct mcl_checkpoint *ck) {
                   &rc->augment.shear,    &rc->augment.zoom};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (!get_f32(r, f[i])) return corrupt(r, "short run section");
+    return MCL_OK;
+}
+
+/* OPT2 (see the format comment): bounds-checked as the trainer would check a recipe. */
+static mcl_status read_optimizer_options(reader *r, const uint8_t *section_end,
+                                         struct mcl_checkpoint *ck) {
+    if (section_end - r->p != OPT2_BYTES) return corrupt(r, "bad optimizer options section");
+    mcl_recipe *rc = &ck->recipe;
+    mcl_plateau *p = &rc->plateau;
+    float *f[] = {&rc->weight_decay, &rc->l2,        &rc->rho,           &rc->label_smoothing,
+                  &rc->clipnorm,     &rc->clipvalue, &rc->global_clipnorm};
+    uint32_t u[5] = {0};
+    bool ok = true; /* the length check above guarantees the bytes */
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        ok = get_f32(r, f[i]) && ok && *f[i] >= 0.0f && isfinite(*f[i]);
+    for (size_t i = 0; i < 5; i++)
+        ok = get_u32(r, &u[i]) && ok;
+    ok = get_f32(r, &p->factor) && get_f32(r, &p->min_delta) && get_f32(r, &p->min_lr) && ok;
+    ok = get_f64(r, &ck->plateau.best) && get_u32(r, &ck->plateau.wait) &&
+         get_u32(r, &ck->plateau.cooldown) && get_f64(r, &ck->plateau.scale) && ok;
+    ok = ok && u[0] <= 1 && u[1] <= 1 && u[2] <= 1 && rc->rho < 1.0f &&
+         rc->label_smoothing < 1.0f && p->factor > 0.0f && p->factor < 1.0f &&
+         p->min_delta >= 0.0f && isfinite(p->min_delta) && p->min_lr >= 0.0f &&
+         isfinite(p->min_lr) && !isnan(ck->plateau.best) && ck->plateau.scale > 0.0 &&
+         ck->plateau.scale <= 1.0;
+    if (!ok) return corrupt(r, "bad optimizer options section");
+    rc->nesterov = u[0] == 1;
+    rc->centered = u[1] == 1;
+    p->enabled = u[2] == 1;
+    p->patience = u[3];
+    p->cooldown = u[4];
     return MCL_OK;
 }
 
@@ -509,7 +698,12 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
     if (ck->params == NULL || ck->state == NULL || e.list == NULL) st = out_of_memory(r);
     if (st == MCL_OK) for_each_tensor(&g, expect_tensor, &e);
     free(g.nodes);
-    bool have_run = false;
+    /* What a file without OPT2 (written before it existed) means: those options off. */
+    mcl_recipe defaults = mcl_recipe_default();
+    ck->recipe.rho = defaults.rho;
+    ck->recipe.plateau = defaults.plateau;
+    ck->plateau = mcl_plateau_initial();
+    bool have_run = false, have_options = false;
     for (uint32_t s = 2; s < sections && st == MCL_OK; s++) {
         char tag[4];
         uint64_t len;
@@ -523,14 +717,25 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
         } else if (memcmp(tag, "RUN ", 4) == 0) {
             st = read_run(r, ck);
             have_run = true;
+        } else if (memcmp(tag, "OPT2", 4) == 0) {
+            st = have_options ? corrupt(r, "two optimizer options sections")
+                              : read_optimizer_options(r, section_end, ck);
+            have_options = true;
         } else if (memcmp(tag, "OPTM", 4) == 0) {
             uint32_t kind = 0;
-            if (!get_u32(r, &kind) || kind > MCL_OPTIMIZER_SGD || !get_u64(r, &ck->optimizer_steps))
+            if (!get_u32(r, &kind) || kind >= MCL_OPTIMIZER_COUNT ||
+                !get_u64(r, &ck->optimizer_steps))
                 st = corrupt(r, "bad optimizer section");
             ck->optimizer = (mcl_optimizer)kind;
             ck->has_optimizer = true;
         } else if (memcmp(tag, "HIST", 4) == 0) {
             st = read_history(r, section_end, ck);
+        } else if (memcmp(tag, "CLSN", 4) == 0) {
+            st = read_class_names(r, section_end, ck);
+        } else if (memcmp(tag, "DATA", 4) == 0) {
+            st = read_data(r, section_end, ck);
+        } else if (memcmp(tag, "TEST", 4) == 0) {
+            st = read_test(r, ck);
         } else if (memcmp(tag, "EPOS", 4) == 0) {
             if (!get_u32(r, &ck->epoch_step) || !get_f64(r, &ck->epoch_loss_sum) ||
                 !get_f64(r, &ck->epoch_correct_sum) || ck->epoch_step == 0 ||
@@ -557,10 +762,17 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
         st = corrupt(r, "the history runs past the epochs done");
     if (st == MCL_OK && ck->epoch_step > 0 && !ck->has_optimizer)
         st = corrupt(r, "a mid-epoch position without optimizer state");
-    if (st == MCL_OK && ck->has_optimizer &&
-        (ck->moment1 == NULL || (ck->optimizer == MCL_OPTIMIZER_ADAM) != (ck->moment2 != NULL)))
-        st = corrupt(r, "optimizer state is incomplete");
-    if (st == MCL_OK && !ck->has_optimizer && (ck->moment1 != NULL || ck->moment2 != NULL))
+    if (st == MCL_OK && ck->has_optimizer) {
+        /* Exactly the state vectors that the optimizer keeps under the recorded recipe. */
+        mcl_recipe kept = ck->recipe;
+        kept.optimizer = ck->optimizer;
+        unsigned have = (ck->moment1 != NULL) << MCL_OPTIM_M |
+                        (ck->moment2 != NULL) << MCL_OPTIM_V |
+                        (ck->moment3 != NULL) << MCL_OPTIM_MG;
+        if (have != mcl_optim_slots(&kept)) st = corrupt(r, "optimizer state is incomplete");
+    }
+    if (st == MCL_OK && !ck->has_optimizer &&
+        (ck->moment1 != NULL || ck->moment2 != NULL || ck->moment3 != NULL))
         st = corrupt(r, "optimizer moments without an optimizer section");
     if (st == MCL_OK && r->p != r->end) st = corrupt(r, "data after the last section");
     return st;
@@ -618,14 +830,86 @@ uint64_t mcl_checkpoint_seed(const mcl_checkpoint *ck) {
     return ck->seed;
 }
 
+const char *mcl_checkpoint_class_name(const mcl_checkpoint *ck, uint32_t k) {
+    return ck != NULL && ck->class_names != NULL && k < ck->classes ? ck->class_names[k] : NULL;
+}
+
+mcl_image_prep mcl_checkpoint_image_prep(const mcl_checkpoint *ck) {
+    return ck != NULL ? ck->prep : MCL_PREP_MNIST;
+}
+
+const mcl_data_record *mcl_checkpoint_data_record(const mcl_checkpoint *ck) {
+    return ck->has_data ? &ck->data : NULL;
+}
+
+const mcl_eval_result *mcl_checkpoint_test_result(const mcl_checkpoint *ck) {
+    return ck->has_test ? &ck->test : NULL;
+}
+
+const mcl_epoch_result *mcl_checkpoint_history(const mcl_checkpoint *ck, size_t *count) {
+    *count = ck->history_count;
+    return ck->history;
+}
+
+uint32_t mcl_checkpoint_epoch_step(const mcl_checkpoint *ck) {
+    return ck->epoch_step;
+}
+
+const char *mcl_checkpoint_model_text(const mcl_checkpoint *ck) {
+    return ck->model_text;
+}
+
+void mcl_checkpoint_param_counts(const mcl_checkpoint *ck, uint64_t *trainable,
+                                 uint64_t *non_trainable) {
+    /* The flat buffers hold alignment padding; the plan counts the real values. A loaded
+     * checkpoint's model was planned when it was read, so this cannot fail. */
+    mcl_graph g = {0};
+    uint64_t t = 0, n = 0;
+    if (ck->model != NULL &&
+        mcl_graph_plan(ck->model, (mcl_shape){1, ck->rows, ck->cols}, ck->classes, &g, NULL) ==
+            MCL_OK) {
+        t = g.trainable;
+        for (uint32_t i = 0; i < g.node_count; i++)
+            n += g.nodes[i].state_count;
+    }
+    free(g.nodes);
+    if (trainable != NULL) *trainable = t;
+    if (non_trainable != NULL) *non_trainable = n;
+}
+
+/* The one place class labels come from: every reader of them (the ONNX and NumPy exports,
+ * info, the CLI) asks here. */
+const char *mcl_checkpoint_class_label(const mcl_checkpoint *ck, uint32_t k, char *buf,
+                                       size_t size) {
+    const char *name = mcl_checkpoint_class_name(ck, k);
+    if (size > 0) {
+        if (name != NULL)
+            snprintf(buf, size, "%s", name);
+        else
+            snprintf(buf, size, "%u", k);
+    }
+    return buf;
+}
+
 void mcl_checkpoint_free(mcl_checkpoint *ck) {
     if (ck == NULL) return;
+    free(ck->class_names);
     mcl_model_free(ck->model);
     free(ck->model_text);
     free(ck->params);
     free(ck->state);
     free(ck->moment1);
     free(ck->moment2);
+    free(ck->moment3);
     free(ck->history);
     free(ck);
+}
+
+bool mcl_file_is_checkpoint(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    char head[8];
+    bool is = fread(head, 1, sizeof head, f) == sizeof head && memcmp(head, MAGIC, 8) == 0;
+    fclose(f);
+    return is;
 }

@@ -7,6 +7,7 @@
 #define MCL_STORE_CHECKPOINT_H
 
 #include "graph/graph.h"
+#include "graph/plateau.h"
 
 struct mcl_checkpoint {
     mcl_model *model; /* owned; parsed from model_text (loaded checkpoints only) */
@@ -20,7 +21,10 @@ struct mcl_checkpoint {
     bool has_optimizer;
     mcl_optimizer optimizer;
     uint64_t optimizer_steps;
-    float *moment1, *moment2; /* [param_count] each: Adam m and v, or SGD velocity in moment1 */
+    /* [param_count] each, those the optimizer keeps (mcl_optim_slots), else NULL: moment1 is
+     * slot M (Adam/AdamW m, SGD velocity, RMSprop momentum), moment2 slot V (Adam/AdamW v,
+     * RMSprop mean square), moment3 slot MG (centered RMSprop's mean gradient). */
+    float *moment1, *moment2, *moment3;
     uint64_t seed;
     uint32_t epochs_done; /* completed epochs: the shuffle / augmentation counter */
     uint32_t step;        /* training steps so far: the dropout counter */
@@ -29,8 +33,16 @@ struct mcl_checkpoint {
     uint32_t epoch_step;
     double epoch_loss_sum, epoch_correct_sum;
     mcl_recipe recipe;         /* the recipe of the run that wrote it */
+    mcl_plateau_state plateau; /* ReduceLROnPlateau's state after the last epoch */
     mcl_epoch_result *history; /* [history_count] the run's epochs; owned when loaded */
     size_t history_count;
+    char **class_names; /* [classes] (one allocation) or NULL: unnamed; owned when loaded */
+    mcl_image_prep prep;
+    /* What the run trained on (DATA) and the test metrics of these weights (TEST); absent in
+     * checkpoints of older versions and, for TEST, of runs not yet evaluated. */
+    bool has_data, has_test;
+    mcl_data_record data;
+    mcl_eval_result test;
 };
 
 /* Writes ck to path atomically (see checkpoint.c for the format). `plan` is the graph whose flat

@@ -21,6 +21,14 @@
  * A flat [N, F] value that meets a spatial op is reshaped to [N, F, 1, 1] (which is what our
  * (F, 1, 1) shape means), and a [N, C, 1, 1] one that meets dense or the head is flattened.
  *
+ * With logits (mcl_onnx_options) the softmax head is left out and the class scores before it
+ * are the output "logits".
+ *
+ * What a deployer needs besides the weights travels with them: the ONNX model's metadata_props
+ * (mnist-cl's version, the class count and names, the run's recipe, data and history, its test
+ * metrics) and a graph doc_string that describes the run; the npz's "architecture" (the model
+ * text), "recipe" and "class_names" string arrays and each BatchNorm's epsilon and momentum.
+ *
  * Both formats are built in memory and written atomically (mcl_atomic_write). */
 #include "store/export.h"
 
@@ -35,6 +43,7 @@
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "graph/graph.h"
 #include "onnx.pb-c.h"
 #include "store/checkpoint.h"
@@ -84,6 +93,18 @@ static size_t elements(uint32_t ndim, const uint32_t *dims) {
 
 /* ---------------------------------------------------------------- npy / npz */
 
+/* The .npy v1.0 preamble: magic, version, the header dict (len bytes) padded with spaces and a
+ * newline so that the data starts on a 64-byte boundary, as numpy writes it. */
+static void put_npy_header(mcl_byte_buf *b, const char *header, size_t len) {
+    size_t unpadded = 10 + len + 1, padded = (unpadded + 63) / 64 * 64;
+    mcl_buf_put(b, "\x93NUMPY\x01\x00", 8);
+    mcl_buf_put_u16(b, (uint16_t)(padded - 10));
+    mcl_buf_put(b, header, len);
+    for (size_t i = unpadded; i < padded; i++)
+        mcl_buf_put(b, " ", 1);
+    mcl_buf_put(b, "\n", 1);
+}
+
 /* A .npy v1.0 file: magic, version, u16 header length, the header dict padded with spaces and a
  * newline so that the data starts on a 64-byte boundary (as numpy writes it), then the data. */
 static void put_npy(mcl_byte_buf *b, const float *data, uint32_t ndim, const uint32_t *dims) {
@@ -98,14 +119,40 @@ static void put_npy(mcl_byte_buf *b, const float *data, uint32_t ndim, const uin
     char header[256];
     int len = snprintf(header, sizeof header,
                        "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape);
-    size_t unpadded = 10 + (size_t)len + 1, padded = (unpadded + 63) / 64 * 64;
-    mcl_buf_put(b, "\x93NUMPY\x01\x00", 8);
-    mcl_buf_put_u16(b, (uint16_t)(padded - 10));
-    mcl_buf_put(b, header, (size_t)len);
-    for (size_t i = unpadded; i < padded; i++)
-        mcl_buf_put(b, " ", 1);
-    mcl_buf_put(b, "\n", 1);
+    put_npy_header(b, header, (size_t)len);
     put_f32s(b, data, elements(ndim, dims));
+}
+
+/* A .npy v1.0 file of NumPy unicode strings ('<U' + the longest length in code points, each
+ * string UTF-32LE padded with zeros, as numpy stores str arrays): one string as a 0-d array
+ * (scalar), else a 1-D array of `count`. np.load reads it without allow_pickle. */
+static void put_npy_strings(mcl_byte_buf *b, const char *const *strings, size_t count,
+                            bool scalar) {
+    size_t width = 1;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = 0;
+        uint32_t cp;
+        for (const char *p = strings[i]; *p != '\0'; n++)
+            p += mcl_utf8_decode(p, &cp);
+        if (n > width) width = n;
+    }
+    char header[128];
+    int len = scalar ? snprintf(header, sizeof header,
+                                "{'descr': '<U%zu', 'fortran_order': False, 'shape': (), }", width)
+                     : snprintf(header, sizeof header,
+                                "{'descr': '<U%zu', 'fortran_order': False, 'shape': (%zu,), }",
+                                width, count);
+    put_npy_header(b, header, (size_t)len);
+    for (size_t i = 0; i < count; i++) {
+        size_t n = 0;
+        uint32_t cp;
+        for (const char *p = strings[i]; *p != '\0'; n++) {
+            p += mcl_utf8_decode(p, &cp);
+            mcl_buf_put_u32(b, cp);
+        }
+        for (; n < width; n++)
+            mcl_buf_put_u32(b, 0);
+    }
 }
 
 mcl_status mcl_npy_write(const char *path, const float *data, uint32_t ndim, const uint32_t *dims,
@@ -156,7 +203,7 @@ static const float *tensor_data(const struct mcl_checkpoint *ck, const mcl_node 
 #define ZIP_MAX 0xFFFFFFFFu                /* beyond this a zip needs zip64 */
 
 typedef struct zip_entry {
-    char name[96];
+    char name[128]; /* a member name of at most 95 bytes and ".npy" */
     uint32_t crc, size, offset;
 } zip_entry;
 
@@ -183,35 +230,105 @@ static void put_zip_header(mcl_byte_buf *b, bool central, const zip_entry *e) {
     mcl_buf_put(b, e->name, strlen(e->name));
 }
 
+/* The archive being built: entries so far, the zip bytes, and one .npy at a time. */
+typedef struct npz_builder {
+    zip_entry *entries;
+    size_t count, cap;
+    mcl_byte_buf zip, npy;
+    bool too_large;
+} npz_builder;
+
+/* Stores z->npy as the member "<name>.npy". */
+static void npz_add(npz_builder *z, const char *name) {
+    if (z->npy.failed || z->too_large || z->count == z->cap) {
+        z->npy.failed = z->npy.failed || z->count == z->cap;
+        return;
+    }
+    if (z->npy.len > ZIP_MAX || z->zip.len > ZIP_MAX) {
+        z->too_large = true;
+        return;
+    }
+    zip_entry *e = &z->entries[z->count++];
+    snprintf(e->name, sizeof e->name, "%s.npy", name);
+    e->crc = crc32_of(z->npy.data, z->npy.len);
+    e->size = (uint32_t)z->npy.len;
+    e->offset = (uint32_t)z->zip.len;
+    put_zip_header(&z->zip, false, e);
+    mcl_buf_put(&z->zip, z->npy.data, z->npy.len);
+}
+
+static void npz_add_floats(npz_builder *z, const char *name, const float *data, uint32_t ndim,
+                           const uint32_t *dims) {
+    z->npy.len = 0;
+    put_npy(&z->npy, data, ndim, dims);
+    npz_add(z, name);
+}
+
+static void npz_add_strings(npz_builder *z, const char *name, const char *const *strings,
+                            size_t count, bool scalar) {
+    z->npy.len = 0;
+    put_npy_strings(&z->npy, strings, count, scalar);
+    npz_add(z, name);
+}
+
+/* The members that describe the model beside its weights: the model text, the run's recipe
+ * (JSON), the class names, and each BatchNorm's epsilon and momentum (scalars, Keras's config
+ * names). */
+static mcl_status npz_add_description(npz_builder *z, const struct mcl_checkpoint *ck,
+                                      const mcl_graph *g, mcl_error *err) {
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        const mcl_node *node = &g->nodes[i];
+        if (node->layer.kind != MCL_OP_BATCHNORM) continue;
+        char name[96];
+        snprintf(name, sizeof name, "%s/epsilon", node->name);
+        npz_add_floats(z, name, &node->layer.epsilon, 0, NULL);
+        snprintf(name, sizeof name, "%s/momentum", node->name);
+        npz_add_floats(z, name, &node->layer.momentum, 0, NULL);
+    }
+    const char *text = ck->model_text != NULL ? ck->model_text : "";
+    npz_add_strings(z, "architecture", &text, 1, true);
+    char *recipe = NULL;
+    mcl_status st = mcl_recipe_json(&ck->recipe, &recipe, err);
+    if (st != MCL_OK) return st;
+    const char *r = recipe;
+    npz_add_strings(z, "recipe", &r, 1, true);
+    free(recipe);
+    char(*names)[32] = mcl_calloc(ck->classes, sizeof *names);
+    const char **list = mcl_calloc(ck->classes, sizeof *list);
+    if (names != NULL && list != NULL) {
+        for (uint32_t k = 0; k < ck->classes; k++)
+            list[k] = mcl_checkpoint_class_label(ck, k, names[k], sizeof names[k]);
+        npz_add_strings(z, "class_names", list, ck->classes, false);
+    } else {
+        z->npy.failed = true;
+    }
+    free(names);
+    free(list);
+    return MCL_OK;
+}
+
 mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error *err) {
     mcl_graph g = {0};
     mcl_status st = plan_checkpoint(ck, path, &g, err);
     if (st != MCL_OK) return st;
-    zip_entry *entries = mcl_calloc((size_t)g.node_count * MCL_OP_MAX_TENSORS + 1, sizeof *entries);
-    mcl_byte_buf zip = {0}, npy = {0};
-    size_t count = 0;
-    bool too_large = false;
-    for (uint32_t i = 0; entries != NULL && i < g.node_count && !too_large; i++) {
+    npz_builder z = {.cap = (size_t)g.node_count * (MCL_OP_MAX_TENSORS + 2) + 4};
+    z.entries = mcl_calloc(z.cap, sizeof *z.entries);
+    z.npy.failed = z.entries == NULL;
+    for (uint32_t i = 0; i < g.node_count && !z.too_large && !z.npy.failed; i++) {
         const mcl_node *node = &g.nodes[i];
         mcl_tensor_desc t[MCL_OP_MAX_TENSORS];
         uint32_t nt = node->op->tensors != NULL ? node->op->tensors(node, t) : 0;
         for (uint32_t k = 0; k < nt; k++) {
-            zip_entry *e = &entries[count++];
-            snprintf(e->name, sizeof e->name, "%s/%s.npy", node->name, t[k].name);
-            npy.len = 0;
-            put_npy(&npy, tensor_data(ck, node, &t[k]), t[k].ndim, t[k].dims);
-            if (npy.failed) break;
-            if (npy.len > ZIP_MAX || zip.len > ZIP_MAX) {
-                too_large = true;
-                break;
-            }
-            e->crc = crc32_of(npy.data, npy.len);
-            e->size = (uint32_t)npy.len;
-            e->offset = (uint32_t)zip.len;
-            put_zip_header(&zip, false, e);
-            mcl_buf_put(&zip, npy.data, npy.len);
+            char name[96];
+            snprintf(name, sizeof name, "%s/%s", node->name, t[k].name);
+            npz_add_floats(&z, name, tensor_data(ck, node, &t[k]), t[k].ndim, t[k].dims);
         }
     }
+    if (!z.npy.failed && !z.too_large) st = npz_add_description(&z, ck, &g, err);
+    zip_entry *entries = z.entries;
+    size_t count = z.count;
+    bool too_large = z.too_large;
+    mcl_byte_buf zip = z.zip, npy = z.npy;
     size_t central_at = zip.len;
     for (size_t i = 0; i < count; i++)
         put_zip_header(&zip, true, &entries[i]);
@@ -224,14 +341,17 @@ mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error 
     mcl_buf_put_u32(&zip, (uint32_t)central_size);
     mcl_buf_put_u32(&zip, (uint32_t)central_at);
     mcl_buf_put_u16(&zip, 0); /* comment length */
-    if (too_large || central_at > ZIP_MAX || count > 0xFFFFu)
+    if (st != MCL_OK) {
+        /* err says why */
+    } else if (too_large || central_at > ZIP_MAX || count > 0xFFFFu) {
         st = mcl_fail(err, MCL_ERR_MODEL,
                       "cannot export '%s': the weights exceed the 4 GiB a zip without zip64 holds",
                       path);
-    else if (entries == NULL || zip.failed || npy.failed)
+    } else if (entries == NULL || zip.failed || npy.failed) {
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory exporting '%s'", path);
-    else
+    } else {
         st = mcl_atomic_write(path, zip.data, zip.len, "NumPy archive", err);
+    }
     mcl_buf_free(&npy);
     mcl_buf_free(&zip);
     free(entries);
@@ -245,6 +365,7 @@ mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error 
 #define ONNX_OPSET 13
 #define ONNX_INPUT "images"
 #define ONNX_OUTPUT "probabilities"
+#define ONNX_LOGITS "logits"
 /* Most ONNX nodes and initializers one graph node becomes (dense: Transpose, Flatten, Gemm,
  * Relu; batchnorm: four initializers), and most attributes of one ONNX node (Conv: 3). */
 #define ONNX_NODES_PER_LAYER 4
@@ -694,17 +815,35 @@ static const onnx_emit_fn onnx_emitters[MCL_OP_COUNT] = {
 #undef MCL_OP_EMITTER
 };
 
-/* Builds the graph's nodes and initializers into b. */
+/* The head when the graph ends in logits: the class scores the softmax would read, flattened
+ * from a [N, classes, 1, 1] value, or passed on under the output's name. */
+static mcl_status emit_logits(onnx_builder *b, const onnx_layer *L, mcl_error *err) {
+    if (b->rank == 4 && b->shape.h * b->shape.w == 1) {
+        to_flat(b, L->node->name, L->output);
+        return MCL_OK;
+    }
+    if (b->rank == 4) return cannot_export(L, "the softmax does not read flat class scores", err);
+    ob_unary(b, "Identity", L->node->name, L->output);
+    return MCL_OK;
+}
+
+static bool is_softmax_head(const mcl_node *node) {
+    return node->layer.kind == MCL_OP_SOFTMAX_XENT || node->layer.kind == MCL_OP_SOFTMAX;
+}
+
+/* Builds the graph's nodes and initializers into b; the last value is named `output`. */
 static mcl_status build_graph(onnx_builder *b, const struct mcl_checkpoint *ck, const mcl_graph *g,
-                              mcl_error *err) {
+                              const char *output, bool logits, mcl_error *err) {
     b->value = ONNX_INPUT;
     b->rank = 4;
     for (uint32_t i = 0; i < g->node_count && !b->failed; i++) {
         const mcl_node *node = &g->nodes[i];
+        bool last = i + 1 == g->node_count;
         onnx_layer L = {node, ck->params != NULL ? ck->params + node->param_offset : NULL,
                         ck->state != NULL ? ck->state + node->state_offset : NULL,
-                        i + 1 == g->node_count ? ONNX_OUTPUT : node->name};
+                        last ? output : node->name};
         onnx_emit_fn emit = onnx_emitters[node->layer.kind];
+        if (last && logits && is_softmax_head(node)) emit = emit_logits;
         if (emit == NULL)
             return mcl_fail(err, MCL_ERR_MODEL,
                             "cannot export layer %s to ONNX: %s has no ONNX "
@@ -716,7 +855,7 @@ static mcl_status build_graph(onnx_builder *b, const struct mcl_checkpoint *ck, 
     }
     if (b->failed) return MCL_OK;
     const mcl_node *last = &g->nodes[g->node_count - 1];
-    if (strcmp(b->value, ONNX_OUTPUT) != 0 || b->rank != 2)
+    if (strcmp(b->value, output) != 0 || b->rank != 2 || !is_softmax_head(last))
         return mcl_fail(err, MCL_ERR_MODEL,
                         "cannot export layer %s to ONNX: the model must end in a softmax over "
                         "flat class scores",
@@ -724,16 +863,157 @@ static mcl_status build_graph(onnx_builder *b, const struct mcl_checkpoint *ck, 
     return MCL_OK;
 }
 
+/* ---------------------------------------------------------------- ONNX: what the model is */
+
+/* The class names as a JSON array: ["0", "1", ...]. */
+static void class_names_json(mcl_text *t, const struct mcl_checkpoint *ck) {
+    mcl_text_add(t, "[");
+    for (uint32_t k = 0; k < ck->classes; k++) {
+        char name[32];
+        mcl_text_add(t, "%s", k ? ", " : "");
+        mcl_text_json_string(t, mcl_checkpoint_class_label(ck, k, name, sizeof name));
+    }
+    mcl_text_add(t, "]");
+}
+
+/* One line on the run: what was trained how, on what, and how well it did on the test set. */
+static void describe_run(mcl_text *t, const struct mcl_checkpoint *ck, const char *output) {
+    const mcl_recipe *r = &ck->recipe;
+    static const char *const schedules[] = {"", ", cosine decay", ", step decay"};
+    mcl_text_add(t, "%s, trained by mnist-cl %s for %u epoch%s (%s lr %g%s, batch %u", ck->model->name,
+                 MCL_VERSION, ck->epochs_done, ck->epochs_done == 1 ? "" : "s",
+                 mcl_optimizer_str(r->optimizer), (double)r->learning_rate,
+                 schedules[r->lr_schedule <= MCL_LR_STEP ? r->lr_schedule : 0], r->batch_size);
+    if (r->validation_split > 0.0f)
+        mcl_text_add(t, ", validation split %g", (double)r->validation_split);
+    if (r->augment.enabled) mcl_text_add(t, ", augmented");
+    mcl_text_add(t, ", seed %llu)", (unsigned long long)ck->seed);
+    if (ck->has_data)
+        mcl_text_add(t, " on %u training images of %s", ck->data.train_images, ck->data.source);
+    mcl_text_add(t, "; %ux%u images, %u classes. ", ck->rows, ck->cols, ck->classes);
+    if (ck->has_test)
+        mcl_text_add(t, "Test accuracy %.4f, loss %.4f, on %u test images. ", ck->test.accuracy,
+                     ck->test.loss, ck->test.count);
+    else
+        mcl_text_add(t, "Not evaluated on a test set. ");
+    mcl_text_add(t,
+                 "Input 'images' [N, 1, %u, %u]: grey pixels / 255, in 0..1, light ink on dark "
+                 "as MNIST. Output '%s' [N, %u]%s.",
+                 ck->rows, ck->cols, output, ck->classes,
+                 strcmp(output, ONNX_LOGITS) == 0 ? ": class scores before the softmax"
+                                                  : ": softmax over the classes");
+}
+
+/* The graph's doc string: the run, then the layers in the model language (its recipe lines
+ * are left out: they are the model's defaults, and the run's own recipe is in the metadata). */
+static char *graph_doc(const struct mcl_checkpoint *ck, const char *output) {
+    mcl_text t = {0};
+    describe_run(&t, ck, output);
+    mcl_text_add(&t, "\nLayers (mnist-cl model language; the run's recipe is the metadata "
+                     "entry 'recipe'):\n");
+    const char *text = ck->model_text != NULL ? ck->model_text : "";
+    for (const char *line = text; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t n = end != NULL ? (size_t)(end - line) : strlen(line);
+        const char *p = line;
+        while (p < line + n && (*p == ' ' || *p == '\t'))
+            p++;
+        bool recipe = (size_t)(line + n - p) >= 6 && strncmp(p, "recipe", 6) == 0 &&
+                      (p + 6 == line + n || p[6] == ' ' || p[6] == '\t');
+        if (!recipe && p < line + n) mcl_text_add(&t, "%.*s\n", (int)n, line);
+        line += n + (end != NULL ? 1 : 0);
+    }
+    return mcl_text_take(&t);
+}
+
+typedef struct onnx_metadata {
+    Onnx__StringStringEntryProto *entries[16];
+    size_t count;
+} onnx_metadata;
+
+/* Adds key = value (copied into builder memory); a NULL value (a failed allocation) fails b. */
+static void meta_add(onnx_builder *b, onnx_metadata *m, const char *key, const char *value) {
+    if (value == NULL || m->count == sizeof m->entries / sizeof m->entries[0]) b->failed = true;
+    if (b->failed) return;
+    Onnx__StringStringEntryProto *e = ob_alloc(b, sizeof *e);
+    if (e == NULL) return;
+    onnx__string_string_entry_proto__init(e);
+    e->key = ob_name(b, key, NULL);
+    e->value = ob_name(b, value, NULL);
+    m->entries[m->count++] = e;
+}
+
+/* meta_add with a JSON document that the caller made (and this frees). */
+static void meta_add_owned(onnx_builder *b, onnx_metadata *m, const char *key, char *value) {
+    meta_add(b, m, key, value);
+    free(value);
+}
+
+static void meta_add_u64(onnx_builder *b, onnx_metadata *m, const char *key, uint64_t v) {
+    char s[32];
+    snprintf(s, sizeof s, "%llu", (unsigned long long)v);
+    meta_add(b, m, key, s);
+}
+
+static void meta_add_double(onnx_builder *b, onnx_metadata *m, const char *key, double v) {
+    char s[40];
+    snprintf(s, sizeof s, "%.6g", v);
+    meta_add(b, m, key, s);
+}
+
+/* The model's metadata_props: what a deployer needs to use and trust the file. */
+static void build_metadata(onnx_builder *b, onnx_metadata *m, const struct mcl_checkpoint *ck,
+                           const char *output) {
+    meta_add(b, m, "mnist_cl_version", MCL_VERSION);
+    meta_add(b, m, "model", ck->model->name);
+    meta_add_u64(b, m, "classes", ck->classes);
+    mcl_text names = {0};
+    class_names_json(&names, ck);
+    meta_add_owned(b, m, "class_names", mcl_text_take(&names));
+    meta_add(b, m, "output", output);
+    char *json = NULL;
+    meta_add_owned(b, m, "recipe", mcl_recipe_json(&ck->recipe, &json, NULL) == MCL_OK ? json : NULL);
+    meta_add_u64(b, m, "seed", ck->seed);
+    meta_add_u64(b, m, "epochs", ck->epochs_done);
+    if (ck->history_count > 0) {
+        json = NULL;
+        meta_add_owned(b, m, "history",
+                       mcl_history_json(ck->history, ck->history_count, &json, NULL) == MCL_OK
+                           ? json
+                           : NULL);
+    }
+    if (ck->has_data) {
+        json = NULL;
+        meta_add_owned(b, m, "data",
+                       mcl_data_record_json(&ck->data, &json, NULL) == MCL_OK ? json : NULL);
+    }
+    if (ck->has_test) {
+        meta_add_double(b, m, "test_accuracy", ck->test.accuracy);
+        meta_add_double(b, m, "test_loss", ck->test.loss);
+        meta_add_u64(b, m, "test_samples", ck->test.count);
+    }
+}
+
 mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error *err) {
+    return mcl_export_onnx_with(ck, path, NULL, err);
+}
+
+mcl_status mcl_export_onnx_with(const mcl_checkpoint *ck, const char *path,
+                                const mcl_onnx_options *options, mcl_error *err) {
     mcl_graph g = {0};
     mcl_status st = plan_checkpoint(ck, path, &g, err);
     if (st != MCL_OK) return st;
+    bool logits = options != NULL && options->logits;
+    const char *output = logits ? ONNX_LOGITS : ONNX_OUTPUT;
     onnx_builder b = {0};
     b.node_cap = (size_t)g.node_count * ONNX_NODES_PER_LAYER;
     b.init_cap = (size_t)g.node_count * ONNX_INITS_PER_LAYER;
     b.nodes = ob_alloc(&b, b.node_cap * sizeof *b.nodes);
     b.inits = ob_alloc(&b, b.init_cap * sizeof *b.inits);
-    st = build_graph(&b, ck, &g, err);
+    st = build_graph(&b, ck, &g, output, logits, err);
+    onnx_metadata meta = {0};
+    if (st == MCL_OK) build_metadata(&b, &meta, ck, output);
+    char *doc = st == MCL_OK ? graph_doc(ck, output) : NULL;
 
     Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
     Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
@@ -742,13 +1022,15 @@ mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error
     Onnx__ValueInfoProto *inputs[1] = {
         ob_value_info(&b, ONNX_INPUT, (int64_t[]){-1, 1, ck->rows, ck->cols}, 4)};
     Onnx__ValueInfoProto *outputs[1] = {
-        ob_value_info(&b, ONNX_OUTPUT, (int64_t[]){-1, ck->classes}, 2)};
+        ob_value_info(&b, output, (int64_t[]){-1, ck->classes}, 2)};
     graph.n_node = b.node_count;
     graph.node = b.nodes;
     graph.name = ob_name(&b, ck->model->name, NULL);
     graph.n_initializer = b.init_count;
     graph.initializer = b.inits;
-    graph.doc_string = ck->model_text != NULL ? ob_name(&b, ck->model_text, NULL) : NULL;
+    graph.doc_string = doc != NULL ? ob_name(&b, doc, NULL) : NULL;
+    if (st == MCL_OK && doc == NULL) b.failed = true;
+    free(doc);
     graph.n_input = 1;
     graph.input = inputs;
     graph.n_output = 1;
@@ -762,9 +1044,13 @@ mcl_status mcl_export_onnx(const mcl_checkpoint *ck, const char *path, mcl_error
     model.producer_name = ob_name(&b, "mnist-cl", NULL);
     model.producer_version = ob_name(&b, MCL_VERSION, NULL);
     model.doc_string = ob_name(&b,
-                               "images: [N, 1, rows, cols] floats in 0..1 (pixel / 255); "
-                               "probabilities: [N, classes]",
+                               logits ? "images: [N, 1, rows, cols] floats in 0..1 (pixel / 255); "
+                                        "logits: [N, classes] (softmax gives the probabilities)"
+                                      : "images: [N, 1, rows, cols] floats in 0..1 (pixel / 255); "
+                                        "probabilities: [N, classes]",
                                NULL);
+    model.n_metadata_props = meta.count;
+    model.metadata_props = meta.entries;
     model.graph = &graph;
 
     uint8_t *bytes = NULL;

@@ -3,7 +3,8 @@
  * mcl_image_load_mnist does after reading the file. Each decoded image is prepared for 28x28 and
  * for a second size taken from the input's length (1..64 x 1..64), so odd output shapes are
  * covered too. A success must give pixels in 0..1; a failure must be a format (or memory) error
- * with a one-line message that names the input. The corpus is tests/fuzz/corpus/image. */
+ * with a one-line message that names the input. Each image is also resized as an image folder's
+ * files are (mcl_image_resize_bilinear). The corpus is tests/fuzz/corpus/image. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     prepare(&img, 28, 28, out);
     prepare(&img, 1 + (uint32_t)(size % OTHER_MAX), 1 + (uint32_t)(size / OTHER_MAX % OTHER_MAX),
             out);
+    /* An image folder's conversion: the plain resize, to 28x28 and to the second size. */
+    static uint8_t resized[OTHER_MAX * OTHER_MAX];
+    if (mcl_image_resize_bilinear(img.pixels, img.width, img.height, 28, 28, resized, &err) !=
+            MCL_OK ||
+        mcl_image_resize_bilinear(img.pixels, img.width, img.height,
+                                  1 + (uint32_t)(size / 7 % OTHER_MAX),
+                                  1 + (uint32_t)(size / 3 % OTHER_MAX), resized, &err) != MCL_OK)
+        abort(); /* a decoded image within the limits always resizes */
     mcl_grey_image_free(&img);
     return 0;
 }
