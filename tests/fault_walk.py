@@ -285,13 +285,16 @@ class Walk:
                 if f[0] == "reached":
                     report["reached"][f[1]] = int(f[2])
                 elif f[0] == "site":
-                    report["sites"].append((f[1], f[3], f[4] if len(f) > 4 else ""))
+                    # A shared writer's points are told apart by what it writes (the label).
+                    key = f[3] + (f" ({' '.join(f[5:])})" if len(f) > 5 else "")
+                    report["sites"].append((f[1], key, f[4] if len(f) > 4 else ""))
                 elif f[0] == "run":
                     report["runs"][f[1]].append((int(f[2]) - 1, int(f[3])))
                 elif f[0] == "live":
                     report["live"][f[1]] = int(f[2])
                 elif f[0] == "injected":
-                    report["injected"] = (f[1], int(f[2]), int(f[3]), f[4], f[5])
+                    key = f[4] + (f" ({' '.join(f[6:])})" if len(f) > 6 else "")
+                    report["injected"] = (f[1], int(f[2]), int(f[3]), key, f[5])
                 elif f[0].endswith("overflowed"):
                     report[f[0]] = True
         except FileNotFoundError:

@@ -33,7 +33,8 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
     unsigned salt = (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16);
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         snprintf(tmp, sizeof tmp, "%s.tmp.%u.%u", path, (unsigned)getpid(), salt + attempt);
-        fd = MCL_FAULT_SYSCALL(open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), EACCES);
+        fd = MCL_FAULT_SYSCALL(open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), EACCES,
+                               what);
         if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0)
@@ -43,7 +44,7 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
     size_t left = size;
     int saved = 0;
     while (left > 0) {
-        ssize_t n = MCL_FAULT_SYSCALL(write(fd, p, left), ENOSPC);
+        ssize_t n = MCL_FAULT_SYSCALL(write(fd, p, left), ENOSPC, what);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             saved = n < 0 ? errno : EIO;
@@ -52,9 +53,9 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
         p += n;
         left -= (size_t)n;
     }
-    if (saved == 0 && MCL_FAULT_SYSCALL(fsync(fd), EIO) != 0) saved = errno;
-    if (MCL_FAULT_AFTER(close(fd), EIO) != 0 && saved == 0) saved = errno;
-    if (saved == 0 && MCL_FAULT_SYSCALL(rename(tmp, path), EIO) != 0) saved = errno;
+    if (saved == 0 && MCL_FAULT_SYSCALL(fsync(fd), EIO, what) != 0) saved = errno;
+    if (MCL_FAULT_AFTER(close(fd), EIO, what) != 0 && saved == 0) saved = errno;
+    if (saved == 0 && MCL_FAULT_SYSCALL(rename(tmp, path), EIO, what) != 0) saved = errno;
     if (saved != 0) {
         unlink(tmp);
         /* Say what the user most needs: how much did not fit, and that the last complete

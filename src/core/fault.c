@@ -20,7 +20,7 @@ static const char *const object_names[MCL_FAULT_OBJECTS] = {
 
 /* A distinct place that was reached, with how often. */
 typedef struct site_count {
-    const char *site, *what;
+    const char *site, *what, *label; /* label: NULL or mcl_fault_point_for's */
     mcl_fault_kind kind;
     uint64_t count;
 } site_count;
@@ -65,8 +65,9 @@ static void write_report(void) {
         fprintf(f, "reached %s %" PRIu64 "\n", kind_names[k], atomic_load(&reached[k]));
     pthread_mutex_lock(&sites_lock);
     for (size_t i = 0; i < site_total; i++)
-        fprintf(f, "site %s %" PRIu64 " %s %.*s\n", kind_names[sites[i].kind], sites[i].count,
-                sites[i].site, name_length(sites[i].what), sites[i].what);
+        fprintf(f, "site %s %" PRIu64 " %s %.*s%s%s\n", kind_names[sites[i].kind], sites[i].count,
+                sites[i].site, name_length(sites[i].what), sites[i].what,
+                sites[i].label != NULL ? " " : "", sites[i].label != NULL ? sites[i].label : "");
     if (sites_overflowed) fprintf(f, "sites-overflowed\n");
     /* "run opencl 3 13": the next 13 points of that kind are at site 3 (the third line). */
     for (int k = 0; k < MCL_FAULT_KINDS; k++)
@@ -76,9 +77,11 @@ static void write_report(void) {
     if (runs_overflowed) fprintf(f, "runs-overflowed\n");
     uint64_t injected = atomic_load(&injected_count);
     if (injected > 0)
-        fprintf(f, "injected %s %" PRIu64 " %" PRIu64 " %s %.*s\n", kind_names[first_injected.kind],
-                first_injected.count, injected, first_injected.site,
-                name_length(first_injected.what), first_injected.what);
+        fprintf(f, "injected %s %" PRIu64 " %" PRIu64 " %s %.*s%s%s\n",
+                kind_names[first_injected.kind], first_injected.count, injected,
+                first_injected.site, name_length(first_injected.what), first_injected.what,
+                first_injected.label != NULL ? " " : "",
+                first_injected.label != NULL ? first_injected.label : "");
     pthread_mutex_unlock(&sites_lock);
     for (int o = 0; o < MCL_FAULT_OBJECTS; o++)
         fprintf(f, "live %s %" PRId64 "\n", object_names[o], atomic_load(&live[o]));
@@ -150,14 +153,20 @@ static void add_to_runs(mcl_fault_kind kind, uint32_t i) {
     runs[kind][run_count[kind]++] = (site_run){i, 1};
 }
 
-/* Counts one more reach of `site`. */
-static void count_site(mcl_fault_kind kind, const char *site, const char *what) {
+static bool same_label(const char *a, const char *b) {
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Counts one more reach of `site` (with `label`). */
+static void count_site(mcl_fault_kind kind, const char *site, const char *what, const char *label) {
     pthread_mutex_lock(&sites_lock);
     size_t i = 0;
-    while (i < site_total && sites[i].site != site && strcmp(sites[i].site, site) != 0)
+    while (i < site_total && !((sites[i].site == site || strcmp(sites[i].site, site) == 0) &&
+                               same_label(sites[i].label, label)))
         i++;
     if (i == site_total && site_total < MAX_SITES)
-        sites[site_total++] = (site_count){.site = site, .what = what, .kind = kind};
+        sites[site_total++] =
+            (site_count){.site = site, .what = what, .label = label, .kind = kind};
     if (i < site_total) {
         sites[i].count++;
         add_to_runs(kind, (uint32_t)i);
@@ -169,13 +178,19 @@ static void count_site(mcl_fault_kind kind, const char *site, const char *what) 
 }
 
 bool mcl_fault_point(mcl_fault_kind kind, const char *site, const char *what) {
+    return mcl_fault_point_for(kind, site, what, NULL);
+}
+
+bool mcl_fault_point_for(mcl_fault_kind kind, const char *site, const char *what,
+                         const char *label) {
     if (!is_on()) return false;
     uint64_t n = atomic_fetch_add(&reached[kind], 1) + 1;
-    if (report_path[0] != '\0') count_site(kind, site, what);
+    if (report_path[0] != '\0') count_site(kind, site, what, label);
     if ((int)kind != target_kind || n < target_n || (n > target_n && !target_sticky)) return false;
     if (atomic_fetch_add(&injected_count, 1) == 0) {
         pthread_mutex_lock(&sites_lock);
-        first_injected = (site_count){.site = site, .what = what, .kind = kind, .count = n};
+        first_injected =
+            (site_count){.site = site, .what = what, .label = label, .kind = kind, .count = n};
         pthread_mutex_unlock(&sites_lock);
     }
     return true;

@@ -50,16 +50,24 @@ typedef enum mcl_fault_object {
 
 /* A system call that creates, writes, syncs, renames or locks a file, through its
  * fault-injection point: when the test fails it, the call is not made, errno is `error` (the
- * errno a full or failing disk gives: ENOSPC, EIO, EACCES) and the result is -1. */
-#define MCL_FAULT_SYSCALL(call, error)                                                             \
-    (mcl_fault_point(MCL_FAULT_FILE, MCL_FAULT_SITE, #call) ? (errno = (error), -1) : (call))
+ * errno a full or failing disk gives: ENOSPC, EIO, EACCES) and the result is -1. `file_kind`
+ * labels the point in the report (mcl_fault_point_for). */
+#define MCL_FAULT_SYSCALL(call, error, file_kind)                                                  \
+    (mcl_fault_point_for(MCL_FAULT_FILE, MCL_FAULT_SITE, #call, (file_kind))                       \
+         ? (errno = (error), -1)                                                                   \
+         : (call))
 /* For close(): the call is made (a failing close still closes the descriptor), then, when the
  * test fails it, the result is -1 with errno `error`. */
-#define MCL_FAULT_AFTER(call, error) mcl_fault_after_((call), (error), MCL_FAULT_SITE, #call)
+#define MCL_FAULT_AFTER(call, error, file_kind)                                                    \
+    mcl_fault_after_((call), (error), MCL_FAULT_SITE, #call, (file_kind))
 
 /* Whether the point at `site` (MCL_FAULT_SITE), doing `what` (the call's text), is to fail in
  * this run. Counts the point when injection is on. Thread-safe. */
 bool mcl_fault_point(mcl_fault_kind kind, const char *site, const char *what);
+/* The same for a site that serves several callers, told apart in the report by `label` (the
+ * kind of file the shared writer is writing: "checkpoint", "history"; NULL: none). */
+bool mcl_fault_point_for(mcl_fault_kind kind, const char *site, const char *what,
+                         const char *label);
 
 /* Counts `delta` objects of `kind` created (+1) or released (-1), when injection is on. */
 void mcl_fault_live(mcl_fault_object kind, int delta);
@@ -67,8 +75,9 @@ void mcl_fault_live(mcl_fault_object kind, int delta);
 /* `object`, counted as one created `kind` when it is not NULL: for create calls. */
 void *mcl_fault_created(mcl_fault_object kind, void *object);
 
-static inline int mcl_fault_after_(int result, int error, const char *site, const char *what) {
-    if (!mcl_fault_point(MCL_FAULT_FILE, site, what)) return result;
+static inline int mcl_fault_after_(int result, int error, const char *site, const char *what,
+                                   const char *label) {
+    if (!mcl_fault_point_for(MCL_FAULT_FILE, site, what, label)) return result;
     errno = error;
     return -1;
 }

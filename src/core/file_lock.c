@@ -107,7 +107,8 @@ mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_erro
     /* A few rounds: the lock file we opened may be removed by its owner's release between our
      * open and our lock, and then the live lock file is another one (checked by inode). */
     for (int round = 0; round < 20; round++) {
-        int fd = MCL_FAULT_SYSCALL(open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666), EACCES);
+        int fd = MCL_FAULT_SYSCALL(open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666), EACCES,
+                                   "lock file");
         if (fd < 0) {
             int e = errno;
             free(lock);
@@ -115,7 +116,7 @@ mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_erro
                             path, mcl_errno_text(e, why, sizeof why));
         }
         struct flock fl = whole_file(F_WRLCK);
-        if (MCL_FAULT_SYSCALL(fcntl(fd, LOCK_SET, &fl), ENOLCK) != 0) {
+        if (MCL_FAULT_SYSCALL(fcntl(fd, LOCK_SET, &fl), ENOLCK, "lock file") != 0) {
             int e = errno;
             if (e != EACCES && e != EAGAIN) {
                 close(fd);

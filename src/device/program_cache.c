@@ -169,10 +169,13 @@ bool mcl_cache_make_folders(const char *path) {
     for (char *p = buf + 1; *p != '\0'; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (MCL_FAULT_SYSCALL(mkdir(buf, 0755), EACCES) != 0 && errno != EEXIST) return false;
+        if (MCL_FAULT_SYSCALL(mkdir(buf, 0755), EACCES, "program cache folder") != 0 &&
+            errno != EEXIST)
+            return false;
         *p = '/';
     }
-    return MCL_FAULT_SYSCALL(mkdir(buf, 0755), EACCES) == 0 || errno == EEXIST;
+    return MCL_FAULT_SYSCALL(mkdir(buf, 0755), EACCES, "program cache folder") == 0 ||
+           errno == EEXIST;
 }
 
 /* Whether `name` is a program entry's file name: 16 hex digits and ".bin". */
