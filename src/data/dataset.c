@@ -111,20 +111,23 @@ static mcl_status find_split_file(const char *dir, const char *prefix, const cha
 }
 
 /* Whether dir holds any IDX file of either split, in any spelling: then it is an IDX folder,
- * and a missing partner file is reported as such. */
+ * and a missing partner file is reported as such. The paths are built on the stack: a probe
+ * whose path could not be allocated read as "no such file", and a folder of IDX files then
+ * came out as one without (the fault-injection walk found it). A path too long for the buffer
+ * is one no file can have. */
 static bool has_idx_files(const char *dir) {
     static const char *const prefixes[] = {"train", "t10k"};
-    char name[64];
+    size_t dn = strlen(dir);
+    const char *sep = dn > 0 && dir[dn - 1] == '/' ? "" : "/";
+    char name[64], path[8192];
     for (size_t p = 0; p < 2; p++)
         for (size_t i = 0; i < PATTERN_COUNT; i++)
             for (int labels = 0; labels <= 1; labels++) {
                 snprintf(name, sizeof name, (labels ? label_patterns : image_patterns)[i],
                          prefixes[p]);
-                char *path = join_path(dir, name);
                 struct stat st;
-                bool found = path != NULL && stat(path, &st) == 0;
-                free(path);
-                if (found) return true;
+                int n = snprintf(path, sizeof path, "%s%s%s", dir, sep, name);
+                if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0) return true;
             }
     return false;
 }
