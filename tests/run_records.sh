@@ -39,7 +39,7 @@ print(eval(sys.argv[2]))' "$1" "$2"
 
 run models --json
 want_rc 0
-want_json 'len(d["models"]) == 5 and d["models"][0]["name"] == "mlp" and
+want_json 'len(d["models"]) == 7 and d["models"][0]["name"] == "mlp" and
 d["models"][0]["recipe"]["lr"] == 0.001 and d["models"][0]["recipe"]["batch_size"] == 128 and
 "dense 256 relu" in d["models"][0]["source"] and d["models"][4]["recipe"]["augment"] is True'
 result "models --json: every built-in with its recipe and model text"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "device/device.h"
 #include "device/program_cache.h"
@@ -28,7 +29,7 @@ static char *use_cache_dir(const char *name) {
 }
 
 /* The one program entry in dir (malloc'd path), failing if there is not exactly one. Beside
- * it may stand its self-check verdict (<hash>.check). */
+ * it may stand its self-check verdicts (<hash>.<provider>.check). */
 static char *only_entry(const char *dir) {
     DIR *d = opendir(dir);
     ck_assert_msg(d != NULL, "no cache folder %s", dir);
@@ -147,6 +148,59 @@ END_TEST
 
 /* Old entries (other sources, drivers or versions) beyond MCL_PROGRAM_CACHE_KEEP are removed,
  * oldest first, when a new one is written; the new entry and other files stay. */
+/* The inodes of the self-check verdicts in dir (files named *.check), at most 4; with `keep`,
+ * the first also gets a second name (so that its inode is not reused once a rewrite frees it). */
+static int verdict_inodes(const char *dir, ino_t *out, bool keep) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int count = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 6, ".check") != 0) continue;
+        char path[4300], kept[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        ck_assert_int_eq(stat(path, &sb), 0);
+        ck_assert_int_lt(count, 4);
+        if (keep && count == 0) {
+            snprintf(kept, sizeof kept, "%s/first-verdict.kept", dir);
+            ck_assert_int_eq(link(path, kept), 0);
+        }
+        out[count++] = sb.st_ino;
+    }
+    closedir(d);
+    return count;
+}
+
+/* A context of each provider, then the first again: each keeps its own start-up check verdict,
+ * so the third context finds the tiled verdict and writes nothing. (With one verdict file the
+ * CLBlast context's overwrote the tiled one's, and every change of provider re-ran the check.) */
+START_TEST(test_each_provider_keeps_its_verdict) {
+    mcl_context *probe = test_context_create();
+    if (probe == NULL) return;
+    mcl_context_free(probe);
+    char *dir = use_cache_dir("verdicts");
+    static const char *const providers[] = {"tiled", "clblast", "tiled"};
+    ino_t tiled = 0, now[4];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(setenv("MNIST_CL_GEMM", providers[i], 1), 0);
+        mcl_context_free(test_context_create());
+        if (i == 0) {
+            ck_assert_int_eq(verdict_inodes(dir, now, true), 1);
+            tiled = now[0];
+        }
+    }
+    ck_assert_int_eq(unsetenv("MNIST_CL_GEMM"), 0);
+    int count = verdict_inodes(dir, now, false);
+    bool kept = false;
+    for (int i = 0; i < count; i++)
+        kept |= now[i] == tiled;
+    ck_assert_msg(kept, "the tiled verdict was written again: the CLBlast context replaced it");
+    ck_assert_int_eq(count, 2);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_old_entries_are_evicted) {
     mcl_context *probe = test_context_create();
     if (probe == NULL) return;
@@ -156,10 +210,14 @@ START_TEST(test_old_entries_are_evicted) {
     enum { OLD = MCL_PROGRAM_CACHE_KEEP + 3 };
     char path[4300];
     for (int i = 0; i < OLD; i++) {
-        /* Entry i (with its self-check verdict, which goes with it) is i hours older than the
-         * first; none is a valid entry, which is fine. */
-        snprintf(path, sizeof path, "%s/%016x.check", dir, 0xa0 + i);
-        test_write_file(path, "stale", 5, 0);
+        /* Entry i (with its self-check verdicts, which go with it, and the one verdict file
+         * of older versions) is i hours older than the first; none is a valid entry, which is
+         * fine. */
+        static const char *const verdicts[] = {"tiled.check", "clblast.check", "check"};
+        for (int v = 0; v < 3; v++) {
+            snprintf(path, sizeof path, "%s/%016x.%s", dir, 0xa0 + i, verdicts[v]);
+            test_write_file(path, "stale", 5, 0);
+        }
         snprintf(path, sizeof path, "%s/%016x.bin", dir, 0xa0 + i);
         test_write_file(path, "stale", 5, 0);
         struct timespec times[2] = {{1000000000 - i * 3600, 0}, {1000000000 - i * 3600, 0}};
@@ -170,21 +228,23 @@ START_TEST(test_old_entries_are_evicted) {
     ck_assert(!open_and_check()); /* builds, writes its entry, evicts */
     int entries = 0;
     bool newest_old_kept = false, oldest_kept = false, tuning_kept = false;
-    bool newest_check_kept = false, oldest_check_kept = false;
+    int newest_checks_kept = 0, oldest_checks_kept = 0;
     DIR *d = opendir(dir);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         entries += strstr(e->d_name, ".bin") != NULL;
         newest_old_kept |= strcmp(e->d_name, "00000000000000a0.bin") == 0;
         oldest_kept |= strcmp(e->d_name, "00000000000000aa.bin") == 0;
-        newest_check_kept |= strcmp(e->d_name, "00000000000000a0.check") == 0;
-        oldest_check_kept |= strcmp(e->d_name, "00000000000000aa.check") == 0;
+        newest_checks_kept +=
+            strncmp(e->d_name, "00000000000000a0.", 17) == 0 && strstr(e->d_name, "check") != NULL;
+        oldest_checks_kept +=
+            strncmp(e->d_name, "00000000000000aa.", 17) == 0 && strstr(e->d_name, "check") != NULL;
         tuning_kept |= strstr(e->d_name, ".tune") != NULL;
     }
     closedir(d);
     ck_assert_int_eq(entries, MCL_PROGRAM_CACHE_KEEP);
     ck_assert_msg(newest_old_kept && !oldest_kept, "eviction did not go oldest first");
-    ck_assert_msg(newest_check_kept && !oldest_check_kept,
-                  "an evicted entry's self-check verdict stayed (or a kept one went)");
+    ck_assert_msg(newest_checks_kept == 3 && oldest_checks_kept == 0,
+                  "an evicted entry's self-check verdicts stayed (or a kept one's went)");
     ck_assert(tuning_kept);
     ck_assert(open_and_check()); /* the new entry is among those kept */
     free(dir);
@@ -200,6 +260,7 @@ int main(void) {
     tcase_add_test(tc, test_damaged_entries_are_rebuilt);
     tcase_add_test(tc, test_cache_can_be_turned_off);
     tcase_add_test(tc, test_old_entries_are_evicted);
+    tcase_add_test(tc, test_each_provider_keeps_its_verdict);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

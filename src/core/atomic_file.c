@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/atomic_file.h"
+#include "core/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,8 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
     unsigned salt = (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16);
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         snprintf(tmp, sizeof tmp, "%s.tmp.%u.%u", path, (unsigned)getpid(), salt + attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        fd = MCL_FAULT_SYSCALL(open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), EACCES,
+                               what);
         if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0)
@@ -42,7 +44,7 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
     size_t left = size;
     int saved = 0;
     while (left > 0) {
-        ssize_t n = write(fd, p, left);
+        ssize_t n = MCL_FAULT_SYSCALL(write(fd, p, left), ENOSPC, what);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             saved = n < 0 ? errno : EIO;
@@ -51,9 +53,9 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
         p += n;
         left -= (size_t)n;
     }
-    if (saved == 0 && fsync(fd) != 0) saved = errno;
-    if (close(fd) != 0 && saved == 0) saved = errno;
-    if (saved == 0 && rename(tmp, path) != 0) saved = errno;
+    if (saved == 0 && MCL_FAULT_SYSCALL(fsync(fd), EIO, what) != 0) saved = errno;
+    if (MCL_FAULT_AFTER(close(fd), EIO, what) != 0 && saved == 0) saved = errno;
+    if (saved == 0 && MCL_FAULT_SYSCALL(rename(tmp, path), EIO, what) != 0) saved = errno;
     if (saved != 0) {
         unlink(tmp);
         /* Say what the user most needs: how much did not fit, and that the last complete
@@ -65,7 +67,8 @@ mcl_status mcl_atomic_write(const char *path, const void *data, size_t size, con
                         saved == EFBIG ? " (over the file size limit, ulimit -f)" : "",
                         kept ? "; the previous version is unchanged" : "");
     }
-    /* Make the rename itself durable. */
+    /* Make the rename itself durable. Best effort, so not a fault-injection point: the new file
+     * is complete under its name whatever happens here. */
     int dfd = open(folder, O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
         fsync(dfd);

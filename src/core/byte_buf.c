@@ -1,4 +1,5 @@
 #include "core/byte_buf.h"
+#include "core/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ void mcl_buf_put(mcl_byte_buf *b, const void *src, size_t n) {
             }
             cap *= 2;
         }
-        uint8_t *p = realloc(b->data, cap);
+        uint8_t *p = mcl_realloc(b->data, cap);
         if (p == NULL) {
             b->failed = true;
             return;

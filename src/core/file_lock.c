@@ -18,7 +18,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/read_file.h"
 
 #if defined(F_OFD_SETLK)
@@ -97,7 +99,7 @@ mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_erro
         return mcl_fail(err, MCL_ERR_USAGE, "mcl_file_lock_acquire: path or out is NULL");
     if (strlen(path) >= 4000) return mcl_fail(err, MCL_ERR_USAGE, "%s: path too long", path);
     size_t n = strlen(path) + sizeof ".lock";
-    mcl_file_lock *lock = malloc(sizeof *lock + n);
+    mcl_file_lock *lock = mcl_malloc(sizeof *lock + n);
     if (lock == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory for its lock", path);
     snprintf(lock->path, n, "%s.lock", path);
@@ -105,7 +107,8 @@ mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_erro
     /* A few rounds: the lock file we opened may be removed by its owner's release between our
      * open and our lock, and then the live lock file is another one (checked by inode). */
     for (int round = 0; round < 20; round++) {
-        int fd = open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        int fd = MCL_FAULT_SYSCALL(open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666), EACCES,
+                                   "lock file");
         if (fd < 0) {
             int e = errno;
             free(lock);
@@ -113,7 +116,7 @@ mcl_status mcl_file_lock_acquire(const char *path, mcl_file_lock **out, mcl_erro
                             path, mcl_errno_text(e, why, sizeof why));
         }
         struct flock fl = whole_file(F_WRLCK);
-        if (fcntl(fd, LOCK_SET, &fl) != 0) {
+        if (MCL_FAULT_SYSCALL(fcntl(fd, LOCK_SET, &fl), ENOLCK, "lock file") != 0) {
             int e = errno;
             if (e != EACCES && e != EAGAIN) {
                 close(fd);

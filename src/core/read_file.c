@@ -1,6 +1,7 @@
 /* Shared reading of user files (see read_file.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "core/read_file.h"
+#include "core/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +64,7 @@ mcl_status mcl_read_file(const char *path, const char *kind, uint64_t max_bytes,
                         (unsigned long long)st.st_size, limit, kind);
     }
     size_t cap = sized ? (size_t)st.st_size + 1 : 1u << 16;
-    uint8_t *buf = malloc(cap);
+    uint8_t *buf = mcl_malloc(cap);
     if (buf == NULL) {
         close(fd);
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: cannot allocate %zu bytes to read it", path,
@@ -82,7 +83,7 @@ mcl_status mcl_read_file(const char *path, const char *kind, uint64_t max_bytes,
             }
             /* At most one byte over the limit, which is enough to tell it was exceeded. */
             size_t grown = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
-            uint8_t *bigger = realloc(buf, grown);
+            uint8_t *bigger = mcl_realloc(buf, grown);
             if (bigger == NULL) {
                 status = mcl_fail(err, MCL_ERR_HOST_MEMORY,
                                   "%s: cannot allocate %zu bytes to "

@@ -1,5 +1,6 @@
 /* The growing text buffer (core/text.h) and mcl_json_quote of the public API. */
 #include "core/text.h"
+#include "core/alloc.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -18,7 +19,7 @@ static bool reserve(mcl_text *t, size_t extra) {
     size_t cap = t->cap ? t->cap : 256;
     while (cap < t->len + extra + 1)
         cap *= 2;
-    char *p = realloc(t->data, cap);
+    char *p = mcl_realloc(t->data, cap);
     if (p == NULL) {
         t->failed = true;
         return false;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "data/folder.h"
 #include "data/idx.h"
@@ -36,7 +37,7 @@ _Static_assert(sizeof label_patterns == sizeof image_patterns, "one label spelli
 /* A malloc'd copy of s (caller frees), or NULL when out of memory. */
 static char *copy_string(const char *s) {
     size_t n = strlen(s) + 1;
-    char *c = malloc(n);
+    char *c = mcl_malloc(n);
     if (c != NULL) memcpy(c, s, n);
     return c;
 }
@@ -46,7 +47,7 @@ char **mcl_class_names_copy(const char *const *names, uint32_t count) {
     size_t bytes = (size_t)count * sizeof(char *);
     for (uint32_t k = 0; k < count; k++)
         bytes += strlen(names[k]) + 1;
-    char **copy = malloc(bytes);
+    char **copy = mcl_malloc(bytes);
     if (copy == NULL) return NULL;
     char *at = (char *)(copy + count);
     for (uint32_t k = 0; k < count; k++) {
@@ -78,7 +79,7 @@ static char *join_path(const char *dir, const char *name) {
     size_t dn = strlen(dir);
     const char *sep = dn > 0 && dir[dn - 1] == '/' ? "" : "/";
     size_t size = dn + strlen(sep) + strlen(name) + 1;
-    char *p = malloc(size);
+    char *p = mcl_malloc(size);
     if (p != NULL) snprintf(p, size, "%s%s%s", dir, sep, name);
     return p;
 }
@@ -92,7 +93,8 @@ static mcl_status find_split_file(const char *dir, const char *prefix, const cha
     for (size_t i = 0; i < PATTERN_COUNT; i++) {
         snprintf(name, sizeof name, patterns[i], prefix);
         char *path = join_path(dir, name);
-        if (path == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of memory");
+        if (path == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for a data file's name");
         struct stat st;
         if (stat(path, &st) == 0) {
             *out = path;
@@ -109,20 +111,23 @@ static mcl_status find_split_file(const char *dir, const char *prefix, const cha
 }
 
 /* Whether dir holds any IDX file of either split, in any spelling: then it is an IDX folder,
- * and a missing partner file is reported as such. */
+ * and a missing partner file is reported as such. The paths are built on the stack: a probe
+ * whose path could not be allocated read as "no such file", and a folder of IDX files then
+ * came out as one without (the fault-injection walk found it). A path too long for the buffer
+ * is one no file can have. */
 static bool has_idx_files(const char *dir) {
     static const char *const prefixes[] = {"train", "t10k"};
-    char name[64];
+    size_t dn = strlen(dir);
+    const char *sep = dn > 0 && dir[dn - 1] == '/' ? "" : "/";
+    char name[64], path[8192];
     for (size_t p = 0; p < 2; p++)
         for (size_t i = 0; i < PATTERN_COUNT; i++)
             for (int labels = 0; labels <= 1; labels++) {
                 snprintf(name, sizeof name, (labels ? label_patterns : image_patterns)[i],
                          prefixes[p]);
-                char *path = join_path(dir, name);
                 struct stat st;
-                bool found = path != NULL && stat(path, &st) == 0;
-                free(path);
-                if (found) return true;
+                int n = snprintf(path, sizeof path, "%s%s%s", dir, sep, name);
+                if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0) return true;
             }
     return false;
 }
@@ -212,7 +217,8 @@ mcl_status mcl_dataset_load_with(const char *dir, mcl_split split, const mcl_dat
     }
     if (!has_idx_files(dir)) {
         char *npz = join_path(dir, "mnist.npz");
-        if (npz == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of memory");
+        if (npz == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for a data file's name");
         bool found = stat(npz, &st) == 0 && S_ISREG(st.st_mode);
         mcl_status s = found ? load_npz(npz, split, out, err) : MCL_OK;
         free(npz);
@@ -235,7 +241,7 @@ mcl_status mcl_dataset_load_with(const char *dir, mcl_split split, const mcl_dat
         if ((*out)->source_root == NULL) {
             mcl_dataset_free(*out);
             *out = NULL;
-            s = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of memory");
+            s = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the data folder's name");
         }
     }
     free(images_path);
@@ -279,7 +285,7 @@ mcl_status mcl_dataset_adopt(uint32_t count, uint32_t rows, uint32_t cols, uint8
                              uint8_t *labels, const char *images_path, const char *labels_path,
                              const char *root, mcl_dataset **out, mcl_error *err) {
     *out = NULL;
-    mcl_dataset *ds = calloc(1, sizeof *ds);
+    mcl_dataset *ds = mcl_calloc(1, sizeof *ds);
     if (ds != NULL) {
         ds->pixels = pixels;
         ds->labels = labels;
@@ -321,10 +327,10 @@ mcl_status mcl_dataset_subset(const mcl_dataset *src, uint32_t first, uint32_t c
                         src->images_path, first, (unsigned long long)first + count, src->count);
 
     const size_t features = (size_t)src->rows * src->cols;
-    mcl_dataset *ds = calloc(1, sizeof *ds);
+    mcl_dataset *ds = mcl_calloc(1, sizeof *ds);
     if (ds != NULL) {
-        ds->pixels = malloc((size_t)count * features);
-        ds->labels = malloc(count);
+        ds->pixels = mcl_malloc((size_t)count * features);
+        ds->labels = mcl_malloc(count);
         ds->images_path = copy_string(src->images_path);
         ds->labels_path = copy_string(src->labels_path);
         ds->class_names =

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/philox.h"
 #include "core/read_file.h"
@@ -67,12 +68,12 @@ static void names_free(name_list *l) {
 static bool names_push(name_list *l, const char *name) {
     if (l->count == l->cap) {
         uint32_t cap = l->cap ? 2 * l->cap : 16;
-        char **items = realloc(l->items, cap * sizeof *items);
+        char **items = mcl_realloc(l->items, cap * sizeof *items);
         if (items == NULL) return false;
         l->items = items;
         l->cap = cap;
     }
-    l->items[l->count] = strdup(name);
+    l->items[l->count] = mcl_strdup(name);
     return l->items[l->count++] != NULL;
 }
 
@@ -196,8 +197,10 @@ static mcl_status add_file(folder_index *ix, const char *rel, uint32_t label, mc
     size_t len = strlen(rel) + 1;
     if (ix->count == ix->cap) {
         size_t cap = ix->cap ? 2 * ix->cap : 1024;
-        folder_file *files = realloc(ix->files, cap * sizeof *files);
-        if (files == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        folder_file *files = mcl_realloc(ix->files, cap * sizeof *files);
+        if (files == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                            "out of host memory for the image folder's file list");
         ix->files = files;
         ix->cap = cap;
     }
@@ -205,8 +208,10 @@ static mcl_status add_file(folder_index *ix, const char *rel, uint32_t label, mc
         size_t cap = ix->blob_cap ? 2 * ix->blob_cap : 1 << 16;
         while (cap < ix->blob_len + len)
             cap *= 2;
-        char *blob = realloc(ix->blob, cap);
-        if (blob == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        char *blob = mcl_realloc(ix->blob, cap);
+        if (blob == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                            "out of host memory for the image folder's file names");
         ix->blob = blob;
         ix->blob_cap = cap;
     }
@@ -342,7 +347,7 @@ static mcl_status check_other_split(const char *root, const folder_index *ix, co
 
 /* A fixed permutation of 0..n-1 (Fisher-Yates, Philox with a constant key). */
 static uint32_t *file_order(uint32_t n) {
-    uint32_t *order = malloc((size_t)n * sizeof *order + 1);
+    uint32_t *order = mcl_malloc((size_t)n * sizeof *order + 1);
     if (order == NULL) return NULL;
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
@@ -439,8 +444,8 @@ mcl_status mcl_folder_load(const char *dir, mcl_split split, const mcl_data_opti
                       "%s: %u images of %ux%u are %llu bytes, more than the 8 GiB limit", root,
                       count, rows, cols, (unsigned long long)bytes);
     if (st == MCL_OK &&
-        ((order = file_order(found)) == NULL || (pixels = malloc((size_t)bytes + 1)) == NULL ||
-         (labels = malloc((size_t)count + 1)) == NULL))
+        ((order = file_order(found)) == NULL || (pixels = mcl_malloc((size_t)bytes + 1)) == NULL ||
+         (labels = mcl_malloc((size_t)count + 1)) == NULL))
         st =
             mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory for %u images", root, count);
     if (st == MCL_OK) st = decode_files(&ix, order, first, count, rows, cols, pixels, labels, err);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/read_file.h"
 
@@ -346,7 +347,7 @@ static mcl_status idx_read_file(const char *path, idx_kind kind, uint32_t *dims,
     st = check_size(&f, what, header_bytes, data_bytes, err);
     if (st != MCL_OK) goto done;
 
-    buf = malloc((size_t)data_bytes);
+    buf = mcl_malloc((size_t)data_bytes);
     if (buf == NULL) {
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: cannot allocate %llu bytes for %s", path,
                       (unsigned long long)data_bytes, what);

@@ -47,9 +47,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
+#include "core/error.h"
 #include "core/read_file.h"
 
 /* Preparation constants (see the top of the file). Values are on the 0..255 scale. */
@@ -183,7 +184,7 @@ static mcl_status pgm_decode(const uint8_t *data, size_t size, const char *name,
                         name, width, height, (unsigned long long)count, left);
     }
 
-    uint8_t *pixels = malloc((size_t)count);
+    uint8_t *pixels = mcl_malloc((size_t)count);
     if (pixels == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY,
                         "%s: cannot allocate %llu bytes for a %ux%u image", name,
@@ -344,8 +345,8 @@ static mcl_status png_decode_run(png_job *job, mcl_grey_image *out, mcl_error *e
     /* An interlaced image arrives in passes that each touch every row, so it needs all rows
      * (at most 4 bytes x 64 Mpixel); calloc because libpng merges into what is there. */
     const size_t decoded_rows = passes > 1 ? height : 1;
-    job->grey = malloc(pixels);
-    job->decoded = calloc(decoded_rows, rowbytes);
+    job->grey = mcl_malloc(pixels);
+    job->decoded = mcl_calloc(decoded_rows, rowbytes);
     if (job->grey == NULL || job->decoded == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: cannot allocate %zu bytes for a %ux%u image",
                         job->name, pixels + decoded_rows * rowbytes, width, height);
@@ -423,7 +424,7 @@ static mcl_status stb_decode(const uint8_t *data, size_t size, const char *name,
         return mcl_fail(err, MCL_ERR_FORMAT, "%s: invalid %s: %s", name, kind,
                         stbi_failure_reason());
     size_t n = (size_t)w * (size_t)h;
-    uint8_t *grey = malloc(n);
+    uint8_t *grey = mcl_malloc(n);
     if (grey == NULL) {
         stbi_image_free(ga);
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
@@ -511,10 +512,10 @@ static bool axis_taps_build(uint32_t src_len, uint32_t box_first, uint32_t box_l
      * blend in the box's own edge pixels and widen it. */
     const uint32_t margin = shrink ? PATCH_MARGIN : 0;
     t->out_len = out_box + 2 * margin;
-    t->first = calloc(t->out_len, sizeof *t->first);
-    t->count = calloc(t->out_len, sizeof *t->count);
-    t->offset = calloc(t->out_len, sizeof *t->offset);
-    t->weight = calloc(t->out_len * max_taps, sizeof *t->weight);
+    t->first = mcl_calloc(t->out_len, sizeof *t->first);
+    t->count = mcl_calloc(t->out_len, sizeof *t->count);
+    t->offset = mcl_calloc(t->out_len, sizeof *t->offset);
+    t->weight = mcl_calloc(t->out_len * max_taps, sizeof *t->weight);
     if (!t->first || !t->count || !t->offset || !t->weight) {
         axis_taps_free(t);
         return false;
@@ -648,8 +649,8 @@ mcl_status mcl_image_prepare_mnist(const uint8_t *grey, uint32_t width, uint32_t
         if (ty.first[j] + ty.count[j] - 1 > row_hi) row_hi = ty.first[j] + ty.count[j] - 1;
     }
     const uint32_t pw = tx.out_len, ph = ty.out_len;
-    float *across = calloc((size_t)(row_hi - row_lo + 1) * pw, sizeof *across); /* [rows, pw] */
-    float *patch = calloc((size_t)ph * pw, sizeof *patch);                      /* [ph, pw] */
+    float *across = mcl_calloc((size_t)(row_hi - row_lo + 1) * pw, sizeof *across); /* [rows, pw] */
+    float *patch = mcl_calloc((size_t)ph * pw, sizeof *patch);                      /* [ph, pw] */
     if (across == NULL || patch == NULL || row_lo > row_hi) {
         free(across);
         free(patch);
@@ -737,7 +738,7 @@ mcl_status mcl_image_resize_bilinear(const uint8_t *grey, uint32_t width, uint32
         return mcl_fail(err, MCL_ERR_USAGE,
                         "image size %ux%u requested; rows and cols must each be 1..%u", rows, cols,
                         MCL_IMAGE_MAX_OUT_SIDE);
-    resize_tap *tx = malloc(cols * sizeof *tx), *ty = malloc(rows * sizeof *ty);
+    resize_tap *tx = mcl_malloc(cols * sizeof *tx), *ty = mcl_malloc(rows * sizeof *ty);
     if (tx == NULL || ty == NULL) {
         free(tx);
         free(ty);
@@ -805,7 +806,7 @@ mcl_status mcl_image_load_resized(const char *path, uint32_t rows, uint32_t cols
     if (path == NULL) return mcl_fail(err, MCL_ERR_USAGE, "image path is NULL");
     mcl_status st = check_out_args(rows, cols, dst, err);
     if (st != MCL_OK) return st;
-    uint8_t *data = NULL, *grey = malloc((size_t)rows * cols);
+    uint8_t *data = NULL, *grey = mcl_malloc((size_t)rows * cols);
     size_t size = 0;
     if (grey == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", path);
     st = mcl_read_file(path, "an image", MCL_IMAGE_MAX_FILE_BYTES, &data, &size, err);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/read_file.h"
 
@@ -202,7 +203,7 @@ static mcl_status read_directory(mcl_npz *z, mcl_error *err) {
     if (z->size < EOCD_BYTES) return not_a_zip(z, err);
     uint64_t tail =
         z->size < EOCD_BYTES + EOCD_MAX_COMMENT ? z->size : EOCD_BYTES + EOCD_MAX_COMMENT;
-    uint8_t *buf = malloc(tail);
+    uint8_t *buf = mcl_malloc(tail);
     if (buf == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", z->name);
     mcl_status st = src_read(z, z->size - tail, buf, tail, "the zip end record", err);
     int64_t found = -1;
@@ -248,7 +249,7 @@ static mcl_status read_directory(mcl_npz *z, mcl_error *err) {
                         "%s: corrupt zip: it claims %llu members but its central directory of "
                         "%llu bytes cannot hold them",
                         z->name, (unsigned long long)entries, (unsigned long long)cd_size);
-    z->directory = malloc(cd_size + 1);
+    z->directory = mcl_malloc(cd_size + 1);
     if (z->directory == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", z->name);
     z->directory_offset = cd_offset;
@@ -398,8 +399,8 @@ mcl_status mcl_npz_open(const char *path, mcl_npz **out, mcl_error *err) {
                         "cannot come from a pipe or device",
                         path);
     }
-    mcl_npz *z = calloc(1, sizeof *z);
-    if (z != NULL) z->name = strdup(path);
+    mcl_npz *z = mcl_calloc(1, sizeof *z);
+    if (z != NULL) z->name = mcl_strdup(path);
     if (z == NULL || z->name == NULL) {
         close(fd);
         free(z);
@@ -415,8 +416,8 @@ mcl_status mcl_npz_open_memory(const uint8_t *data, size_t size, const char *nam
     if (out == NULL || name == NULL || (data == NULL && size > 0))
         return mcl_fail(err, MCL_ERR_USAGE, "mcl_npz_open_memory: bad arguments");
     *out = NULL;
-    mcl_npz *z = calloc(1, sizeof *z);
-    if (z != NULL) z->name = strdup(name);
+    mcl_npz *z = mcl_calloc(1, sizeof *z);
+    if (z != NULL) z->name = mcl_strdup(name);
     if (z == NULL || z->name == NULL) {
         free(z);
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", name);
@@ -529,7 +530,7 @@ static mcl_status member_open(const mcl_npz *z, const char *member, member_reade
         return mcl_fail(err, MCL_ERR_FORMAT, "%s: %s: corrupt zip: no local header at offset %llu",
                         z->name, member, (unsigned long long)e->local_offset);
     uint16_t name_len = le16(local + 26), extra_len = le16(local + 28);
-    uint8_t *name = name_len == e->name_len ? malloc((size_t)name_len + 1) : NULL;
+    uint8_t *name = name_len == e->name_len ? mcl_malloc((size_t)name_len + 1) : NULL;
     if (name_len == e->name_len && name == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", z->name);
     if (name != NULL)
@@ -555,7 +556,7 @@ static mcl_status member_open(const mcl_npz *z, const char *member, member_reade
     m->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     m->deflated = e->method == METHOD_DEFLATED;
     if (m->deflated) {
-        m->input = malloc(INFLATE_INPUT_BYTES);
+        m->input = mcl_malloc(INFLATE_INPUT_BYTES);
         if (m->input == NULL || inflateInit2(&m->zs, -MAX_WBITS) != Z_OK) {
             member_close(m);
             return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: cannot allocate zlib state", z->name,
@@ -854,7 +855,7 @@ static mcl_status read_npy_header(member_reader *m, npy_header *h, mcl_error *er
                         "%s: %s: truncated: the .npy header of %llu bytes runs past the member's "
                         "%llu bytes",
                         m->z->name, m->member, (unsigned long long)len, (unsigned long long)size);
-    char *text = malloc(len + 1);
+    char *text = mcl_malloc(len + 1);
     if (text == NULL)
         return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: out of host memory", m->z->name,
                         m->member);
@@ -976,7 +977,7 @@ mcl_status mcl_npz_read_images(mcl_npz *z, const char *array, mcl_idx_images *ou
     }
     if (st == MCL_OK) st = check_member_size(&m, &h, bytes, err);
     uint8_t *pixels = NULL;
-    if (st == MCL_OK && (pixels = malloc((size_t)bytes)) == NULL)
+    if (st == MCL_OK && (pixels = mcl_malloc((size_t)bytes)) == NULL)
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: out of host memory for %llu bytes",
                       z->name, member, (unsigned long long)bytes);
     if (st == MCL_OK) st = member_read(&m, pixels, (size_t)bytes, err);
@@ -1044,8 +1045,8 @@ mcl_status mcl_npz_read_labels(mcl_npz *z, const char *array, mcl_idx_labels *ou
     const uint64_t count = st == MCL_OK ? h.dims[0] : 0;
     if (st == MCL_OK) st = check_member_size(&m, &h, count * t.size, err);
     uint8_t *labels = NULL, *chunk = NULL;
-    if (st == MCL_OK &&
-        ((labels = malloc((size_t)count)) == NULL || (chunk = malloc(LABEL_CHUNK_BYTES)) == NULL))
+    if (st == MCL_OK && ((labels = mcl_malloc((size_t)count)) == NULL ||
+                         (chunk = mcl_malloc(LABEL_CHUNK_BYTES)) == NULL))
         st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: %s: out of host memory for %llu labels",
                       z->name, member, (unsigned long long)count);
     const size_t per_chunk = LABEL_CHUNK_BYTES / (t.size ? t.size : 1);

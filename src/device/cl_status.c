@@ -87,3 +87,10 @@ mcl_status mcl_cl_fail(mcl_error *err, cl_int code, const char *call_expr, const
     return mcl_fail(err, status, "%s: %.*s failed with %s (%d) [%s:%d]", what, (int)name_len,
                     call_expr, mcl_cl_status_str(code), (int)code, file, line);
 }
+
+cl_int mcl_cl_fault_code(const char *call_expr) {
+    if (strncmp(call_expr, "clCreateBuffer", 14) == 0) return CL_MEM_OBJECT_ALLOCATION_FAILURE;
+    if (strncmp(call_expr, "clCreate", 8) == 0 || strncmp(call_expr, "clBuildProgram", 14) == 0)
+        return CL_OUT_OF_HOST_MEMORY;
+    return CL_OUT_OF_RESOURCES;
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "device/gemm.h"
 #include "device/gemm_tune.h"
 #include "device/kernel_profile.h"
@@ -91,14 +92,15 @@ mcl_status mcl_context_create_shaped(const mcl_context_options *options,
     *out = NULL;
     mcl_context_options defaults = {.platform = -1, .device = -1};
     const mcl_context_options *opt = options != NULL ? options : &defaults;
-    mcl_context *ctx = calloc(1, sizeof *ctx);
-    if (ctx == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_context *ctx = mcl_calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the OpenCL context");
     ctx->log = opt->log;
     ctx->log_user = opt->log_user;
     ctx->memory = mcl_memory_count_create();
     if (ctx->memory == NULL) {
         free(ctx);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the OpenCL context");
     }
     uint32_t pi = 0, di = 0;
     mcl_device_caps caps = opt->caps;
@@ -126,16 +128,20 @@ mcl_status mcl_context_create_shaped(const mcl_context_options *options,
         cl_int rc = CL_SUCCESS;
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
                                          0};
-        ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &rc);
-        st = MCL_CL_CHECK(rc, err, "creating the OpenCL context");
+        ctx->context = MCL_CL_CREATE(MCL_FAULT_CL_CONTEXT,
+                                     clCreateContext(props, 1, &ctx->device, NULL, NULL, &rc), &rc);
+        st = MCL_CL_CHECK_CODE(rc, "clCreateContext", err, "creating the OpenCL context");
     }
     if (st == MCL_OK && opt->profile) ctx->kernel_profile = mcl_kernel_profile_create();
     if (st == MCL_OK) {
         cl_int rc = CL_SUCCESS;
         ctx->profiling = opt->profile;
-        ctx->queue = clCreateCommandQueue(ctx->context, ctx->device,
-                                          opt->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &rc);
-        st = MCL_CL_CHECK(rc, err, "creating the command queue");
+        ctx->queue =
+            MCL_CL_CREATE(MCL_FAULT_CL_QUEUE,
+                          clCreateCommandQueue(ctx->context, ctx->device,
+                                               opt->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &rc),
+                          &rc);
+        st = MCL_CL_CHECK_CODE(rc, "clCreateCommandQueue", err, "creating the command queue");
     }
     if (st == MCL_OK) st = mcl_program_build(ctx, NULL, &ctx->program, err);
     if (st == MCL_OK) st = mcl_gemm_create(ctx, opt->gemm, err);
@@ -160,14 +166,14 @@ const mcl_device_info *mcl_context_device(const mcl_context *ctx) {
 void mcl_context_free(mcl_context *ctx) {
     if (ctx == NULL) return;
     if (ctx->queue != NULL) {
-        clFinish(ctx->queue);
-        clReleaseCommandQueue(ctx->queue);
+        mcl_cl_drain(ctx->queue);
+        mcl_cl_release_queue(ctx->queue);
     }
     mcl_gemm_free(ctx);
-    if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
-    if (ctx->zeros != NULL) clReleaseMemObject(ctx->zeros);
-    if (ctx->program != NULL) clReleaseProgram(ctx->program);
-    if (ctx->context != NULL) clReleaseContext(ctx->context);
+    mcl_cl_release_mem(ctx->scratch);
+    mcl_cl_release_mem(ctx->zeros);
+    mcl_cl_release_program(ctx->program);
+    mcl_cl_release_context(ctx->context);
     mcl_memory_count_release(ctx->memory);
     mcl_kernel_profile_free(ctx->kernel_profile);
     free(ctx->build_log);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "device/device.h"
 #include "device/kernel_profile.h"
 
@@ -36,7 +37,7 @@ struct mcl_memory_count {
 };
 
 mcl_memory_count *mcl_memory_count_create(void) {
-    mcl_memory_count *m = malloc(sizeof *m);
+    mcl_memory_count *m = mcl_malloc(sizeof *m);
     if (m == NULL) return NULL;
     atomic_init(&m->current, 0);
     atomic_init(&m->peak, 0);
@@ -54,7 +55,7 @@ void mcl_memory_count_release(mcl_memory_count *m) {
 static mcl_status grow_buffer(mcl_context *ctx, cl_mem *buf, size_t *have, size_t floats, bool zero,
                               const char *what, mcl_error *err) {
     if (*have >= floats) return MCL_OK;
-    if (*buf != NULL) clReleaseMemObject(*buf);
+    mcl_cl_release_mem(*buf);
     *buf = NULL;
     *have = 0;
     mcl_status st = mcl_buffer_create(ctx, floats * sizeof(float), buf, what, err);
@@ -72,8 +73,8 @@ mcl_status mcl_fill(mcl_context *ctx, cl_mem buffer, const void *pattern, size_t
         return MCL_CL_CHECK(clEnqueueFillBuffer(ctx->queue, buffer, pattern, pattern_size, offset,
                                                 bytes, 0, NULL, NULL),
                             err, what);
-    unsigned char *host = malloc(bytes);
-    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory %s", what);
+    unsigned char *host = mcl_malloc(bytes);
+    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for %s", what);
     for (size_t i = 0; i < bytes; i++)
         host[i] = ((const unsigned char *)pattern)[i % pattern_size];
     /* Blocking, so the host copy can go at once; only the simulator takes this path. */
@@ -92,7 +93,7 @@ mcl_status mcl_scratch_reserve(mcl_context *ctx, size_t floats, cl_mem *out, mcl
 }
 
 void mcl_scratch_release(mcl_context *ctx) {
-    if (ctx->scratch != NULL) clReleaseMemObject(ctx->scratch);
+    mcl_cl_release_mem(ctx->scratch);
     ctx->scratch = NULL;
     ctx->scratch_floats = 0;
 }
@@ -106,12 +107,12 @@ mcl_status mcl_zeros(mcl_context *ctx, size_t floats, cl_mem *out, mcl_error *er
 
 mcl_status mcl_kernel_create(mcl_context *ctx, const char *name, cl_kernel *out, mcl_error *err) {
     cl_int rc = CL_SUCCESS;
-    *out = clCreateKernel(ctx->program, name, &rc);
+    *out = MCL_CL_CREATE(MCL_FAULT_CL_KERNEL, clCreateKernel(ctx->program, name, &rc), &rc);
     if (rc != CL_SUCCESS) {
         char what[160];
         snprintf(what, sizeof what, "creating kernel '%s'", name);
         *out = NULL;
-        return MCL_CL_CHECK(rc, err, what);
+        return MCL_CL_CHECK_CODE(rc, "clCreateKernel", err, what);
     }
     return MCL_OK;
 }
@@ -135,12 +136,12 @@ mcl_status mcl_kernel_group_limit(const mcl_context *ctx, cl_kernel kernel, unsi
 mcl_status mcl_kernel_set_args(cl_kernel kernel, const mcl_kernel_arg *args, unsigned count,
                                mcl_error *err) {
     for (unsigned i = 0; i < count; i++) {
-        cl_int rc = clSetKernelArg(kernel, i, args[i].size, args[i].value);
+        cl_int rc = MCL_CL_CALL(clSetKernelArg(kernel, i, args[i].size, args[i].value));
         if (rc != CL_SUCCESS) {
             char name[96] = "?", what[160];
             clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
             snprintf(what, sizeof what, "setting argument %u of kernel '%s'", i, name);
-            return MCL_CL_CHECK(rc, err, what);
+            return MCL_CL_CHECK_CODE(rc, "clSetKernelArg", err, what);
         }
     }
     return MCL_OK;
@@ -198,11 +199,13 @@ mcl_status mcl_enqueue_event(mcl_context *ctx, cl_kernel kernel, cl_uint dims, c
                              const size_t *local, cl_event *done, mcl_error *err) {
     if (done != NULL) *done = NULL;
     for (cl_uint d = 0; d < dims; d++)
-        if (global[d] == 0) /* an empty range is a no-op, not an error */
-            return done != NULL ? MCL_CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL,
-                                                                             done),
-                                               err, "marking an empty launch")
-                                : MCL_OK;
+        if (global[d] == 0) { /* an empty range is a no-op, not an error */
+            if (done == NULL) return MCL_OK;
+            MCL_CL_TRY(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, done), err,
+                       "marking an empty launch");
+            mcl_cl_new_event(*done);
+            return MCL_OK;
+        }
     /* Where mnist-cl's limits are lower than the device's (caps), a local size the driver would
      * pick might exceed them: pick one within them instead, the largest power of two in each
      * dimension that divides the global size (OpenCL 1.2 needs whole work-groups). */
@@ -226,19 +229,20 @@ mcl_status mcl_enqueue_event(mcl_context *ctx, cl_kernel kernel, cl_uint dims, c
     }
     bool timed = mcl_kernel_profile_recording(ctx->kernel_profile);
     cl_event event = NULL;
-    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0, NULL,
-                                       timed || done != NULL ? &event : NULL);
+    cl_int rc = MCL_CL_CALL(clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0,
+                                                   NULL, timed || done != NULL ? &event : NULL));
     char name[96] = "?";
     if (rc != CL_SUCCESS || timed)
         clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
     if (rc != CL_SUCCESS) {
         char what[160];
         snprintf(what, sizeof what, "running kernel '%s'", name);
-        return MCL_CL_CHECK(rc, err, what);
+        return MCL_CL_CHECK_CODE(rc, "clEnqueueNDRangeKernel", err, what);
     }
+    mcl_cl_new_event(event);
     if (done != NULL) {
         *done = event;
-        if (timed) clRetainEvent(event); /* one reference each: the caller's, the profile's */
+        if (timed) mcl_cl_retain_event(event); /* one reference each: the caller's, the profile's */
     }
     if (timed) mcl_kernel_profile_add(ctx->kernel_profile, name, event);
     return MCL_OK;
@@ -262,14 +266,14 @@ static void CL_CALLBACK buffer_released(cl_mem mem, void *user) {
  * the record cannot be made or the driver takes no callback, the buffer is simply not counted. */
 static void count_buffer(mcl_context *ctx, cl_mem mem, uint64_t bytes) {
     mcl_memory_count *m = ctx->memory;
-    buffer_record *r = malloc(sizeof *r);
+    buffer_record *r = mcl_malloc(sizeof *r);
     if (r == NULL || m == NULL) {
         free(r);
         return;
     }
     *r = (buffer_record){m, bytes};
     atomic_fetch_add(&m->refs, 1);
-    if (clSetMemObjectDestructorCallback(mem, buffer_released, r) != CL_SUCCESS) {
+    if (MCL_CL_CALL(clSetMemObjectDestructorCallback(mem, buffer_released, r)) != CL_SUCCESS) {
         mcl_memory_count_release(m);
         free(r);
         return;
@@ -298,10 +302,13 @@ mcl_status mcl_buffer_create(mcl_context *ctx, size_t bytes, cl_mem *out, const 
                         "%s needs %.1f MiB in one buffer but %s allows at most %.1f MiB", what,
                         (double)bytes / 1048576.0, ctx->info.name,
                         (double)ctx->info.max_alloc_bytes / 1048576.0);
-    cl_mem mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes > 0 ? bytes : 4, NULL, &rc);
+    cl_mem mem = MCL_CL_CREATE(
+        MCL_FAULT_CL_MEM,
+        clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes > 0 ? bytes : 4, NULL, &rc), &rc);
     char msg[160];
     snprintf(msg, sizeof msg, "allocating %s (%.1f MiB)", what, (double)bytes / 1048576.0);
-    MCL_CL_TRY(rc, err, msg);
+    mcl_status st = MCL_CL_CHECK_CODE(rc, "clCreateBuffer", err, msg);
+    if (st != MCL_OK) return st;
     count_buffer(ctx, mem, bytes > 0 ? bytes : 4);
     *out = mem;
     return MCL_OK;

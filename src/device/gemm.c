@@ -1,5 +1,6 @@
 #include "device/gemm.h"
 
+#include "core/alloc.h"
 #include "device/kernel_profile.h"
 
 #include <clblast_c.h>
@@ -76,8 +77,9 @@ mcl_status mcl_gemm_create(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
             return mcl_fail(err, MCL_ERR_USAGE,
                             "MNIST_CL_GEMM must be 'auto', 'clblast' or 'tiled', not '%s'", env);
     }
-    ctx->gemm = calloc(1, sizeof *ctx->gemm);
-    if (ctx->gemm == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    ctx->gemm = mcl_calloc(1, sizeof *ctx->gemm);
+    if (ctx->gemm == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the GEMM provider");
     /* AUTO: the tiled kernels where the device vectorises explicit vectors (CPU classes),
      * CLBlast's work-group-parallel kernels where it vectorises across work-items (SIMT). */
     ctx->gemm->explicit_choice = choice != MCL_GEMM_AUTO;
@@ -89,7 +91,7 @@ mcl_status mcl_gemm_create(mcl_context *ctx, mcl_gemm_choice choice, mcl_error *
 void mcl_gemm_free(mcl_context *ctx) {
     if (ctx->gemm != NULL) {
         for (int i = 0; i < TILED_KERNELS; i++)
-            if (ctx->gemm->kernels[i] != NULL) clReleaseKernel(ctx->gemm->kernels[i]);
+            if (ctx->gemm->kernels[i] != NULL) mcl_cl_release_kernel(ctx->gemm->kernels[i]);
         free(ctx->gemm);
         ctx->gemm = NULL;
     }
@@ -249,12 +251,13 @@ mcl_status mcl_gemm_clblast(mcl_context *ctx, size_t m, size_t n, size_t k, floa
     if (m == 0 || n == 0) return MCL_OK;
     bool timed = mcl_kernel_profile_recording(ctx->kernel_profile);
     cl_event event = NULL;
-    CLBlastStatusCode rc = CLBlastSgemm(
-        CLBlastLayoutRowMajor, a.transposed ? CLBlastTransposeYes : CLBlastTransposeNo,
-        b.transposed ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a.buffer, a.offset,
-        a.ld, b.buffer, b.offset, b.ld, beta, c.buffer, c.offset, c.ld, &ctx->queue,
-        timed ? &event : NULL);
+    CLBlastStatusCode rc = MCL_CL_CALL(
+        CLBlastSgemm(CLBlastLayoutRowMajor, a.transposed ? CLBlastTransposeYes : CLBlastTransposeNo,
+                     b.transposed ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
+                     a.buffer, a.offset, a.ld, b.buffer, b.offset, b.ld, beta, c.buffer, c.offset,
+                     c.ld, &ctx->queue, timed ? &event : NULL));
     if (rc == CLBlastSuccess) {
+        mcl_cl_new_event(event);
         if (timed && event != NULL) mcl_kernel_profile_add(ctx->kernel_profile, "CLBlast SGEMM", event);
         return MCL_OK;
     }
@@ -273,8 +276,8 @@ mcl_status mcl_gemm_override_direct(mcl_context *ctx, const mcl_gemm_direct_para
     const char *names[MCL_GEMM_DIRECT_PARAMS];
     for (int i = 0; i < MCL_GEMM_DIRECT_PARAMS; i++)
         names[i] = mcl_gemm_direct_names[i];
-    CLBlastStatusCode rc = CLBlastOverrideParameters(
-        ctx->device, "XgemmDirect", CLBlastPrecisionSingle, MCL_GEMM_DIRECT_PARAMS, names, p->v);
+    CLBlastStatusCode rc = MCL_CL_CALL(CLBlastOverrideParameters(
+        ctx->device, "XgemmDirect", CLBlastPrecisionSingle, MCL_GEMM_DIRECT_PARAMS, names, p->v));
     if (rc == CLBlastSuccess) return MCL_OK;
     return mcl_fail(err, MCL_ERR_GEMM,
                     "applying GEMM tuning: CLBlastOverrideParameters (XgemmDirect) failed with "

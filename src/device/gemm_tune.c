@@ -17,11 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
+#include "core/atomic_file.h"
 #include "core/philox.h"
+#include "core/read_file.h"
 #include "device/kernel_tuning.h"
 #include "device/program_cache.h"
-#include "core/atomic_file.h"
-#include "core/read_file.h"
 
 #define TUNING_HEADER "mnist-cl gemm tuning 1"
 #define TUNING_MAX_BYTES 65536u
@@ -135,7 +136,7 @@ void mcl_gemm_tuning_apply_stored(mcl_context *ctx) {
         mcl_log(ctx, MCL_LOG_WARN, "ignoring the GEMM tuning: %s", err.message);
         return;
     }
-    char *text = calloc(size + 1, 1);
+    char *text = mcl_calloc(size + 1, 1);
     mcl_gemm_direct_params p;
     const char *why = "out of host memory";
     bool ok = text != NULL;
@@ -189,9 +190,9 @@ struct mcl_gemm_workload {
 
 static void free_ops(gemm_op *ops) {
     for (size_t i = 0; i < WORKLOAD_OPS; i++) {
-        if (ops[i].a != NULL) clReleaseMemObject(ops[i].a);
-        if (ops[i].b != NULL) clReleaseMemObject(ops[i].b);
-        if (ops[i].c != NULL) clReleaseMemObject(ops[i].c);
+        if (ops[i].a != NULL) mcl_cl_release_mem(ops[i].a);
+        if (ops[i].b != NULL) mcl_cl_release_mem(ops[i].b);
+        if (ops[i].c != NULL) mcl_cl_release_mem(ops[i].c);
         free(ops[i].ref);
     }
 }
@@ -221,10 +222,11 @@ static mcl_status setup_ops(mcl_context *ctx, gemm_op *ops, mcl_error *err) {
         gemm_op *o = &ops[i];
         o->m = workload[i].m, o->n = workload[i].n, o->k = workload[i].k;
         o->ta = workload[i].ta, o->tb = workload[i].tb;
-        float *a = malloc(o->m * o->k * sizeof *a), *b = malloc(o->k * o->n * sizeof *b);
-        o->ref = malloc(o->m * o->n * sizeof *o->ref);
+        float *a = mcl_malloc(o->m * o->k * sizeof *a), *b = mcl_malloc(o->k * o->n * sizeof *b);
+        o->ref = mcl_malloc(o->m * o->n * sizeof *o->ref);
         if (a == NULL || b == NULL || o->ref == NULL)
-            st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+            st = mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                          "out of host memory for the GEMM tuning's workload");
         if (st == MCL_OK) st = upload_random(ctx, o->m * o->k, 2 * i, &o->a, a, err);
         if (st == MCL_OK) st = upload_random(ctx, o->k * o->n, 2 * i + 1, &o->b, b, err);
         if (st == MCL_OK)
@@ -272,8 +274,10 @@ static mcl_status measure(mcl_context *ctx, gemm_op *ops, bool tiled, double *gf
     for (size_t i = 0; i < WORKLOAD_OPS && st == MCL_OK; i++) {
         gemm_op *o = &ops[i];
         flops += 2.0 * (double)o->m * o->n * o->k * TIMED_REPEATS;
-        float *c = malloc(o->m * o->n * sizeof *c);
-        if (c == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        float *c = mcl_malloc(o->m * o->n * sizeof *c);
+        if (c == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                            "out of host memory for the GEMM tuning's results");
         st = MCL_CL_CHECK(clEnqueueReadBuffer(ctx->queue, o->c, CL_TRUE, 0, o->m * o->n * sizeof *c,
                                               c, 0, NULL, NULL),
                           err, "reading a tuning result");
@@ -288,8 +292,10 @@ static mcl_status measure(mcl_context *ctx, gemm_op *ops, bool tiled, double *gf
 }
 
 mcl_status mcl_gemm_workload_create(mcl_context *ctx, mcl_gemm_workload **out, mcl_error *err) {
-    *out = calloc(1, sizeof **out);
-    if (*out == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    *out = mcl_calloc(1, sizeof **out);
+    if (*out == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                        "out of host memory for the GEMM tuning's workload");
     mcl_status st = setup_ops(ctx, (*out)->ops, err);
     if (st != MCL_OK) {
         mcl_gemm_workload_free(*out);

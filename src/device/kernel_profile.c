@@ -1,5 +1,6 @@
 /* Per-kernel device time (see kernel_profile.h). */
 #include "device/kernel_profile.h"
+#include "core/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ struct mcl_kernel_profile {
 };
 
 mcl_kernel_profile *mcl_kernel_profile_create(void) {
-    mcl_kernel_profile *p = calloc(1, sizeof *p);
+    mcl_kernel_profile *p = mcl_calloc(1, sizeof *p);
     if (p != NULL) p->paused = true;
     return p;
 }
@@ -39,7 +40,7 @@ bool mcl_kernel_profile_recording(const mcl_kernel_profile *p) {
 
 static void release_pending(mcl_kernel_profile *p) {
     for (size_t i = 0; i < p->count; i++)
-        clReleaseEvent(p->pending[i].event);
+        mcl_cl_release_event(p->pending[i].event);
     p->count = 0;
 }
 
@@ -57,7 +58,7 @@ static size_t kernel_index(mcl_kernel_profile *p, const char *name) {
         if (strncmp(p->totals[i].name, name, sizeof p->totals[i].name - 1) == 0) return i;
     if (p->kernels == p->kernels_cap) {
         size_t cap = p->kernels_cap > 0 ? 2 * p->kernels_cap : 32;
-        kernel_total *t = realloc(p->totals, cap * sizeof *t);
+        kernel_total *t = mcl_realloc(p->totals, cap * sizeof *t);
         if (t == NULL) return SIZE_MAX;
         p->totals = t;
         p->kernels_cap = cap;
@@ -70,13 +71,13 @@ static size_t kernel_index(mcl_kernel_profile *p, const char *name) {
 
 void mcl_kernel_profile_add(mcl_kernel_profile *p, const char *name, cl_event event) {
     if (p == NULL) {
-        clReleaseEvent(event);
+        mcl_cl_release_event(event);
         return;
     }
     size_t k = kernel_index(p, name);
     if (k != SIZE_MAX && p->count == p->cap) {
         size_t cap = p->cap > 0 ? 2 * p->cap : 4096;
-        pending_launch *q = realloc(p->pending, cap * sizeof *q);
+        pending_launch *q = mcl_realloc(p->pending, cap * sizeof *q);
         if (q == NULL) {
             k = SIZE_MAX;
         } else {
@@ -85,7 +86,7 @@ void mcl_kernel_profile_add(mcl_kernel_profile *p, const char *name, cl_event ev
         }
     }
     if (k == SIZE_MAX) { /* out of memory: this launch goes uncounted */
-        clReleaseEvent(event);
+        mcl_cl_release_event(event);
         return;
     }
     p->pending[p->count++] = (pending_launch){event, (uint32_t)k};

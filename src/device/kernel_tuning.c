@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device/program_cache.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/read_file.h"
+#include "device/program_cache.h"
 
 #define HEADER "mnist-cl kernel tuning 1"
 #define MAX_BYTES 4096u
@@ -90,7 +91,7 @@ void mcl_kernel_tuning_apply_stored(mcl_context *ctx) {
         mcl_log(ctx, MCL_LOG_WARN, "ignoring the kernel tuning: %s", err.message);
         return;
     }
-    char *text = calloc(size + 1, 1);
+    char *text = mcl_calloc(size + 1, 1);
     const char *why = "out of host memory";
     bool ok = text != NULL;
     if (ok) {

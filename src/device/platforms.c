@@ -1,6 +1,7 @@
 /* Platform and device discovery: the device list, each device's description, and the default
  * choice of device. Knows nothing of contexts (src/device/context.c builds those). */
 #include "device/platforms.h"
+#include "core/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +22,17 @@ const char *mcl_device_type_str(mcl_device_type type) {
 
 static mcl_status platform_ids(cl_platform_id **out, cl_uint *count, mcl_error *err) {
     cl_uint n = 0;
-    cl_int rc = clGetPlatformIDs(0, NULL, &n);
+    cl_int rc = MCL_CL_CALL(clGetPlatformIDs(0, NULL, &n));
     /* The ICD loader reports "no platform" as CL_PLATFORM_NOT_FOUND_KHR (-1001). */
     if (rc == -1001 || (rc == CL_SUCCESS && n == 0))
         return mcl_fail(err, MCL_ERR_NO_PLATFORM,
                         "no OpenCL platform is installed; install a driver, e.g. "
                         "'sudo apt-get install pocl-opencl-icd' for the CPU (or run tools/setup)");
-    MCL_CL_TRY(rc, err, "listing OpenCL platforms");
-    cl_platform_id *ids = calloc(n, sizeof *ids);
-    if (ids == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status listed = MCL_CL_CHECK_CODE(rc, "clGetPlatformIDs", err, "listing OpenCL platforms");
+    if (listed != MCL_OK) return listed;
+    cl_platform_id *ids = mcl_calloc(n, sizeof *ids);
+    if (ids == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the platform list");
     mcl_status st = MCL_CL_CHECK(clGetPlatformIDs(n, ids, NULL), err, "listing OpenCL platforms");
     if (st != MCL_OK) {
         free(ids);
@@ -44,13 +47,15 @@ static mcl_status platform_ids(cl_platform_id **out, cl_uint *count, mcl_error *
 static mcl_status device_ids(cl_platform_id platform, cl_device_id **out, cl_uint *count,
                              mcl_error *err) {
     cl_uint n = 0;
-    cl_int rc = clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 0, NULL, &n);
+    cl_int rc = MCL_CL_CALL(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 0, NULL, &n));
     *out = NULL;
     *count = 0;
     if (rc == CL_DEVICE_NOT_FOUND) return MCL_OK;
-    MCL_CL_TRY(rc, err, "listing OpenCL devices");
-    cl_device_id *ids = calloc(n, sizeof *ids);
-    if (ids == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_status listed = MCL_CL_CHECK_CODE(rc, "clGetDeviceIDs", err, "listing OpenCL devices");
+    if (listed != MCL_OK) return listed;
+    cl_device_id *ids = mcl_calloc(n, sizeof *ids);
+    if (ids == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the device list");
     mcl_status st = MCL_CL_CHECK(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, n, ids, NULL), err,
                                  "listing OpenCL devices");
     if (st != MCL_OK) {
@@ -82,7 +87,7 @@ static mcl_status info_text(cl_platform_id platform, cl_device_id device, cl_uin
         MCL_CL_TRY(clGetDeviceInfo(device, param, 0, NULL, &size), err, what);
     else
         MCL_CL_TRY(clGetPlatformInfo(platform, param, 0, NULL, &size), err, what);
-    char *text = calloc(size + 1, 1);
+    char *text = mcl_calloc(size + 1, 1);
     if (text == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory %s", what);
     mcl_status st =
         device != NULL
@@ -189,9 +194,9 @@ mcl_status mcl_device_list(mcl_device_info **out, size_t *count, mcl_error *err)
         cl_uint ndev = 0;
         st = device_ids(platforms[p], &devices, &ndev, err);
         if (st == MCL_OK && ndev > 0) {
-            mcl_device_info *grown = realloc(list, (n + ndev) * sizeof *list);
+            mcl_device_info *grown = mcl_realloc(list, (n + ndev) * sizeof *list);
             if (grown == NULL) {
-                st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+                st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the device list");
             } else {
                 list = grown;
                 for (cl_uint d = 0; d < ndev && st == MCL_OK; d++)

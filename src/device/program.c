@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "device/cl_sources.h"
 #include "device/device.h"
 #include "device/program.h"
@@ -25,14 +26,14 @@ bool mcl_program_options(const mcl_kernel_shapes *shapes, char *out, size_t size
  * none or it is empty. */
 static char *build_log(mcl_context *ctx, cl_program program) {
     size_t size = 0;
-    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
-            CL_SUCCESS ||
+    if (MCL_CL_CALL(clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                                          &size)) != CL_SUCCESS ||
         size == 0)
         return NULL;
-    char *text = calloc(size + 1, 1);
+    char *text = mcl_calloc(size + 1, 1);
     if (text == NULL) return NULL;
-    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, text, NULL) !=
-        CL_SUCCESS)
+    if (MCL_CL_CALL(clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, text,
+                                          NULL)) != CL_SUCCESS)
         text[0] = '\0';
     size_t n = strlen(text);
     while (n > 0 && isspace((unsigned char)text[n - 1]))
@@ -61,8 +62,9 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
     if (!mcl_program_options(&ctx->shapes, build_options, sizeof build_options))
         return mcl_fail(err, MCL_ERR_USAGE, "the kernel shapes do not fit the build options");
     unsigned n = mcl_cl_source_count + (extra_source != NULL ? 1u : 0u);
-    const char **texts = calloc(n, sizeof *texts);
-    if (texts == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    const char **texts = mcl_calloc(n, sizeof *texts);
+    if (texts == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the kernel sources");
     for (unsigned i = 0; i < mcl_cl_source_count; i++)
         texts[i] = mcl_cl_sources[i].text;
     if (extra_source != NULL) texts[n - 1] = extra_source;
@@ -84,19 +86,22 @@ mcl_status mcl_program_build(mcl_context *ctx, const char *extra_source, cl_prog
     }
     ctx->program_from_cache = false;
     cl_int rc = CL_SUCCESS;
-    cl_program program = clCreateProgramWithSource(ctx->context, n, texts, NULL, &rc);
+    cl_program program = MCL_CL_CREATE(
+        MCL_FAULT_CL_PROGRAM, clCreateProgramWithSource(ctx->context, n, texts, NULL, &rc), &rc);
     free(texts);
-    MCL_CL_TRY(rc, err, "creating the kernel program");
-    rc = clBuildProgram(program, 1, &ctx->device, build_options, NULL, NULL);
+    mcl_status st =
+        MCL_CL_CHECK_CODE(rc, "clCreateProgramWithSource", err, "creating the kernel program");
+    if (st != MCL_OK) return st;
+    rc = MCL_CL_CALL(clBuildProgram(program, 1, &ctx->device, build_options, NULL, NULL));
     if (rc != CL_SUCCESS) {
         if (rc == CL_BUILD_PROGRAM_FAILURE) log_build_failure(ctx, program);
-        clReleaseProgram(program);
+        mcl_cl_release_program(program);
         if (rc == CL_BUILD_PROGRAM_FAILURE)
             return mcl_fail(err, MCL_ERR_BUILD,
                             "building mnist-cl's OpenCL kernels on %s: clBuildProgram failed "
                             "with CL_BUILD_PROGRAM_FAILURE (%d); the build log is above",
                             ctx->info.name, (int)rc);
-        return MCL_CL_CHECK(rc, err, "building mnist-cl's OpenCL kernels");
+        return MCL_CL_CHECK_CODE(rc, "clBuildProgram", err, "building mnist-cl's OpenCL kernels");
     }
     /* mnist-cl's kernels build without a diagnostic on every driver it has met: anything the
      * compiler says is kept for the tests (which fail on it) and shown in debug logs. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
 
@@ -112,7 +113,7 @@ static unsigned char *read_entry(const char *path, const mcl_program_key *key, b
         (!check_too || get_le(header + 16, 4) == key->check)) {
         uint64_t n = get_le(header + 20, 8);
         unsigned char trailer[5];
-        if (n > 0 && n <= MAX_BINARY_BYTES && (binary = malloc((size_t)n)) != NULL) {
+        if (n > 0 && n <= MAX_BINARY_BYTES && (binary = mcl_malloc((size_t)n)) != NULL) {
             /* Exactly n bytes and the CRC, then the end of the file. */
             if (fread(binary, 1, (size_t)n, f) != n || fread(trailer, 1, 5, f) != 4 ||
                 get_le(trailer, 4) != (uint32_t)crc32(0L, binary, (uInt)n)) {
@@ -135,18 +136,20 @@ cl_program mcl_program_cache_load(mcl_context *ctx, const mcl_program_key *key,
     if (binary == NULL) return NULL;
     const unsigned char *binaries[1] = {binary};
     cl_int rc = CL_SUCCESS, status = CL_SUCCESS;
-    cl_program program =
-        clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &size, binaries, &status, &rc);
+    cl_program program = MCL_CL_CREATE(
+        MCL_FAULT_CL_PROGRAM,
+        clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &size, binaries, &status, &rc),
+        &rc);
     free(binary);
     if (rc != CL_SUCCESS || status != CL_SUCCESS) {
-        if (program != NULL) clReleaseProgram(program);
+        if (program != NULL) mcl_cl_release_program(program);
         mcl_log(ctx, MCL_LOG_DEBUG, "program cache: %s refused by the driver (%s); rebuilding",
                 key->path, mcl_cl_status_str(rc != CL_SUCCESS ? rc : status));
         return NULL;
     }
-    rc = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    rc = MCL_CL_CALL(clBuildProgram(program, 1, &ctx->device, options, NULL, NULL));
     if (rc != CL_SUCCESS) {
-        clReleaseProgram(program);
+        mcl_cl_release_program(program);
         mcl_log(ctx, MCL_LOG_DEBUG, "program cache: %s did not build (%s); rebuilding", key->path,
                 mcl_cl_status_str(rc));
         return NULL;
@@ -166,10 +169,13 @@ bool mcl_cache_make_folders(const char *path) {
     for (char *p = buf + 1; *p != '\0'; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+        if (MCL_FAULT_SYSCALL(mkdir(buf, 0755), EACCES, "program cache folder") != 0 &&
+            errno != EEXIST)
+            return false;
         *p = '/';
     }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+    return MCL_FAULT_SYSCALL(mkdir(buf, 0755), EACCES, "program cache folder") == 0 ||
+           errno == EEXIST;
 }
 
 /* Whether `name` is a program entry's file name: 16 hex digits and ".bin". */
@@ -232,10 +238,13 @@ static void evict_old_entries(const char *kept) {
         char path[4200];
         if (snprintf(path, sizeof path, "%s/%s", folder, entries[oldest].name) < (int)sizeof path)
             remove(path);
-        /* The self-check's verdict for that program goes with it (self_check.c). */
-        if (snprintf(path, sizeof path, "%s/%.16s.check", folder, entries[oldest].name) <
-            (int)sizeof path)
-            remove(path);
+        /* The self-check's verdicts for that program go with it (self_check.c), and the one
+         * file for both providers that mnist-cl kept before. */
+        static const char *const verdicts[] = {".tiled.check", ".clblast.check", ".check"};
+        for (size_t v = 0; v < sizeof verdicts / sizeof verdicts[0]; v++)
+            if (snprintf(path, sizeof path, "%s/%.16s%s", folder, entries[oldest].name,
+                         verdicts[v]) < (int)sizeof path)
+                remove(path);
         entries[oldest] = entries[--count];
     }
 }
@@ -243,15 +252,16 @@ static void evict_old_entries(const char *kept) {
 void mcl_program_cache_store(mcl_context *ctx, const mcl_program_key *key, cl_program program) {
     if (key->path[0] == '\0') return;
     size_t size = 0;
-    if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
+    if (MCL_CL_CALL(clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL)) !=
             CL_SUCCESS ||
         size == 0 || size > MAX_BINARY_BYTES)
         return; /* a driver that gives no binary: nothing to cache */
-    unsigned char *binary = malloc(size);
+    unsigned char *binary = mcl_malloc(size);
     unsigned char *binaries[1] = {binary};
     mcl_byte_buf b = {0};
-    if (binary != NULL && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof binaries, binaries,
-                                           NULL) == CL_SUCCESS) {
+    if (binary != NULL &&
+        MCL_CL_CALL(clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof binaries, binaries,
+                                     NULL)) == CL_SUCCESS) {
         mcl_buf_put(&b, MAGIC, 8);
         mcl_buf_put_u64(&b, key->hash);
         mcl_buf_put_u32(&b, key->check);

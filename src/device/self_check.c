@@ -8,12 +8,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
+#include "core/atomic_file.h"
 #include "core/philox.h"
 #include "core/test_hook.h"
 #include "device/gemm.h"
 #include "device/program_cache.h"
 #include "device/self_check.h"
-#include "core/atomic_file.h"
 
 /* fp32 GEMM with K=67 accumulates in different orders on device and host: an absolute margin
  * near zero (where terms cancel) and a relative one elsewhere, as CLBlast's own tester (longer
@@ -58,12 +59,12 @@ static mcl_status check_gemm_case(mcl_context *ctx, bool clblast, const check_ca
                                   double *scaled, mcl_error *err) {
     size_t M = t->m, N = t->n, K = t->k, OFF = CHECK_OFFSET;
     size_t a_n = OFF + M * K, b_n = OFF + K * N, c_n = OFF + M * N;
-    float *a = malloc(a_n * sizeof *a), *b = malloc(b_n * sizeof *b);
-    float *c = malloc(c_n * sizeof *c), *ref = malloc(c_n * sizeof *ref);
+    float *a = mcl_malloc(a_n * sizeof *a), *b = mcl_malloc(b_n * sizeof *b);
+    float *c = mcl_malloc(c_n * sizeof *c), *ref = mcl_malloc(c_n * sizeof *ref);
     cl_mem da = NULL, db = NULL, dc = NULL;
     mcl_status st = MCL_OK;
     if (a == NULL || b == NULL || c == NULL || ref == NULL)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the GEMM self-check");
     for (size_t i = 0; st == MCL_OK && i < a_n; i++)
         a[i] = mcl_philox_uniform(1, 9, i) - 0.5f;
     for (size_t i = 0; st == MCL_OK && i < b_n; i++)
@@ -110,9 +111,9 @@ static mcl_status check_gemm_case(mcl_context *ctx, bool clblast, const check_ca
         double widen = K > 67 ? sqrt((double)K / 67.0) : 1.0;
         *scaled = max_scaled_error(c + OFF, ref + OFF, M * N) / widen;
     }
-    if (da) clReleaseMemObject(da);
-    if (db) clReleaseMemObject(db);
-    if (dc) clReleaseMemObject(dc);
+    if (da) mcl_cl_release_mem(da);
+    if (db) mcl_cl_release_mem(db);
+    if (dc) mcl_cl_release_mem(dc);
     free(a), free(b), free(c), free(ref);
     return st;
 }
@@ -188,20 +189,22 @@ static mcl_status check_kernel(mcl_context *ctx, mcl_error *err) {
                           "tolerance",
                           e);
     }
-    if (k != NULL) clReleaseKernel(k);
+    if (k != NULL) mcl_cl_release_kernel(k);
     for (int i = 0; i < 3; i++)
-        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+        if (bufs[i] != NULL) mcl_cl_release_mem(bufs[i]);
     return st;
 }
 
-/* Where the verdict of the start-up check is kept: beside the program's cache entry, keyed by
- * the same hash (sources, options, device, driver, mnist-cl version). False when the cache is
- * off. */
-static bool verdict_path(const mcl_context *ctx, char *out, size_t size) {
+/* Where the verdict of the start-up check of `provider` is kept: beside the program's cache
+ * entry, keyed by the same hash (sources, options, device, driver, mnist-cl version), one file
+ * per provider (<hash>.tiled.check, <hash>.clblast.check): with one file for both, runs that
+ * alternate providers (MNIST_CL_GEMM) overwrote each other's verdict and each re-ran the check.
+ * False when the cache is off. */
+static bool verdict_path(const mcl_context *ctx, const char *provider, char *out, size_t size) {
     char dir[3900];
     if (ctx->program_hash == 0 || !mcl_cache_dir(dir, sizeof dir)) return false;
-    return (size_t)snprintf(out, size, "%s/%016llx.check", dir,
-                            (unsigned long long)ctx->program_hash) < size;
+    return (size_t)snprintf(out, size, "%s/%016llx.%s.check", dir,
+                            (unsigned long long)ctx->program_hash, provider) < size;
 }
 
 #define VERDICT_HEADER "mnist-cl self-check 1\n"
@@ -209,7 +212,7 @@ static bool verdict_path(const mcl_context *ctx, char *out, size_t size) {
 /* Whether a stored verdict says `provider` passed on this program and device. */
 static bool verdict_says_pass(const mcl_context *ctx, const char *provider) {
     char path[4096], want[128], got[128] = {0};
-    if (!verdict_path(ctx, path, sizeof path)) return false;
+    if (!verdict_path(ctx, provider, path, sizeof path)) return false;
     FILE *f = fopen(path, "rb");
     if (f == NULL) return false;
     size_t n = fread(got, 1, sizeof got - 1, f);
@@ -221,7 +224,7 @@ static bool verdict_says_pass(const mcl_context *ctx, const char *provider) {
 
 static void verdict_store_pass(mcl_context *ctx, const char *provider) {
     char path[4096], text[128];
-    if (!verdict_path(ctx, path, sizeof path)) return;
+    if (!verdict_path(ctx, provider, path, sizeof path)) return;
     int n = snprintf(text, sizeof text, "%s%s pass\n", VERDICT_HEADER, provider);
     mcl_error err = {0};
     if (mcl_atomic_write(path, text, (size_t)n, "self-check verdict", &err) != MCL_OK)
@@ -311,8 +314,8 @@ mcl_status mcl_context_fma_peak_gflops(mcl_context *ctx, double *gflops, mcl_err
     }
     if (st == MCL_OK && seconds > 0.0)
         *gflops = 2.0 * (double)vw * PROBE_CHAINS * iterations * (double)items / seconds * 1e-9;
-    if (k != NULL) clReleaseKernel(k);
-    if (out != NULL) clReleaseMemObject(out);
+    if (k != NULL) mcl_cl_release_kernel(k);
+    if (out != NULL) mcl_cl_release_mem(out);
     return st;
 }
 
@@ -349,7 +352,7 @@ mcl_status mcl_context_sgemm_gflops(mcl_context *ctx, uint32_t n, uint32_t repea
         *gflops = 2.0 * n * n * (double)n * repeats / (seconds > 0.0 ? seconds : 1e-9) * 1e-9;
     }
     for (int i = 0; i < 3; i++)
-        if (m[i] != NULL) clReleaseMemObject(m[i]);
+        if (m[i] != NULL) mcl_cl_release_mem(m[i]);
     /* The packed B of a large product stays in the context's scratch: give it back, so that it
      * does not count towards what a model trained next needs. */
     mcl_scratch_release(ctx);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "graph/trainer.h"
 #include "ops/augment.h"
 
@@ -25,7 +26,7 @@ mcl_status mcl_trainer_check_batch(const mcl_trainer *t, uint32_t batch, const c
 void mcl_device_data_free(mcl_device_data *d) {
     cl_mem bufs[] = {d->pixels, d->labels, d->order};
     for (int i = 0; i < 3; i++)
-        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+        if (bufs[i] != NULL) mcl_cl_release_mem(bufs[i]);
     memset(d, 0, sizeof *d);
 }
 
@@ -43,8 +44,9 @@ mcl_status mcl_device_data_upload(mcl_trainer *t, const mcl_dataset *ds, mcl_dev
     if (st != MCL_OK) return st;
     d->count = mcl_dataset_count(ds);
     size_t n = d->count;
-    uint32_t *order = malloc(n * sizeof *order);
-    if (order == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    uint32_t *order = mcl_malloc(n * sizeof *order);
+    if (order == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the sample order");
     for (uint32_t i = 0; i < d->count; i++)
         order[i] = i;
     cl_command_queue q = t->ctx->queue;
@@ -65,7 +67,12 @@ mcl_status mcl_device_data_upload(mcl_trainer *t, const mcl_dataset *ds, mcl_dev
                                                0, NULL, NULL),
                           err, "uploading the sample order");
     free(order);
-    if (st != MCL_OK) mcl_device_data_free(d);
+    if (st != MCL_OK) {
+        /* The pixel and label uploads do not block: a failure after them returns to a caller
+         * that frees the dataset they read from, so they must be done first. */
+        mcl_cl_drain(q);
+        mcl_device_data_free(d);
+    }
     return st;
 }
 

@@ -4,14 +4,16 @@
  * the recipe's, as Keras's evaluation loss is: label smoothing and the L2 term included. */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "graph/trainer.h"
 
 mcl_status mcl_trainer_evaluate_resident(mcl_trainer *t, const mcl_device_data *d, uint32_t batch,
                                          double *loss, double *accuracy, float *probs,
                                          mcl_error *err) {
     uint32_t steps = mcl_steps_per_epoch(d->count, batch);
-    float *host = malloc((size_t)steps * 2 * sizeof(float));
-    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    float *host = mcl_malloc((size_t)steps * 2 * sizeof(float));
+    if (host == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the evaluation metrics");
     cl_mem metrics = NULL;
     mcl_status st = mcl_buffer_create(t->ctx, (size_t)steps * 2 * sizeof(float), &metrics,
                                       "evaluation metrics", err);
@@ -38,11 +40,14 @@ mcl_status mcl_trainer_evaluate_resident(mcl_trainer *t, const mcl_device_data *
     }
     double l = 0, c = 0;
     if (st == MCL_OK) st = mcl_trainer_read_metrics(t, metrics, 0, steps, host, &l, &c, err);
+    /* On failure the non-blocking prediction reads may still be writing into the caller's
+     * `probs`, which it frees when it sees the error. */
+    if (st != MCL_OK && probs != NULL) mcl_cl_drain(t->ctx->queue);
     if (st == MCL_OK) {
         *loss = l / d->count;
         *accuracy = c / d->count;
     }
-    if (metrics != NULL) clReleaseMemObject(metrics);
+    if (metrics != NULL) mcl_cl_release_mem(metrics);
     free(host);
     return st;
 }
@@ -91,5 +96,8 @@ mcl_status mcl_trainer_predict(mcl_trainer *t, const float *images, uint32_t n, 
                                                   probs + (size_t)base * g->classes, 0, NULL, NULL),
                               err, "reading predictions");
     }
+    /* A failed forward leaves the non-blocking upload reading `images`, which the caller frees
+     * when it sees the error. */
+    if (st != MCL_OK) mcl_cl_drain(q);
     return st;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "graph/profile.h"
 
 /* Each tensor starts on a 64-float (256-byte) boundary of the flat buffer: aligned for vector
@@ -60,8 +61,9 @@ mcl_status mcl_graph_plan(const mcl_model *model, mcl_shape input, uint32_t clas
     uint32_t count = 0;
     expand_layers(model, layers, &count, classes);
     mcl_status st = MCL_OK;
-    mcl_node *nodes = calloc(count, sizeof *nodes);
-    if (nodes == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_node *nodes = mcl_calloc(count, sizeof *nodes);
+    if (nodes == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the layer graph");
     uint32_t per_kind[MCL_OP_COUNT] = {0};
     mcl_shape shape = input;
     size_t offset = 0, trainable = 0, state_offset = 0;
@@ -182,8 +184,10 @@ static mcl_status alloc(mcl_graph *g, size_t bytes, cl_mem *out, const char *wha
 
 static mcl_status init_params(mcl_graph *g, uint64_t seed, mcl_error *err) {
     size_t larger = g->param_count > g->state_count ? g->param_count : g->state_count;
-    float *host = calloc(larger > 0 ? larger : 1, sizeof *host);
-    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    float *host = mcl_calloc(larger > 0 ? larger : 1, sizeof *host);
+    if (host == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                        "out of host memory for initialising the weights");
     for (uint32_t i = 0; i < g->node_count; i++) {
         const mcl_node *node = &g->nodes[i];
         if (node->param_count > 0 && node->op->init_params != NULL)
@@ -213,8 +217,9 @@ mcl_status mcl_graph_create(mcl_context *ctx, const mcl_model *model, mcl_shape 
                             mcl_error *err) {
     *out = NULL;
     if (max_batch == 0) return mcl_fail(err, MCL_ERR_USAGE, "the batch size must be at least 1");
-    mcl_graph *g = calloc(1, sizeof *g);
-    if (g == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_graph *g = mcl_calloc(1, sizeof *g);
+    if (g == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the layer graph");
     g->ctx = ctx;
     g->max_batch = max_batch;
     mcl_status st = mcl_graph_plan(model, input, classes, g, err);
@@ -268,8 +273,9 @@ mcl_status mcl_graph_param_segments(const mcl_graph *g, mcl_param_segment **out,
         if (g->nodes[i].op->tensors != NULL && g->nodes[i].param_count > 0)
             n += MCL_OP_MAX_TENSORS;
     if (n == 0) return MCL_OK;
-    mcl_param_segment *segs = malloc(n * sizeof *segs);
-    if (segs == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_param_segment *segs = mcl_malloc(n * sizeof *segs);
+    if (segs == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the parameter segments");
     size_t k = 0;
     for (uint32_t i = 0; i < g->node_count; i++) {
         const mcl_node *node = &g->nodes[i];
@@ -353,7 +359,7 @@ void mcl_graph_free(mcl_graph *g) {
     cl_mem bufs[] = {g->params, g->grads,  g->state,       g->workspace,
                      g->input,  g->labels, g->sample_loss, g->sample_correct};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+        if (bufs[i] != NULL) mcl_cl_release_mem(bufs[i]);
     free(g->nodes);
     free(g);
 }

@@ -17,6 +17,7 @@
  * of this file). */
 #define _POSIX_C_SOURCE 200809L
 #include "graph/model.h"
+#include "core/alloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -252,19 +253,19 @@ static mcl_status check_structure(const mcl_model *m, mcl_error *err) {
 mcl_status mcl_model_parse(const char *text, const char *source_name, mcl_model **out,
                            mcl_error *err) {
     *out = NULL;
-    mcl_model *m = calloc(1, sizeof *m);
-    char *copy = strdup(text);
+    mcl_model *m = mcl_calloc(1, sizeof *m);
+    char *copy = mcl_strdup(text);
     if (m == NULL || copy == NULL) {
         free(m);
         free(copy);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the model description");
     }
     snprintf(m->source, sizeof m->source, "%s", source_name);
-    m->text = strdup(text);
+    m->text = mcl_strdup(text);
     if (m->text == NULL) {
         free(m);
         free(copy);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the model description");
     }
     snprintf(m->name, sizeof m->name, "model");
     m->recipe = mcl_recipe_default();
@@ -326,10 +327,11 @@ mcl_status mcl_model_load_file(const char *path, mcl_model **out, mcl_error *err
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return mcl_fail(err, MCL_ERR_IO, "%s: cannot open model file: %s", path, strerror(errno));
-    char *text = malloc(MAX_MODEL_FILE_BYTES + 1);
+    char *text = mcl_malloc(MAX_MODEL_FILE_BYTES + 1);
     if (text == NULL) {
         fclose(f);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory for the model file",
+                        path);
     }
     size_t n = fread(text, 1, MAX_MODEL_FILE_BYTES + 1, f);
     bool read_error = ferror(f) != 0;

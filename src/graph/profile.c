@@ -1,5 +1,6 @@
 /* Marker-based profiling of training steps (see profile.h). */
 #include "graph/profile.h"
+#include "core/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,10 @@ struct mcl_profiler {
 };
 
 mcl_profiler *mcl_profiler_create(uint32_t nodes) {
-    mcl_profiler *p = calloc(1, sizeof *p);
+    mcl_profiler *p = mcl_calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     p->nodes = nodes > 0 ? nodes : 1;
-    p->totals = calloc((size_t)MCL_PHASE_COUNT * p->nodes, sizeof *p->totals);
+    p->totals = mcl_calloc((size_t)MCL_PHASE_COUNT * p->nodes, sizeof *p->totals);
     if (p->totals == NULL) {
         free(p);
         return NULL;
@@ -37,7 +38,7 @@ mcl_profiler *mcl_profiler_create(uint32_t nodes) {
 
 static void release_marks(mcl_profiler *p) {
     for (size_t i = 0; i < p->count; i++)
-        clReleaseEvent(p->marks[i].event);
+        mcl_cl_release_event(p->marks[i].event);
     p->count = 0;
 }
 
@@ -54,13 +55,16 @@ mcl_status mcl_profile_mark(mcl_profiler *p, cl_command_queue queue, mcl_profile
     if (p == NULL) return MCL_OK;
     if (p->count == p->cap) {
         size_t cap = p->cap > 0 ? 2 * p->cap : 4096;
-        pending *m = realloc(p->marks, cap * sizeof *m);
-        if (m == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory profiling");
+        pending *m = mcl_realloc(p->marks, cap * sizeof *m);
+        if (m == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                            "out of host memory for the profile's markers");
         p->marks = m;
         p->cap = cap;
     }
     cl_event ev = NULL;
     MCL_CL_TRY(clEnqueueMarkerWithWaitList(queue, 0, NULL, &ev), err, "placing a profiling marker");
+    mcl_cl_new_event(ev);
     p->marks[p->count++] =
         (pending){.event = ev, .phase = (uint16_t)phase, .node = node < p->nodes ? node : 0};
     return MCL_OK;

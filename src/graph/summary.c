@@ -128,5 +128,7 @@ mcl_status mcl_model_summary_json(const mcl_model *model, uint32_t rows, uint32_
                  (unsigned long long)fixed);
     free(g.nodes);
     *out = mcl_text_take(&t);
-    return *out != NULL ? MCL_OK : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    return *out != NULL
+               ? MCL_OK
+               : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the model summary");
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "data/dataset.h"
 #include "device/kernel_profile.h"
 #include "graph/scheduler.h"
@@ -21,8 +22,9 @@
 /* Appends an epoch to the run's history (kept in checkpoints, so a resumed run's history
  * file starts with the epochs before the interruption). */
 static mcl_status history_append(mcl_trainer *t, const mcl_epoch_result *r, mcl_error *err) {
-    mcl_epoch_result *h = realloc(t->history, (t->history_count + 1) * sizeof *h);
-    if (h == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_epoch_result *h = mcl_realloc(t->history, (t->history_count + 1) * sizeof *h);
+    if (h == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the training history");
     t->history = h;
     h[t->history_count++] = *r;
     return MCL_OK;
@@ -41,8 +43,8 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     if (rows == 0 || cols == 0 || num_classes < 2)
         return mcl_fail(err, MCL_ERR_USAGE,
                         "the input must be at least 1x1 with at least 2 classes");
-    mcl_trainer *t = calloc(1, sizeof *t);
-    if (t == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_trainer *t = mcl_calloc(1, sizeof *t);
+    if (t == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the trainer");
     t->ctx = ctx;
     t->seed = seed;
     t->rows = rows;
@@ -50,10 +52,11 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     t->classes = num_classes;
     t->recipe = model->recipe;
     t->plateau = mcl_plateau_initial();
-    t->model_text = strdup(model->text);
+    t->model_text = mcl_strdup(model->text);
     if (t->model_text == NULL) {
         free(t);
-        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                        "out of host memory for the trainer's model description");
     }
     mcl_status st = mcl_graph_create(ctx, model, (mcl_shape){1, rows, cols}, num_classes, max_batch,
                                      seed, &t->graph, err);
@@ -65,7 +68,7 @@ mcl_status mcl_trainer_create(mcl_context *ctx, const mcl_model *model, uint32_t
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "metrics_reduce", &t->metrics, err);
     if (st == MCL_OK && ctx->profiling &&
         (t->profiler = mcl_profiler_create(t->graph->node_count)) == NULL)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the profiler");
     if (st == MCL_OK) {
         /* A power of two (the kernel's tree), at most 256, two local floats per work-item. */
         size_t limit = 0;
@@ -135,8 +138,10 @@ static mcl_status train_epoch(mcl_trainer *t, mcl_device_data *d, epoch_pass *p,
                               double *accuracy, mcl_error *err) {
     mcl_context *ctx = t->ctx;
     mcl_graph *g = t->graph;
-    uint32_t *order = malloc((size_t)d->count * sizeof *order);
-    if (order == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    uint32_t *order = mcl_malloc((size_t)d->count * sizeof *order);
+    if (order == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                        "out of host memory for the epoch's sample order");
     mcl_epoch_order(t->seed, t->epochs_done, d->count, order);
     /* The queue is idle here (the previous epoch ended with a read), so a blocking write costs
      * nothing extra and lets `order` be freed at once. */
@@ -156,7 +161,7 @@ static mcl_status train_epoch(mcl_trainer *t, mcl_device_data *d, epoch_pass *p,
         cl_event *slot = &in_flight[s % MAX_STEPS_IN_FLIGHT];
         if (*slot != NULL) {
             st = MCL_CL_CHECK(clWaitForEvents(1, slot), err, "waiting for a training step");
-            clReleaseEvent(*slot);
+            mcl_cl_release_event(*slot);
             *slot = NULL;
             if (st != MCL_OK) break;
         }
@@ -208,7 +213,7 @@ static mcl_status train_epoch(mcl_trainer *t, mcl_device_data *d, epoch_pass *p,
     }
     mcl_kernel_profile_enable(ctx->kernel_profile, false);
     for (int i = 0; i < MAX_STEPS_IN_FLIGHT; i++)
-        if (in_flight[i] != NULL) clReleaseEvent(in_flight[i]);
+        if (in_flight[i] != NULL) mcl_cl_release_event(in_flight[i]);
     double l = 0, c = 0;
     if (st == MCL_OK)
         st = mcl_trainer_read_metrics(t, p->metrics, first, s, p->host_metrics, &l, &c, err);
@@ -360,8 +365,8 @@ static mcl_status fit(mcl_trainer *t, const mcl_dataset *train, const mcl_datase
     if (st == MCL_OK)
         st = mcl_buffer_create(t->ctx, (size_t)steps * 2 * sizeof(float), &metrics,
                                "training metrics", err);
-    if (st == MCL_OK && (host = malloc((size_t)steps * 2 * sizeof(float))) == NULL)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st == MCL_OK && (host = mcl_malloc((size_t)steps * 2 * sizeof(float))) == NULL)
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the training metrics");
     if (st == MCL_OK && t->epoch_step >= steps)
         st = mcl_fail(err, MCL_ERR_USAGE,
                       "the run stopped %u steps into epoch %u, but an epoch of this data has %u "
@@ -436,7 +441,7 @@ static mcl_status fit(mcl_trainer *t, const mcl_dataset *train, const mcl_datase
     }
     /* Keras EarlyStopping(restore_best_weights=True) restores when it stopped or finished. */
     if (st == MCL_OK && have_best) st = copy_weights(t, false, err);
-    if (metrics != NULL) clReleaseMemObject(metrics);
+    if (metrics != NULL) mcl_cl_release_mem(metrics);
     free(host);
     mcl_device_data_free(&dtrain);
     mcl_device_data_free(&dval);
@@ -455,7 +460,8 @@ static mcl_status take_class_names(mcl_trainer *t, const mcl_dataset *train, mcl
                             "%s has %u named classes but the model was built for %u",
                             train->images_path, train->num_classes, t->classes);
         names = mcl_class_names_copy((const char *const *)train->class_names, t->classes);
-        if (names == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        if (names == NULL)
+            return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the class names");
     }
     free(t->class_names);
     t->class_names = names;
@@ -517,8 +523,9 @@ double mcl_trainer_train_flops_per_sample(const mcl_trainer *t) {
 
 mcl_status mcl_trainer_read_params(mcl_trainer *t, float *dst, mcl_error *err) {
     const mcl_graph *g = t->graph;
-    float *all = malloc(g->param_count * sizeof *all + 1);
-    if (all == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    float *all = mcl_malloc(g->param_count * sizeof *all + 1);
+    if (all == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for reading the weights");
     mcl_status st =
         MCL_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, g->params, CL_TRUE, 0,
                                          g->param_count * sizeof(float), all, 0, NULL, NULL),
@@ -534,15 +541,15 @@ mcl_status mcl_trainer_read_params(mcl_trainer *t, float *dst, mcl_error *err) {
 
 void mcl_trainer_free(mcl_trainer *t) {
     if (t == NULL) return;
-    if (t->ctx != NULL) clFinish(t->ctx->queue);
-    if (t->gather != NULL) clReleaseKernel(t->gather);
-    if (t->gather_augment != NULL) clReleaseKernel(t->gather_augment);
-    if (t->metrics != NULL) clReleaseKernel(t->metrics);
+    if (t->ctx != NULL) mcl_cl_drain(t->ctx->queue);
+    if (t->gather != NULL) mcl_cl_release_kernel(t->gather);
+    if (t->gather_augment != NULL) mcl_cl_release_kernel(t->gather_augment);
+    if (t->metrics != NULL) mcl_cl_release_kernel(t->metrics);
     mcl_optim_free(t->optim);
     mcl_l2_free(t->l2);
     free(t->segments);
-    if (t->best_params != NULL) clReleaseMemObject(t->best_params);
-    if (t->best_state != NULL) clReleaseMemObject(t->best_state);
+    if (t->best_params != NULL) mcl_cl_release_mem(t->best_params);
+    if (t->best_state != NULL) mcl_cl_release_mem(t->best_state);
     mcl_graph_free(t->graph);
     free(t->model_text);
     free(t->history);

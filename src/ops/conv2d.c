@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/philox.h"
 #include "device/gemm.h"
 #include "ops/op.h"
@@ -469,8 +470,8 @@ static void conv2d_reference_backward(const mcl_node *node, const mcl_ref_exec *
     const float *w = ex->params + node->param_offset;
     float *dw = grads + node->param_offset, *db = dw + (size_t)kk * f;
     size_t in_count = (size_t)ex->n * mcl_shape_size(in);
-    double *dxd = dx != NULL ? calloc(in_count, sizeof *dxd) : NULL;
-    double *dwd = calloc((size_t)kk * f + f, sizeof *dwd);
+    double *dxd = dx != NULL ? mcl_calloc(in_count, sizeof *dxd) : NULL;
+    double *dwd = mcl_calloc((size_t)kk * f + f, sizeof *dwd);
     if ((dx != NULL && dxd == NULL) || dwd == NULL) {
         free(dxd), free(dwd);
         return;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/philox.h"
 #include "device/context.h"
 #include "device/gemm_tune.h"
@@ -57,7 +58,7 @@ static void conv_bench_free(conv_bench *b) {
     mcl_node_release(&b->node);
     cl_mem bufs[] = {b->x, b->dx, b->params_buf, b->grads, b->workspace};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i] != NULL) clReleaseMemObject(bufs[i]);
+        if (bufs[i] != NULL) mcl_cl_release_mem(bufs[i]);
     memset(b, 0, sizeof *b);
 }
 
@@ -101,9 +102,11 @@ static mcl_status conv_bench_create(mcl_context *ctx, const conv_layer *l, uint3
     if (st == MCL_OK) st = mcl_buffer_create(ctx, b->params * 4, &b->grads, "tuning weights", err);
     if (st == MCL_OK && ws > 0)
         st = mcl_buffer_create(ctx, ws, &b->workspace, "a tuning workspace", err);
-    float *x = malloc(b->in_count * 4), *w = malloc(b->params * 4), *d = malloc(b->out_count * 4);
+    float *x = mcl_malloc(b->in_count * 4), *w = mcl_malloc(b->params * 4),
+          *d = mcl_malloc(b->out_count * 4);
     if (x == NULL || w == NULL || d == NULL)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                      "out of host memory for a tuning candidate's inputs");
     if (st == MCL_OK) st = upload_random(ctx, b->x, x, b->in_count, 1, 1.0f, err);
     if (st == MCL_OK) st = upload_random(ctx, b->params_buf, w, b->params, 2, 0.1f, err);
     if (st == MCL_OK) st = upload_random(ctx, b->node.dy, d, b->out_count, 3, 1.0f, err);
@@ -138,11 +141,12 @@ static mcl_status conv_check(mcl_context *ctx, const conv_layer *l, double *wors
     float *x = NULL, *w = NULL, *dy = NULL;
     mcl_status st = conv_bench_create(ctx, l, CHECK_BATCH, &b, &x, &w, &dy, err);
     if (st != MCL_OK) return st;
-    float *y = malloc(b.out_count * 4), *ry = malloc(b.out_count * 4);
-    float *dx = malloc(b.in_count * 4), *rdx = malloc(b.in_count * 4);
-    float *g = malloc(b.params * 4), *rg = calloc(b.params, 4);
+    float *y = mcl_malloc(b.out_count * 4), *ry = mcl_malloc(b.out_count * 4);
+    float *dx = mcl_malloc(b.in_count * 4), *rdx = mcl_malloc(b.in_count * 4);
+    float *g = mcl_malloc(b.params * 4), *rg = mcl_calloc(b.params, 4);
     if (y == NULL || ry == NULL || dx == NULL || rdx == NULL || g == NULL || rg == NULL)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                      "out of host memory for checking a tuning candidate");
     if (st == MCL_OK) st = b.node.op->forward(&b.node, &b.ex, err);
     cl_command_queue q = ctx->queue;
     if (st == MCL_OK)

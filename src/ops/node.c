@@ -65,11 +65,11 @@ mcl_status mcl_node_bind(mcl_node *node, mcl_context *ctx, cl_mem x, cl_mem dx, 
 
 void mcl_node_release(mcl_node *node) {
     for (int k = 0; k < MCL_NODE_MAX_KERNELS; k++) {
-        if (node->kernels[k] != NULL) clReleaseKernel(node->kernels[k]);
+        if (node->kernels[k] != NULL) mcl_cl_release_kernel(node->kernels[k]);
         node->kernels[k] = NULL;
     }
     for (int i = 0; i < 3; i++) {
-        if (node->owned[i] != NULL) clReleaseMemObject(node->owned[i]);
+        if (node->owned[i] != NULL) mcl_cl_release_mem(node->owned[i]);
         node->owned[i] = NULL;
     }
 }

@@ -4,6 +4,7 @@
  * decay (w -= w * weight_decay * lr, every trainable variable), then the update rule. The L2
  * kernel regulariser is part of the loss, so its gradient is added before any of that. */
 #include "ops/optim.h"
+#include "core/alloc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -35,8 +36,10 @@ static mcl_status chunk_table_create(mcl_context *ctx, const mcl_param_segment *
     if (count == 0) return MCL_OK;
     if (count > UINT32_MAX / 3)
         return mcl_fail(err, MCL_ERR_MODEL, "the model has too many parameters");
-    cl_uint *host = malloc(count * 3 * sizeof *host);
-    if (host == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    cl_uint *host = mcl_malloc(count * 3 * sizeof *host);
+    if (host == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                        "out of host memory for the optimizer's segment table");
     size_t c = 0;
     for (size_t s = 0; s < segment_count; s++) {
         if (kernels_only && !segments[s].kernel) continue;
@@ -71,8 +74,8 @@ static mcl_status chunk_table_create(mcl_context *ctx, const mcl_param_segment *
 }
 
 static void chunk_table_free(chunk_table *c) {
-    if (c->table != NULL) clReleaseMemObject(c->table);
-    if (c->partial != NULL) clReleaseMemObject(c->partial);
+    if (c->table != NULL) mcl_cl_release_mem(c->table);
+    if (c->partial != NULL) mcl_cl_release_mem(c->partial);
     memset(c, 0, sizeof *c);
 }
 
@@ -137,8 +140,9 @@ mcl_status mcl_optim_create(mcl_context *ctx, const mcl_recipe *recipe, size_t c
         return mcl_fail(err, MCL_ERR_MODEL, "the model has too many parameters (%zu)", count);
     if ((unsigned)recipe->optimizer >= MCL_OPTIMIZER_COUNT)
         return mcl_fail(err, MCL_ERR_USAGE, "unknown optimizer %u", (unsigned)recipe->optimizer);
-    mcl_optim *opt = calloc(1, sizeof *opt);
-    if (opt == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_optim *opt = mcl_calloc(1, sizeof *opt);
+    if (opt == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the optimizer");
     opt->ctx = ctx;
     opt->recipe = *recipe;
     opt->count = count;
@@ -297,11 +301,11 @@ mcl_status mcl_optim_write_state(mcl_optim *opt, uint64_t steps,
 void mcl_optim_free(mcl_optim *opt) {
     if (opt == NULL) return;
     for (int i = 0; i < MCL_OPTIM_SLOTS; i++)
-        if (opt->state[i] != NULL) clReleaseMemObject(opt->state[i]);
+        if (opt->state[i] != NULL) mcl_cl_release_mem(opt->state[i]);
     for (int k = 0; k < K_COUNT; k++)
-        if (opt->kernels[k] != NULL) clReleaseKernel(opt->kernels[k]);
+        if (opt->kernels[k] != NULL) mcl_cl_release_kernel(opt->kernels[k]);
     chunk_table_free(&opt->chunks);
-    if (opt->factors != NULL) clReleaseMemObject(opt->factors);
+    if (opt->factors != NULL) mcl_cl_release_mem(opt->factors);
     free(opt);
 }
 
@@ -316,8 +320,9 @@ struct mcl_l2 {
 mcl_status mcl_l2_create(mcl_context *ctx, const mcl_param_segment *segments,
                          size_t segment_count, mcl_l2 **out, mcl_error *err) {
     *out = NULL;
-    mcl_l2 *r = calloc(1, sizeof *r);
-    if (r == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    mcl_l2 *r = mcl_calloc(1, sizeof *r);
+    if (r == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the L2 penalty");
     r->ctx = ctx;
     mcl_status st = mcl_kernel_create(ctx, "l2_grad_sumsq", &r->grad_sumsq, err);
     if (st == MCL_OK) st = mcl_kernel_create(ctx, "chunk_sumsq", &r->sumsq, err);
@@ -362,7 +367,7 @@ void mcl_l2_free(mcl_l2 *r) {
     if (r == NULL) return;
     cl_kernel ks[] = {r->grad_sumsq, r->sumsq, r->add_loss};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
-        if (ks[i] != NULL) clReleaseKernel(ks[i]);
+        if (ks[i] != NULL) mcl_cl_release_kernel(ks[i]);
     chunk_table_free(&r->chunks);
     free(r);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/read_file.h"
 #include "plot/plot.h"
@@ -135,7 +136,7 @@ static mcl_status append_row(mcl_history_table *t, size_t *cap, const mcl_histor
                        row->epoch, t->rows[t->count - 1].epoch);
     if (t->count == *cap) {
         size_t grown = *cap ? *cap * 2 : 64;
-        mcl_history_row *p = realloc(t->rows, grown * sizeof *p);
+        mcl_history_row *p = mcl_realloc(t->rows, grown * sizeof *p);
         if (p == NULL)
             return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory reading the history",
                             s->path);
@@ -461,9 +462,9 @@ static mcl_status json_list(json *j, metric_lists *m, column c) {
                             MCL_HISTORY_MAX_ROWS);
         if (m->count[c] == m->cap[c]) {
             size_t cap = m->cap[c] ? m->cap[c] * 2 : 64;
-            double *v = realloc(m->values[c], cap * sizeof *v);
+            double *v = mcl_realloc(m->values[c], cap * sizeof *v);
             if (v != NULL) m->values[c] = v;
-            bool *p = realloc(m->present[c], cap * sizeof *p);
+            bool *p = mcl_realloc(m->present[c], cap * sizeof *p);
             if (v != NULL && p != NULL) m->cap[c] = cap;
             if (p != NULL) m->present[c] = p;
             if (v == NULL || p == NULL)
@@ -609,7 +610,7 @@ mcl_status mcl_history_read_stream(FILE *f, const char *path, mcl_history_table 
                 break;
             }
             cap = cap ? cap * 2 : 4096;
-            uint8_t *grown = realloc(data, cap);
+            uint8_t *grown = mcl_realloc(data, cap);
             if (grown == NULL) {
                 st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory", path);
                 break;

@@ -16,9 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/error.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
+#include "core/error.h"
 
 static const double PI = 3.14159265358979323846;
 
@@ -962,9 +963,10 @@ mcl_status mcl_plot_errors(const mcl_dataset *data, const float *probs, uint32_t
     uint32_t misclassified = 0;
     for (uint32_t i = 0; i < n; i++)
         misclassified += mcl_predicted_class(probs + (size_t)i * classes, classes) != labels[i];
-    error_tile *tiles = malloc(((size_t)misclassified + 1) * sizeof *tiles);
-    char(*names)[128] = options->class_names != NULL ? malloc((size_t)classes * sizeof *names) : NULL;
-    const char **name_ptrs = names != NULL ? malloc((size_t)classes * sizeof *name_ptrs) : NULL;
+    error_tile *tiles = mcl_malloc(((size_t)misclassified + 1) * sizeof *tiles);
+    char(*names)[128] =
+        options->class_names != NULL ? mcl_malloc((size_t)classes * sizeof *names) : NULL;
+    const char **name_ptrs = names != NULL ? mcl_malloc((size_t)classes * sizeof *name_ptrs) : NULL;
     if (tiles == NULL || (options->class_names != NULL && (names == NULL || name_ptrs == NULL))) {
         free(tiles);
         free(names);

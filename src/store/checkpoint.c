@@ -57,6 +57,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
 #include "core/read_file.h"
@@ -323,6 +324,11 @@ static mcl_status corrupt(const reader *r, const char *what) {
     return mcl_fail(r->err, MCL_ERR_FORMAT, "%s: corrupt checkpoint: %s", r->path, what);
 }
 
+static mcl_status out_of_memory(const reader *r) {
+    return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "%s: out of host memory reading the checkpoint",
+                    r->path);
+}
+
 static bool get(reader *r, void *dst, size_t n) {
     if ((size_t)(r->end - r->p) < n) return false;
     memcpy(dst, r->p, n);
@@ -364,8 +370,8 @@ static mcl_status read_history(reader *r, const uint8_t *section_end, struct mcl
     if (ck->history != NULL || !get_u32(r, &count) || count == 0 ||
         (uint64_t)count * HISTORY_ROW_BYTES != (uint64_t)(section_end - r->p))
         return corrupt(r, "bad history section");
-    ck->history = calloc(count, sizeof *ck->history);
-    if (ck->history == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    ck->history = mcl_calloc(count, sizeof *ck->history);
+    if (ck->history == NULL) return out_of_memory(r);
     ck->history_count = count;
     for (uint32_t i = 0; i < count; i++) {
         mcl_epoch_result *h = &ck->history[i];
@@ -404,8 +410,8 @@ static mcl_status read_class_names(reader *r, const uint8_t *section_end,
         r->p += len;
         bytes += len + 1u;
     }
-    ck->class_names = malloc(bytes);
-    if (ck->class_names == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    ck->class_names = mcl_malloc(bytes);
+    if (ck->class_names == NULL) return out_of_memory(r);
     char *at = (char *)(ck->class_names + count);
     for (uint32_t k = 0; k < count; k++) {
         uint32_t len = (uint32_t)names[0] | (uint32_t)names[1] << 8 | (uint32_t)names[2] << 16 |
@@ -558,8 +564,8 @@ static mcl_status read_tensor(reader *r, const uint8_t *section_end, expect_ctx 
                             "%s: optimizer state has %u values, the model %zu", r->path, dims[0],
                             ck->param_count);
         if (*slot != NULL) return corrupt(r, "duplicate optimizer tensor");
-        *slot = malloc(ck->param_count * sizeof(float) + 1);
-        if (*slot == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        *slot = mcl_malloc(ck->param_count * sizeof(float) + 1);
+        if (*slot == NULL) return out_of_memory(r);
         dst = *slot;
     } else {
         expected_tensor *x = NULL;
@@ -645,8 +651,8 @@ static mcl_status read_header_sections(reader *r, struct mcl_checkpoint *ck) {
     if (!get(r, tag, 4) || memcmp(tag, "MODL", 4) != 0 || !get_u64(r, &len) ||
         len > (uint64_t)(r->end - r->p) || len == 0)
         return corrupt(r, "the model section is missing");
-    ck->model_text = malloc(len + 1);
-    if (ck->model_text == NULL) return mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of memory");
+    ck->model_text = mcl_malloc(len + 1);
+    if (ck->model_text == NULL) return out_of_memory(r);
     get(r, ck->model_text, len);
     ck->model_text[len] = '\0';
     if (strlen(ck->model_text) != len) return corrupt(r, "the model text contains a NUL");
@@ -684,13 +690,12 @@ static mcl_status parse(reader *r, struct mcl_checkpoint *ck) {
     }
     ck->param_count = g.param_count;
     ck->state_count = g.state_count;
-    ck->params = calloc(g.param_count + 1, sizeof(float));
-    ck->state = calloc(g.state_count + 1, sizeof(float));
+    ck->params = mcl_calloc(g.param_count + 1, sizeof(float));
+    ck->state = mcl_calloc(g.state_count + 1, sizeof(float));
     size_t expected = 0;
     for_each_tensor(&g, count_tensor, &expected);
-    expect_ctx e = {ck, calloc(expected + 1, sizeof(expected_tensor)), 0, expected};
-    if (ck->params == NULL || ck->state == NULL || e.list == NULL)
-        st = mcl_fail(r->err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    expect_ctx e = {ck, mcl_calloc(expected + 1, sizeof(expected_tensor)), 0, expected};
+    if (ck->params == NULL || ck->state == NULL || e.list == NULL) st = out_of_memory(r);
     if (st == MCL_OK) for_each_tensor(&g, expect_tensor, &e);
     free(g.nodes);
     /* What a file without OPT2 (written before it existed) means: those options off. */
@@ -778,8 +783,10 @@ mcl_status mcl_checkpoint_load_memory(const uint8_t *data, size_t size, const ch
     *out = NULL;
     mcl_status st = check_envelope(data, size, name, err);
     if (st != MCL_OK) return st;
-    struct mcl_checkpoint *ck = calloc(1, sizeof *ck);
-    if (ck == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    struct mcl_checkpoint *ck = mcl_calloc(1, sizeof *ck);
+    if (ck == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "%s: out of host memory reading the checkpoint",
+                        name);
     reader r = {data, data + size - 8, name, err}; /* sections end before the trailer */
     st = parse(&r, ck);
     if (st != MCL_OK) {

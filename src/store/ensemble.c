@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "store/checkpoint.h"
 
@@ -71,8 +72,9 @@ mcl_status mcl_ensemble_evaluate(mcl_context *ctx, const mcl_checkpoint *const *
     if (st != MCL_OK) return st;
     const uint32_t n = mcl_dataset_count(data);
     const size_t values = (size_t)n * classes;
-    double *sum = calloc(values + 1, sizeof *sum);
-    if (sum == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    double *sum = mcl_calloc(values + 1, sizeof *sum);
+    if (sum == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the ensemble's sums");
     /* Each member's probabilities land in the caller's buffer, then join the sum. */
     for (size_t i = 0; i < count && st == MCL_OK; i++) {
         mcl_trainer *t = NULL;
@@ -113,8 +115,9 @@ mcl_status mcl_ensemble_predict(mcl_context *ctx, const mcl_checkpoint *const *c
         return mcl_fail(err, MCL_ERR_USAGE, "mcl_ensemble_predict: the batch size must be >= 1");
     if (n == 0) return MCL_OK;
     const size_t values = (size_t)n * cks[0]->classes;
-    double *sum = calloc(values + 1, sizeof *sum);
-    if (sum == NULL) return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    double *sum = mcl_calloc(values + 1, sizeof *sum);
+    if (sum == NULL)
+        return mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the ensemble's sums");
     char name[32];
     for (size_t i = 0; i < count && st == MCL_OK; i++) {
         mcl_trainer *t = NULL;

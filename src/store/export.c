@@ -39,13 +39,14 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/error.h"
-#include "graph/graph.h"
+#include "core/alloc.h"
 #include "core/atomic_file.h"
 #include "core/byte_buf.h"
+#include "core/error.h"
 #include "core/text.h"
-#include "store/checkpoint.h"
+#include "graph/graph.h"
 #include "onnx.pb-c.h"
+#include "store/checkpoint.h"
 
 static void store_f32(uint8_t *dst, float f) {
     uint32_t v;
@@ -160,7 +161,8 @@ mcl_status mcl_npy_write(const char *path, const float *data, uint32_t ndim, con
         return mcl_fail(err, MCL_ERR_USAGE, "mcl_npy_write: bad arguments");
     mcl_byte_buf b = {0};
     put_npy(&b, data, ndim, dims);
-    mcl_status st = b.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory")
+    mcl_status st = b.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                                        "%s: out of host memory for the NumPy array", path)
                              : mcl_atomic_write(path, b.data, b.len, "NumPy array", err);
     mcl_buf_free(&b);
     return st;
@@ -291,8 +293,8 @@ static mcl_status npz_add_description(npz_builder *z, const struct mcl_checkpoin
     const char *r = recipe;
     npz_add_strings(z, "recipe", &r, 1, true);
     free(recipe);
-    char (*names)[32] = calloc(ck->classes, sizeof *names);
-    const char **list = calloc(ck->classes, sizeof *list);
+    char(*names)[32] = mcl_calloc(ck->classes, sizeof *names);
+    const char **list = mcl_calloc(ck->classes, sizeof *list);
     if (names != NULL && list != NULL) {
         for (uint32_t k = 0; k < ck->classes; k++)
             list[k] = mcl_checkpoint_class_label(ck, k, names[k], sizeof names[k]);
@@ -310,7 +312,7 @@ mcl_status mcl_export_npz(const mcl_checkpoint *ck, const char *path, mcl_error 
     mcl_status st = plan_checkpoint(ck, path, &g, err);
     if (st != MCL_OK) return st;
     npz_builder z = {.cap = (size_t)g.node_count * (MCL_OP_MAX_TENSORS + 2) + 4};
-    z.entries = calloc(z.cap, sizeof *z.entries);
+    z.entries = mcl_calloc(z.cap, sizeof *z.entries);
     z.npy.failed = z.entries == NULL;
     for (uint32_t i = 0; i < g.node_count && !z.too_large && !z.npy.failed; i++) {
         const mcl_node *node = &g.nodes[i];
@@ -392,7 +394,7 @@ static void *ob_alloc(onnx_builder *b, size_t size) {
     if (b->failed) return NULL;
     if (b->block_count == b->block_cap) {
         size_t cap = b->block_cap > 0 ? 2 * b->block_cap : 256;
-        void **p = realloc(b->blocks, cap * sizeof *p);
+        void **p = mcl_realloc(b->blocks, cap * sizeof *p);
         if (p == NULL) {
             b->failed = true;
             return NULL;
@@ -400,7 +402,7 @@ static void *ob_alloc(onnx_builder *b, size_t size) {
         b->blocks = p;
         b->block_cap = cap;
     }
-    void *p = calloc(1, size > 0 ? size : 1);
+    void *p = mcl_calloc(1, size > 0 ? size : 1);
     if (p == NULL) {
         b->failed = true;
         return NULL;
@@ -1055,7 +1057,7 @@ mcl_status mcl_export_onnx_with(const mcl_checkpoint *ck, const char *path,
     size_t size = 0;
     if (st == MCL_OK && !b.failed) {
         size = onnx__model_proto__get_packed_size(&model);
-        bytes = malloc(size > 0 ? size : 1);
+        bytes = mcl_malloc(size > 0 ? size : 1);
         if (bytes != NULL) onnx__model_proto__pack(&model, bytes);
     }
     if (st == MCL_OK && bytes == NULL)

@@ -48,7 +48,8 @@ mcl_status mcl_history_write(const char *path, const mcl_epoch_result *rows, siz
         json(&t, rows, count);
     else
         csv(&t, rows, count);
-    mcl_status st = t.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory")
+    mcl_status st = t.failed ? mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                                        "%s: out of host memory for the history", path)
                              : mcl_atomic_write(path, t.data, t.len, "history", err);
     mcl_text_free(&t);
     return st;
@@ -59,5 +60,7 @@ mcl_status mcl_history_json(const mcl_epoch_result *rows, size_t count, char **o
     mcl_text t = {0};
     json(&t, rows, count);
     *out = mcl_text_take(&t);
-    return *out != NULL ? MCL_OK : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    return *out != NULL
+               ? MCL_OK
+               : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the history JSON");
 }

@@ -27,7 +27,9 @@ static void key_string(mcl_text *t, const char *key, const char *v) {
 static mcl_status finish(mcl_text *t, char **out, mcl_error *err) {
     mcl_text_add(t, "}");
     *out = mcl_text_take(t);
-    return *out != NULL ? MCL_OK : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+    return *out != NULL
+               ? MCL_OK
+               : mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the JSON output");
 }
 
 /* One line per field: a new recipe field is one more line here. */

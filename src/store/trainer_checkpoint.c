@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "data/dataset.h"
 #include "graph/trainer.h"
 #include "store/checkpoint.h"
@@ -52,8 +53,8 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
                                 .has_test = t->has_test && t->test_step == t->step,
                                 .test = t->test};
     mcl_status st = MCL_OK;
-    ck.params = malloc(g->param_count * sizeof(float) + 1);
-    ck.state = malloc(g->state_count * sizeof(float) + 1);
+    ck.params = mcl_malloc(g->param_count * sizeof(float) + 1);
+    ck.state = mcl_malloc(g->state_count * sizeof(float) + 1);
     float **moments[MCL_OPTIM_SLOTS] = {&ck.moment1, &ck.moment2, &ck.moment3};
     bool moments_ok = true;
     if (t->optim != NULL) {
@@ -62,11 +63,12 @@ mcl_status mcl_trainer_save(mcl_trainer *t, const char *path, mcl_error *err) {
         ck.optimizer_steps = mcl_optim_steps(t->optim);
         for (int i = 0; i < MCL_OPTIM_SLOTS; i++)
             if (mcl_optim_state_slots(t->optim) & 1u << i)
-                moments_ok = (*moments[i] = malloc(g->param_count * sizeof(float) + 1)) != NULL &&
-                             moments_ok;
+                moments_ok =
+                    (*moments[i] = mcl_malloc(g->param_count * sizeof(float) + 1)) != NULL &&
+                    moments_ok;
     }
     if (ck.params == NULL || ck.state == NULL || !moments_ok)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory for the checkpoint's tensors");
     if (st == MCL_OK)
         st = read_buffer(t, g->params, g->param_count, ck.params, "reading weights", err);
     if (st == MCL_OK)
@@ -112,9 +114,10 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     t->test = ck->test;
     t->test_step = ck->step;
     if (st == MCL_OK && ck->history_count > 0) {
-        t->history = malloc(ck->history_count * sizeof *t->history);
+        t->history = mcl_malloc(ck->history_count * sizeof *t->history);
         if (t->history == NULL)
-            st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+            st = mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                          "out of host memory for the checkpoint's history");
         else
             memcpy(t->history, ck->history, ck->history_count * sizeof *t->history);
         t->history_count = st == MCL_OK ? ck->history_count : 0;
@@ -123,7 +126,8 @@ mcl_status mcl_trainer_create_from_checkpoint(mcl_context *ctx, const mcl_checkp
     if (st == MCL_OK && ck->class_names != NULL &&
         (t->class_names =
              mcl_class_names_copy((const char *const *)ck->class_names, ck->classes)) == NULL)
-        st = mcl_fail(err, MCL_ERR_HOST_MEMORY, "out of host memory");
+        st = mcl_fail(err, MCL_ERR_HOST_MEMORY,
+                      "out of host memory for the checkpoint's class names");
     if (st == MCL_OK && ck->has_optimizer) {
         mcl_recipe r = ck->recipe;
         r.optimizer = ck->optimizer;
