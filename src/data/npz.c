@@ -936,18 +936,29 @@ static mcl_status member_name(const mcl_npz *z, const char *array, char *out, si
     return MCL_OK;
 }
 
+/* Opens the member holding `array` (its name "<array>.npy" into member[size], which m points
+ * at for messages, so it must outlive m) and reads its .npy header into *h and its shape as text
+ * into shape. On failure before the member is open, m->z is NULL and nothing needs closing. */
+static mcl_status open_array(mcl_npz *z, const char *array, char *member, size_t size,
+                             member_reader *m, npy_header *h, char *shape, size_t shape_size,
+                             mcl_error *err) {
+    m->z = NULL;
+    mcl_status st = member_name(z, array, member, size, err);
+    if (st != MCL_OK) return st;
+    st = member_open(z, member, m, err);
+    if (st == MCL_OK) st = read_npy_header(m, h, err);
+    if (st == MCL_OK) shape_text(h, shape, shape_size);
+    return st;
+}
+
 mcl_status mcl_npz_read_images(mcl_npz *z, const char *array, mcl_idx_images *out, mcl_error *err) {
     if (out == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_npz_read_images: out is NULL");
     memset(out, 0, sizeof *out);
-    char member[128];
-    mcl_status st = member_name(z, array, member, sizeof member, err);
-    if (st != MCL_OK) return st;
+    char member[128], shape[160] = "";
     member_reader m;
     npy_header h;
-    st = member_open(z, member, &m, err);
-    if (st == MCL_OK) st = read_npy_header(&m, &h, err);
-    char shape[160] = "";
-    if (st == MCL_OK) shape_text(&h, shape, sizeof shape);
+    mcl_status st = open_array(z, array, member, sizeof member, &m, &h, shape, sizeof shape, err);
+    if (st != MCL_OK && m.z == NULL) return st;
     npy_int_type t;
     if (st == MCL_OK && (!parse_int_dtype(h.descr, &t) || t.size != 1 || t.is_signed))
         st = mcl_fail(err, MCL_ERR_FORMAT,
@@ -1022,15 +1033,11 @@ static mcl_status convert_labels(const member_reader *m, const npy_int_type *t, 
 mcl_status mcl_npz_read_labels(mcl_npz *z, const char *array, mcl_idx_labels *out, mcl_error *err) {
     if (out == NULL) return mcl_fail(err, MCL_ERR_USAGE, "mcl_npz_read_labels: out is NULL");
     memset(out, 0, sizeof *out);
-    char member[128];
-    mcl_status st = member_name(z, array, member, sizeof member, err);
-    if (st != MCL_OK) return st;
+    char member[128], shape[160] = "";
     member_reader m;
     npy_header h;
-    st = member_open(z, member, &m, err);
-    if (st == MCL_OK) st = read_npy_header(&m, &h, err);
-    char shape[160] = "";
-    if (st == MCL_OK) shape_text(&h, shape, sizeof shape);
+    mcl_status st = open_array(z, array, member, sizeof member, &m, &h, shape, sizeof shape, err);
+    if (st != MCL_OK && m.z == NULL) return st;
     npy_int_type t = {0};
     if (st == MCL_OK && !parse_int_dtype(h.descr, &t))
         st = mcl_fail(err, MCL_ERR_FORMAT,
